@@ -1,0 +1,151 @@
+// Package queue holds the request-queue designs of the user-level I/O path
+// and their rivals: RCQB (the papers' relaxed concurrent queue, blocking),
+// LCRQ, WFQ, BQ, and baselines (mutex+cond ring, Vyukov's bounded MPMC ring,
+// a Go channel).
+//
+// Every design carries uint64 items (request-descriptor slot indices or
+// shared-memory offsets) and is registered by name with Register, so that the
+// bake-off (package ipc/bench), the filesystem service and the tests can
+// iterate over all of them. Designs that can live in caller-supplied memory
+// (a System V segment shared by two processes) say so with Design.Shared; the
+// others run in-process only.
+//
+// Adding a design = one file with the implementation and one Register call in
+// its init function (see docs/queues.md).
+package queue
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+)
+
+// Queue is a multi-producer multi-consumer FIFO-ish queue of uint64 items.
+// Designs document how strictly they keep FIFO order.
+type Queue interface {
+	// Enqueue blocks, by the configured wait strategy, until there is
+	// room; it fails with ErrClosed after Close and ErrTimeout when the
+	// configured timeout passes.
+	Enqueue(v uint64) error
+	// Dequeue blocks until an item is there; ErrClosed once the queue is
+	// closed and (for designs that can tell) drained; ErrTimeout likewise.
+	Dequeue() (uint64, error)
+	// TryEnqueue and TryDequeue never block: ErrFull / ErrEmpty.
+	TryEnqueue(v uint64) error
+	TryDequeue() (uint64, error)
+	// Close wakes every waiter; later operations fail with ErrClosed.
+	Close() error
+}
+
+// Wait is how a blocked operation waits.
+type Wait int
+
+const (
+	// Spin busy-waits (with a CPU pause hint) and never sleeps.
+	Spin Wait = iota
+	// SpinFutex spins for Config.SpinBudget iterations, then sleeps on a
+	// futex of the shared word.
+	SpinFutex
+	// Futex sleeps at once.
+	Futex
+)
+
+func (w Wait) String() string {
+	switch w {
+	case Spin:
+		return "spin"
+	case SpinFutex:
+		return "spin-futex"
+	case Futex:
+		return "futex"
+	}
+	return fmt.Sprintf("Wait(%d)", int(w))
+}
+
+// ParseWait is the inverse of Wait.String.
+func ParseWait(s string) (Wait, error) {
+	for _, w := range []Wait{Spin, SpinFutex, Futex} {
+		if w.String() == s {
+			return w, nil
+		}
+	}
+	return 0, fmt.Errorf("queue: unknown wait strategy %q (want spin, spin-futex or futex)", s)
+}
+
+// Config parameterizes a queue instance.
+type Config struct {
+	Capacity   int           // number of slots; designs may round up to a power of two
+	Wait       Wait          // wait strategy of blocking operations
+	SpinBudget int           // spins before sleeping with SpinFutex; 0 means a default
+	Timeout    time.Duration // bound on a blocking operation; 0 waits forever
+}
+
+// Design describes one queue implementation.
+type Design struct {
+	Name string
+	// Shared reports that the queue lives entirely in the memory given to
+	// New (no Go pointers inside), so two processes can share it.
+	Shared bool
+	// Size is the number of bytes of memory New needs for cfg (0 for
+	// designs that allocate their own, in-process memory).
+	Size func(cfg Config) int
+	// New builds a queue over mem. With init it formats mem; without, it
+	// attaches to a queue another process formatted (Shared designs only).
+	New func(mem []byte, cfg Config, init bool) (Queue, error)
+}
+
+var (
+	ErrClosed  = errors.New("queue: closed")
+	ErrTimeout = errors.New("queue: timed out")
+	ErrFull    = errors.New("queue: full")
+	ErrEmpty   = errors.New("queue: empty")
+)
+
+var (
+	registryMu sync.Mutex
+	registry   = map[string]Design{}
+)
+
+// Register adds a design; it is meant for init functions and panics on a
+// duplicate name.
+func Register(d Design) {
+	registryMu.Lock()
+	defer registryMu.Unlock()
+	if _, dup := registry[d.Name]; dup {
+		panic("queue: design registered twice: " + d.Name)
+	}
+	registry[d.Name] = d
+}
+
+// Lookup returns the named design.
+func Lookup(name string) (Design, error) {
+	registryMu.Lock()
+	defer registryMu.Unlock()
+	d, ok := registry[name]
+	if !ok {
+		return Design{}, fmt.Errorf("queue: unknown design %q (have %v)", name, namesLocked())
+	}
+	return d, nil
+}
+
+// Designs returns every registered design, sorted by name.
+func Designs() []Design {
+	registryMu.Lock()
+	defer registryMu.Unlock()
+	out := make([]Design, 0, len(registry))
+	for _, n := range namesLocked() {
+		out = append(out, registry[n])
+	}
+	return out
+}
+
+func namesLocked() []string {
+	names := make([]string, 0, len(registry))
+	for n := range registry {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}

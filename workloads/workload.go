@@ -54,9 +54,9 @@ type Env struct {
 
 // Result is what one workload instance reports.
 type Result struct {
-	Ops      int64         // operations completed (the workload defines "op")
-	Bytes    int64         // bytes read + written by the workload
-	Elapsed  time.Duration // measured wall time
+	Ops      int64                         // operations completed (the workload defines "op")
+	Bytes    int64                         // bytes read + written by the workload
+	Elapsed  time.Duration                 // measured wall time
 	Latency  map[string]*results.Histogram // per-op-kind latency; key "all" for the total
 	Counters map[string]float64            // the workload's own counters, units in the name ("fsync_count", "errors")
 }

@@ -1,0 +1,56 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"time"
+
+	"polytropon/ipc/bench"
+)
+
+func init() {
+	register(command{
+		name:    "copybench",
+		summary: "bake-off of the data-transfer methods (plain, SMC, SMO, CMA): GB/s per size",
+		run:     runCopybench,
+	})
+}
+
+func runCopybench(stdout, stderr io.Writer, args []string) error {
+	fset := newFlagSet("copybench", "", stderr)
+	methods := fset.String("methods", "", "comma-separated methods (default: plain,SMC,SMO,CMA, i.e. every registered one)")
+	sizes := fset.String("sizes", "4KiB,16KiB,64KiB,256KiB,1MiB,4MiB,16MiB", "comma-separated copy sizes (4096, 4KiB, 1MiB)")
+	duration := fset.Duration("duration", 200*time.Millisecond, "measuring time per point")
+	staging := fset.String("staging", "", "size of the shared staging buffer of SMC/SMO (default: the largest size)")
+	noPeer := fset.Bool("no-peer", false, "skip CMA from a second process")
+	pin := fset.Bool("pin", false, "pin the measuring thread to a CPU")
+	out := fset.String("out", "", "directory for copy.txt (benchstat), copy.csv and plots")
+	if err := fset.Parse(args); err != nil {
+		return err
+	}
+	if fset.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fset.Args())
+	}
+	cfg := bench.CopyConfig{Methods: ipcbenchList(*methods), Duration: *duration, CrossProcess: !*noPeer, Pin: *pin}
+	for _, s := range ipcbenchList(*sizes) {
+		n, err := bench.ParseSize(s)
+		if err != nil {
+			return fmt.Errorf("-sizes: %w", err)
+		}
+		cfg.Sizes = append(cfg.Sizes, n)
+	}
+	if *staging != "" {
+		n, err := bench.ParseSize(*staging)
+		if err != nil {
+			return fmt.Errorf("-staging: %w", err)
+		}
+		cfg.Staging = n
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	_, err := bench.CopyBench(ctx, cfg, *out, stdout)
+	return err
+}

@@ -1,0 +1,60 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"polytropon/runner"
+	"polytropon/runner/config"
+)
+
+// run measures an experiment: `polytropon run [flags] experiments/X.toml`.
+func init() {
+	register(command{
+		name:    "run",
+		summary: "run an experiment file: provision pools, measure every point, store results and plots",
+		run:     runExperiment,
+	})
+}
+
+func runExperiment(stdout, stderr io.Writer, args []string) error {
+	fset := newFlagSet("run", "experiment.toml", stderr)
+	out := fset.String("out", "", "run directory for results (default out/<name>-<time>)")
+	work := fset.String("work", "", "scratch directory for images and mounts (default a new directory under $TMPDIR)")
+	keep := fset.Bool("keep", false, "keep the scratch directories of each repetition (debugging)")
+	if err := fset.Parse(args); err != nil {
+		return err
+	}
+	if fset.NArg() != 1 {
+		fset.Usage()
+		return fmt.Errorf("want exactly one experiment file, got %d arguments", fset.NArg())
+	}
+	exp, err := config.Load(fset.Arg(0))
+	if err != nil {
+		return err
+	}
+	// The first Ctrl-C cancels the run (agents stop, everything is torn
+	// down, the run is marked incomplete); the second one kills at once.
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	go func() {
+		select {
+		case sig := <-sigs:
+			signal.Stop(sigs) // the next signal takes the default action
+			fmt.Fprintf(stderr, "\npolytropon run: %v: stopping agents and cleaning up (Ctrl-C again to force)\n", sig)
+			cancel(fmt.Errorf("%w by %v", runner.ErrInterrupted, sig))
+		case <-ctx.Done():
+		}
+	}()
+	_, err = runner.Run(ctx, exp, runner.Options{
+		OutDir: *out, WorkDir: *work, Keep: *keep, Stdout: stdout, Stderr: stderr,
+	})
+	return err
+}

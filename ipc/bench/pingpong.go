@@ -1,0 +1,262 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"polytropon/ipc/shm"
+)
+
+// Where the serving side of a round trip runs.
+const (
+	PeerThread  = "thread"  // another thread of this process
+	PeerProcess = "process" // a second process, over a System V segment
+)
+
+// RTTConfig bounds one round-trip experiment (ping-pong or queues).
+type RTTConfig struct {
+	Peers    []string      // PeerThread and/or PeerProcess; empty means both
+	Duration time.Duration // measuring time per point; 0 means 200ms
+	MaxTrips int64         // round trips per point (0: 1e6)
+	Warmup   int           // unmeasured round trips first (0: 1000)
+	Pin      bool          // pin the two sides to two different CPUs
+	Launcher Launcher      // starts peer processes; nil means SelfLauncher
+	// For RunRoundTrip only:
+	Designs    []string // Shared designs; empty means every Shared design
+	Waits      []string // wait strategies; empty means all three
+	Capacity   int      // queue slots; 0 means 64
+	SpinBudget int      // queue.Config.SpinBudget
+}
+
+func (c *RTTConfig) defaults() error {
+	if len(c.Peers) == 0 {
+		c.Peers = []string{PeerThread, PeerProcess}
+	}
+	for _, p := range c.Peers {
+		if p != PeerThread && p != PeerProcess {
+			return fmt.Errorf("bench: unknown peer kind %q (want %s or %s)", p, PeerThread, PeerProcess)
+		}
+	}
+	if c.Duration <= 0 {
+		c.Duration = 200 * time.Millisecond
+	}
+	if c.MaxTrips <= 0 {
+		c.MaxTrips = 1_000_000
+	}
+	if c.Warmup <= 0 {
+		c.Warmup = 1000
+	}
+	if c.Capacity <= 0 {
+		c.Capacity = 64
+	}
+	if c.Launcher == nil {
+		l, err := SelfLauncher()
+		if err != nil {
+			return err
+		}
+		c.Launcher = l
+	}
+	_, err := allowedCPUs()
+	return err
+}
+
+// cpuPair returns the CPUs of the measuring and the serving side (-1, -1
+// without pinning).
+func (c *RTTConfig) cpuPair() (int, int) {
+	if !c.Pin {
+		return -1, -1
+	}
+	cpus, _ := allowedCPUs()
+	return cpus[0], cpus[1%len(cpus)]
+}
+
+// RTTPoint is the latency distribution of one round-trip point.
+type RTTPoint struct {
+	Bench  string  // "PingPong" or "RoundTrip"
+	Params []Param // design/wait/peer
+	Hist   *Latencies
+	Err    error
+}
+
+// Row converts the point: ns/op is the mean round trip.
+func (p RTTPoint) Row() Row {
+	r := Row{Bench: p.Bench, Params: p.Params}
+	if p.Err != nil {
+		r.Err = p.Err.Error()
+		return r
+	}
+	h := p.Hist
+	r.N = h.Count()
+	r.Metrics = []Metric{
+		{"ns/op", float64(h.Mean())},
+		{"p50-ns", float64(h.Quantile(0.50))},
+		{"p99-ns", float64(h.Quantile(0.99))},
+		{"p99.9-ns", float64(h.Quantile(0.999))},
+	}
+	return r
+}
+
+// ErrNoReply means the serving side stopped answering.
+var ErrNoReply = errors.New("bench: no reply within 1s")
+
+const pingStop = ^uint64(0) // odd, so the server sees it, and never a sequence value
+
+// servePingPong answers each odd value v in w with v+1 until it reads
+// pingStop or stop is set.
+func servePingPong(w *atomic.Uint64, stop *atomic.Bool) error {
+	var last uint64
+	for spins := 0; ; spins++ {
+		v := w.Load()
+		if v == pingStop {
+			return nil
+		}
+		if v != last && v%2 == 1 {
+			last = v + 1
+			w.Store(last)
+			continue
+		}
+		if spins&0xffff == 0 && stop.Load() {
+			return nil
+		}
+	}
+}
+
+// pingPongClient measures round trips on w with Warmup unmeasured ones
+// first; it then tells the server to stop.
+func pingPongClient(w *atomic.Uint64, cfg RTTConfig, cpu int) (*Latencies, error) {
+	if cpu >= 0 {
+		if err := pinTo(cpu); err != nil {
+			return nil, err
+		}
+	}
+	defer w.Store(pingStop)
+	h := newLatencies(1 << 16)
+	v := w.Load()
+	if v%2 == 1 {
+		return nil, fmt.Errorf("bench: ping-pong word starts odd (%d)", v)
+	}
+	total := int64(cfg.Warmup) + cfg.MaxTrips
+	var deadline int64
+	for i := int64(0); i < total; i++ {
+		if i == int64(cfg.Warmup) {
+			deadline = now() + int64(cfg.Duration)
+		}
+		a := now()
+		w.Store(v + 1)
+		for spins := 0; ; spins++ {
+			if w.Load() == v+2 {
+				break
+			}
+			if spins&0xffff == 0xffff && now()-a > int64(time.Second) {
+				return nil, ErrNoReply
+			}
+		}
+		b := now()
+		v += 2
+		if i >= int64(cfg.Warmup) {
+			h.Record(time.Duration(b - a))
+			if b > deadline {
+				break
+			}
+		}
+	}
+	return h, nil
+}
+
+// RunPingPong measures the raw cache-line ping-pong: one 8-byte word
+// bounced between two threads of this process and between this process
+// and a peer process over a System V segment.
+func RunPingPong(ctx context.Context, cfg RTTConfig) ([]RTTPoint, error) {
+	if err := cfg.defaults(); err != nil {
+		return nil, err
+	}
+	defer raiseProcs(3)()
+	var out []RTTPoint
+	for _, peer := range cfg.Peers {
+		if err := ctx.Err(); err != nil {
+			return out, err
+		}
+		pt := RTTPoint{Bench: "PingPong", Params: []Param{P("peer", peer)}}
+		if peer == PeerThread {
+			pt.Hist, pt.Err = pingPongThreads(cfg)
+		} else {
+			pt.Hist, pt.Err = pingPongProcesses(cfg)
+		}
+		out = append(out, pt)
+	}
+	return out, nil
+}
+
+func pingPongThreads(cfg RTTConfig) (*Latencies, error) {
+	mine, theirs := cfg.cpuPair()
+	w, err := wordAt(alignedBytes(64, 64), 0)
+	if err != nil {
+		return nil, err
+	}
+	var stop atomic.Bool
+	served := make(chan error, 1)
+	go func() {
+		if theirs >= 0 {
+			if err := pinTo(theirs); err != nil {
+				stop.Store(true)
+				served <- err
+				return
+			}
+		}
+		served <- servePingPong(w, &stop)
+	}()
+	res := make(chan measured, 1)
+	go func() {
+		h, err := pingPongClient(w, cfg, mine)
+		res <- measured{h, err}
+	}()
+	m := <-res
+	stop.Store(true)
+	return m.h, errors.Join(m.err, <-served)
+}
+
+type measured struct {
+	h   *Latencies
+	err error
+}
+
+// newSegment creates a private System V segment and marks it for removal
+// at once: it lives until the last process detaches, so nothing leaks.
+func newSegment(size int) (*shm.Segment, error) {
+	seg, err := shm.Create(0, size) // key 0 is IPC_PRIVATE: never collides
+	if err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
+	}
+	if err := seg.Remove(); err != nil {
+		seg.Detach()
+		return nil, fmt.Errorf("bench: %w", err)
+	}
+	return seg, nil
+}
+
+func pingPongProcesses(cfg RTTConfig) (*Latencies, error) {
+	mine, theirs := cfg.cpuPair()
+	seg, err := newSegment(4096)
+	if err != nil {
+		return nil, err
+	}
+	defer seg.Detach()
+	w, err := wordAt(seg.Bytes(), 0)
+	if err != nil {
+		return nil, err
+	}
+	p, err := startPeer(cfg.Launcher, PeerConfig{Mode: ModePingPong, ShmID: seg.ID(), CPU: theirs})
+	if err != nil {
+		return nil, err
+	}
+	res := make(chan measured, 1)
+	go func() {
+		h, err := pingPongClient(w, cfg, mine)
+		res <- measured{h, err}
+	}()
+	m := <-res
+	return m.h, errors.Join(m.err, p.stop())
+}

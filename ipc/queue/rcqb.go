@@ -1,0 +1,535 @@
+package queue
+
+import (
+	"fmt"
+	"sync/atomic"
+
+	"polytropon/ipc/shm"
+)
+
+// RCQB is the papers' Relaxed Concurrent Queue, Blocking: a fixed circular
+// buffer of slots over caller-supplied (shared) memory. Operations are
+// distributed in FIFO order by fetch-and-add on tail (enqueuers) and head
+// (dequeuers): ticket t owns slot t mod capacity for round t / capacity.
+// They then complete in parallel, possibly out of FIFO order: an enqueuer
+// waits until its slot is empty for its round, locks it (state "filling"),
+// puts the item, marks it full; its dequeuer waits until the slot is full
+// for that round, locks it ("taking"), takes the item and hands the slot to
+// the next round. Waiting follows Config.Wait; sleepers set a waiter flag
+// in the slot word, so a completing operation issues a futex wake only when
+// someone sleeps.
+//
+// Ordering: each consumer sees each producer's items in the order they were
+// enqueued (tickets are monotonic), unless timeouts made operations give up
+// (see below). Progress: blocking; an operation waits for its round's
+// partner only.
+//
+// Memory layout (byte offsets, native endian; no pointers):
+//
+//	0    magic uint64, 8 capacity uint64, 16 flags uint32 (closed, broken)
+//	64   tail uint64 (own cache line)
+//	128  head uint64 (own cache line)
+//	192  capacity slots of 64 bytes (one cache line each):
+//	     +0 slot word uint64, +8 item uint64
+//
+// The slot word packs, from bit 0: waiters (1), state (2: empty, filling,
+// full, taking), enqueuer-gone mask (18), dequeuer-gone mask (18), round
+// (25, modulo 2^25). Its low 32 bits are the futex word.
+//
+// Timeouts and Close (how an abandoned ticket is handled): an operation
+// that times out (or is closed) while holding a ticket records that its
+// round's party is gone, in the gone mask bit for (its round - the slot's
+// round). When the slot reaches that round the partner does not wait for
+// nothing: an enqueuer whose dequeuer is gone (also if it notices while
+// filling) passes the round on and re-enqueues its item with a new ticket,
+// so the item is neither lost nor duplicated; a dequeuer whose enqueuer is
+// gone passes the round on and takes a new ticket; a round whose both
+// parties are gone is skipped. A timed-out Enqueue returns ErrTimeout and
+// its item was not enqueued. Only 18 rounds ahead can be recorded; giving
+// up a ticket further ahead (more than 17 x capacity operations queued on
+// one slot) marks the queue broken (ErrCorrupt) instead of losing an item
+// silently. A peer killed while it holds a slot ("filling"/"taking") or a
+// ticket leaves that slot stuck: survivors that reach it fail with
+// ErrTimeout (when Timeout > 0) but never spin forever.
+//
+// Nothing read from the memory is trusted: slot indices come from
+// ticket & mask with the mask fixed at New, and impossible slot states
+// (a slot ahead of the ticket's round, a state no party could have set)
+// yield ErrCorrupt.
+type rcqb struct {
+	cfg        Config
+	mem        []byte // keeps the memory alive; all access via the pointers below
+	mask       uint64
+	shift      uint
+	flags      *uint32
+	tail, head *uint64
+	slots      []rcqbSlot
+}
+
+type rcqbSlot struct {
+	word, item *uint64
+	index      int // for error messages
+}
+
+const (
+	rcqbMagic     = 0x5243514231000001 // "RCQB1" + layout version
+	rcqbOffCap    = 8
+	rcqbOffFlags  = 16
+	rcqbOffTail   = 64
+	rcqbOffHead   = 128
+	rcqbOffSlots  = 192
+	rcqbSlotBytes = 64
+
+	flagClosed = 1
+	flagBroken = 2
+)
+
+// Slot word encoding.
+const (
+	slotWaiters = 1
+	stateShift  = 1
+	stateMask   = 3 << stateShift
+	stEmpty     = 0
+	stFilling   = 1
+	stFull      = 2
+	stTaking    = 3
+	goneBits    = 18
+	goneMask    = 1<<goneBits - 1
+	eGoneShift  = 3
+	dGoneShift  = eGoneShift + goneBits
+	roundShift  = dGoneShift + goneBits // 39
+	roundBits   = 64 - roundShift
+	roundMask   = 1<<roundBits - 1
+	roundHalf   = 1 << (roundBits - 1)
+)
+
+func init() {
+	Register(Design{Name: "rcqb", Shared: true, Size: rcqbSize, New: newRCQB})
+}
+
+func rcqbSize(cfg Config) int {
+	c, err := ringCapacity(cfg)
+	if err != nil {
+		return 0
+	}
+	return rcqbOffSlots + int(c)*rcqbSlotBytes
+}
+
+func newRCQB(mem []byte, cfg Config, init bool) (Queue, error) {
+	if err := checkWait(cfg); err != nil {
+		return nil, err
+	}
+	r := shm.NewRegion(mem)
+	var capacity uint64
+	if init {
+		c, err := ringCapacity(cfg)
+		if err != nil {
+			return nil, err
+		}
+		capacity = c
+		if need := rcqbSize(cfg); len(mem) < need {
+			return nil, fmt.Errorf("queue: rcqb needs %d bytes of memory, got %d", need, len(mem))
+		}
+		clear(mem[:rcqbSize(cfg)])
+		r.PutUint64At(rcqbOffCap, capacity)
+	} else {
+		magic, err := r.LoadUint64(0)
+		if err != nil {
+			return nil, fmt.Errorf("queue: rcqb attach: %w", err)
+		}
+		if magic != rcqbMagic {
+			return nil, fmt.Errorf("%w: rcqb attach: bad magic %#x", ErrCorrupt, magic)
+		}
+		capacity, _ = r.Uint64At(rcqbOffCap)
+		if capacity < 2 || capacity > maxCapacity || capacity&(capacity-1) != 0 ||
+			uint64(len(mem)) < rcqbOffSlots+capacity*rcqbSlotBytes {
+			return nil, fmt.Errorf("%w: rcqb attach: capacity %d does not fit %d bytes", ErrCorrupt, capacity, len(mem))
+		}
+	}
+	q := &rcqb{cfg: cfg, mem: mem, mask: capacity - 1, slots: make([]rcqbSlot, capacity)}
+	for capacity>>(q.shift+1) != 0 {
+		q.shift++
+	}
+	var err error
+	if q.flags, err = r.Uint32Ptr(rcqbOffFlags); err != nil {
+		return nil, err
+	}
+	if q.tail, err = r.Uint64Ptr(rcqbOffTail); err != nil {
+		return nil, err
+	}
+	if q.head, err = r.Uint64Ptr(rcqbOffHead); err != nil {
+		return nil, err
+	}
+	for i := range q.slots {
+		off := uint64(rcqbOffSlots + i*rcqbSlotBytes)
+		q.slots[i].index = i
+		if q.slots[i].word, err = r.Uint64Ptr(off); err != nil {
+			return nil, err
+		}
+		if q.slots[i].item, err = r.Uint64Ptr(off + 8); err != nil {
+			return nil, err
+		}
+	}
+	if init {
+		magic, err := r.Uint64Ptr(0)
+		if err != nil {
+			return nil, err
+		}
+		atomic.StoreUint64(magic, rcqbMagic) // publish last
+	}
+	return q, nil
+}
+
+func slotState(w uint64) uint64 { return (w & stateMask) >> stateShift }
+func slotRound(w uint64) uint64 { return w >> roundShift }
+func eGone(w uint64) uint64     { return (w >> eGoneShift) & goneMask }
+func dGone(w uint64) uint64     { return (w >> dGoneShift) & goneMask }
+
+// advance hands a slot to its next round: empty, gone masks shifted, no
+// waiters; rounds whose enqueuer and dequeuer both gave up are skipped.
+func advance(w uint64) uint64 {
+	r, e, d := slotRound(w), eGone(w), dGone(w)
+	for {
+		r, e, d = (r+1)&roundMask, e>>1, d>>1
+		if e&1 == 0 || d&1 == 0 {
+			return r<<roundShift | d<<dGoneShift | e<<eGoneShift
+		}
+	}
+}
+
+func (q *rcqb) ticket(t uint64) (*rcqbSlot, uint64) {
+	return &q.slots[t&q.mask], (t >> q.shift) & roundMask
+}
+
+// lag is how many rounds the slot is behind round r.
+func (q *rcqb) lag(s *rcqbSlot, r, w uint64) (uint64, error) {
+	l := (r - slotRound(w)) & roundMask
+	if l >= roundHalf {
+		return 0, q.corrupt(s, w, "slot is ahead of the ticket's round")
+	}
+	return l, nil
+}
+
+func (q *rcqb) corrupt(s *rcqbSlot, w uint64, why string) error {
+	return fmt.Errorf("%w: rcqb slot %d word %#x: %s", ErrCorrupt, s.index, w, why)
+}
+
+func (q *rcqb) wake(s *rcqbSlot, old uint64) {
+	if old&slotWaiters != 0 {
+		shm.FutexWake(shm.LowHalf(s.word), 0)
+	}
+}
+
+func (q *rcqb) flagErr(f uint32) error {
+	if f&flagBroken != 0 {
+		return fmt.Errorf("%w: rcqb marked broken (an abandoned ticket could not be recorded)", ErrCorrupt)
+	}
+	return ErrClosed
+}
+
+// sleep publishes the waiter flag on a slot word seen as w and sleeps on it.
+func (q *rcqb) sleep(ws *waitState, s *rcqbSlot, w uint64) error {
+	if w&slotWaiters == 0 {
+		if !atomic.CompareAndSwapUint64(s.word, w, w|slotWaiters) {
+			return nil
+		}
+		w |= slotWaiters
+	}
+	if atomic.LoadUint32(q.flags) != 0 {
+		return nil
+	}
+	return ws.futexSleep(shm.LowHalf(s.word), uint32(w))
+}
+
+// errProceed: abandon found the slot at the ticket's own round in a state
+// the operation can complete without waiting; it should do so.
+var errProceed = fmt.Errorf("queue: rcqb proceed")
+
+// abandon records that the enqueuer (goneShift = eGoneShift) or dequeuer
+// (dGoneShift) holding round r of slot s gives up.
+func (q *rcqb) abandon(s *rcqbSlot, r uint64, goneShift uint) error {
+	for {
+		w := atomic.LoadUint64(s.word)
+		lag, err := q.lag(s, r, w)
+		if err != nil {
+			return err
+		}
+		if lag == 0 {
+			if goneShift == eGoneShift || slotState(w) == stFull || eGone(w)&1 != 0 {
+				return errProceed // can complete (or skip) at once
+			}
+			if slotState(w) == stTaking {
+				return q.corrupt(s, w, "slot taken while its dequeuer waits")
+			}
+		}
+		if lag >= goneBits {
+			atomic.OrUint32(q.flags, flagBroken)
+			return fmt.Errorf("%w: rcqb ticket abandoned %d rounds ahead of its slot", ErrCorrupt, lag)
+		}
+		if atomic.CompareAndSwapUint64(s.word, w, w|1<<(goneShift+uint(lag))) {
+			return nil
+		}
+	}
+}
+
+func (q *rcqb) Enqueue(v uint64) error {
+	ws := newWaitState(&q.cfg)
+	for {
+		if f := atomic.LoadUint32(q.flags); f != 0 {
+			return q.flagErr(f)
+		}
+		t := atomic.AddUint64(q.tail, 1) - 1
+		done, err := q.put(t, v, &ws)
+		if done || err != nil {
+			return err
+		}
+	}
+}
+
+// put completes the enqueue of ticket t. It reports false (and no error)
+// when the ticket's dequeuer gave up: the round was passed on and the
+// caller must take a new ticket. ws == nil: the caller knows the slot is
+// at t's round and nothing may wait.
+func (q *rcqb) put(t, v uint64, ws *waitState) (bool, error) {
+	s, r := q.ticket(t)
+	for {
+		w := atomic.LoadUint64(s.word)
+		lag, err := q.lag(s, r, w)
+		if err != nil {
+			return false, err
+		}
+		if lag == 0 {
+			if slotState(w) != stEmpty || eGone(w)&1 != 0 {
+				return false, q.corrupt(s, w, "enqueuer's own round is not empty")
+			}
+			if dGone(w)&1 != 0 { // our dequeuer gave up: pass the round on
+				if atomic.CompareAndSwapUint64(s.word, w, advance(w)) {
+					q.wake(s, w)
+					return false, nil
+				}
+				continue
+			}
+			if !atomic.CompareAndSwapUint64(s.word, w, w&^stateMask|stFilling<<stateShift) {
+				continue
+			}
+			atomic.StoreUint64(s.item, v)
+			for {
+				w = atomic.LoadUint64(s.word)
+				gone := dGone(w)&1 != 0 // the dequeuer gave up while we filled
+				nw := w&^(stateMask|slotWaiters) | stFull<<stateShift
+				if gone {
+					nw = advance(w)
+				}
+				if atomic.CompareAndSwapUint64(s.word, w, nw) {
+					q.wake(s, w)
+					return !gone, nil
+				}
+			}
+		}
+		if ws == nil {
+			return false, q.corrupt(s, w, "slot left the enqueuer's round")
+		}
+		var giveUp error
+		if f := atomic.LoadUint32(q.flags); f != 0 {
+			giveUp = q.flagErr(f)
+		} else if ws.expired() {
+			giveUp = ErrTimeout
+		}
+		if giveUp != nil {
+			switch err := q.abandon(s, r, eGoneShift); err {
+			case nil:
+				return false, giveUp
+			case errProceed:
+				continue
+			default:
+				return false, err
+			}
+		}
+		if ws.spin() {
+			continue
+		}
+		if err := q.sleep(ws, s, w); err != nil {
+			return false, err
+		}
+	}
+}
+
+func (q *rcqb) Dequeue() (uint64, error) {
+	ws := newWaitState(&q.cfg)
+	for {
+		f := atomic.LoadUint32(q.flags)
+		if f&flagBroken != 0 {
+			return 0, q.flagErr(f)
+		}
+		if f&flagClosed != 0 && int64(atomic.LoadUint64(q.tail)-atomic.LoadUint64(q.head)) <= 0 {
+			return 0, ErrClosed
+		}
+		if !ws.deadline.IsZero() && ws.expired() { // after passing on a round
+			return 0, ErrTimeout
+		}
+		h := atomic.AddUint64(q.head, 1) - 1
+		v, done, err := q.take(h, &ws)
+		if done || err != nil {
+			return v, err
+		}
+	}
+}
+
+// take completes the dequeue of ticket h; false (and no error) means its
+// enqueuer gave up and the caller must take a new ticket. ws == nil: the
+// slot is known to be full at h's round.
+func (q *rcqb) take(h uint64, ws *waitState) (uint64, bool, error) {
+	s, r := q.ticket(h)
+	for {
+		w := atomic.LoadUint64(s.word)
+		lag, err := q.lag(s, r, w)
+		if err != nil {
+			return 0, false, err
+		}
+		if lag == 0 {
+			switch slotState(w) {
+			case stFull:
+				if !atomic.CompareAndSwapUint64(s.word, w, w&^stateMask|stTaking<<stateShift) {
+					continue
+				}
+				v := atomic.LoadUint64(s.item)
+				for {
+					w = atomic.LoadUint64(s.word)
+					if atomic.CompareAndSwapUint64(s.word, w, advance(w)) {
+						q.wake(s, w)
+						return v, true, nil
+					}
+				}
+			case stEmpty:
+				if eGone(w)&1 != 0 { // our enqueuer gave up: pass the round on
+					if atomic.CompareAndSwapUint64(s.word, w, advance(w)) {
+						q.wake(s, w)
+						return 0, false, nil
+					}
+					continue
+				}
+			case stTaking:
+				return 0, false, q.corrupt(s, w, "slot taken while its dequeuer waits")
+			}
+		}
+		if ws == nil {
+			return 0, false, q.corrupt(s, w, "slot not full at the dequeuer's round")
+		}
+		var giveUp error
+		if f := atomic.LoadUint32(q.flags); f&flagBroken != 0 {
+			giveUp = q.flagErr(f)
+		} else if f&flagClosed != 0 && int64(atomic.LoadUint64(q.tail)-h) <= 0 {
+			giveUp = ErrClosed // no enqueuer holds our ticket, none will come
+		} else if ws.expired() {
+			giveUp = ErrTimeout
+		}
+		if giveUp != nil {
+			switch err := q.abandon(s, r, dGoneShift); err {
+			case nil:
+				return 0, false, giveUp
+			case errProceed:
+				continue
+			default:
+				return 0, false, err
+			}
+		}
+		if ws.spin() {
+			continue
+		}
+		if err := q.sleep(ws, s, w); err != nil {
+			return 0, false, err
+		}
+	}
+}
+
+// TryEnqueue claims tail with CAS only after seeing its slot empty at its
+// round, so it never advances tail for an operation it cannot complete.
+func (q *rcqb) TryEnqueue(v uint64) error {
+	for {
+		if f := atomic.LoadUint32(q.flags); f != 0 {
+			return q.flagErr(f)
+		}
+		t := atomic.LoadUint64(q.tail)
+		s, r := q.ticket(t)
+		w := atomic.LoadUint64(s.word)
+		lag, err := q.lag(s, r, w)
+		if err != nil {
+			if atomic.LoadUint64(q.tail) != t {
+				continue // t went stale while we looked: the slot moved on
+			}
+			return err
+		}
+		if lag != 0 {
+			return ErrFull
+		}
+		if slotState(w) != stEmpty || eGone(w)&1 != 0 {
+			if atomic.LoadUint64(q.tail) != t {
+				continue // someone took the ticket meanwhile
+			}
+			return q.corrupt(s, w, "unclaimed round is not empty")
+		}
+		if !atomic.CompareAndSwapUint64(q.tail, t, t+1) {
+			continue
+		}
+		done, err := q.put(t, v, nil)
+		if done || err != nil {
+			return err
+		}
+	}
+}
+
+// TryDequeue claims head with CAS only after seeing its slot full at its
+// round (or abandoned by its enqueuer, which it then passes on).
+func (q *rcqb) TryDequeue() (uint64, error) {
+	for {
+		f := atomic.LoadUint32(q.flags)
+		if f&flagBroken != 0 {
+			return 0, q.flagErr(f)
+		}
+		h := atomic.LoadUint64(q.head)
+		s, r := q.ticket(h)
+		w := atomic.LoadUint64(s.word)
+		lag, err := q.lag(s, r, w)
+		if err != nil {
+			if atomic.LoadUint64(q.head) != h {
+				continue // h went stale while we looked
+			}
+			return 0, err
+		}
+		ready := lag == 0 && (slotState(w) == stFull || slotState(w) == stEmpty && eGone(w)&1 != 0)
+		if !ready {
+			if f&flagClosed != 0 {
+				return 0, ErrClosed
+			}
+			return 0, ErrEmpty
+		}
+		if !atomic.CompareAndSwapUint64(q.head, h, h+1) {
+			continue
+		}
+		v, done, err := q.take(h, nil)
+		if done || err != nil {
+			return v, err
+		}
+	}
+}
+
+// Close sets the closed flag, then clears every slot's waiter flag and wakes
+// its sleepers; a sleeper that published its flag before it saw the closed
+// flag is either woken or finds the word changed.
+func (q *rcqb) Close() error {
+	atomic.OrUint32(q.flags, flagClosed)
+	for i := range q.slots {
+		s := &q.slots[i]
+		for {
+			w := atomic.LoadUint64(s.word)
+			if w&slotWaiters == 0 {
+				break
+			}
+			if atomic.CompareAndSwapUint64(s.word, w, w&^slotWaiters) {
+				q.wake(s, w)
+				break
+			}
+		}
+	}
+	return nil
+}

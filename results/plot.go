@@ -1,0 +1,407 @@
+package results
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/plotutil"
+	"gonum.org/v1/plot/vg"
+)
+
+// PlotSpec asks for one figure (the [[plot]] table of an experiment; the
+// config package converts to it).
+type PlotSpec struct {
+	Kind      string // "line", "bar" or "proportionality"
+	X         string // param on the x axis ("pools", "system", "containers", ...)
+	Y         string // metric
+	Series    string // param that separates lines or bar groups (default "system")
+	ErrorBars bool   // 95% CI of the mean (line plots)
+	LogY      bool
+	Title     string
+	File      string // base name; .png and .svg are written
+}
+
+// Figure size.
+var (
+	PlotWidth  = 16 * vg.Centimeter
+	PlotHeight = 10 * vg.Centimeter
+)
+
+// ErrNoData means a plot's metric has no values in the table.
+var ErrNoData = errors.New("results: nothing to plot")
+
+// BuildPlot dispatches on spec.Kind. weights are the [tenants] weights
+// (proportionality plots only).
+func BuildPlot(t *Table, spec PlotSpec, weights []float64) (*plot.Plot, error) {
+	switch spec.Kind {
+	case "line", "":
+		return LinePlot(t, spec)
+	case "bar":
+		return BarPlot(t, spec)
+	case "proportionality":
+		return ProportionalityPlot(t, spec, weights)
+	}
+	return nil, fmt.Errorf("results: unknown plot kind %q", spec.Kind)
+}
+
+// series is one line or bar group: its label and its rows keyed by x.
+type series struct {
+	label string
+	xs    []string // x values in first-seen order
+	rows  map[string]*Row
+}
+
+// groupRows splits the rows of metric y by the series param (plus every
+// other param that varies, so no two rows share a series and x).
+func groupRows(t *Table, spec PlotSpec) ([]*series, []string, error) {
+	var rows []*Row
+	for _, r := range t.Rows {
+		if r.Metric == spec.Y && r.N > 0 {
+			rows = append(rows, r)
+		}
+	}
+	if len(rows) == 0 {
+		return nil, nil, fmt.Errorf("%w: metric %q has no values (have %v)", ErrNoData, spec.Y, t.Metrics())
+	}
+	seriesKey := spec.Series
+	if seriesKey == "" {
+		seriesKey = "system"
+	}
+	// Params other than x and series that take more than one value.
+	varying := map[string]bool{}
+	first := map[string]string{}
+	for _, r := range rows {
+		for _, p := range r.Params {
+			if p.Key == spec.X || p.Key == seriesKey {
+				continue
+			}
+			v := FormatValue(p.Value)
+			if f, ok := first[p.Key]; ok && f != v {
+				varying[p.Key] = true
+			} else if !ok {
+				first[p.Key] = v
+			}
+		}
+	}
+	var out []*series
+	var xs []string
+	for _, r := range rows {
+		x, ok := paramValue(r.Params, spec.X)
+		if !ok {
+			return nil, nil, fmt.Errorf("results: plot %q: point %s has no param %q", spec.File, r.Point, spec.X)
+		}
+		label, _ := paramValue(r.Params, seriesKey)
+		for _, p := range r.Params {
+			if varying[p.Key] {
+				label += fmt.Sprintf(" %s=%s", p.Key, FormatValue(p.Value))
+			}
+		}
+		label = strings.TrimSpace(label)
+		i := slices.IndexFunc(out, func(s *series) bool { return s.label == label })
+		if i < 0 {
+			out = append(out, &series{label: label, rows: map[string]*Row{}})
+			i = len(out) - 1
+		}
+		s := out[i]
+		if _, dup := s.rows[x]; !dup {
+			s.xs = append(s.xs, x)
+		}
+		s.rows[x] = r
+		if !slices.Contains(xs, x) {
+			xs = append(xs, x)
+		}
+	}
+	return out, xs, nil
+}
+
+// paramValue is a param's value as shown in legends and on axes ("K/K"
+// stays as written).
+func paramValue(ps []Param, key string) (string, bool) {
+	for _, p := range ps {
+		if p.Key == key {
+			if s, ok := p.Value.(string); ok {
+				return s, true
+			}
+			return FormatValue(p.Value), true
+		}
+	}
+	return "", false
+}
+
+func newPlot(spec PlotSpec, xLabel string) *plot.Plot {
+	p := plot.New()
+	p.Title.Text = spec.Title
+	p.X.Label.Text = xLabel
+	mi := DescribeMetric(spec.Y)
+	p.Y.Label.Text = spec.Y
+	if mi.Known && mi.Unit != "" {
+		p.Y.Label.Text = fmt.Sprintf("%s (%s)", spec.Y, mi.Unit)
+	}
+	p.Legend.Top, p.Legend.Left = true, true
+	p.Legend.Padding = vg.Points(4)
+	if spec.LogY {
+		p.Y.Scale = plot.LogScale{}
+		p.Y.Tick.Marker = logTicks{}
+	} else {
+		p.Y.Min = 0 // the papers' figures start at zero; gonum grows it to fit negatives
+	}
+	return p
+}
+
+// logTicks marks powers of ten, or falls back to the default ticks when
+// the data span less than a decade (a log axis without labels otherwise).
+type logTicks struct{}
+
+func (logTicks) Ticks(lo, hi float64) []plot.Tick {
+	ticks := plot.LogTicks{Prec: -1}.Ticks(lo, hi)
+	labeled := 0
+	for _, t := range ticks {
+		if t.Label != "" && t.Value >= lo && t.Value <= hi {
+			labeled++
+		}
+	}
+	if labeled >= 2 {
+		return ticks
+	}
+	return plot.DefaultTicks{}.Ticks(lo, hi)
+}
+
+// meanCI is one plotted value: the mean and its 95% CI (CI collapses to
+// the mean when undefined).
+type meanCI struct {
+	plotter.XYs
+	plotter.YErrors
+}
+
+func ciOf(r *Row) (lo, hi float64) {
+	if math.IsInf(r.CILow, 0) || math.IsNaN(r.CILow) || math.IsInf(r.CIHigh, 0) || math.IsNaN(r.CIHigh) {
+		return 0, 0
+	}
+	return r.Mean - r.CILow, r.CIHigh - r.Mean
+}
+
+// LinePlot draws the mean of metric spec.Y over param spec.X, one line
+// per series, with 95% CI error bars when spec.ErrorBars. A numeric x
+// axis keeps its values; otherwise x values are evenly spaced categories.
+func LinePlot(t *Table, spec PlotSpec) (*plot.Plot, error) {
+	ss, xs, err := groupRows(t, spec)
+	if err != nil {
+		return nil, err
+	}
+	xpos, numeric := xPositions(xs)
+	p := newPlot(spec, spec.X)
+	if !numeric {
+		p.NominalX(xs...)
+	} else if spec.X == "pools" || spec.X == "containers" {
+		var ticks plot.ConstantTicks
+		for _, x := range xs {
+			ticks = append(ticks, plot.Tick{Value: xpos[x], Label: x})
+		}
+		p.X.Tick.Marker = ticks
+	}
+	for i, s := range ss {
+		var d meanCI
+		order := slices.Clone(s.xs)
+		slices.SortStableFunc(order, func(a, b string) int { return cmpFloat(xpos[a], xpos[b]) })
+		for _, x := range order {
+			r := s.rows[x]
+			if spec.LogY && r.Mean <= 0 {
+				continue
+			}
+			lo, hi := ciOf(r)
+			if spec.LogY {
+				lo = min(lo, r.Mean*0.999) // keep the bar above zero on a log axis
+			}
+			d.XYs = append(d.XYs, plotter.XY{X: xpos[x], Y: r.Mean})
+			d.YErrors = append(d.YErrors, struct{ Low, High float64 }{lo, hi})
+		}
+		if len(d.XYs) == 0 {
+			continue
+		}
+		l, pts, err := plotter.NewLinePoints(d.XYs)
+		if err != nil {
+			return nil, fmt.Errorf("results: plot %q: %w", spec.File, err)
+		}
+		l.Color, pts.Color, pts.Shape = plotutil.Color(i), plotutil.Color(i), plotutil.Shape(i)
+		p.Add(l, pts)
+		p.Legend.Add(s.label, l, pts)
+		if spec.ErrorBars {
+			eb, err := plotter.NewYErrorBars(d)
+			if err != nil {
+				return nil, fmt.Errorf("results: plot %q: %w", spec.File, err)
+			}
+			eb.Color = plotutil.Color(i)
+			p.Add(eb)
+		}
+	}
+	return p, nil
+}
+
+func cmpFloat(a, b float64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// xPositions maps x values to coordinates: their numeric values when all
+// parse as numbers, else 0, 1, 2, ...
+func xPositions(xs []string) (map[string]float64, bool) {
+	pos := map[string]float64{}
+	for _, x := range xs {
+		v, err := strconv.ParseFloat(x, 64)
+		if err != nil {
+			for i, x := range xs {
+				pos[x] = float64(i)
+			}
+			return pos, false
+		}
+		pos[x] = v
+	}
+	return pos, true
+}
+
+// BarPlot draws grouped bars: one group per x value, one bar per series,
+// bar height the mean of metric spec.Y.
+func BarPlot(t *Table, spec PlotSpec) (*plot.Plot, error) {
+	ss, xs, err := groupRows(t, spec)
+	if err != nil {
+		return nil, err
+	}
+	p := newPlot(spec, spec.X)
+	width := vg.Points(min(40, 200/float64(len(ss)*len(xs)+1)))
+	for i, s := range ss {
+		vals := make(plotter.Values, len(xs))
+		for j, x := range xs {
+			if r, ok := s.rows[x]; ok {
+				vals[j] = r.Mean
+			}
+		}
+		b, err := plotter.NewBarChart(vals, width)
+		if err != nil {
+			return nil, fmt.Errorf("results: plot %q: %w", spec.File, err)
+		}
+		b.Color = plotutil.Color(i)
+		b.LineStyle.Width = vg.Length(0)
+		b.Offset = width * vg.Length(float64(i)-float64(len(ss)-1)/2)
+		p.Add(b)
+		p.Legend.Add(s.label, b)
+	}
+	p.NominalX(xs...)
+	return p, nil
+}
+
+// ProportionalityPlot draws, per point, each tenant's normalized bandwidth
+// (mean of spec.Y at "@p<pool>", divided by the lowest-weight tenant's)
+// against its normalized weight, with the ideal y = x line; the legend
+// gives each point's PV.
+func ProportionalityPlot(t *Table, spec PlotSpec, weights []float64) (*plot.Plot, error) {
+	if len(weights) == 0 {
+		return nil, fmt.Errorf("results: plot %q: proportionality needs tenant weights", spec.File)
+	}
+	if spec.Y == "" {
+		spec.Y = MetricThroughput
+	}
+	p := newPlot(spec, "normalized weight")
+	p.Y.Label.Text = "normalized " + spec.Y
+	ideal := plotter.XYs{}
+	drawn := 0
+	for i, pt := range t.Points() {
+		bw := make([]float64, len(weights))
+		ok := true
+		for k := range weights {
+			r := t.Lookup(pt, spec.Y+"@"+PoolName(k))
+			if r == nil || r.N == 0 {
+				ok = false
+				break
+			}
+			bw[k] = r.Mean
+		}
+		if !ok {
+			continue
+		}
+		nb, nw, err := NormalizedBandwidths(bw, weights)
+		if err != nil {
+			return nil, fmt.Errorf("results: plot %q: %s: %w", spec.File, pt, err)
+		}
+		pv, _ := PV(bw, weights)
+		xys := make(plotter.XYs, len(nb))
+		for k := range nb {
+			xys[k] = plotter.XY{X: nw[k], Y: nb[k]}
+		}
+		slices.SortStableFunc(xys, func(a, b plotter.XY) int { return cmpFloat(a.X, b.X) })
+		l, pts, err := plotter.NewLinePoints(xys)
+		if err != nil {
+			return nil, fmt.Errorf("results: plot %q: %w", spec.File, err)
+		}
+		l.Color, pts.Color, pts.Shape = plotutil.Color(i), plotutil.Color(i), plotutil.Shape(i)
+		p.Add(l, pts)
+		p.Legend.Add(fmt.Sprintf("%s (PV %.2f)", pt, pv), l, pts)
+		if len(ideal) == 0 {
+			for _, xy := range xys {
+				ideal = append(ideal, plotter.XY{X: xy.X, Y: xy.X})
+			}
+		}
+		drawn++
+	}
+	if drawn == 0 {
+		return nil, fmt.Errorf("%w: no point has %s@p0..p%d for %d tenants", ErrNoData, spec.Y, len(weights)-1, len(weights))
+	}
+	l, err := plotter.NewLine(ideal)
+	if err != nil {
+		return nil, err
+	}
+	l.Dashes = plotutil.Dashes(1)
+	p.Add(l)
+	p.Legend.Add("ideal (weight ratio)", l)
+	return p, nil
+}
+
+// SavePlot writes dir/base.png and dir/base.svg.
+func SavePlot(p *plot.Plot, dir, base string) ([]string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("results: %w", err)
+	}
+	var files []string
+	for _, ext := range []string{".png", ".svg"} {
+		f := filepath.Join(dir, base+ext)
+		if err := p.Save(PlotWidth, PlotHeight, f); err != nil {
+			return files, fmt.Errorf("results: save %s: %w", f, err)
+		}
+		files = append(files, f)
+	}
+	return files, nil
+}
+
+// DrawPlots builds and saves every spec into the run's plots directory.
+// A plot that cannot be drawn (no data yet) is reported and the others are
+// still drawn.
+func (r *Run) DrawPlots(specs []PlotSpec) ([]string, error) {
+	t := r.Table()
+	var files []string
+	var errs []error
+	for _, s := range specs {
+		p, err := BuildPlot(t, s, r.Info.Weights)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("plot %s: %w", s.File, err))
+			continue
+		}
+		fs, err := SavePlot(p, filepath.Join(r.Dir, PlotsDir), s.File)
+		files = append(files, fs...)
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return files, errors.Join(errs...)
+}

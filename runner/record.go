@@ -1,0 +1,218 @@
+package runner
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"polytropon/results"
+	"polytropon/runner/config"
+)
+
+// recorder feeds the results store as the run goes: one instance record
+// per workload instance and one closing repetition record per repetition
+// (with the collectors' metrics), so an interrupted run keeps every
+// finished repetition.
+type recorder struct {
+	exp     *config.Experiment
+	run     *results.Run
+	weights []float64
+
+	mu    sync.Mutex
+	notes *os.File // logs/notes.txt: skips, failures, notes, in order
+	table *results.Table
+}
+
+func newRecorder(ctx context.Context, exp *config.Experiment, outDir string) (*recorder, error) {
+	run, err := results.Create(outDir, exp.Name)
+	if err != nil {
+		return nil, err
+	}
+	rc := &recorder{exp: exp, run: run}
+	if exp.Tenants != nil {
+		for _, w := range exp.Tenants.Weights {
+			rc.weights = append(rc.weights, float64(w))
+		}
+	}
+	text, err := exp.Encode()
+	if err == nil {
+		err = run.WriteConfig(text)
+	}
+	if err == nil {
+		err = run.WriteInfo(results.Info{
+			Experiment: exp.Name, MainMetric: exp.Run.MainMetric, Weights: rc.weights,
+			Host: results.CollectHost(ctx, results.HostOptions{}),
+		})
+	}
+	if err == nil {
+		err = os.MkdirAll(rc.logDir(), 0o755)
+	}
+	if err == nil {
+		rc.notes, err = os.OpenFile(filepath.Join(rc.logDir(), "notes.txt"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	}
+	if err != nil {
+		run.Close()
+		return nil, err
+	}
+	return rc, nil
+}
+
+func (rc *recorder) dir() string    { return rc.run.Dir }
+func (rc *recorder) logDir() string { return filepath.Join(rc.run.Dir, "logs") }
+
+func params(pt config.Point) []results.Param {
+	out := make([]results.Param, len(pt.Params))
+	for i, p := range pt.Params {
+		out[i] = results.Param{Key: p.Key, Value: p.Value}
+	}
+	return out
+}
+
+func (rc *recorder) note(pt config.Point, rep int, msg string) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	fmt.Fprintf(rc.notes, "%s %s rep %d: %s\n", time.Now().UTC().Format(time.RFC3339), pt.Name(), rep, msg)
+}
+
+// skip records a point that was not measured (its system cannot run here).
+func (rc *recorder) skip(pt config.Point, reason string) error {
+	rc.note(pt, 0, "skipped: "+reason)
+	return rc.run.Append(results.Record{Kind: results.KindRepetition, Point: pt.Name(), Params: params(pt),
+		Error: "skipped: " + reason})
+}
+
+// fail records a failed repetition.
+func (rc *recorder) fail(pt config.Point, rep int, err error) error {
+	rc.note(pt, rep, "failed: "+err.Error())
+	return rc.run.Append(results.Record{Kind: results.KindRepetition, Point: pt.Name(), Params: params(pt),
+		Repetition: rep, Error: err.Error()})
+}
+
+// add stores a finished repetition and reports whether the point's main
+// metric is now tight enough (95% CI half-length within ci_target).
+func (rc *recorder) add(pt config.Point, rep *Repetition) (tight bool, err error) {
+	for _, n := range rep.Notes {
+		rc.note(pt, rep.Index, n)
+	}
+	name, ps := pt.Name(), params(pt)
+	for _, in := range rep.Instances {
+		rec := results.Record{Kind: results.KindInstance, Point: name, Params: ps, Repetition: rep.Index,
+			Workload: in.Workload, Role: in.Role, Pool: in.Pool, Instance: in.Container}
+		if in.Result != nil {
+			r := results.InstanceResult(*in.Result)
+			rec.Result = &r
+		}
+		if err := rc.run.Append(rec); err != nil {
+			return false, err
+		}
+	}
+	closing := results.Record{Kind: results.KindRepetition, Point: name, Params: ps, Repetition: rep.Index, OK: true}
+	for _, m := range rep.Metrics {
+		closing.Metrics = append(closing.Metrics, results.Metric(m))
+	}
+	if err := rc.run.Append(closing); err != nil {
+		return false, err
+	}
+	return results.Tight(rc.mainSamples(name), rc.exp.Run.CITarget), nil
+}
+
+// mainSamples is the main metric of every OK repetition of a point so far.
+func (rc *recorder) mainSamples(point string) []float64 {
+	_, _, values := results.RepetitionValues(rc.run.Records, rc.weights)
+	reps := values[point]
+	idx := make([]int, 0, len(reps))
+	for i := range reps {
+		idx = append(idx, i)
+	}
+	sort.Ints(idx)
+	var xs []float64
+	for _, i := range idx {
+		if v, ok := reps[i][rc.exp.Run.MainMetric]; ok {
+			xs = append(xs, v)
+		}
+	}
+	return xs
+}
+
+// finish writes the summary of a complete run (and removes INCOMPLETE), or
+// only closes an interrupted one, which stays marked incomplete.
+func (rc *recorder) finish(complete bool) error {
+	rc.mu.Lock()
+	rc.notes.Close()
+	rc.mu.Unlock()
+	if complete {
+		t, err := rc.run.Finish()
+		rc.table = t
+		return err
+	}
+	rc.table = rc.run.Table()
+	return rc.run.Close()
+}
+
+// summarize prints the main metric of every point, and what was skipped or
+// failed; summary.csv has every metric.
+func (rc *recorder) summarize(w io.Writer, out *Outcome) error {
+	main := rc.exp.Run.MainMetric
+	unit := results.DescribeMetric(main).Unit
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "point\t%s (%s)\t± ci95\tn\tstatus\t\n", main, unit)
+	for _, po := range out.Points {
+		status := "ok"
+		switch {
+		case po.Skipped != "":
+			status = "skipped: " + truncate(po.Skipped, 100)
+		case po.Err != nil:
+			status = "FAILED: " + truncate(strings.ReplaceAll(po.Err.Error(), "\n", " "), 100)
+		case len(po.Repetitions) < rc.exp.Run.Repetitions.Min:
+			status = "incomplete"
+		}
+		median, ci, n := "-", "-", 0
+		if row := rc.table.Lookup(po.Point.Name(), main); row != nil {
+			median, ci, n = fmtFloat(row.Median), fmtRelCI(row.RelCI), row.N
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t\n", po.Point.Name(), median, ci, n, status)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	complete := "complete"
+	if !rc.run.Complete() {
+		complete = "INCOMPLETE"
+	}
+	_, err := fmt.Fprintf(w, "\nrun %s: %s; all metrics in %s, samples in %s\n", rc.run.Dir, complete,
+		filepath.Join(rc.run.Dir, results.SummaryFile), filepath.Join(rc.run.Dir, results.SamplesFile))
+	return err
+}
+
+func fmtFloat(v float64) string { return fmt.Sprintf("%.4g", v) }
+
+func fmtRelCI(rel float64) string {
+	if rel > 1e9 || rel != rel {
+		return "∞"
+	}
+	return fmt.Sprintf("%.1f%%", rel*100)
+}
+
+// plot draws the experiment's figures into the run's plots directory (also
+// for an interrupted run: the finished points are worth a look).
+func (rc *recorder) plot(w io.Writer) error {
+	specs := rc.exp.PlotSpecs()
+	if len(specs) == 0 {
+		return nil
+	}
+	files, err := rc.run.DrawPlots(specs)
+	for _, f := range files {
+		fmt.Fprintf(w, "plot: %s\n", f)
+	}
+	if err != nil {
+		return fmt.Errorf("runner: plots: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,360 @@
+package systems
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"polytropon/runner/pool"
+)
+
+// K is the kernel baseline: ext4 on a loop device (or a given host
+// directory), reached through plain kernel calls and the kernel page cache.
+// The paper's K is kernel CephFS; this kernel has no CephFS client, so on
+// the local backend K is ext4 and on the ceph backend it is unavailable.
+//
+// Options:
+//
+//	dir            use this existing host directory instead of a loop image
+//	size           size of the sparse ext4 image ("4G", "512M"; default 4G)
+//	mount_options  extra ext4 mount options ("noatime,data=writeback")
+func init() { Register(&kernelSystem{name: "K"}) }
+
+// kernelSystem implements K and, with overlay set, K/K (kernel_overlay.go).
+type kernelSystem struct {
+	name    string
+	overlay bool
+}
+
+func (s *kernelSystem) Name() string { return s.name }
+
+// Check reports whether the kernel filesystems and their tools are here.
+func (s *kernelSystem) Check() error {
+	if os.Geteuid() != 0 {
+		return fmt.Errorf("%w: %s must run as root (mount, losetup)", ErrUnavailable, s.name)
+	}
+	for _, t := range []struct{ prog, pkg string }{
+		{"losetup", "mount"}, {"mount", "mount"}, {"umount", "mount"},
+		{"mkfs.ext4", "e2fsprogs"}, {"cp", "coreutils"},
+	} {
+		if _, err := exec.LookPath(t.prog); err != nil {
+			return fmt.Errorf("%w: %s needs %s: apt-get install %s", ErrUnavailable, s.name, t.prog, t.pkg)
+		}
+	}
+	need := []string{"ext4"}
+	if s.overlay {
+		need = append(need, "overlay")
+	}
+	have, err := os.ReadFile("/proc/filesystems")
+	if err != nil {
+		return fmt.Errorf("%w: %s: %v", ErrUnavailable, s.name, err)
+	}
+	for _, fst := range need {
+		if !hasFilesystem(string(have), fst) {
+			return fmt.Errorf("%w: %s needs the %s filesystem in the kernel (not in /proc/filesystems)", ErrUnavailable, s.name, fst)
+		}
+	}
+	return nil
+}
+
+func hasFilesystem(procFilesystems, name string) bool {
+	for _, line := range strings.Split(procFilesystems, "\n") {
+		f := strings.Fields(line)
+		if len(f) > 0 && f[len(f)-1] == name {
+			return true
+		}
+	}
+	return false
+}
+
+// Setup prepares one pool: an ext4 image (or a host directory) with one
+// subdirectory per container; for K/K an overlay per container on top.
+func (s *kernelSystem) Setup(ctx context.Context, p *pool.Pool, req Request) (Instance, error) {
+	if req.Lower != "" && !s.overlay {
+		return nil, fmt.Errorf("systems: K has no union for a shared lower image (%s); use K/K", req.Lower)
+	}
+	switch req.Backend {
+	case "", "local":
+	case "ceph":
+		return nil, fmt.Errorf("%w: %s on the ceph backend needs the kernel CephFS client, which this kernel lacks", ErrUnavailable, s.name)
+	default:
+		return nil, fmt.Errorf("systems: %s: unknown backend %q (want local or ceph)", s.name, req.Backend)
+	}
+	if req.Containers < 1 {
+		return nil, fmt.Errorf("systems: %s: pool %d asks for %d containers", s.name, req.Pool, req.Containers)
+	}
+	for k := range req.Options {
+		switch k {
+		case "dir", "size", "mount_options":
+		default:
+			return nil, fmt.Errorf("systems: %s: unknown option %q (have dir, size, mount_options)", s.name, k)
+		}
+	}
+	if req.WorkDir == "" {
+		return nil, fmt.Errorf("systems: %s: empty WorkDir", s.name)
+	}
+	in := &kernelInstance{sys: s, pool: p}
+	if err := in.setup(ctx, req); err != nil {
+		if terr := in.Teardown(context.WithoutCancel(ctx)); terr != nil {
+			err = errors.Join(err, fmt.Errorf("cleanup after failed setup: %w", terr))
+		}
+		return nil, fmt.Errorf("systems: %s setup of pool %d: %w", s.name, req.Pool, err)
+	}
+	return in, nil
+}
+
+// kernelInstance is K or K/K set up for one pool. Mounts are made inside the
+// pool's mount namespace (by a mount(8) started in the pool), so they are
+// visible to the pool's processes and vanish with the pool at the latest.
+type kernelInstance struct {
+	sys  *kernelSystem
+	pool *pool.Pool
+
+	mu         sync.Mutex
+	image      string   // sparse image file, "" in dir mode
+	loopDev    string   // attached loop device, "" when none
+	mounts     []string // mount points in mount order
+	removeDirs []string // host paths this instance created
+	containers []Container
+	torn       bool
+}
+
+func (in *kernelInstance) Container(i int) Container { return in.containers[i] }
+
+func (in *kernelInstance) setup(ctx context.Context, req Request) error {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	var base string // where the per-container directories live
+	if dir := req.Options["dir"]; dir != "" {
+		st, err := os.Stat(dir)
+		if err != nil || !st.IsDir() {
+			return fmt.Errorf("option dir=%q is not an existing directory", dir)
+		}
+		base = filepath.Join(dir, fmt.Sprintf("pool%d", req.Pool))
+		if err := os.Mkdir(base, 0o755); err != nil {
+			return fmt.Errorf("option dir: %w", err)
+		}
+		in.removeDirs = append(in.removeDirs, base)
+	} else {
+		size := int64(4 << 30)
+		if v := req.Options["size"]; v != "" {
+			n, err := ParseSize(v)
+			if err != nil {
+				return fmt.Errorf("option size: %w", err)
+			}
+			size = n
+		}
+		in.image = filepath.Join(req.WorkDir, "ext4.img")
+		in.removeDirs = append(in.removeDirs, in.image)
+		f, err := os.OpenFile(in.image, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+		if err != nil {
+			return err
+		}
+		err = f.Truncate(size)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("sparse image %s: %w", in.image, err)
+		}
+		// Lazy inode tables keep mkfs of a large sparse image under a second.
+		if _, err := hostCmd(ctx, "mkfs.ext4", "-q", "-F", "-m", "0", "-E", "lazy_itable_init=1,lazy_journal_init=1", in.image); err != nil {
+			return err
+		}
+		out, err := hostCmd(ctx, "losetup", "--find", "--show", in.image)
+		if err != nil {
+			return err
+		}
+		in.loopDev = strings.TrimSpace(out)
+		mnt := filepath.Join(req.WorkDir, "mnt")
+		if err := os.Mkdir(mnt, 0o755); err != nil {
+			return err
+		}
+		in.removeDirs = append(in.removeDirs, mnt)
+		args := []string{"mount", "-t", "ext4"}
+		if o := req.Options["mount_options"]; o != "" {
+			args = append(args, "-o", o)
+		}
+		if err := poolCmd(ctx, in.pool, append(args, in.loopDev, mnt)...); err != nil {
+			return err
+		}
+		in.mounts = append(in.mounts, mnt)
+		base = mnt
+	}
+	if in.sys.overlay {
+		return in.setupOverlays(ctx, req, base)
+	}
+	dirs := make([]string, req.Containers)
+	for i := range dirs {
+		dirs[i] = filepath.Join(base, "c"+strconv.Itoa(i))
+		in.containers = append(in.containers, Container{Dir: dirs[i], FS: FSSpec{Kind: HostKind}})
+	}
+	return poolCmd(ctx, in.pool, append([]string{"mkdir", "-p"}, dirs...)...)
+}
+
+// Teardown unmounts (lazily if busy, reporting it), detaches the loop
+// device and removes what Setup created. Safe to call more than once.
+func (in *kernelInstance) Teardown(ctx context.Context) error {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.torn {
+		return nil
+	}
+	var errs []error
+	for i := len(in.mounts) - 1; i >= 0; i-- {
+		if err := unmount(ctx, in.pool, in.mounts[i]); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	in.mounts = nil
+	if in.loopDev != "" {
+		// On a device still mounted somewhere, LOOP_CLR_FD only sets
+		// autoclear: it detaches when the last mount goes.
+		if _, err := hostCmd(ctx, "losetup", "-d", in.loopDev); err != nil && !strings.Contains(err.Error(), "No such device") {
+			errs = append(errs, err)
+		}
+		in.loopDev = ""
+	}
+	for i := len(in.removeDirs) - 1; i >= 0; i-- {
+		if err := os.RemoveAll(in.removeDirs[i]); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	in.removeDirs = nil
+	in.torn = true
+	return errors.Join(errs...)
+}
+
+// unmount removes one mount in the pool's namespace; when busy it detaches
+// lazily and says so. If the pool is already gone, a mount left in the host
+// namespace (a pool without its own namespaces) is removed there.
+func unmount(ctx context.Context, p *pool.Pool, mnt string) error {
+	err := poolCmd(ctx, p, "umount", mnt)
+	if err == nil || strings.Contains(err.Error(), "not mounted") || strings.Contains(err.Error(), "no mount point") {
+		return nil
+	}
+	if errors.Is(err, errPoolGone) {
+		if !hostMounted(mnt) {
+			return nil
+		}
+		if _, err := hostCmd(ctx, "umount", mnt); err == nil {
+			return nil
+		}
+		if _, lerr := hostCmd(ctx, "umount", "-l", mnt); lerr != nil {
+			return fmt.Errorf("systems: cannot unmount %s: %w", mnt, lerr)
+		}
+		return fmt.Errorf("systems: %s was busy, detached lazily: %w", mnt, err)
+	}
+	if lerr := poolCmd(ctx, p, "umount", "-l", mnt); lerr != nil {
+		return fmt.Errorf("systems: cannot unmount %s (%v), lazy unmount failed too: %w", mnt, err, lerr)
+	}
+	return fmt.Errorf("systems: %s was busy, detached lazily (processes of the pool still use it): %w", mnt, err)
+}
+
+// hostMounted reports whether mnt is a mount point in our mount namespace.
+func hostMounted(mnt string) bool {
+	data, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(line); len(f) > 4 && unescapeMountPath(f[4]) == mnt {
+			return true
+		}
+	}
+	return false
+}
+
+// unescapeMountPath undoes mountinfo's octal escapes (\040 for a space).
+func unescapeMountPath(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(n))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// cmdTimeout bounds every helper program, so a wedged mount never hangs a run.
+const cmdTimeout = 2 * time.Minute
+
+// hostCmd runs a program on the host and returns its standard output.
+func hostCmd(ctx context.Context, argv ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, cmdTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("%s: %w: %s", strings.Join(argv, " "), err, strings.TrimSpace(stderr.String()))
+	}
+	return stdout.String(), nil
+}
+
+// errPoolGone marks a command that could not start because the pool is gone.
+var errPoolGone = errors.New("systems: pool no longer running")
+
+// poolCmd runs a program inside the pool (its mount namespace), or on the
+// host when p is nil.
+func poolCmd(ctx context.Context, p *pool.Pool, argv ...string) error {
+	if p == nil {
+		_, err := hostCmd(ctx, argv...)
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, cmdTimeout)
+	defer cancel()
+	path, err := exec.LookPath(argv[0])
+	if err != nil {
+		return fmt.Errorf("%s: %w", argv[0], err)
+	}
+	var out bytes.Buffer
+	proc, err := p.Start(ctx, pool.Cmd{Path: path, Args: argv, Stdout: &out, Stderr: &out})
+	if err != nil {
+		return fmt.Errorf("%s in pool: %w: %w", strings.Join(argv, " "), errPoolGone, err)
+	}
+	if err := proc.Wait(); err != nil {
+		return fmt.Errorf("%s (in pool): %w: %s", strings.Join(argv, " "), err, strings.TrimSpace(out.String()))
+	}
+	return nil
+}
+
+// ParseSize parses a byte size with an optional binary suffix: K, M, G, T
+// (also KiB, MiB, ...).
+func ParseSize(s string) (int64, error) {
+	t := strings.TrimSuffix(strings.TrimSuffix(strings.ToUpper(strings.TrimSpace(s)), "IB"), "B")
+	mult := int64(1)
+	if n := len(t); n > 0 {
+		switch t[n-1] {
+		case 'K':
+			mult, t = 1<<10, t[:n-1]
+		case 'M':
+			mult, t = 1<<20, t[:n-1]
+		case 'G':
+			mult, t = 1<<30, t[:n-1]
+		case 'T':
+			mult, t = 1<<40, t[:n-1]
+		}
+	}
+	v, err := strconv.ParseFloat(t, 64)
+	if err != nil || v <= 0 {
+		return 0, fmt.Errorf("bad size %q (want e.g. 512M, 4G)", s)
+	}
+	return int64(v * float64(mult)), nil
+}

@@ -1,0 +1,237 @@
+package systems
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"polytropon/runner/pool"
+)
+
+// newTestPool provisions a real pool (cgroups + namespaces) for one test.
+func newTestPool(t *testing.T) *pool.Pool {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root (cgroups, namespaces, mount, losetup)")
+	}
+	cores, err := pool.HostCores()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := pool.Create(t.Context(), pool.Spec{
+		Name: "t0", Cores: cores[:1], MemoryBytes: 1 << 30, Namespaces: true,
+		Group: fmt.Sprintf("polytropon-test/systems-%d", os.Getpid()),
+	})
+	if errors.Is(err, pool.ErrUnavailable) {
+		t.Skipf("pools unavailable here: %v", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := p.Destroy(context.Background()); err != nil {
+			t.Errorf("destroy pool: %v", err)
+		}
+	})
+	return p
+}
+
+// inPool runs a shell script inside the pool and returns its output.
+func inPool(t *testing.T, p *pool.Pool, script string) (string, error) {
+	t.Helper()
+	var out bytes.Buffer
+	err := p.Run(t.Context(), pool.Cmd{Path: "/bin/sh", Args: []string{"sh", "-c", script}, Stdout: &out, Stderr: &out})
+	return out.String(), err
+}
+
+// mountsUnder lists mount points under dir in a mountinfo file.
+func mountsUnder(t *testing.T, mountinfo, dir string) []string {
+	t.Helper()
+	data, err := os.ReadFile(mountinfo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, line := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(line); len(f) > 4 {
+			if mp := unescapeMountPath(f[4]); mp == dir || strings.HasPrefix(mp, dir+"/") {
+				out = append(out, mp)
+			}
+		}
+	}
+	return out
+}
+
+// loopsOf lists loop devices whose backing file is under dir.
+func loopsOf(t *testing.T, dir string) []string {
+	t.Helper()
+	out, err := exec.Command("losetup", "--list", "--noheadings", "--raw", "-O", "NAME,BACK-FILE").Output()
+	if err != nil {
+		t.Fatalf("losetup --list: %v", err)
+	}
+	var devs []string
+	for _, line := range strings.Split(string(out), "\n") {
+		if f := strings.Fields(line); len(f) == 2 && strings.HasPrefix(f[1], dir+"/") {
+			devs = append(devs, f[0])
+		}
+	}
+	return devs
+}
+
+func checkSystem(t *testing.T, name string) System {
+	t.Helper()
+	s, err := Lookup(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Check(); err != nil {
+		t.Skipf("%s: %v", name, err)
+	}
+	return s
+}
+
+func TestKernelSetupTeardown(t *testing.T) {
+	s := checkSystem(t, "K")
+	p := newTestPool(t)
+	work := t.TempDir()
+	in, err := s.Setup(t.Context(), p, Request{Pool: 0, Containers: 2, WorkDir: work, Backend: "local", Options: map[string]string{"size": "256M"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { in.Teardown(context.Background()) })
+	engineMounts := fmt.Sprintf("/proc/%d/mountinfo", p.EnginePid())
+	if got := mountsUnder(t, engineMounts, work); len(got) != 1 {
+		t.Fatalf("mounts under the work dir inside the pool: got %v, want the ext4 mount", got)
+	}
+	if got := loopsOf(t, work); len(got) != 1 {
+		t.Fatalf("loop devices backed by the work dir: got %v, want 1", got)
+	}
+	c0, c1 := in.Container(0), in.Container(1)
+	if c0.Dir == c1.Dir || c0.FS.Kind != HostKind {
+		t.Fatalf("containers: %+v %+v; want distinct dirs with the host opener", c0, c1)
+	}
+	out, err := inPool(t, p, fmt.Sprintf("echo tenant0 > %s/f && cat %s/f && stat -f -c %%T %s", c0.Dir, c0.Dir, c0.Dir))
+	if err != nil {
+		t.Fatalf("write/read in pool: %v: %s", err, out)
+	}
+	if want := "tenant0\next2/ext3\n"; out != want {
+		t.Fatalf("in pool: got %q, want %q", out, want)
+	}
+	if _, err := os.Stat(filepath.Join(c1.Dir, "f")); err == nil {
+		t.Fatalf("container 1 sees container 0's file")
+	}
+
+	if err := in.Teardown(t.Context()); err != nil {
+		t.Fatalf("teardown: %v", err)
+	}
+	if err := in.Teardown(t.Context()); err != nil {
+		t.Fatalf("second teardown: %v", err)
+	}
+	if got := mountsUnder(t, engineMounts, work); len(got) != 0 {
+		t.Errorf("mounts left in the pool: %v", got)
+	}
+	if got := mountsUnder(t, "/proc/self/mountinfo", work); len(got) != 0 {
+		t.Errorf("mounts left on the host: %v", got)
+	}
+	if got := loopsOf(t, work); len(got) != 0 {
+		t.Errorf("loop devices left: %v", got)
+	}
+	if ents, _ := os.ReadDir(work); len(ents) != 0 {
+		t.Errorf("work dir not emptied: %v", ents)
+	}
+}
+
+func TestKernelOverlaySharedLower(t *testing.T) {
+	s := checkSystem(t, "K/K")
+	p := newTestPool(t)
+	work, lower := t.TempDir(), t.TempDir()
+	if err := os.WriteFile(filepath.Join(lower, "image.txt"), []byte("base\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	in, err := s.Setup(t.Context(), p, Request{Pool: 0, Containers: 2, WorkDir: work, Lower: lower, Options: map[string]string{"size": "256M"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { in.Teardown(context.Background()) })
+	c0, c1 := in.Container(0).Dir, in.Container(1).Dir
+	// Clone 0 changes the shared file (copy-up) and deletes nothing else;
+	// clone 1 still sees the original, and the image stays untouched.
+	out, err := inPool(t, p, fmt.Sprintf("echo mine >> %s/image.txt && cat %s/image.txt && echo -- && cat %s/image.txt && stat -f -c %%T %s",
+		c0, c0, c1, c0))
+	if err != nil {
+		t.Fatalf("in pool: %v: %s", err, out)
+	}
+	if want := "base\nmine\n--\nbase\noverlayfs\n"; out != want {
+		t.Fatalf("in pool: got %q, want %q", out, want)
+	}
+	engineMounts := fmt.Sprintf("/proc/%d/mountinfo", p.EnginePid())
+	if got := mountsUnder(t, engineMounts, work); len(got) != 3 {
+		t.Fatalf("mounts in pool: got %v, want ext4 + 2 overlays", got)
+	}
+	if err := in.Teardown(t.Context()); err != nil {
+		t.Fatalf("teardown: %v", err)
+	}
+	if got := mountsUnder(t, engineMounts, work); len(got) != 0 {
+		t.Errorf("mounts left in the pool: %v", got)
+	}
+	if got := loopsOf(t, work); len(got) != 0 {
+		t.Errorf("loop devices left: %v", got)
+	}
+	if data, _ := os.ReadFile(filepath.Join(lower, "image.txt")); string(data) != "base\n" {
+		t.Errorf("lower image changed: %q", data)
+	}
+}
+
+func TestKernelRejectsBadRequests(t *testing.T) {
+	k, err := Lookup("K")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, req := range map[string]Request{
+		"lower":   {Containers: 1, WorkDir: t.TempDir(), Lower: t.TempDir()},
+		"ceph":    {Containers: 1, WorkDir: t.TempDir(), Backend: "ceph"},
+		"option":  {Containers: 1, WorkDir: t.TempDir(), Options: map[string]string{"sise": "1G"}},
+		"nocont":  {Containers: 0, WorkDir: t.TempDir()},
+		"badsize": {Containers: 1, WorkDir: t.TempDir(), Options: map[string]string{"size": "lots"}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			if in, err := k.Setup(t.Context(), nil, req); err == nil {
+				in.Teardown(context.Background())
+				t.Fatalf("Setup(%+v) succeeded, want an error", req)
+			}
+			if ents, _ := os.ReadDir(req.WorkDir); len(ents) != 0 {
+				t.Errorf("failed setup left %v behind", ents)
+			}
+		})
+	}
+	if _, err := k.Setup(t.Context(), nil, Request{Containers: 1, WorkDir: t.TempDir(), Backend: "ceph"}); !errors.Is(err, ErrUnavailable) {
+		t.Errorf("ceph backend: got %v, want ErrUnavailable", err)
+	}
+}
+
+func TestKernelHostDirOption(t *testing.T) {
+	s := checkSystem(t, "K")
+	base := t.TempDir()
+	in, err := s.Setup(t.Context(), nil, Request{Pool: 3, Containers: 2, WorkDir: t.TempDir(), Options: map[string]string{"dir": base}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := in.Container(1).Dir, filepath.Join(base, "pool3", "c1"); got != want {
+		t.Fatalf("container dir: got %s, want %s", got, want)
+	}
+	if st, err := os.Stat(in.Container(1).Dir); err != nil || !st.IsDir() {
+		t.Fatalf("container dir missing: %v", err)
+	}
+	if err := in.Teardown(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if ents, _ := os.ReadDir(base); len(ents) != 0 {
+		t.Errorf("teardown left %v in the host dir", ents)
+	}
+}

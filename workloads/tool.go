@@ -1,0 +1,123 @@
+package workloads
+
+// Running external programs (db_bench, stress-ng, sysbench, lighttpd): find
+// them, run them in Env.Dir with Env.ProcEnv in their environment, each in
+// its own process group that is killed as a whole when ctx ends or the
+// program exits, so no child outlives a run.
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// findTool returns the path of the first of names found in $PATH or in the
+// sbin directories (lighttpd lives in /usr/sbin), or an error wrapping
+// ErrToolMissing that names the Debian package.
+func findTool(pkg string, names ...string) (string, error) {
+	for _, n := range names {
+		if p, err := exec.LookPath(n); err == nil {
+			return p, nil
+		}
+		for _, dir := range []string{"/usr/sbin", "/sbin", "/usr/local/sbin"} {
+			p := filepath.Join(dir, n)
+			if info, err := os.Stat(p); err == nil && info.Mode().IsRegular() && info.Mode()&0o111 != 0 {
+				return p, nil
+			}
+		}
+	}
+	return "", fmt.Errorf("%w: %s not found (apt-get install %s)", ErrToolMissing, strings.Join(names, " or "), pkg)
+}
+
+// toolStarted, when set (by tests), sees every started tool process.
+var toolStarted func(pid int)
+
+// toolCommand prepares path with args to run in env.Dir with env.ProcEnv
+// added, as the leader of a new process group. When ctx ends the whole group
+// gets SIGKILL.
+func toolCommand(ctx context.Context, env *Env, path string, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, path, args...)
+	cmd.Dir = env.Dir
+	cmd.Env = append(os.Environ(), env.ProcEnv...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.Cancel = func() error { return killGroup(cmd) }
+	cmd.WaitDelay = 5 * time.Second
+	return cmd
+}
+
+// killGroup sends SIGKILL to the process group led by cmd's process.
+func killGroup(cmd *exec.Cmd) error {
+	if cmd.Process == nil {
+		return nil
+	}
+	err := syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	if errors.Is(err, syscall.ESRCH) {
+		return nil
+	}
+	return err
+}
+
+// runTool runs cmd to completion and returns its standard output; standard
+// error is appended to errors. Whatever is left of its process group
+// afterwards is killed. The output is also kept in env.OutDir when set.
+func runTool(ctx context.Context, env *Env, name string, cmd *exec.Cmd) ([]byte, error) {
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("workloads: %s: start %s: %w", name, cmd.Path, err)
+	}
+	if toolStarted != nil {
+		toolStarted(cmd.Process.Pid)
+	}
+	err := cmd.Wait()
+	killGroup(cmd)
+	keepOutput(env, name, cmd, stdout.Bytes(), stderr.Bytes())
+	if ctx.Err() != nil {
+		return stdout.Bytes(), fmt.Errorf("workloads: %s: %w", name, ctx.Err())
+	}
+	if err != nil {
+		return stdout.Bytes(), fmt.Errorf("workloads: %s: %s: %w: %s", name, strings.Join(cmd.Args, " "), err, tail(stderr.Bytes(), 800))
+	}
+	return stdout.Bytes(), nil
+}
+
+// keepOutput saves a tool's command line and output under env.OutDir.
+func keepOutput(env *Env, name string, cmd *exec.Cmd, stdout, stderr []byte) {
+	if env.OutDir == "" {
+		return
+	}
+	base := filepath.Join(env.OutDir, fmt.Sprintf("%s-p%d-c%d-%d", name, env.Pool, env.Instance, time.Now().UnixNano()))
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "# %s\n", strings.Join(cmd.Args, " "))
+	b.Write(stdout)
+	if os.MkdirAll(env.OutDir, 0o755) == nil {
+		os.WriteFile(base+".out", b.Bytes(), 0o644)
+		if len(stderr) > 0 {
+			os.WriteFile(base+".err", stderr, 0o644)
+		}
+	}
+}
+
+func tail(b []byte, n int) string {
+	b = bytes.TrimSpace(b)
+	if len(b) > n {
+		b = b[len(b)-n:]
+	}
+	return string(b)
+}
+
+// toolPath resolves a path option of a tool: absolute stays, relative is
+// taken inside env.Dir (the container's directory as the kernel sees it).
+func toolPath(env *Env, p string) string {
+	if filepath.IsAbs(p) {
+		return filepath.Clean(p)
+	}
+	return filepath.Join(env.Dir, p)
+}

@@ -1,0 +1,494 @@
+package workloads
+
+import (
+	"context"
+	"errors"
+	"math"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+func readTestdata(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func near(got, want float64) bool { return math.Abs(got-want) <= 1e-9*math.Max(1, math.Abs(want)) }
+
+func TestRocksDBReport(t *testing.T) {
+	w := mustNew[*RocksDB](t, "rocksdb")
+	w.KeySize, w.ValueSize = 9, 128<<10
+
+	t.Run("fillrandom", func(t *testing.T) {
+		res, err := w.Report(readTestdata(t, "db_bench_fillrandom.txt"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Ops != 200 || res.Elapsed != 88*time.Millisecond {
+			t.Errorf("ops %d elapsed %v, want 200 and 88ms", res.Ops, res.Elapsed)
+		}
+		for k, want := range map[string]float64{"ops_per_sec": 2266, "mb_per_sec": 283.4, "micros_per_op": 440.945,
+			"write_p50_us": 243.39, "write_p99_us": 5166, "write_p99.9_us": 5166, "write_avg_us": 441.28, "write_max_us": 5166} {
+			if !near(res.Counters[k], want) {
+				t.Errorf("%s = %v, want %v", k, res.Counters[k], want)
+			}
+		}
+		if want := int64(math.Round(283.4 * (1 << 20) * 0.088)); res.Bytes != want {
+			t.Errorf("bytes = %d, want %d", res.Bytes, want)
+		}
+		h := res.Latency["write"]
+		if h == nil || h.Count() != 200 || res.Latency["all"].Count() != 200 {
+			t.Fatalf("write histogram %v, want 200 observations in write and all", h)
+		}
+		// 109 of 200 fall in (170, 250] us, so the median is there; the
+		// max is clamped to the reported max.
+		if p50 := h.Quantile(0.5); p50 < 170*time.Microsecond || p50 > 250*time.Microsecond {
+			t.Errorf("p50 = %v, want within (170us, 250us]", p50)
+		}
+		if h.Max() > 5166*time.Microsecond || h.Max() < 4400*time.Microsecond {
+			t.Errorf("max = %v, want in (4400us, 5166us]", h.Max())
+		}
+	})
+	t.Run("readrandom", func(t *testing.T) {
+		w := *w
+		w.Mode = "get"
+		res, err := w.Report(readTestdata(t, "db_bench_readrandom.txt"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Ops != 400 || res.Counters["found"] != 247 || !near(res.Counters["read_p99_us"], 130) {
+			t.Errorf("ops %d found %v p99 %v, want 400, 247, 130", res.Ops, res.Counters["found"], res.Counters["read_p99_us"])
+		}
+		if res.Latency["read"].Count() != 400 {
+			t.Errorf("read histogram count %d, want 400", res.Latency["read"].Count())
+		}
+	})
+	t.Run("readrandomwriterandom", func(t *testing.T) {
+		w := *w
+		w.Mode = "mixed"
+		res, err := w.Report(readTestdata(t, "db_bench_readrandomwriterandom.txt"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Ops != 200 || res.Latency["read"].Count() != 100 || res.Latency["write"].Count() != 100 || res.Latency["all"].Count() != 200 {
+			t.Errorf("ops %d read %d write %d all %d, want 200/100/100/200", res.Ops,
+				res.Latency["read"].Count(), res.Latency["write"].Count(), res.Latency["all"].Count())
+		}
+		if want := int64(100+61) * (9 + 128<<10); res.Bytes != want {
+			t.Errorf("bytes = %d, want (writes + found) x (key + value) = %d", res.Bytes, want)
+		}
+		if !near(res.Counters["write_p99.9_us"], 877) || !near(res.Counters["read_p50_us"], 31) {
+			t.Errorf("write p99.9 %v read p50 %v, want 877 and 31", res.Counters["write_p99.9_us"], res.Counters["read_p50_us"])
+		}
+	})
+	t.Run("wrong_benchmark", func(t *testing.T) {
+		w := *w
+		w.Mode = "get"
+		if _, err := w.Report(readTestdata(t, "db_bench_fillrandom.txt")); err == nil {
+			t.Error("readrandom report accepted fillrandom output")
+		}
+	})
+}
+
+func TestRocksDBMakeCmd(t *testing.T) {
+	w := mustNew[*RocksDB](t, "rocksdb")
+	env := &Env{Dir: "/c/7", Seed: 5}
+	w.Mode, w.ReadBytes, w.TotalBytes = "mixed", 256<<10, 1<<30
+	if err := w.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(w.MakeCmd(env, w.benchmark()), " ")
+	for _, want := range []string{"--benchmarks=readrandomwriterandom", "--db=/c/7/rocksdb", "--num=8192", "--reads=2",
+		"--readwritepercent=50", "--key_size=9", "--value_size=131072", "--use_existing_db=1", "--histogram=1", "--seed=5", "--threads=1"} {
+		if !strings.Contains(" "+got+" ", " "+want+" ") {
+			t.Errorf("command %q lacks %q", got, want)
+		}
+	}
+	if fill := strings.Join(w.MakeCmd(env, "fillseq"), " "); strings.Contains(fill, "--use_existing_db") || !strings.Contains(fill, "--benchmarks=fillseq") {
+		t.Errorf("fill command %q", fill)
+	}
+}
+
+func TestRandomIOReport(t *testing.T) {
+	w := mustNew[*RandomIO](t, "randomio")
+	res, err := w.Report(readTestdata(t, "stress-ng_hdd.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Ops != 1234794 || res.Elapsed != time.Duration(2.122232*float64(time.Second)) {
+		t.Errorf("ops %d elapsed %v, want 1234794 and 2.122232s", res.Ops, res.Elapsed)
+	}
+	for k, want := range map[string]float64{"bogo_ops_per_second_real_time": 581837.402198, "mbsec_read_rate": 262.397082,
+		"mbsec_write_rate": 165.820906, "system_time": 1.769525} {
+		if !near(res.Counters[k], want) {
+			t.Errorf("%s = %v, want %v", k, res.Counters[k], want)
+		}
+	}
+	if _, err := w.Report([]byte("---\nsystem-info:\n  cpus: 2\n")); err == nil {
+		t.Error("report without metrics accepted")
+	}
+}
+
+func TestRandomIOMakeCmd(t *testing.T) {
+	w := mustNew[*RandomIO](t, "randomio")
+	w.Duration = 120 * time.Second
+	got := strings.Join(w.MakeCmd(&Env{Dir: "/c/1"}, "/tmp/r.yaml"), " ")
+	want := "--hdd 2 --hdd-opts rd-rnd,wr-rnd --hdd-write-size 512 --hdd-bytes 1073741824 --temp-path /c/1/stress-ng --metrics-brief --yaml /tmp/r.yaml --timeout 120s"
+	if got != want {
+		t.Errorf("got %q\nwant %q", got, want)
+	}
+}
+
+func TestSysbenchCPUReport(t *testing.T) {
+	w := mustNew[*SysbenchCPU](t, "sysbench-cpu")
+	res, err := w.Report(readTestdata(t, "sysbench_cpu.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Ops != 17884 || res.Elapsed != time.Duration(2.0008*float64(time.Second)) {
+		t.Errorf("ops %d elapsed %v, want 17884 and 2.0008s", res.Ops, res.Elapsed)
+	}
+	for k, want := range map[string]float64{"events_per_sec": 8936.94, "latency_p99_ms": 0.27, "latency_avg_ms": 0.22,
+		"latency_max_ms": 4.28, "latency_min_ms": 0.22, "latency_sum_ms": 3992.87} {
+		if !near(res.Counters[k], want) {
+			t.Errorf("%s = %v, want %v", k, res.Counters[k], want)
+		}
+	}
+	h := res.Latency["event"]
+	if h == nil || h.Count() != 17884 || res.Latency["all"].Count() != 17884 {
+		t.Fatalf("event histogram %v, want the 17884 events of the table", h)
+	}
+	if p50 := h.Quantile(0.5); p50 < 210*time.Microsecond || p50 > 230*time.Microsecond {
+		t.Errorf("p50 = %v, want about 0.218-0.222 ms", p50)
+	}
+	if _, err := w.Report([]byte("sysbench 1.0.20\nFATAL: bad option\n")); err == nil {
+		t.Error("report of a failed run accepted")
+	}
+}
+
+func TestSysbenchCPUMakeCmd(t *testing.T) {
+	w := mustNew[*SysbenchCPU](t, "sysbench-cpu")
+	w.Duration = 5 * time.Second
+	got := strings.Join(w.MakeCmd(), " ")
+	if want := "cpu --threads=2 --cpu-max-prime=10000 --time=5 --percentile=99 --histogram=on run"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+func TestFindToolMissing(t *testing.T) {
+	_, err := findTool("no-such-package", "no-such-program-polytropon")
+	if !errors.Is(err, ErrToolMissing) || !strings.Contains(err.Error(), "no-such-package") {
+		t.Errorf("got %v, want ErrToolMissing naming the package", err)
+	}
+}
+
+// TestToolEnvAndDir: tools run in Env.Dir with Env.ProcEnv added.
+func TestToolEnvAndDir(t *testing.T) {
+	env := &Env{Dir: t.TempDir(), ProcEnv: []string{"POLYTROPON_PROBE=xyz"}}
+	cmd := toolCommand(context.Background(), env, "/bin/sh", "-c", "echo $POLYTROPON_PROBE; pwd")
+	out, err := runTool(context.Background(), env, "probe", cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := string(out), "xyz\n"+env.Dir+"\n"; got != want {
+		t.Errorf("output %q, want %q", got, want)
+	}
+}
+
+func requireTool(t *testing.T, pkg, name string) {
+	t.Helper()
+	if _, err := findTool(pkg, name); err != nil {
+		t.Skipf("needs %s: install Debian package %s", name, pkg)
+	}
+}
+
+// trackGroups records the process groups of the tools a test starts and
+// checks at cleanup that none has a live (non-zombie) member left.
+func trackGroups(t *testing.T) {
+	t.Helper()
+	var mu sync.Mutex
+	var pgids []int
+	toolStarted = func(pid int) { mu.Lock(); pgids = append(pgids, pid); mu.Unlock() }
+	t.Cleanup(func() {
+		toolStarted = nil
+		mu.Lock()
+		defer mu.Unlock()
+		if len(pgids) == 0 {
+			t.Error("no tool process was started")
+		}
+		for _, g := range pgids {
+			var left []int
+			for range 40 { // dying processes may take a moment
+				if left = liveGroupMembers(g); len(left) == 0 {
+					break
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			if len(left) > 0 {
+				t.Errorf("process group %d still has live processes %v", g, left)
+			}
+		}
+	})
+}
+
+// liveGroupMembers lists the non-zombie processes in process group pgid.
+func liveGroupMembers(pgid int) []int {
+	ents, _ := os.ReadDir("/proc")
+	var pids []int
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		s := string(b)
+		f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:]) // state ppid pgrp ...
+		if len(f) > 2 && f[0] != "Z" && f[2] == strconv.Itoa(pgid) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+func TestRocksDBRun(t *testing.T) {
+	requireTool(t, "rocksdb-tools", "db_bench")
+	if testing.Short() {
+		t.Skip("runs db_bench")
+	}
+	for _, mode := range []string{"put", "get", "mixed"} {
+		t.Run(mode, func(t *testing.T) {
+			trackGroups(t)
+			env := newTestEnv(t)
+			w := mustNew[*RocksDB](t, "rocksdb")
+			w.Mode, w.ValueSize, w.TotalBytes, w.ReadBytes = mode, 4<<10, 200*4<<10, 100*4<<10
+			res := prepareAndRunTool(t, w, env)
+			want := map[string]int64{"put": 200, "get": 100, "mixed": 100}[mode]
+			if res.Ops != want {
+				t.Errorf("ops = %d, want %d", res.Ops, want)
+			}
+			if mode == "get" && res.Counters["found"] != float64(want) {
+				t.Errorf("found %v of %d keys after fillseq, want all", res.Counters["found"], want)
+			}
+			if _, err := os.Stat(filepath.Join(env.Dir, "rocksdb", "CURRENT")); err != nil {
+				t.Errorf("no database in the container dir: %v", err)
+			}
+			if res.Counters["ops_per_sec"] <= 0 {
+				t.Errorf("ops_per_sec = %v", res.Counters["ops_per_sec"])
+			}
+		})
+	}
+}
+
+func prepareAndRunTool(t *testing.T, w Workload, env *Env) *Result {
+	t.Helper()
+	if err := w.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := w.Prepare(ctx, env); err != nil {
+		t.Fatalf("Prepare: %v", err)
+	}
+	res, err := w.Run(ctx, env)
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if res.Ops <= 0 || res.Elapsed <= 0 {
+		t.Fatalf("ops %d elapsed %v, want both > 0", res.Ops, res.Elapsed)
+	}
+	if h := res.Latency["all"]; h != nil && h.Count() != res.Ops {
+		t.Errorf("Latency[all] has %d observations, want ops = %d", h.Count(), res.Ops)
+	}
+	return res
+}
+
+func TestRandomIORun(t *testing.T) {
+	requireTool(t, "stress-ng", "stress-ng")
+	if testing.Short() {
+		t.Skip("runs stress-ng")
+	}
+	trackGroups(t)
+	env := newTestEnv(t)
+	w := mustNew[*RandomIO](t, "randomio")
+	w.Duration, w.Bytes = 2*time.Second, 16<<20
+	res := prepareAndRunTool(t, w, env)
+	if res.Counters["bogo_ops_per_second_real_time"] <= 0 {
+		t.Errorf("counters %v, want bogo_ops_per_second_real_time > 0", res.Counters)
+	}
+	if _, err := os.Stat(filepath.Join(env.Dir, "stress-ng")); err != nil {
+		t.Errorf("temp dir not in the container dir: %v", err)
+	}
+}
+
+func TestSysbenchCPURun(t *testing.T) {
+	requireTool(t, "sysbench", "sysbench")
+	if testing.Short() {
+		t.Skip("runs sysbench")
+	}
+	trackGroups(t)
+	env := newTestEnv(t)
+	w := mustNew[*SysbenchCPU](t, "sysbench-cpu")
+	w.Duration, w.MaxPrime = 2*time.Second, 2000
+	res := prepareAndRunTool(t, w, env)
+	if res.Latency["event"].Count() != res.Ops || res.Counters["latency_p99_ms"] <= 0 {
+		t.Errorf("event histogram %d vs ops %d, p99 %v", res.Latency["event"].Count(), res.Ops, res.Counters["latency_p99_ms"])
+	}
+}
+
+func TestLighttpdRun(t *testing.T) {
+	requireTool(t, "lighttpd", "lighttpd")
+	if testing.Short() {
+		t.Skip("runs lighttpd")
+	}
+	trackGroups(t)
+	env := newTestEnv(t)
+	w := mustNew[*Lighttpd](t, "lighttpd")
+	w.Clones = 2
+	res := prepareAndRunTool(t, w, env)
+	if res.Ops != 2 || res.Latency["startup"].Count() != 2 {
+		t.Errorf("ops %d startup count %d, want 2 and 2", res.Ops, res.Latency["startup"].Count())
+	}
+	if res.Latency["startup"].Max() > res.Elapsed {
+		t.Errorf("a clone's start-up %v exceeds the run's %v", res.Latency["startup"].Max(), res.Elapsed)
+	}
+	for i := range 2 {
+		if _, err := os.Stat(filepath.Join(env.Dir, "lighttpd", strconv.Itoa(i), "lighttpd.conf")); err != nil {
+			t.Errorf("clone %d config not in the container dir: %v", i, err)
+		}
+	}
+}
+
+// TestToolCancel: cancelling ctx mid-run kills the tool's whole process
+// group (stress-ng forks a worker per --hdd) and Run reports the
+// cancellation.
+func TestToolCancel(t *testing.T) {
+	requireTool(t, "stress-ng", "stress-ng")
+	trackGroups(t)
+	env := newTestEnv(t)
+	w := mustNew[*RandomIO](t, "randomio")
+	w.Duration, w.Bytes = 60*time.Second, 16<<20
+	if err := w.Prepare(context.Background(), env); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err := w.Run(ctx, env)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Run after its context ended: %v, want context.DeadlineExceeded", err)
+	}
+	if d := time.Since(start); d > 20*time.Second {
+		t.Errorf("Run returned %v after start, want soon after the 1.5 s cancel", d)
+	}
+}
+
+// TestRunToolCancelKillsGroup: a tool whose children ignore their parent's
+// death (a shell with a background sleep) leaves nothing behind either.
+func TestRunToolCancelKillsGroup(t *testing.T) {
+	trackGroups(t)
+	env := &Env{Dir: t.TempDir()}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	cmd := toolCommand(ctx, env, "/bin/sh", "-c", "sleep 60 & sleep 60; wait")
+	if _, err := runTool(ctx, env, "sleeper", cmd); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("runTool after its context ended: %v, want context.DeadlineExceeded", err)
+	}
+}
+
+func TestSysbenchFileioReport(t *testing.T) {
+	w := mustNew[*SysbenchFileio](t, "sysbench-fileio")
+	res, err := w.Report(readTestdata(t, "sysbench_fileio.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Ops != 113254 || res.Latency["event"].Count() != 113254 {
+		t.Errorf("ops %d histogram %d, want 113254 both", res.Ops, res.Latency["event"].Count())
+	}
+	for k, want := range map[string]float64{"reads_per_sec": 32503.45, "writes_per_sec": 21669.80, "fsyncs_per_sec": 2169.91,
+		"read_mib_per_sec": 507.87, "written_mib_per_sec": 338.59, "latency_p99_ms": 0.51, "latency_max_ms": 75.33} {
+		if !near(res.Counters[k], want) {
+			t.Errorf("%s = %v, want %v", k, res.Counters[k], want)
+		}
+	}
+	mib, secs := 507.87+338.59, res.Elapsed.Seconds()
+	if want := int64(mib * (1 << 20) * secs); res.Bytes != want || !near(secs, 2.0099) {
+		t.Errorf("bytes = %d, want %d", res.Bytes, want)
+	}
+}
+
+func TestSysbenchFileioRun(t *testing.T) {
+	requireTool(t, "sysbench", "sysbench")
+	if testing.Short() {
+		t.Skip("runs sysbench")
+	}
+	trackGroups(t)
+	env := newTestEnv(t)
+	w := mustNew[*SysbenchFileio](t, "sysbench-fileio")
+	w.Files, w.TotalSize, w.Duration, w.Threads = 4, 8<<20, 2*time.Second, 2
+	res := prepareAndRunTool(t, w, env)
+	if res.Counters["reads_per_sec"] <= 0 || res.Counters["writes_per_sec"] <= 0 || res.Bytes <= 0 {
+		t.Errorf("counters %v bytes %d, want reads, writes and bytes > 0", res.Counters, res.Bytes)
+	}
+	files, _ := walkFiles(t, filepath.Join(env.Dir, "sysbench-fileio"))
+	if len(files) != 4 {
+		t.Errorf("test files %v, want 4 in the container's sysbench-fileio dir", files)
+	}
+}
+
+// TestLighttpdPortTaken: a clone that cannot bind its port fails the run
+// with a pointer to its error log, and leaves nothing running.
+func TestLighttpdPortTaken(t *testing.T) {
+	requireTool(t, "lighttpd", "lighttpd")
+	trackGroups(t)
+	env := newTestEnv(t)
+	w := mustNew[*Lighttpd](t, "lighttpd")
+	w.Timeout = 10 * time.Second
+	if err := w.Prepare(context.Background(), env); err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(w.ports[0]))
+	if err != nil {
+		t.Skipf("port %d taken meanwhile: %v", w.ports[0], err)
+	}
+	defer l.Close()
+	_, err = w.Run(context.Background(), env)
+	if err == nil || !strings.Contains(err.Error(), "error.log") {
+		t.Errorf("Run with the clone's port taken: %v, want an error naming the error log", err)
+	}
+	if _, err := w.Run(context.Background(), env); err == nil {
+		t.Error("second Run without Prepare accepted")
+	}
+}
+
+func TestFreePortsDistinct(t *testing.T) {
+	a, err := freePorts(40)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer releasePorts(a)
+	b, err := freePorts(40)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer releasePorts(b)
+	seen := map[int]bool{}
+	for _, p := range append(a, b...) {
+		if seen[p] {
+			t.Fatalf("port %d handed out twice", p)
+		}
+		seen[p] = true
+	}
+}

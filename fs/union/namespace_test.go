@@ -549,3 +549,46 @@ func TestConcurrentMixedOperations(t *testing.T) {
 	}
 	e.noTemporaries()
 }
+
+// TestSymlinkedDirectoryAcrossBranches covers a merged-/usr image: lib is a
+// lower symlink to usr/lib. Names reached through it must obey the upper
+// branch's whiteouts and copy-ups, since the union (not a branch) resolves
+// directory links.
+func TestSymlinkedDirectoryAcrossBranches(t *testing.T) {
+	e := newEnv(t, 2, func(d []string) {
+		writeHost(t, filepath.Join(d[1], "usr", "lib", "foo"), "foo", 0o644)
+		writeHost(t, filepath.Join(d[1], "usr", "lib", "keep"), "keep", 0o644)
+		must(t, os.Symlink("usr/lib", filepath.Join(d[1], "lib")))
+	}, nil)
+	if got := e.read("lib/foo"); got != "foo" {
+		t.Errorf("read through the lower dir link: got %q", got)
+	}
+	must(t, e.u.Unlink(e.ctx, "lib/foo"))
+	for _, n := range []string{"lib/foo", "usr/lib/foo"} {
+		_, err := e.u.Stat(e.ctx, n)
+		e.wantErrno(err, syscall.ENOENT, "stat "+n+" after unlink through the link")
+	}
+	if !e.exists(e.upper("usr/lib/.wh.foo")) {
+		t.Error("the whiteout is not next to the real name usr/lib/foo")
+	}
+	e.write("lib/keep", unix.O_WRONLY|unix.O_TRUNC, "changed")
+	if got, _ := os.ReadFile(e.upper("usr/lib/keep")); string(got) != "changed" {
+		t.Errorf("write through the link: upper usr/lib/keep = %q", got)
+	}
+	e.write("lib/new", unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL, "new")
+	if got, want := e.list("lib"), []string{"keep", "new"}; !slices.Equal(got, want) {
+		t.Errorf("readdir through the link: got %v, want %v", got, want)
+	}
+	if st, err := os.Lstat(e.upper("lib")); err == nil {
+		t.Errorf("the link itself was copied up as %v", st.Mode())
+	}
+	// An upper link to a lower directory works the same way.
+	must(t, e.u.Symlink(e.ctx, "/usr", "u"))
+	if got := e.read("u/lib/keep"); got != "changed" {
+		t.Errorf("read through an upper link to a merged dir: got %q", got)
+	}
+	must(t, e.u.Mkdir(e.ctx, "u/lib/sub", 0o755))
+	if !e.exists(e.upper("usr/lib/sub")) {
+		t.Error("mkdir through an upper link did not create usr/lib/sub")
+	}
+}

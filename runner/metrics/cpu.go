@@ -35,13 +35,13 @@ import (
 func init() { Register("cpu", func() Collector { return &cpuCollector{} }) }
 
 type cpuCollector struct {
-	o        *overhead
-	target   Target
-	start    time.Time
-	host0    map[int]cpuTimes
-	pools0   []poolCPU
-	sampler  *taskSampler
-	restore  string // previous task_delayacct value to write back, "" = none
+	o       *overhead
+	target  Target
+	start   time.Time
+	host0   map[int]cpuTimes
+	pools0  []poolCPU
+	sampler *taskSampler
+	restore string // previous task_delayacct value to write back, "" = none
 }
 
 // cpuTimes is one /proc/stat cpu line, in seconds.

@@ -35,8 +35,11 @@ import (
 // LockwaitTop lock_wait_top_seconds per pool labelled with lock type
 // (from the flags: spinlock, rwlock:R, rwsem:W, mutex, ...), address and,
 // when /proc/kallsyms resolves it (static locks), symbol; label backend
-// says which backend ran. The BPF programs run in the traced tasks' context:
-// that CPU is not in collector_overhead_cores, only bpftrace's own.
+// says which backend ran. The BPF programs run in the traced tasks' context;
+// the collector switches on kernel.bpf_stats_enabled for the window and adds
+// their run time (run_time_ns in the fdinfo of bpftrace's program fds) to
+// collector_overhead_cores (label bpf_run_seconds), next to bpftrace's own
+// CPU time.
 
 func init() { Register("lockwait", func() Collector { return &lockwaitCollector{} }) }
 
@@ -269,13 +272,15 @@ func cgroupID(dir string) (uint64, error) {
 // ---- bpftrace backend ----
 
 type bpftraceBackend struct {
-	cmd     *exec.Cmd
-	o       *overhead
-	ids     map[uint64]string // cgroup id -> pool
-	lines   chan string       // bpftrace's JSON output after attach
-	done    chan struct{}     // closed when the process is reaped
-	waitErr error
-	once    sync.Once
+	cmd          *exec.Cmd
+	o            *overhead
+	ids          map[uint64]string // cgroup id -> pool
+	lines        chan string       // bpftrace's JSON output after attach
+	done         chan struct{}     // closed when the process is reaped
+	waitErr      error
+	once         sync.Once
+	restoreStats string // previous kernel.bpf_stats_enabled, "" = unchanged
+	statsOnce    sync.Once
 }
 
 func (b *bpftraceBackend) name() string { return "bpftrace" }
@@ -324,6 +329,7 @@ func startBpftrace(ctx context.Context, t Target, o *overhead) (lockBackend, err
 		b.ids[id] = p.Name
 		ids = append(ids, id)
 	}
+	b.restoreStats = enableBPFStats()
 	b.cmd = exec.Command(path, "-f", "json", "-e", bpftraceScript(ids))
 	b.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	b.cmd.Env = append(os.Environ(), "BPFTRACE_STRLEN=64")
@@ -362,6 +368,7 @@ func startBpftrace(ctx context.Context, t Target, o *overhead) (lockBackend, err
 		select {
 		case <-ctx.Done():
 			b.kill()
+			b.restoreBPFStats()
 		case <-b.done:
 		}
 	}()
@@ -369,16 +376,62 @@ func startBpftrace(ctx context.Context, t Target, o *overhead) (lockBackend, err
 	case <-attached:
 		return b, nil
 	case <-b.done:
+		b.restoreBPFStats()
 		return nil, fmt.Errorf("bpftrace exited before attaching: %v: %s", b.waitErr, stderr.String())
 	case <-ctx.Done():
 		b.kill()
 		<-b.done
+		b.restoreBPFStats()
 		return nil, ctx.Err()
 	case <-time.After(bpftraceStartTimeout):
 		b.kill()
 		<-b.done
+		b.restoreBPFStats()
 		return nil, fmt.Errorf("bpftrace did not attach within %v: %s", bpftraceStartTimeout, stderr.String())
 	}
+}
+
+func bpfStatsPath() string { return procPath("sys", "kernel", "bpf_stats_enabled") }
+
+// enableBPFStats turns on BPF run-time statistics; it returns the value to
+// restore, "" when nothing changed.
+func enableBPFStats() string {
+	old, err := readString(bpfStatsPath())
+	if err != nil || old != "0" {
+		return ""
+	}
+	if os.WriteFile(bpfStatsPath(), []byte("1"), 0) != nil {
+		return ""
+	}
+	return old
+}
+
+func (b *bpftraceBackend) restoreBPFStats() {
+	b.statsOnce.Do(func() {
+		if b.restoreStats != "" {
+			os.WriteFile(bpfStatsPath(), []byte(b.restoreStats), 0)
+		}
+	})
+}
+
+// bpfRunTime sums run_time_ns of the BPF programs process pid holds.
+func bpfRunTime(pid int) time.Duration {
+	dir := procPath(strconv.Itoa(pid), "fdinfo")
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return 0
+	}
+	var total time.Duration
+	for _, e := range entries {
+		kv, err := readKV(filepath.Join(dir, e.Name()))
+		if err != nil {
+			continue
+		}
+		if _, isProg := kv["prog_type:"]; isProg {
+			total += time.Duration(kv["run_time_ns:"])
+		}
+	}
+	return total
 }
 
 func (b *bpftraceBackend) kill() {
@@ -388,6 +441,13 @@ func (b *bpftraceBackend) kill() {
 }
 
 func (b *bpftraceBackend) stop() (lockTotals, error) {
+	bpfRun := bpfRunTime(b.cmd.Process.Pid)
+	b.o.addDuration(bpfRun)
+	if b.o.labels == nil {
+		b.o.labels = map[string]string{}
+	}
+	b.o.labels["bpf_run_seconds"] = strconv.FormatFloat(bpfRun.Seconds(), 'g', 6, 64)
+	b.restoreBPFStats()
 	// SIGINT: bpftrace runs END and prints the maps.
 	b.cmd.Process.Signal(syscall.SIGINT)
 	var out []string

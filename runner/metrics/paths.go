@@ -176,6 +176,7 @@ type overhead struct {
 	cpu     time.Duration
 	startup time.Duration
 	extra   chan time.Duration // from background goroutines
+	labels  map[string]string  // extra labels of the overhead metric
 }
 
 func newOverhead(name string) *overhead {
@@ -238,10 +239,13 @@ func (o *overhead) metric() Metric {
 	if window > 0 {
 		v = max(o.cpu-o.startup, 0).Seconds() / window
 	}
-	return Metric{Name: "collector_overhead_cores", Unit: "cores", Value: v,
-		Labels: map[string]string{
-			"collector":           o.name,
-			"cpu_seconds":         strconv.FormatFloat(o.cpu.Seconds(), 'g', 6, 64),
-			"startup_cpu_seconds": strconv.FormatFloat(o.startup.Seconds(), 'g', 6, 64),
-		}}
+	labels := map[string]string{
+		"collector":           o.name,
+		"cpu_seconds":         strconv.FormatFloat(o.cpu.Seconds(), 'g', 6, 64),
+		"startup_cpu_seconds": strconv.FormatFloat(o.startup.Seconds(), 'g', 6, 64),
+	}
+	for k, v := range o.labels {
+		labels[k] = v
+	}
+	return Metric{Name: "collector_overhead_cores", Unit: "cores", Value: v, Labels: labels}
 }

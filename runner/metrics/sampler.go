@@ -15,7 +15,7 @@ type taskSampler struct {
 	pools    []PoolTarget
 	interval time.Duration
 
-	mu    sync.Mutex // guards first, last
+	mu    sync.Mutex         // guards first, last
 	first []map[int][]uint64 // per pool: tid -> values at Start (missing: born later, 0)
 	last  []map[int][]uint64 // per pool: tid -> latest values
 

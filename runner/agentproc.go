@@ -18,6 +18,7 @@ import (
 type agentProc struct {
 	label   string // "fileserver#0 pool 1 container 0", for messages
 	logPath string
+	outDir  string // the instance's raw-output directory (Env.OutDir)
 	proc    *pool.Process
 	stdin   *os.File // write end of the agent's stdin
 	events  chan AgentEvent

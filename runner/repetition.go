@@ -54,7 +54,8 @@ type ServicePIDer interface {
 // LowerPreparer is an optional capability of a workload whose containers
 // share a read-only image (pools.shared_lower): the runner calls it once
 // per repetition on the host to fill the lower directory before the
-// systems set up their unions.
+// systems set up their unions. Without it the runner runs the workload's
+// Prepare on the host over the lower directory instead.
 type LowerPreparer interface {
 	PrepareLower(ctx context.Context, dir string) error
 }
@@ -197,8 +198,10 @@ func (rp *rep) run(ctx context.Context) error {
 		label := fmt.Sprintf("%s (%s) in pool %d container %d", w.Name, w.Role, pl.Pool, pl.Container)
 		a, err := startAgent(ctx, rp.pools[pl.Pool], rp.r.agentBin, label, filepath.Join(rp.logs, base+".log"), job)
 		if err != nil {
+			os.Remove(job.OutDir)
 			return err
 		}
+		a.outDir = job.OutDir
 		rp.agents = append(rp.agents, a)
 		placements = append(placements, pl)
 		if w.Role == "noise" {
@@ -219,7 +222,7 @@ func (rp *rep) run(ctx context.Context) error {
 		}
 		return err
 	}); err != nil {
-		return err
+		return fmt.Errorf("preparing the workloads: %w", err)
 	}
 	if exp.Run.DropCaches {
 		if err := dropCaches(); err != nil {
@@ -243,7 +246,7 @@ func (rp *rep) run(ctx context.Context) error {
 	})
 	rp.out.Metrics = rp.stopCollectors(ctx, cols)
 	if mainErr != nil {
-		return mainErr
+		return fmt.Errorf("measured phase: %w", mainErr)
 	}
 	// Noise ends when the main workloads are done.
 	for _, a := range noises {
@@ -260,7 +263,7 @@ func (rp *rep) run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return context.Cause(ctx)
 		}
-		return noiseErr
+		return fmt.Errorf("stopping the noise workloads: %w", noiseErr)
 	}
 	for i, a := range rp.agents {
 		a.finish(agentGrace)
@@ -292,12 +295,27 @@ func (rp *rep) prepareLower(ctx context.Context, layout []config.Placement) (str
 			return "", err
 		}
 		if lp, ok := wl.(LowerPreparer); ok {
-			if err := lp.PrepareLower(ctx, lower); err != nil {
-				return "", fmt.Errorf("runner: %s: preparing the shared image: %w", w.Name, err)
-			}
+			err = lp.PrepareLower(ctx, lower)
+		} else {
+			// By default the workload's own Prepare, run once on the host
+			// over the image, puts its files there; each clone's Prepare
+			// then finds and reuses them (fileappend, fileread).
+			err = prepareOnHost(ctx, wl, lower, seedOf(rp.r.exp.Run.Seed, rp.pt.Index, rp.index, config.Placement{Workload: pl.Workload, Pool: -1}))
+		}
+		if err != nil {
+			return "", fmt.Errorf("runner: %s: preparing the shared image: %w", w.Name, err)
 		}
 	}
 	return lower, nil
+}
+
+func prepareOnHost(ctx context.Context, wl workloads.Workload, dir string, seed int64) error {
+	svc, err := systems.NewHostFS(dir)
+	if err != nil {
+		return err
+	}
+	defer svc.Close()
+	return wl.Prepare(ctx, &workloads.Env{Dir: dir, FS: svc, Pool: -1, Seed: seed})
 }
 
 // eachAgent runs f for every agent concurrently; the first error cancels
@@ -390,6 +408,15 @@ func (rp *rep) teardown(ctx context.Context) error {
 		go func() { defer wg.Done(); a.finish(2 * time.Second) }()
 	}
 	wg.Wait()
+	// Keep only logs and raw outputs that say something.
+	for _, a := range rp.agents {
+		if st, err := os.Stat(a.logPath); err == nil && st.Size() == 0 {
+			os.Remove(a.logPath)
+		}
+		os.Remove(a.outDir) // fails (and stays) when not empty
+	}
+	os.Remove(rp.logs)
+	os.Remove(filepath.Dir(rp.logs))
 	for i := len(rp.instances) - 1; i >= 0; i-- {
 		if in := rp.instances[i]; in != nil {
 			if err := in.Teardown(ctx); err != nil {

@@ -60,6 +60,7 @@ type runState struct {
 	collectors []string
 	prog       *progress
 	rec        *recorder
+	shownNotes map[string]bool
 }
 
 // Run measures every point of the experiment: for each point (system × pool
@@ -85,7 +86,7 @@ func Run(ctx context.Context, exp *config.Experiment, opts Options) (*Outcome, e
 	if err := requireRoot("polytropon run"); err != nil {
 		return nil, err
 	}
-	r := &runState{exp: exp, opts: opts}
+	r := &runState{exp: exp, opts: opts, shownNotes: map[string]bool{}}
 	var err error
 	if r.agentBin, err = agentBinary(opts.AgentBinary); err != nil {
 		return nil, err
@@ -200,6 +201,7 @@ func (r *runState) runPoint(ctx context.Context, pt config.Point) *PointOutcome 
 			fmt.Errorf("runner: repetition timed out after run.timeout = %v", r.exp.Run.Timeout.Duration))
 		t0 := time.Now()
 		rep, err := r.runRepetition(rctx, pt, sys, i)
+		timedOut := rctx.Err() != nil && ctx.Err() == nil
 		cancel()
 		r.prog.repDone(time.Since(t0))
 		if ctx.Err() != nil {
@@ -210,8 +212,8 @@ func (r *runState) runPoint(ctx context.Context, pt config.Point) *PointOutcome 
 			return po
 		}
 		if err != nil {
-			if rctx.Err() != nil {
-				err = fmt.Errorf("%w: %w", context.Cause(rctx), err)
+			if cause := context.Cause(rctx); timedOut && !errors.Is(err, cause) {
+				err = fmt.Errorf("%w: %w", cause, err)
 			}
 			po.Err = err
 			r.prog.logf("point %s rep %d: FAILED: %v", pt.Name(), i, err)
@@ -221,7 +223,10 @@ func (r *runState) runPoint(ctx context.Context, pt config.Point) *PointOutcome 
 			return po
 		}
 		for _, n := range rep.Notes {
-			r.prog.logf("point %s rep %d: note: %s", pt.Name(), i, n)
+			if !r.shownNotes[n] { // every note stays in logs/notes.txt
+				r.shownNotes[n] = true
+				r.prog.logf("point %s rep %d: note: %s (shown once; all in logs/notes.txt)", pt.Name(), i, n)
+			}
 		}
 		po.Repetitions = append(po.Repetitions, rep)
 		tight, err := r.rec.add(pt, rep)

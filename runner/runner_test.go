@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -160,10 +161,214 @@ func TestRunTwoPoolsFileserver(t *testing.T) {
 	if plots, _ := filepath.Glob(filepath.Join(res.Dir, results.PlotsDir, "it-throughput.*")); len(plots) == 0 {
 		t.Errorf("no plot it-throughput.* in %s", filepath.Join(res.Dir, results.PlotsDir))
 	}
+	if collectorRan(res, "lockwait") && run.Table().Lookup("system=K/pools=2", "lock_wait_seconds{backend=bpftrace}") == nil &&
+		run.Table().Lookup("system=K/pools=2", "lock_wait_seconds{backend=ftrace}") == nil {
+		t.Errorf("lockwait collector ran but no lock_wait_seconds in the summary: %v", run.Table().Metrics())
+	}
 	if !strings.Contains(stdout.String(), "system=K/pools=2") {
 		t.Errorf("summary table lacks the point:\n%s", stdout.String())
 	}
 	assertNothingLeft(t, work, os.Getpid())
+}
+
+// collectorRan reports whether a registered collector started in every
+// repetition (no note says it had nothing to report).
+func collectorRan(res *Outcome, name string) bool {
+	if !slices.Contains(metrics.Names(), name) {
+		return false
+	}
+	for _, po := range res.Points {
+		for _, rep := range po.Repetitions {
+			for _, n := range rep.Notes {
+				if strings.HasPrefix(n, "collector "+name+":") {
+					return false
+				}
+			}
+		}
+	}
+	return true
+}
+
+// TestRunNoiseStopsWithMain runs a main workload beside a noise workload in
+// its own pool whose own duration is far longer: the runner must stop the
+// noise as soon as the main workload is done and keep both results.
+func TestRunNoiseStopsWithMain(t *testing.T) {
+	requireHarness(t)
+	_, exp := writeExperiment(t, `
+name = "noise"
+systems = ["K"]
+[options.K]
+size = "256M"
+[run]
+repetitions = { min = 1, max = 1 }
+warmup = "10ms"
+duration = "2s"
+collectors = ["cpu"]
+[pools]
+count = [2]
+cores_per_pool = 1
+memory = "1GiB"
+[[workload]]
+name = "fileserver"
+pools = "first"
+[workload.params]
+nfiles = 40
+filesize = "8KiB"
+nthreads = 2
+[[workload]]
+name = "seqwrite"
+role = "noise"
+pools = "rest"
+[workload.params]
+iosize = "64KiB"
+nthreads = 1
+wrap_size = "32MiB"
+duration = "10m"
+`)
+	work := t.TempDir()
+	var stderr bytes.Buffer
+	res, err := Run(t.Context(), exp, Options{OutDir: t.TempDir(), WorkDir: work, AgentBinary: polytroponBin, Stderr: &stderr})
+	if err != nil {
+		t.Fatalf("Run: %v\n%s", err, stderr.String())
+	}
+	rep := res.Points[0].Repetitions[0]
+	if rep.Wall > 2*time.Minute {
+		t.Errorf("repetition took %v: the noise was not stopped with the main workload", rep.Wall)
+	}
+	roles := map[string]int{}
+	for _, in := range rep.Instances {
+		roles[in.Role]++
+		if in.Result == nil || in.Result.Ops == 0 {
+			t.Errorf("%s instance in pool %d did no work", in.Role, in.Pool)
+		}
+		if want := map[string]int{"main": 0, "noise": 1}[in.Role]; in.Pool != want {
+			t.Errorf("%s instance ran in pool %d, want %d", in.Role, in.Pool, want)
+		}
+	}
+	if roles["main"] != 1 || roles["noise"] != 1 {
+		t.Errorf("instances by role: %v, want one main and one noise", roles)
+	}
+	assertNothingLeft(t, work, os.Getpid())
+}
+
+// TestRunSharedLowerClones runs fileappend in two clones of one pool on
+// K/K: the runner prepares the file once in the shared lower image, each
+// clone appends through its own overlay (copy-up).
+func TestRunSharedLowerClones(t *testing.T) {
+	requireHarness(t)
+	if s, _ := systems.Lookup("K/K"); s == nil || s.Check() != nil {
+		t.Skip("K/K unavailable here")
+	}
+	_, exp := writeExperiment(t, `
+name = "clones"
+systems = ["K/K"]
+[options."K/K"]
+size = "256M"
+[run]
+repetitions = { min = 1, max = 1 }
+warmup = "1ms"
+duration = "20s"
+collectors = ["memory"]
+main_metric = "elapsed_s"
+[pools]
+count = [1]
+cores_per_pool = 1
+memory = "1GiB"
+containers = 2
+shared_lower = true
+[[workload]]
+name = "fileappend"
+[workload.params]
+file = "data/big"
+filesize = "4MiB"
+append_size = "256KiB"
+iosize = "64KiB"
+appends = 2
+create = true
+`)
+	work := t.TempDir()
+	var stderr bytes.Buffer
+	res, err := Run(t.Context(), exp, Options{OutDir: t.TempDir(), WorkDir: work, AgentBinary: polytroponBin, Stderr: &stderr})
+	if err != nil {
+		t.Fatalf("Run: %v\n%s", err, stderr.String())
+	}
+	insts := res.Points[0].Repetitions[0].Instances
+	if len(insts) != 2 {
+		t.Fatalf("instances: %d, want 2 clones", len(insts))
+	}
+	for _, in := range insts {
+		if in.Result == nil || in.Result.Ops != 2 {
+			t.Errorf("clone %d: result %+v, want 2 appends", in.Container, in.Result)
+		}
+	}
+	assertNothingLeft(t, work, os.Getpid())
+}
+
+// TestRunRepetitionTimeout checks that run.timeout ends a repetition that
+// runs too long: the point fails with a clear error, everything is torn
+// down and the run goes on.
+func TestRunRepetitionTimeout(t *testing.T) {
+	requireHarness(t)
+	_, exp := writeExperiment(t, `
+name = "timeout"
+systems = ["K"]
+[options.K]
+size = "16G"
+[run]
+repetitions = { min = 1, max = 1 }
+warmup = "1ms"
+duration = "1s"
+timeout = "3s"
+collectors = ["cpu"]
+[pools]
+count = [1]
+cores_per_pool = 1
+memory = "1GiB"
+[[workload]]
+name = "fileserver"
+[workload.params]
+# Preparing two million files takes far longer than the timeout.
+nfiles = 2000000
+filesize = "0"
+prealloc = 100
+nthreads = 1
+`)
+	work := t.TempDir()
+	start := time.Now()
+	res, err := Run(t.Context(), exp, Options{OutDir: t.TempDir(), WorkDir: work, AgentBinary: polytroponBin})
+	if !errors.Is(err, ErrPointsFailed) {
+		t.Fatalf("Run: got %v, want ErrPointsFailed", err)
+	}
+	t.Logf("point error: %v", res.Points[0].Err)
+	if perr := res.Points[0].Err; perr == nil || !strings.Contains(perr.Error(), "timed out") {
+		t.Errorf("point error: %v, want one saying the repetition timed out", perr)
+	}
+	if d := time.Since(start); d > time.Minute {
+		t.Errorf("run took %v after a 3s timeout", d)
+	}
+	assertNothingLeft(t, work, os.Getpid())
+}
+
+// TestRunNeedsRoot runs the binary as an unprivileged user.
+func TestRunNeedsRoot(t *testing.T) {
+	requireHarness(t)
+	dir, err := os.MkdirTemp("", "polytropon-noroot-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	os.Chmod(dir, 0o755)
+	os.Chmod(filepath.Dir(polytroponBin), 0o755)
+	exp := filepath.Join(dir, "exp.toml")
+	if err := os.WriteFile(exp, []byte(fmt.Sprintf(twoPoolsFileserver, "1s")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(polytroponBin, "run", "-out", filepath.Join(dir, "out"), exp)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "must run as root") {
+		t.Fatalf("as nobody: err %v, output %q; want a failure saying it must run as root", err, out)
+	}
 }
 
 // TestRunInterrupted runs the real binary, sends SIGINT after the first

@@ -18,9 +18,12 @@ import (
 // HostFS is the libservice view of a host directory through plain kernel
 // calls: each name is cleaned (fs.Clean) and joined to the root, and the call
 // goes straight to the kernel on that absolute path. It adds no confinement
-// beyond lexical cleaning (a symbolic link may point anywhere), which is the
-// point: it is the "what the kernel costs" reference that native Go workloads
-// use on the kernel and FUSE systems. Use fs/local for a confined service.
+// beyond lexical cleaning (a symbolic link, absolute ones included, resolves
+// on the host as the kernel sees it) and no O_DIRECT bounce buffers (the
+// kernel's alignment rules apply), which is the point: it is the "what the
+// kernel costs" reference that native Go workloads use on the kernel and
+// FUSE systems, where the tenant already sees only its pool's mounts. Use
+// fs/local for a confined service.
 type HostFS struct {
 	root string
 }
@@ -92,8 +95,12 @@ func (h *HostFS) Mkdir(_ context.Context, name string, mode uint32) error {
 	return errnoPath("mkdir", name, unix.Mkdir(h.abs(name), mode))
 }
 
-// Rmdir implements fs.Service.
+// Rmdir implements fs.Service; the root itself cannot be removed (EBUSY,
+// as for a mount point).
 func (h *HostFS) Rmdir(_ context.Context, name string) error {
+	if fs.Clean(name) == "" {
+		return fs.PathError("rmdir", name, syscall.EBUSY)
+	}
 	return errnoPath("rmdir", name, unix.Rmdir(h.abs(name)))
 }
 
@@ -104,6 +111,9 @@ func (h *HostFS) Unlink(_ context.Context, name string) error {
 
 // Rename implements fs.Service.
 func (h *HostFS) Rename(_ context.Context, oldname, newname string, flags uint32) error {
+	if fs.Clean(oldname) == "" || fs.Clean(newname) == "" {
+		return fs.PathError("rename", oldname, syscall.EBUSY)
+	}
 	return errnoPath("rename", oldname, unix.Renameat2(unix.AT_FDCWD, h.abs(oldname), unix.AT_FDCWD, h.abs(newname), uint(flags)))
 }
 

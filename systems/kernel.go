@@ -187,6 +187,12 @@ func (in *kernelInstance) setup(ctx context.Context, req Request) error {
 			return err
 		}
 		in.mounts = append(in.mounts, mnt)
+		// Detach at once: on a mounted device this only sets autoclear, so
+		// the device goes with the last mount even if the runner is
+		// killed and the pool's namespace dies with our mount in it.
+		if _, err := hostCmd(ctx, "losetup", "-d", in.loopDev); err != nil {
+			return err
+		}
 		base = mnt
 	}
 	if in.sys.overlay {
@@ -215,14 +221,16 @@ func (in *kernelInstance) Teardown(ctx context.Context) error {
 		}
 	}
 	in.mounts = nil
-	if in.loopDev != "" {
+	// The device may already be gone (autoclear) and its number reused by
+	// someone else: detach only while it is still backed by our image.
+	if in.loopDev != "" && loopBackedBy(in.loopDev, in.image) {
 		// On a device still mounted somewhere, LOOP_CLR_FD only sets
 		// autoclear: it detaches when the last mount goes.
-		if _, err := hostCmd(ctx, "losetup", "-d", in.loopDev); err != nil && !strings.Contains(err.Error(), "No such device") {
+		if _, err := hostCmd(ctx, "losetup", "-d", in.loopDev); err != nil && loopBackedBy(in.loopDev, in.image) {
 			errs = append(errs, err)
 		}
-		in.loopDev = ""
 	}
+	in.loopDev = ""
 	for i := len(in.removeDirs) - 1; i >= 0; i-- {
 		if err := os.RemoveAll(in.removeDirs[i]); err != nil {
 			errs = append(errs, err)
@@ -231,6 +239,16 @@ func (in *kernelInstance) Teardown(ctx context.Context) error {
 	in.removeDirs = nil
 	in.torn = true
 	return errors.Join(errs...)
+}
+
+// loopBackedBy reports whether loop device dev is attached to file.
+func loopBackedBy(dev, file string) bool {
+	data, err := os.ReadFile(filepath.Join("/sys/block", filepath.Base(dev), "loop", "backing_file"))
+	if err != nil {
+		return false
+	}
+	bf := strings.TrimSuffix(strings.TrimSpace(string(data)), " (deleted)")
+	return bf == file
 }
 
 // unmount removes one mount in the pool's namespace; when busy it detaches
@@ -324,12 +342,24 @@ func poolCmd(ctx context.Context, p *pool.Pool, argv ...string) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", argv[0], err)
 	}
-	var out bytes.Buffer
-	proc, err := p.Start(ctx, pool.Cmd{Path: path, Args: argv, Stdout: &out, Stderr: &out})
+	// Output goes through one pipe: the pool copies each writer on its
+	// own goroutine, and a shared bytes.Buffer would race.
+	r, w, err := os.Pipe()
 	if err != nil {
+		return err
+	}
+	var out bytes.Buffer
+	copied := make(chan struct{})
+	go func() { out.ReadFrom(r); r.Close(); close(copied) }()
+	proc, err := p.Start(ctx, pool.Cmd{Path: path, Args: argv, Stdout: w, Stderr: w})
+	w.Close()
+	if err != nil {
+		<-copied
 		return fmt.Errorf("%s in pool: %w: %w", strings.Join(argv, " "), errPoolGone, err)
 	}
-	if err := proc.Wait(); err != nil {
+	err = proc.Wait()
+	<-copied
+	if err != nil {
 		return fmt.Errorf("%s (in pool): %w: %s", strings.Join(argv, " "), err, strings.TrimSpace(out.String()))
 	}
 	return nil

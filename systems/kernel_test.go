@@ -9,7 +9,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"polytropon/runner/pool"
 )
@@ -45,8 +47,11 @@ func newTestPool(t *testing.T) *pool.Pool {
 // inPool runs a shell script inside the pool and returns its output.
 func inPool(t *testing.T, p *pool.Pool, script string) (string, error) {
 	t.Helper()
-	var out bytes.Buffer
-	err := p.Run(t.Context(), pool.Cmd{Path: "/bin/sh", Args: []string{"sh", "-c", script}, Stdout: &out, Stderr: &out})
+	var out, errb bytes.Buffer
+	err := p.Run(t.Context(), pool.Cmd{Path: "/bin/sh", Args: []string{"sh", "-c", script}, Stdout: &out, Stderr: &errb})
+	if err != nil {
+		err = fmt.Errorf("%w: %s", err, errb.String())
+	}
 	return out.String(), err
 }
 
@@ -233,5 +238,41 @@ func TestKernelHostDirOption(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(base); len(ents) != 0 {
 		t.Errorf("teardown left %v in the host dir", ents)
+	}
+}
+
+// TestKernelTeardownBusy keeps a process of the pool inside a container
+// directory: teardown must still remove the mount (lazily, saying so), and
+// the loop device must go once the process exits.
+func TestKernelTeardownBusy(t *testing.T) {
+	s := checkSystem(t, "K")
+	p := newTestPool(t)
+	work := t.TempDir()
+	in, err := s.Setup(t.Context(), p, Request{Containers: 1, WorkDir: work, Options: map[string]string{"size": "128M"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { in.Teardown(context.Background()) })
+	proc, err := p.Start(t.Context(), pool.Cmd{Path: "/bin/sh", Args: []string{"sh", "-c", "cd " + in.Container(0).Dir + " && exec sleep 60"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { proc.Signal(syscall.SIGKILL); proc.Wait() })
+	time.Sleep(200 * time.Millisecond) // let it cd
+	err = in.Teardown(t.Context())
+	if err == nil || !strings.Contains(err.Error(), "lazily") {
+		t.Fatalf("teardown of a busy mount: got %v, want an error saying it detached lazily", err)
+	}
+	if got := mountsUnder(t, fmt.Sprintf("/proc/%d/mountinfo", p.EnginePid()), work); len(got) != 0 {
+		t.Errorf("mounts left in the pool: %v", got)
+	}
+	proc.Signal(syscall.SIGKILL)
+	proc.Wait()
+	deadline := time.Now().Add(10 * time.Second)
+	for len(loopsOf(t, work)) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("loop device still attached after the last user exited: %v", loopsOf(t, work))
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

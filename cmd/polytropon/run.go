@@ -23,17 +23,26 @@ func init() {
 
 func runExperiment(stdout, stderr io.Writer, args []string) error {
 	fset := newFlagSet("run", "experiment.toml", stderr)
-	out := fset.String("out", "", "run directory for results (default out/<name>-<time>)")
+	out := fset.String("out", "out", "directory in which the run directory <name>-<UTC time> is created")
 	work := fset.String("work", "", "scratch directory for images and mounts (default a new directory under $TMPDIR)")
 	keep := fset.Bool("keep", false, "keep the scratch directories of each repetition (debugging)")
-	if err := fset.Parse(args); err != nil {
-		return err
+	// Flags may also follow the file: `run experiments/quick.toml -out /tmp/x`.
+	var files []string
+	for {
+		if err := fset.Parse(args); err != nil {
+			return err
+		}
+		if fset.NArg() == 0 {
+			break
+		}
+		files = append(files, fset.Arg(0))
+		args = fset.Args()[1:]
 	}
-	if fset.NArg() != 1 {
+	if len(files) != 1 {
 		fset.Usage()
-		return fmt.Errorf("want exactly one experiment file, got %d arguments", fset.NArg())
+		return fmt.Errorf("want exactly one experiment file, got %d: %q", len(files), files)
 	}
-	exp, err := config.Load(fset.Arg(0))
+	exp, err := config.Load(files[0])
 	if err != nil {
 		return err
 	}

@@ -1,8 +1,6 @@
 package union_test
 
 import (
-	"os"
-	"path/filepath"
 	"testing"
 
 	"polytropon/fs"
@@ -12,9 +10,9 @@ import (
 )
 
 // newLocal returns a Local service over dir.
-func newLocal(t testing.TB, dir string) *local.Local {
+func newLocal(t testing.TB, dir string, opts ...local.Option) *local.Local {
 	t.Helper()
-	s, err := local.New(dir)
+	s, err := local.New(dir, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -22,15 +20,9 @@ func newLocal(t testing.TB, dir string) *local.Local {
 	return s
 }
 
-// seedLower fills a lower branch directory with a small tree. The
-// conformance suite expects an empty service, so only the union-specific
-// tests seed their lower branches.
-func seedLower(t testing.TB, dir string, tag string) {
-	t.Helper()
-	must(t, os.MkdirAll(filepath.Join(dir, "lower-"+tag, "sub"), 0o755))
-	must(t, os.WriteFile(filepath.Join(dir, "lower-"+tag, "sub", "f"), []byte("lower "+tag), 0o644))
-	must(t, os.WriteFile(filepath.Join(dir, "lowerfile-"+tag), []byte(tag), 0o644))
-}
+// newLower returns a read-only Local service over dir: a union that tried
+// to write to a lower branch would fail with EROFS.
+func newLower(t testing.TB, dir string) *local.Local { return newLocal(t, dir, local.WithReadOnly()) }
 
 func must(t testing.TB, err error) {
 	t.Helper()
@@ -39,8 +31,10 @@ func must(t testing.TB, err error) {
 	}
 }
 
-// unionFactory builds unions of n branches over fresh local directories; the
-// lower ones are seeded and never written.
+// unionFactory builds unions of n branches over fresh local directories.
+// The suite expects an empty service, so the lower branches start empty;
+// the lookups still cross every branch, and the tests of this package cover
+// lower content. Lower directories are checked unchanged at the end.
 func unionFactory(n int) func(t *testing.T) fs.Service {
 	return func(t *testing.T) fs.Service {
 		brs := []fs.Service{newLocal(t, t.TempDir())}
@@ -48,7 +42,7 @@ func unionFactory(n int) func(t *testing.T) fs.Service {
 		for i := 1; i < n; i++ {
 			dir := t.TempDir()
 			lowers = append(lowers, dir)
-			brs = append(brs, newLocal(t, dir))
+			brs = append(brs, newLower(t, dir))
 		}
 		u, err := union.New(brs)
 		if err != nil {
@@ -62,7 +56,7 @@ func unionFactory(n int) func(t *testing.T) fs.Service {
 	}
 }
 
-func TestConformance1Branch(t *testing.T)  { fstest.Run(t, unionFactory(1)) }
+func TestConformance1Branch(t *testing.T)   { fstest.Run(t, unionFactory(1)) }
 func TestConformance2Branches(t *testing.T) { fstest.Run(t, unionFactory(2)) }
 func TestConformance3Branches(t *testing.T) { fstest.Run(t, unionFactory(3)) }
 
@@ -75,7 +69,7 @@ func TestConformanceSharedLower(t *testing.T) {
 			for i := 1; i < n; i++ {
 				dir := t.TempDir()
 				checkTreeUnchanged(t, dir)
-				lowers = append(lowers, newLocal(t, dir))
+				lowers = append(lowers, newLower(t, dir))
 			}
 			factory := func(t *testing.T) fs.Service {
 				u, err := union.New(append([]fs.Service{newLocal(t, t.TempDir())}, lowers...))

@@ -70,9 +70,9 @@ func (d *mergedDir) ReadDir(n int) ([]fs.Dirent, error) {
 			}
 			d.cur = cur
 		}
-		want := 256
-		if n > 0 {
-			want = n - len(out)
+		want := n - len(out) // all that is left when n <= 0
+		if n <= 0 {
+			want = 0
 		}
 		ents, err := d.cur.ReadDir(want)
 		if err != nil {

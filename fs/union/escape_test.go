@@ -24,7 +24,7 @@ func TestEscape(t *testing.T) {
 		}
 		must(t, os.Symlink("../../../outside/secret", filepath.Join(lower, "lowerlink")))
 		must(t, os.Symlink("/../outside", filepath.Join(lower, "lowerabs")))
-		u, err := union.New([]fs.Service{newLocal(t, upper), newLocal(t, lower)})
+		u, err := union.New([]fs.Service{newLocal(t, upper), newLower(t, lower)})
 		must(t, err)
 		return u, outside
 	})

@@ -437,7 +437,7 @@ func TestSharedLowerPrivateChanges(t *testing.T) {
 	writeHost(t, filepath.Join(lowerDir, "shared"), "base", 0o644)
 	writeHost(t, filepath.Join(lowerDir, "dir", "victim"), "base", 0o644)
 	checkTreeUnchanged(t, lowerDir)
-	lower := newLocal(t, lowerDir)
+	lower := newLower(t, lowerDir)
 	const n = 8
 	unions := make([]*union.Union, n)
 	for i := range unions {

@@ -65,6 +65,11 @@ func (u *Union) Open(ctx context.Context, name string, flags int, mode uint32) (
 	create := flags&syscall.O_CREAT != 0
 	excl := create && flags&syscall.O_EXCL != 0
 	follow := flags&syscall.O_NOFOLLOW == 0 && !excl
+	if !create && !isWrite(flags) {
+		if f, done, err := u.openDirect(ctx, name, flags); done {
+			return f, perr("open", name, err)
+		}
+	}
 	for range 8 {
 		target, b, st, err := u.find(ctx, name, follow)
 		if err == nil {
@@ -104,6 +109,46 @@ func (u *Union) Open(ctx context.Context, name string, flags int, mode uint32) (
 		return f, perr("open", name, err)
 	}
 	return nil, fs.PathError("open", name, syscall.EAGAIN)
+}
+
+// openDirect is the fast path of a read-only open: it opens the name in
+// the first branch that may hold it, with O_NOFOLLOW, instead of asking
+// that branch for its attributes first. done is false when the slow path
+// must decide (a symbolic link on the way or at the end).
+func (u *Union) openDirect(ctx context.Context, name string, flags int) (f fs.File, done bool, err error) {
+	last := len(u.branches) - 1
+	for i := 0; i <= last; i++ {
+		res, err := u.probe(ctx, i, name)
+		if err != nil || res == probeSymlink || res == probeNotDir {
+			return nil, false, nil
+		}
+		if res == probeAsk {
+			f, err := u.branches[i].Open(ctx, name, flags|syscall.O_NOFOLLOW, 0)
+			switch fs.Errno(err) {
+			case 0:
+				return f, true, nil
+			case syscall.ENOENT:
+			case syscall.ELOOP:
+				if flags&syscall.O_NOFOLLOW != 0 {
+					return nil, true, err
+				}
+				return nil, false, nil
+			default:
+				return nil, true, err
+			}
+		}
+		if i == last {
+			break
+		}
+		hidden, err := u.hiddenIn(ctx, i, name, true)
+		if err != nil {
+			return nil, false, nil
+		}
+		if hidden {
+			return nil, true, fs.PathError("open", name, syscall.ENOENT)
+		}
+	}
+	return nil, true, fs.PathError("open", name, syscall.ENOENT)
 }
 
 // openCopyUp copies name up (without data when the open truncates) and opens

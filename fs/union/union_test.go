@@ -3,6 +3,7 @@ package union_test
 import (
 	"context"
 	"errors"
+	"maps"
 	"os"
 	"path/filepath"
 	"sort"
@@ -41,7 +42,12 @@ func newEnv(t *testing.T, n int, seed func(dirs []string), wrap func(i int, s fs
 		seed(e.dirs)
 	}
 	for i, d := range e.dirs {
-		var s fs.Service = newLocal(t, d)
+		var s fs.Service
+		if i == 0 {
+			s = newLocal(t, d)
+		} else {
+			s = newLower(t, d)
+		}
 		if wrap != nil {
 			s = wrap(i, s)
 		}
@@ -227,6 +233,57 @@ func TestUnwrapAndCapabilities(t *testing.T) {
 		if _, ok := b.(fs.Flusher); ok {
 			if _, ok := s.(fs.Flusher); !ok {
 				t.Errorf("branch %d is an fs.Flusher but the union is not", i)
+			}
+		}
+	}
+}
+
+// TestWarmLookupsCostOneBranchCall checks the union's overhead by structure
+// rather than by timing: once its cache is warm, a stat or a read-only open
+// of a lower file costs exactly one call on the lower branch and none on the
+// upper one, and an upper file costs one call on the upper branch.
+func TestWarmLookupsCostOneBranchCall(t *testing.T) {
+	var counters []*countingService
+	e := newEnv(t, 2, func(d []string) {
+		writeHost(t, filepath.Join(d[1], "usr", "lib", "f"), "lower", 0o644)
+		writeHost(t, filepath.Join(d[0], "usr", "lib", "up"), "upper", 0o644)
+	}, func(i int, s fs.Service) fs.Service {
+		c := &countingService{Service: s}
+		counters = append(counters, c)
+		return c
+	})
+	calls := []struct {
+		name string
+		fn   func() error
+		want [2]map[string]int
+	}{
+		{"stat_lower", func() error { _, err := e.u.Stat(e.ctx, "usr/lib/f"); return err },
+			[2]map[string]int{nil, {"lstat": 1}}},
+		{"lstat_lower", func() error { _, err := e.u.Lstat(e.ctx, "usr/lib/f"); return err },
+			[2]map[string]int{nil, {"lstat": 1}}},
+		{"open_lower", func() error { return closeOpenName(e, "usr/lib/f", unix.O_RDONLY) },
+			[2]map[string]int{nil, {"open": 1}}},
+		{"stat_upper", func() error { _, err := e.u.Stat(e.ctx, "usr/lib/up"); return err },
+			[2]map[string]int{{"lstat": 1}, nil}},
+		{"open_upper", func() error { return closeOpenName(e, "usr/lib/up", unix.O_RDONLY) },
+			[2]map[string]int{{"open": 1}, nil}},
+		{"stat_missing", func() error {
+			_, err := e.u.Stat(e.ctx, "usr/lib/missing")
+			if fs.Errno(err) == syscall.ENOENT {
+				return nil
+			}
+			return err
+		}, [2]map[string]int{nil, {"lstat": 1}}},
+	}
+	for _, c := range calls {
+		must(t, c.fn()) // warms the cache
+		for _, cs := range counters {
+			cs.reset()
+		}
+		must(t, c.fn())
+		for i, cs := range counters {
+			if got := cs.reset(); !maps.Equal(got, c.want[i]) {
+				t.Errorf("%s: branch %d got calls %v, want %v", c.name, i, got, c.want[i])
 			}
 		}
 	}

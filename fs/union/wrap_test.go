@@ -103,3 +103,52 @@ type fsError struct{ errno syscall.Errno }
 
 func (e *fsError) Error() string { return "injected: " + e.errno.Error() }
 func (e *fsError) Unwrap() error { return e.errno }
+
+// countingService counts the calls that reach a branch.
+type countingService struct {
+	fs.Service
+	mu    sync.Mutex
+	calls map[string]int
+}
+
+func (c *countingService) count(op string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.calls == nil {
+		c.calls = map[string]int{}
+	}
+	c.calls[op]++
+}
+
+func (c *countingService) reset() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	got := c.calls
+	c.calls = nil
+	return got
+}
+
+func (c *countingService) Lstat(ctx context.Context, name string) (fs.Stat, error) {
+	c.count("lstat")
+	return c.Service.Lstat(ctx, name)
+}
+
+func (c *countingService) Stat(ctx context.Context, name string) (fs.Stat, error) {
+	c.count("stat")
+	return c.Service.Stat(ctx, name)
+}
+
+func (c *countingService) Open(ctx context.Context, name string, flags int, mode uint32) (fs.File, error) {
+	c.count("open")
+	return c.Service.Open(ctx, name, flags, mode)
+}
+
+func (c *countingService) OpenDir(ctx context.Context, name string) (fs.Dir, error) {
+	c.count("opendir")
+	return c.Service.OpenDir(ctx, name)
+}
+
+func (c *countingService) Readlink(ctx context.Context, name string) (string, error) {
+	c.count("readlink")
+	return c.Service.Readlink(ctx, name)
+}

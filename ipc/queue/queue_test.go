@@ -4,6 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"runtime"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -14,7 +17,12 @@ var waits = []Wait{Spin, SpinFutex, Futex}
 
 // testDeadline bounds every blocking scenario: a hang fails the test
 // instead of stalling the run. It is a liveness bound, not a timing check.
-const testDeadline = 2 * time.Minute
+var testDeadline = func() time.Duration {
+	if d, err := time.ParseDuration(os.Getenv("QUEUE_TEST_DEADLINE")); err == nil {
+		return d
+	}
+	return 2 * time.Minute
+}()
 
 // newTestQueue formats a design in a fresh Go buffer (Shared designs) or
 // in-process.
@@ -84,6 +92,9 @@ func TestStress(t *testing.T) {
 	}
 	forEach(t, func(t *testing.T, d Design, w Wait) {
 		seed := uint64(time.Now().UnixNano())
+		if s := os.Getenv("QUEUE_TEST_SEED"); s != "" {
+			seed, _ = strconv.ParseUint(s, 10, 64)
+		}
 		rng := rand.New(rand.NewPCG(seed, 1))
 		producers, consumers := 1+rng.IntN(8), 1+rng.IntN(8)
 		capacity := []int{2, 8, 64, 1024}[rng.IntN(4)]
@@ -106,6 +117,7 @@ func TestStress(t *testing.T) {
 					var err error
 					if i%7 == 3 {
 						for err = q.TryEnqueue(v); errors.Is(err, ErrFull); err = q.TryEnqueue(v) {
+							runtime.Gosched()
 						}
 					} else {
 						err = q.Enqueue(v)
@@ -130,6 +142,7 @@ func TestStress(t *testing.T) {
 					var err error
 					if n%5 == 2 {
 						if v, err = q.TryDequeue(); errors.Is(err, ErrEmpty) {
+							runtime.Gosched()
 							continue
 						}
 					} else {
@@ -156,7 +169,16 @@ func TestStress(t *testing.T) {
 				}
 			}()
 		}
-		waitDone(t, "producers", &prod, func() { q.Close() })
+		waitDone(t, "producers", &prod, func() {
+			if os.Getenv("QUEUE_TEST_STACKS") != "" {
+				buf := make([]byte, 1<<20)
+				t.Logf("%s", buf[:runtime.Stack(buf, true)])
+			}
+			q.Close()
+			for len(errs) > 0 {
+				t.Error(<-errs)
+			}
+		})
 		q.Close()
 		waitDone(t, "consumers", &cons, nil)
 		close(errs)

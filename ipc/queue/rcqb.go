@@ -33,8 +33,8 @@ import (
 //	     +0 slot word uint64, +8 item uint64
 //
 // The slot word packs, from bit 0: waiters (1), state (2: empty, filling,
-// full, taking), enqueuer-gone mask (18), dequeuer-gone mask (18), round
-// (25, modulo 2^25). Its low 32 bits are the futex word.
+// full, taking), round (25, modulo 2^25), enqueuer-gone mask (18),
+// dequeuer-gone mask (18). Its low 32 bits are the futex word.
 //
 // Timeouts and Close (how an abandoned ticket is handled): an operation
 // that times out (or is closed) while holding a ticket records that its
@@ -84,7 +84,9 @@ const (
 	flagBroken = 2
 )
 
-// Slot word encoding.
+// Slot word encoding. The round sits in the low 32 bits, the futex word,
+// so a sleeper whose expected value went stale always sees a difference
+// (a waiter flag set again on a later round must not look unchanged).
 const (
 	slotWaiters = 1
 	stateShift  = 1
@@ -93,14 +95,14 @@ const (
 	stFilling   = 1
 	stFull      = 2
 	stTaking    = 3
-	goneBits    = 18
-	goneMask    = 1<<goneBits - 1
-	eGoneShift  = 3
-	dGoneShift  = eGoneShift + goneBits
-	roundShift  = dGoneShift + goneBits // 39
-	roundBits   = 64 - roundShift
+	roundShift  = 3
+	roundBits   = 25
 	roundMask   = 1<<roundBits - 1
 	roundHalf   = 1 << (roundBits - 1)
+	goneBits    = 18
+	goneMask    = 1<<goneBits - 1
+	eGoneShift  = roundShift + roundBits // 28
+	dGoneShift  = eGoneShift + goneBits  // 46
 )
 
 func init() {
@@ -181,7 +183,7 @@ func newRCQB(mem []byte, cfg Config, init bool) (Queue, error) {
 }
 
 func slotState(w uint64) uint64 { return (w & stateMask) >> stateShift }
-func slotRound(w uint64) uint64 { return w >> roundShift }
+func slotRound(w uint64) uint64 { return (w >> roundShift) & roundMask }
 func eGone(w uint64) uint64     { return (w >> eGoneShift) & goneMask }
 func dGone(w uint64) uint64     { return (w >> dGoneShift) & goneMask }
 

@@ -35,13 +35,13 @@ import (
 func init() { Register("cpu", func() Collector { return &cpuCollector{} }) }
 
 type cpuCollector struct {
-	o       *overhead
-	target  Target
-	start   time.Time
-	host0   map[int]cpuTimes
-	pools0  []poolCPU
-	sampler *taskSampler
-	restore string // previous task_delayacct value to write back, "" = none
+	o         *overhead
+	target    Target
+	start     time.Time
+	host0     map[int]cpuTimes
+	pools0    []poolCPU
+	sampler   *taskSampler
+	delayacct bool // holds a reference on kernel.task_delayacct
 }
 
 // cpuTimes is one /proc/stat cpu line, in seconds.
@@ -125,7 +125,7 @@ func (c *cpuCollector) Start(ctx context.Context, t Target) (err error) {
 		for _, p := range t.Pools {
 			c.pools0 = append(c.pools0, readPoolCPU(p))
 		}
-		c.restore = enableDelayAcct()
+		c.delayacct = enableSwitch(delayacctPath())
 		c.sampler = newTaskSampler(t.Pools, time.Second, readBlkioDelay)
 	})
 	if err != nil {
@@ -136,19 +136,7 @@ func (c *cpuCollector) Start(ctx context.Context, t Target) (err error) {
 	return nil
 }
 
-// enableDelayAcct switches on delay accounting and returns the value to
-// restore, or "" when nothing was changed.
-func enableDelayAcct() string {
-	path := procPath("sys", "kernel", "task_delayacct")
-	old, err := readString(path)
-	if err != nil || old != "0" {
-		return ""
-	}
-	if err := os.WriteFile(path, []byte("1"), 0); err != nil {
-		return ""
-	}
-	return old
-}
+func delayacctPath() string { return procPath("sys", "kernel", "task_delayacct") }
 
 func readBlkioDelay(pid, tid int) ([]uint64, bool) {
 	f, err := statFields(taskPath(pid, tid, "stat"))
@@ -164,8 +152,8 @@ func (c *cpuCollector) Stop(ctx context.Context) (ms []Metric, err error) {
 	}
 	c.o.measure(func() {
 		delays := c.sampler.finish(1)
-		if c.restore != "" {
-			os.WriteFile(procPath("sys", "kernel", "task_delayacct"), []byte(c.restore), 0)
+		if c.delayacct {
+			releaseSwitch(delayacctPath())
 		}
 		window := time.Since(c.start).Seconds()
 		host1, rerr := readProcStat()

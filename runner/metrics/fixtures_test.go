@@ -341,8 +341,7 @@ func TestPSIFixture(t *testing.T) {
 
 func TestParseBpftrace(t *testing.T) {
 	lines := []string{
-		`{"type": "map", "data": {"@wait_ns": {"1": 5000, "77": 3000}}}`,
-		`{"type": "map", "data": {"@waits": {"1": 2, "77": 3}}}`,
+		`{"type": "stats", "data": {"@w": {"1": {"count": 2, "average": 2500, "total": 5000}, "77": {"count": 3, "average": 1000, "total": 3000}}}}`,
 		`{"type": "map", "data": {"@top": {"77,0xffff888100c75ac0,4": 2500, "77,0xffffffff8300b740,1": 500}}}`,
 	}
 	tot, err := parseBpftrace(lines, map[uint64]string{77: "p0"})

@@ -272,15 +272,16 @@ func cgroupID(dir string) (uint64, error) {
 // ---- bpftrace backend ----
 
 type bpftraceBackend struct {
-	cmd          *exec.Cmd
-	o            *overhead
-	ids          map[uint64]string // cgroup id -> pool
-	lines        chan string       // bpftrace's JSON output after attach
-	done         chan struct{}     // closed when the process is reaped
-	waitErr      error
-	once         sync.Once
-	restoreStats string // previous kernel.bpf_stats_enabled, "" = unchanged
-	statsOnce    sync.Once
+	cmd       *exec.Cmd
+	o         *overhead
+	ids       map[uint64]string // cgroup id -> pool
+	lines     chan string       // bpftrace's JSON output after attach
+	done      chan struct{}     // closed when the process is reaped
+	waitErr   error
+	once      sync.Once
+	bpfStats  bool // holds a reference on kernel.bpf_stats_enabled
+	statsOnce sync.Once
+	stderr    tail
 }
 
 func (b *bpftraceBackend) name() string { return "bpftrace" }
@@ -296,18 +297,21 @@ func bpftraceScript(ids []uint64) string {
 		}
 		cond = strings.Join(parts, " || ")
 	}
+	// One tuple map per thread and one stats map keep the in-kernel cost
+	// per event low. A nested begin (mutex: optimistic spin, then sleep)
+	// restarts the pair, so spinning before a sleep is not counted.
 	return `
-tracepoint:lock:contention_begin /@start[tid] == 0/ {
-	@start[tid] = nsecs; @addr[tid] = args->lock_addr; @flags[tid] = args->flags; @cg[tid] = cgroup;
+tracepoint:lock:contention_begin { @s[tid] = (nsecs, args->lock_addr, args->flags, cgroup); }
+tracepoint:lock:contention_end {
+	$t = @s[tid];
+	if ($t.0 != 0) {
+		$d = nsecs - $t.0; $cg = $t.3;
+		@w[$cg] = stats($d);
+		if (` + cond + `) { @top[$cg, $t.1, $t.2] = sum($d); }
+		delete(@s[tid]);
+	}
 }
-tracepoint:lock:contention_end /@start[tid] != 0/ {
-	$d = nsecs - @start[tid]; $cg = @cg[tid];
-	@wait_ns[$cg] = sum($d);
-	@waits[$cg] = count();
-	if (` + cond + `) { @top[$cg, @addr[tid], @flags[tid]] = sum($d); }
-	delete(@start[tid]); delete(@addr[tid]); delete(@flags[tid]); delete(@cg[tid]);
-}
-END { clear(@start); clear(@addr); clear(@flags); clear(@cg); }
+END { clear(@s); }
 `
 }
 
@@ -329,7 +333,7 @@ func startBpftrace(ctx context.Context, t Target, o *overhead) (lockBackend, err
 		b.ids[id] = p.Name
 		ids = append(ids, id)
 	}
-	b.restoreStats = enableBPFStats()
+	b.bpfStats = enableSwitch(bpfStatsPath())
 	b.cmd = exec.Command(path, "-f", "json", "-e", bpftraceScript(ids))
 	b.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	b.cmd.Env = append(os.Environ(), "BPFTRACE_STRLEN=64")
@@ -337,10 +341,13 @@ func startBpftrace(ctx context.Context, t Target, o *overhead) (lockBackend, err
 	if err != nil {
 		return nil, err
 	}
-	var stderr tail
-	b.cmd.Stderr = &stderr
-	if err := b.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("bpftrace: %w", err)
+	stderr := &b.stderr
+	b.cmd.Stderr = stderr
+	var startErr error
+	onSpawnThread(func() { startErr = b.cmd.Start() })
+	if startErr != nil {
+		b.restoreBPFStats()
+		return nil, fmt.Errorf("bpftrace: %w", startErr)
 	}
 	attached := make(chan struct{})
 	go func() {
@@ -393,23 +400,10 @@ func startBpftrace(ctx context.Context, t Target, o *overhead) (lockBackend, err
 
 func bpfStatsPath() string { return procPath("sys", "kernel", "bpf_stats_enabled") }
 
-// enableBPFStats turns on BPF run-time statistics; it returns the value to
-// restore, "" when nothing changed.
-func enableBPFStats() string {
-	old, err := readString(bpfStatsPath())
-	if err != nil || old != "0" {
-		return ""
-	}
-	if os.WriteFile(bpfStatsPath(), []byte("1"), 0) != nil {
-		return ""
-	}
-	return old
-}
-
 func (b *bpftraceBackend) restoreBPFStats() {
 	b.statsOnce.Do(func() {
-		if b.restoreStats != "" {
-			os.WriteFile(bpfStatsPath(), []byte(b.restoreStats), 0)
+		if b.bpfStats {
+			releaseSwitch(bpfStatsPath())
 		}
 	})
 }
@@ -451,7 +445,9 @@ func (b *bpftraceBackend) stop() (lockTotals, error) {
 	// SIGINT: bpftrace runs END and prints the maps.
 	b.cmd.Process.Signal(syscall.SIGINT)
 	var out []string
+	again := time.After(5 * time.Second)
 	timeout := time.After(20 * time.Second)
+	killed := false
 collect:
 	for {
 		select {
@@ -460,13 +456,19 @@ collect:
 				break collect
 			}
 			out = append(out, l)
+		case <-again:
+			b.cmd.Process.Signal(syscall.SIGINT) // a loaded host can lose the race with startup
 		case <-timeout:
+			killed = true
 			b.kill()
 		}
 	}
 	<-b.done
 	if st := b.cmd.ProcessState; st != nil {
 		b.o.addDuration(st.UserTime() + st.SystemTime())
+	}
+	if killed {
+		return lockTotals{}, fmt.Errorf("metrics: lockwait: bpftrace did not print its maps within 20 s of SIGINT; killed (%s)", b.stderr.String())
 	}
 	return parseBpftrace(out, b.ids)
 }
@@ -480,10 +482,30 @@ func parseBpftrace(lines []string, ids map[uint64]string) (lockTotals, error) {
 			Type string                     `json:"type"`
 			Data map[string]json.RawMessage `json:"data"`
 		}
-		if json.Unmarshal([]byte(l), &m) != nil || m.Type != "map" {
+		if json.Unmarshal([]byte(l), &m) != nil || m.Type != "map" && m.Type != "stats" {
 			continue
 		}
 		for name, raw := range m.Data {
+			if name == "@w" { // stats(): {"<cgroup id>": {"count": n, "average": a, "total": t}}
+				var st map[string]struct{ Count, Total uint64 }
+				if json.Unmarshal(raw, &st) != nil {
+					continue
+				}
+				found = true
+				for key, v := range st {
+					id, err := strconv.ParseUint(key, 10, 64)
+					if err != nil {
+						continue
+					}
+					tot.waitNs[""] += v.Total
+					tot.count[""] += v.Count
+					if pool := ids[id]; pool != "" {
+						tot.waitNs[pool] += v.Total
+						tot.count[pool] += v.Count
+					}
+				}
+				continue
+			}
 			var vals map[string]uint64
 			if json.Unmarshal(raw, &vals) != nil {
 				continue
@@ -497,16 +519,6 @@ func parseBpftrace(lines []string, ids map[uint64]string) (lockTotals, error) {
 				}
 				pool := ids[id]
 				switch name {
-				case "@wait_ns":
-					tot.waitNs[""] += v
-					if pool != "" {
-						tot.waitNs[pool] += v
-					}
-				case "@waits":
-					tot.count[""] += v
-					if pool != "" {
-						tot.count[pool] += v
-					}
 				case "@top":
 					if pool == "" || len(parts) != 3 {
 						continue

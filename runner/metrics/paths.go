@@ -9,10 +9,14 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
 )
+
+// Lock order: every mutex of this package is a leaf (taskSampler.mu,
+// ftraceBackend.mu, tail.mu, switchMu): none is held while taking another.
 
 // Host roots, node_exporter style (--path.procfs, --path.sysfs): tests
 // point them at fixture trees. Pool cgroup paths in Targets are absolute and
@@ -248,4 +252,70 @@ func (o *overhead) metric() Metric {
 		labels[k] = v
 	}
 	return Metric{Name: "collector_overhead_cores", Unit: "cores", Value: v, Labels: labels}
+}
+
+// The parent-death signal of helper processes (bpftrace) fires when the
+// thread that forked them exits, and the Go runtime ends threads whose
+// goroutine exits while locked to them. Helpers are therefore forked from
+// one locked thread that never exits.
+var (
+	spawnOnce sync.Once
+	spawnReqs chan func()
+)
+
+func onSpawnThread(f func()) {
+	spawnOnce.Do(func() {
+		spawnReqs = make(chan func())
+		go func() {
+			runtime.LockOSThread() // never unlocked: lives as long as the process
+			for req := range spawnReqs {
+				req()
+			}
+		}()
+	})
+	done := make(chan struct{})
+	spawnReqs <- func() { f(); close(done) }
+	<-done
+}
+
+// Kernel switches that collectors turn on for their window
+// (kernel.task_delayacct, kernel.bpf_stats_enabled) are reference-counted,
+// so that overlapping collectors do not switch them off under each other;
+// the last one restores the value it found.
+var (
+	switchMu   sync.Mutex // a leaf
+	switchRefs = map[string]int{}
+	switchOld  = map[string]string{}
+)
+
+// enableSwitch writes "1" to a /proc/sys file that reads "0"; it reports
+// whether the caller holds a reference to release with releaseSwitch.
+func enableSwitch(path string) bool {
+	switchMu.Lock()
+	defer switchMu.Unlock()
+	if switchRefs[path] > 0 {
+		switchRefs[path]++
+		return true
+	}
+	old, err := readString(path)
+	if err != nil || old != "0" {
+		return false // already on (or absent): nothing to restore
+	}
+	if os.WriteFile(path, []byte("1"), 0) != nil {
+		return false
+	}
+	switchRefs[path], switchOld[path] = 1, old
+	return true
+}
+
+func releaseSwitch(path string) {
+	switchMu.Lock()
+	defer switchMu.Unlock()
+	if switchRefs[path] == 0 {
+		return
+	}
+	if switchRefs[path]--; switchRefs[path] == 0 {
+		os.WriteFile(path, []byte(switchOld[path]), 0)
+		delete(switchOld, path)
+	}
 }

@@ -388,6 +388,12 @@ func TestCollectorsReal(t *testing.T) {
 	if _, ok := value(all, "", "psi_stall_seconds", "resource", "cpu", "kind", "some"); !ok {
 		t.Error("no host cpu PSI")
 	}
+	if _, err := os.Stat(filepath.Join(p.CgroupV2(), "cpu.pressure")); err == nil {
+		// The busy loop and the sleeper share one core: the pool stalls on CPU.
+		if v, ok := value(all, "work", "psi_stall_seconds", "resource", "cpu", "kind", "some"); !ok || v <= 0 {
+			t.Errorf("pool cpu PSI stall = %v (found %v), want > 0", v, ok)
+		}
+	}
 	for _, m := range all {
 		if m.Name == "collector_overhead_cores" {
 			t.Logf("overhead %-10s %.5f cores", m.Labels["collector"], m.Value)

@@ -3,6 +3,7 @@ package pool
 import (
 	"context"
 	"fmt"
+	"os/exec"
 	"testing"
 	"time"
 )
@@ -63,4 +64,30 @@ func BenchmarkPools32(b *testing.B) {
 	if err := Sweep(group); err != nil {
 		b.Error(err)
 	}
+}
+
+// BenchmarkStart compares starting /bin/true inside a pool (a request to
+// the pool engine, fork+exec there, exit status back) with os/exec on the
+// host, the baseline of the same run.
+func BenchmarkStart(b *testing.B) {
+	requirePools(b)
+	b.Run("host-exec", func(b *testing.B) {
+		for b.Loop() {
+			if err := exec.Command("/bin/true").Run(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("pool", func(b *testing.B) {
+		p, err := Create(context.Background(), Spec{Name: "start", Cores: hostCores(b), Namespaces: true, Group: testGroup(b)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer p.Destroy(context.Background())
+		for b.Loop() {
+			if err := p.Run(context.Background(), Cmd{Path: "/bin/true"}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

@@ -99,7 +99,15 @@ func newV1Set(root, unified string, s Spec) (_ *v1Set, err error) {
 		res.Memory = &specs.LinuxMemory{Limit: &limit}
 	}
 	v := &v1Set{root: root, group: s.Group, name: s.Name, paths: map[string]string{}}
-	cg, err := cgroup1.New(cgroup1.StaticPath(rel), res, cgroup1.WithHierarchy(hier), allowAnySubsystem)
+	var cg cgroup1.Cgroup
+	for try := 0; ; try++ {
+		cg, err = cgroup1.New(cgroup1.StaticPath(rel), res, cgroup1.WithHierarchy(hier), allowAnySubsystem)
+		// ENOENT: another runner's cleanup removed an empty group parent
+		// between our mkdirs; try again.
+		if err == nil || !errors.Is(err, os.ErrNotExist) || try == 3 {
+			break
+		}
+	}
 	if err != nil {
 		v.removeDirs()
 		return nil, fmt.Errorf("pool %s: create cgroup v1 %s: %w", s.Name, rel, err)
@@ -111,7 +119,11 @@ func newV1Set(root, unified string, s Spec) (_ *v1Set, err error) {
 	if st, err := os.Stat(filepath.Join(unified, "cgroup.procs")); err == nil && !st.IsDir() {
 		v.labelMount = unified
 		v.label = filepath.Join(unified, rel)
-		if err := os.MkdirAll(v.label, 0o755); err != nil {
+		err := os.MkdirAll(v.label, 0o755)
+		for try := 0; errors.Is(err, os.ErrNotExist) && try < 3; try++ {
+			err = os.MkdirAll(v.label, 0o755) // a parent vanished under another runner's cleanup
+		}
+		if err != nil {
 			v.removeDirs()
 			return nil, fmt.Errorf("pool %s: create cgroup v2 label: %w", s.Name, err)
 		}
@@ -211,7 +223,14 @@ func newV2Set(mount string, s Spec) (*v2Set, error) {
 	v := &v2Set{mount: mount, group: s.Group, name: s.Name, path: filepath.Join(mount, rel)}
 	// The parents need the controllers enabled for their children; the
 	// manager does that for every ancestor of the leaf.
-	mgr, err := cgroup2.NewManager(mount, rel, res)
+	var mgr *cgroup2.Manager
+	var err error
+	for try := 0; ; try++ {
+		mgr, err = cgroup2.NewManager(mount, rel, res)
+		if err == nil || !errors.Is(err, os.ErrNotExist) || try == 3 {
+			break // ENOENT: a parent vanished under another runner's cleanup
+		}
+	}
 	if err != nil {
 		v.remove()
 		return nil, fmt.Errorf("pool %s: create cgroup v2 %s: %w", s.Name, rel, err)

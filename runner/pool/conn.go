@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -63,14 +64,16 @@ func startEngine(s Spec) (*engineConn, error) {
 		Stdout:     logW,
 		ExtraFiles: []*os.File{child}, // fd 3 = engineSockFd
 		SysProcAttr: &syscall.SysProcAttr{
-			Setsid:    true,           // Ctrl-C on the terminal reaches the runner, not the pools
+			Setsid:    true,         // Ctrl-C on the terminal reaches the runner, not the pools
 			Pdeathsig: unix.SIGKILL, // the pool dies with the runner
 		},
 	}
 	if s.Namespaces {
 		cmd.SysProcAttr.Cloneflags = unix.CLONE_NEWNS | unix.CLONE_NEWIPC | unix.CLONE_NEWPID | unix.CLONE_NEWUTS
 	}
-	if err := cmd.Start(); err != nil {
+	var err2 error
+	onSpawnThread(func() { err2 = cmd.Start() })
+	if err := err2; err != nil {
 		unix.Close(pair[0])
 		logR.Close()
 		return nil, fmt.Errorf("pool %s: start engine %s: %w", s.Name, EnginePath, err)
@@ -358,6 +361,30 @@ func (t *tailBuffer) String() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return string(bytes.TrimSpace(t.b))
+}
+
+// The parent-death signal fires when the *thread* that forked the child
+// exits, and the Go runtime ends threads whose goroutine exits while locked
+// to them (LockOSThread without Unlock, anywhere in the binary). Engines are
+// therefore forked from one locked thread that never exits.
+var (
+	spawnOnce sync.Once
+	spawnReqs chan func()
+)
+
+func onSpawnThread(f func()) {
+	spawnOnce.Do(func() {
+		spawnReqs = make(chan func())
+		go func() {
+			runtime.LockOSThread() // never unlocked: this thread lives as long as the process
+			for req := range spawnReqs {
+				req()
+			}
+		}()
+	})
+	done := make(chan struct{})
+	spawnReqs <- func() { f(); close(done) }
+	<-done
 }
 
 func sleepBackoff(i int) {

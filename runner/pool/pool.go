@@ -34,13 +34,16 @@
 // runner dies, the engines die with it (parent-death signal) and Sweep
 // removes what is left of that run's pools.
 //
-// Lock order: Pool.mu, then engineConn.mu.
+// Lock order: Pool.mu, then engineConn.mu; engineProc.mu and tailBuffer.mu
+// are leaves. In the engine process, engine.mu is the only lock.
 package pool
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -91,7 +94,7 @@ type Cmd struct {
 type Pool struct {
 	spec   Spec
 	cg     cgroupSet
-	engine *engineConn // nil after Destroy
+	engine *engineConn // its process is gone after Destroy
 
 	mu         sync.Mutex // guards destroyed, destroyErr
 	destroyed  bool
@@ -124,6 +127,13 @@ func (p *Pool) CgroupV2() string { return p.cg.v2Path() }
 // namespace when Spec.Namespaces is set).
 func (p *Pool) EnginePid() int { return p.engine.pid }
 
+// HostPath returns a path through which the runner sees path as the
+// pool's processes do (/proc/<engine pid>/root/<path>): mounts made inside
+// the pool, such as a FUSE daemon's, are visible only there.
+func (p *Pool) HostPath(path string) string {
+	return filepath.Join(fmt.Sprintf("/proc/%d/root", p.engine.pid), path)
+}
+
 // PIDs returns the host pids of every process in the pool, the engine
 // included, read from the pool's cgroup.
 func (p *Pool) PIDs() ([]int, error) { return p.cg.procs() }
@@ -147,7 +157,8 @@ func (p *Pool) Run(ctx context.Context, c Cmd) error {
 
 // Destroy kills every process of the pool, waits for them (at most
 // DestroyTimeout) and removes the pool's cgroups, including parent
-// directories of the group that became empty. It is idempotent and safe to
+// directories of the group that became empty. Mounts made inside the pool
+// go away with its mount namespace when its last process dies. It is idempotent and safe to
 // call with a cancelled context (Ctrl-C path) and concurrently with Start.
 func (p *Pool) Destroy(ctx context.Context) error { return p.destroy(ctx) }
 

@@ -558,6 +558,9 @@ func TestMountPropagation(t *testing.T) {
 	if got := runIn(t, p, "cat "+filepath.Join(inner, "f")); got != "in\n" {
 		t.Errorf("pool's own mount lost inside the pool: %q", got)
 	}
+	if b, err := os.ReadFile(p.HostPath(filepath.Join(inner, "f"))); err != nil || string(b) != "in\n" {
+		t.Errorf("HostPath view of the pool's mount: %q, %v; want %q", b, err, "in\n")
+	}
 	if ok, _ := isMountPoint(inner); ok {
 		unix.Unmount(inner, unix.MNT_DETACH)
 		t.Errorf("the pool's mount at %s propagated to the host", inner)

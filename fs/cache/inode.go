@@ -1,0 +1,220 @@
+package cache
+
+import (
+	"sort"
+	"sync"
+	"sync/atomic"
+
+	"polytropon/fs"
+)
+
+// inode is the cache's state of one file of one backend, shared by every
+// tenant of the pool that wraps that backend.
+type inode struct {
+	be *backend
+	id fileID
+
+	// mu serializes the operations that change the size other than plain
+	// writes: truncate, append, allocate. Taken before any page lock.
+	mu        sync.Mutex
+	size      atomic.Int64 // logical size, including unflushed writes
+	lastWrite atomic.Int64 // unix nanoseconds of the last cached write
+
+	// Guarded by Shared.mu.
+	pages    map[int64]*Page
+	handles  int       // open cache files
+	writers  []fs.File // writable handles of the wrapped service, for write-back
+	ndirty   int
+	unlinked bool      // the last name is gone; pages die with the last handle
+	valid    attrStamp // the wrapped file's attributes when last validated
+	wbErr    error     // first unreported write-back error
+}
+
+// attrStamp is what revalidation compares: if any of it changed behind the
+// cache's back, the cached pages are stale.
+type attrStamp struct {
+	size         int64
+	mtime, ctime fs.Timespec
+}
+
+func stampOf(st fs.Stat) attrStamp {
+	return attrStamp{size: st.Size, mtime: st.Mtime, ctime: st.Ctime}
+}
+
+// openInode finds or makes the inode of st for a new handle. An inode with
+// no open handle is revalidated first: if the file changed behind the
+// cache's back (another client, close-to-open), its pages are dropped.
+func (s *Shared) openInode(be *backend, st fs.Stat, w fs.File) *inode {
+	id := fileID{st.Dev, st.Ino}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ino := be.inodes[id]
+	switch {
+	case ino == nil:
+		ino = &inode{be: be, id: id, pages: map[int64]*Page{}, valid: stampOf(st)}
+		ino.size.Store(st.Size)
+		be.inodes[id] = ino
+	case ino.handles == 0 && ino.valid != stampOf(st):
+		for _, p := range ino.pages {
+			if p.dirtier == nil && p.mu.TryLock() {
+				s.dropLocked(p)
+			}
+		}
+		ino.valid = stampOf(st)
+		ino.size.Store(st.Size)
+	}
+	ino.handles++
+	if w != nil {
+		ino.writers = append(ino.writers, w)
+	}
+	return ino
+}
+
+// closeInode releases a handle (and its wrapped writable handle w). The
+// inode's pages go with the last handle of an unlinked file; stamp, when
+// set, records the wrapped file's attributes after the final flush.
+func (s *Shared) closeInode(ino *inode, w fs.File, stamp *attrStamp) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, x := range ino.writers {
+		if x == w {
+			ino.writers = append(ino.writers[:i], ino.writers[i+1:]...)
+			break
+		}
+	}
+	ino.handles--
+	if ino.handles > 0 {
+		return
+	}
+	if stamp != nil {
+		ino.valid = *stamp
+	}
+	if ino.unlinked || len(ino.writers) == 0 && ino.ndirty > 0 {
+		// Nobody can write these pages back any more.
+		for _, p := range ino.pages {
+			if p.mu.TryLock() {
+				s.dropLocked(p)
+			}
+		}
+	}
+	s.maybeForgetLocked(ino)
+}
+
+// unlinked marks the inode of id dead: a new file that reuses the inode
+// number gets a fresh inode; open handles keep the old one.
+func (s *Shared) forget(be *backend, id fileID) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ino := be.inodes[id]
+	if ino == nil {
+		return
+	}
+	delete(be.inodes, id)
+	ino.unlinked = true
+	if ino.handles == 0 {
+		for _, p := range ino.pages {
+			if p.mu.TryLock() {
+				s.dropLocked(p)
+			}
+		}
+	}
+}
+
+// lookupInode returns the live inode of id, or nil.
+func (s *Shared) lookupInode(be *backend, id fileID) *inode {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return be.inodes[id]
+}
+
+// pagesOf lists ino's pages with index >= from, in index order.
+func (s *Shared) pagesOf(ino *inode, from int64, dirtyOnly bool) []*Page {
+	s.mu.Lock()
+	var out []*Page
+	for idx, p := range ino.pages {
+		if idx >= from && (!dirtyOnly || p.dirtier != nil) {
+			out = append(out, p)
+		}
+	}
+	s.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].idx < out[j].idx })
+	return out
+}
+
+// flushInode writes back every dirty page of ino in [lo, hi) page indexes
+// (hi < 0: to the end) and returns the first error, including one the
+// flusher met earlier.
+func (s *Shared) flushInode(ino *inode, lo, hi int64) error {
+	var first error
+	for _, p := range s.pagesOf(ino, lo, true) {
+		if hi >= 0 && p.idx >= hi {
+			break
+		}
+		if err := s.writebackPage(p); err != nil && first == nil {
+			first = err
+		}
+	}
+	s.mu.Lock()
+	if first == nil {
+		first = ino.wbErr
+	}
+	ino.wbErr = nil
+	s.mu.Unlock()
+	return first
+}
+
+// invalidate drops ino's pages with index in [lo, hi) (hi < 0: to the end),
+// dirty ones included; callers flush first when the data must survive.
+func (s *Shared) invalidate(ino *inode, lo, hi int64) {
+	for _, p := range s.pagesOf(ino, lo, false) {
+		if hi >= 0 && p.idx >= hi {
+			break
+		}
+		p.mu.Lock()
+		if p.gone {
+			p.mu.Unlock()
+			continue
+		}
+		s.mu.Lock()
+		s.dropLocked(p)
+		s.mu.Unlock()
+	}
+}
+
+// truncate sets ino's size to size: the logical size first (so write-back
+// clips to it), then the cached pages (dropped beyond, the straddling one
+// zeroed past the end), then the wrapped file through do.
+// Preconditions: ino.mu held.
+func (s *Shared) truncate(ino *inode, size int64, do func() error) error {
+	ps := int64(s.pageSize)
+	old := ino.size.Load()
+	ino.size.Store(size)
+	if size < old {
+		first := (size + ps - 1) / ps
+		s.invalidate(ino, first, -1)
+		if r := size % ps; r != 0 {
+			s.mu.Lock()
+			p := ino.pages[size/ps]
+			s.mu.Unlock()
+			if p != nil {
+				p.mu.Lock()
+				if !p.gone {
+					clear(p.data[r:])
+					p.dhi = min(p.dhi, int(r))
+					if p.dlo >= p.dhi {
+						p.dlo, p.dhi = 0, 0
+						s.mu.Lock()
+						s.cleanLocked(p)
+						s.mu.Unlock()
+					}
+				}
+				p.mu.Unlock()
+			}
+		}
+	}
+	if err := do(); err != nil {
+		ino.size.Store(old)
+		return err
+	}
+	return nil
+}

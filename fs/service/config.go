@@ -1,0 +1,253 @@
+package service
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"strings"
+
+	"github.com/BurntSushi/toml"
+
+	"polytropon/ipc/queue"
+	"polytropon/ipc/wire"
+)
+
+// ErrConfig marks an invalid service configuration.
+var ErrConfig = errors.New("service: bad configuration")
+
+// Config is the service configuration (one TOML file per pool):
+//
+//	pool = "p0"               # segment key = wire.SegmentKey(pool); or key = 1234
+//	design = "rcqb"           # any queue design with Shared = true
+//	wait = "spin-futex"       # spin, spin-futex or futex
+//	buffers = 64              # request buffers (one per concurrently calling client thread)
+//	buffer_size = 1048576     # data area per buffer, bytes
+//	copy = "SMC"              # default data transfer: SMC, SMO or CMA
+//	pin = true                # pin service threads to their core group
+//	mount_dirs = ["/srv/tenants"]  # host dirs under which MOUNT may create local branches
+//
+//	[[instance]]
+//	path = "/"
+//	share = true
+//	stack = [{type = "union", branches = [
+//	    {type = "local", dir = "/srv/upper"},
+//	    {type = "local", dir = "/srv/image", readonly = true, shared = "image"}]}]
+type Config struct {
+	Pool           string           `toml:"pool"`
+	Key            int              `toml:"key"`
+	Queues         int              `toml:"queues"` // 0: one per core group (CPUs sharing an L2)
+	CPUs           []int            `toml:"cpus"`   // CPUs served (default: the process's affinity)
+	Design         string           `toml:"design"`
+	Wait           string           `toml:"wait"`
+	SpinBudget     int              `toml:"spin_budget"`
+	Buffers        int              `toml:"buffers"`
+	BufferSize     int              `toml:"buffer_size"`
+	Clients        int              `toml:"clients"`
+	Mounts         int              `toml:"mounts"`
+	MaxFiles       int              `toml:"max_files"`
+	Copy           string           `toml:"copy"`
+	Pin            bool             `toml:"pin"`
+	ExtraThreshold int              `toml:"extra_threshold"`
+	MaxExtra       int              `toml:"max_extra_threads"`
+	MountDirs      []string         `toml:"mount_dirs"`
+	Instances      []InstanceConfig `toml:"instance"`
+}
+
+// InstanceConfig is one filesystem instance: a stack of libservices
+// mounted at Path.
+type InstanceConfig struct {
+	Path  string  `toml:"path"`
+	Share bool    `toml:"share"` // later MOUNTs may share its libservices
+	Stack []Layer `toml:"stack"` // top first; see Layer
+}
+
+// Layer is one libservice of a stack. Types:
+//
+//	local   Dir (host directory), ReadOnly
+//	union   Branches (top first; the top one is writable)
+//	other   registered with RegisterLayer; a wrapper type (cache) wraps the
+//	        layers below it in the stack
+//
+// Shared names a libservice that is built once and reused by reference by
+// every layer with the same name (the read-only image of clones).
+type Layer struct {
+	Type     string            `toml:"type"`
+	Dir      string            `toml:"dir"`
+	ReadOnly bool              `toml:"readonly"`
+	Shared   string            `toml:"shared"`
+	Branches []Layer           `toml:"branches"`
+	Options  map[string]string `toml:"options"`
+}
+
+// LoadConfig decodes a TOML file strictly, applies defaults and validates.
+func LoadConfig(file string) (Config, error) {
+	var c Config
+	md, err := toml.DecodeFile(file, &c)
+	if err != nil {
+		return c, fmt.Errorf("%w: %s: %v", ErrConfig, file, err)
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		return c, fmt.Errorf("%w: %s: unknown keys %v", ErrConfig, file, und)
+	}
+	c.EnsureDefaults()
+	if err := c.Validate(); err != nil {
+		return c, fmt.Errorf("%s: %w", file, err)
+	}
+	return c, nil
+}
+
+// EnsureDefaults fills unset fields.
+func (c *Config) EnsureDefaults() {
+	if c.Pool == "" && c.Key == 0 {
+		c.Pool = os.Getenv("POLYTROPON_POOL")
+		if c.Pool == "" {
+			c.Pool = "default"
+		}
+	}
+	if c.Design == "" {
+		c.Design = "rcqb"
+	}
+	if c.Wait == "" {
+		c.Wait = queue.SpinFutex.String()
+	}
+	if c.SpinBudget == 0 {
+		c.SpinBudget = 2000
+	}
+	if c.Buffers == 0 {
+		c.Buffers = 64
+	}
+	if c.BufferSize == 0 {
+		c.BufferSize = 1 << 20
+	}
+	if c.Clients == 0 {
+		c.Clients = 256
+	}
+	if c.Mounts == 0 {
+		c.Mounts = 256
+	}
+	if c.MaxFiles == 0 {
+		c.MaxFiles = 1 << 16
+	}
+	if c.Copy == "" {
+		c.Copy = "SMC"
+	}
+}
+
+// Key returns the segment key.
+func (c *Config) SegmentKey() int {
+	if c.Key != 0 {
+		return c.Key
+	}
+	return wire.SegmentKey(c.Pool)
+}
+
+// Validate checks the configuration, naming the first bad field.
+func (c *Config) Validate() error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s", ErrConfig, fmt.Sprintf(format, args...))
+	}
+	d, err := queue.Lookup(c.Design)
+	if err != nil {
+		return bad("design: %v", err)
+	}
+	if !d.Shared {
+		return bad("design %q cannot live in shared memory (pick one with Shared = true)", c.Design)
+	}
+	if _, err := queue.ParseWait(c.Wait); err != nil {
+		return bad("wait: %v", err)
+	}
+	if _, ok := wire.ParseCopy(c.Copy); !ok {
+		return bad("copy %q (want SMC, SMO or CMA)", c.Copy)
+	}
+	switch {
+	case c.Queues < 0 || c.Queues > wire.MaxQueues:
+		return bad("queues = %d (0..%d)", c.Queues, wire.MaxQueues)
+	case c.Buffers < 1 || c.Buffers > 4096:
+		return bad("buffers = %d (1..4096)", c.Buffers)
+	case c.BufferSize < wire.PageSize || c.BufferSize > 64<<20 || c.BufferSize%wire.PageSize != 0:
+		return bad("buffer_size = %d (a multiple of %d up to 64 MiB)", c.BufferSize, wire.PageSize)
+	case c.Clients < 1 || c.Clients > 4096:
+		return bad("clients = %d (1..4096)", c.Clients)
+	case c.Mounts < 1 || c.Mounts > 4096:
+		return bad("mounts = %d (1..4096)", c.Mounts)
+	case c.MaxFiles < 16 || c.MaxFiles > 1<<24:
+		return bad("max_files = %d (16..16M)", c.MaxFiles)
+	case c.SpinBudget < 0:
+		return bad("spin_budget = %d", c.SpinBudget)
+	}
+	for _, cpu := range c.CPUs {
+		if cpu < 0 || cpu >= wire.MaxCPUs {
+			return bad("cpus: CPU %d out of range", cpu)
+		}
+	}
+	for i, d := range c.MountDirs {
+		if !path.IsAbs(d) {
+			return bad("mount_dirs[%d] = %q is not absolute", i, d)
+		}
+	}
+	seen := map[string]bool{}
+	for i, in := range c.Instances {
+		p, err := CleanMountPath(in.Path)
+		if err != nil {
+			return bad("instance[%d]: %v", i, err)
+		}
+		if seen[p] {
+			return bad("instance[%d]: path %q mounted twice", i, p)
+		}
+		seen[p] = true
+		if len(in.Stack) == 0 {
+			return bad("instance[%d] (%s): empty stack", i, p)
+		}
+		for j, l := range in.Stack {
+			if err := l.validate(); err != nil {
+				return bad("instance[%d] (%s) stack[%d]: %v", i, p, j, err)
+			}
+		}
+	}
+	return nil
+}
+
+func (l *Layer) validate() error {
+	switch l.Type {
+	case "local":
+		if !path.IsAbs(l.Dir) {
+			return fmt.Errorf("local layer needs an absolute dir, got %q", l.Dir)
+		}
+		if len(l.Branches) > 0 {
+			return fmt.Errorf("local layer has branches")
+		}
+	case "union":
+		if len(l.Branches) == 0 {
+			return fmt.Errorf("union layer without branches")
+		}
+		for i, b := range l.Branches {
+			if err := b.validate(); err != nil {
+				return fmt.Errorf("branch %d: %v", i, err)
+			}
+		}
+	case "":
+		return fmt.Errorf("layer without a type")
+	default:
+		if _, ok := lookupLayer(l.Type); !ok {
+			return fmt.Errorf("unknown layer type %q (have local, union%s)", l.Type, registeredLayerNames())
+		}
+	}
+	return nil
+}
+
+// CleanMountPath checks and cleans a mount path: absolute, no NUL, at most
+// wire.MountPathMax bytes once cleaned.
+func CleanMountPath(p string) (string, error) {
+	if !strings.HasPrefix(p, "/") {
+		return "", fmt.Errorf("mount path %q is not absolute", p)
+	}
+	if strings.IndexByte(p, 0) >= 0 {
+		return "", fmt.Errorf("mount path contains a NUL byte")
+	}
+	c := path.Clean(p)
+	if len(c) > wire.MountPathMax {
+		return "", fmt.Errorf("mount path of %d bytes (at most %d)", len(c), wire.MountPathMax)
+	}
+	return c, nil
+}

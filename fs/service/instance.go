@@ -1,0 +1,270 @@
+package service
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"polytropon/fs"
+	"polytropon/fs/local"
+	"polytropon/fs/union"
+	"polytropon/ipc/wire"
+)
+
+// instance is one filesystem instance: a stack of libservices at a mount
+// path. Fields other than the immutable ones are guarded by Service.mu.
+type instance struct {
+	id       uint32
+	path     string
+	svc      fs.Service
+	share    bool
+	readOnly bool
+	build    stackBuild
+	mountIdx uint32
+
+	// guarded by Service.mu
+	unmounted bool
+	files     int         // service open files on this instance
+	holders   int         // instances sharing this one's libservices
+	deps      []*instance // instances whose libservices this one shares
+}
+
+// addInstanceLocked builds an instance from a stack and mounts it at p.
+// Preconditions: s.mu held for writing.
+func (s *Service) addInstanceLocked(p string, share bool, stack []Layer) (*instance, error) {
+	var sb stackBuild
+	svc, err := s.shared.build(stack, &sb)
+	if err != nil {
+		s.shared.release(&sb)
+		return nil, err
+	}
+	in := &instance{path: p, svc: svc, share: share, build: sb}
+	if err := s.mountLocked(in); err != nil {
+		s.shared.release(&sb)
+		return nil, err
+	}
+	return in, nil
+}
+
+// mountLocked gives in an id and a mount-table entry.
+// Preconditions: s.mu held for writing.
+func (s *Service) mountLocked(in *instance) error {
+	for _, o := range s.instances {
+		if !o.unmounted && o.path == in.path {
+			return fmt.Errorf("service: %s is already mounted (instance %d)", in.path, o.id)
+		}
+	}
+	idx := -1
+	for i, used := range s.mountUsed {
+		if !used {
+			idx = i
+			break
+		}
+	}
+	if idx < 0 {
+		return fmt.Errorf("service: mount table full (%d entries): %w", len(s.mountUsed), syscall.ENOSPC)
+	}
+	s.nextInstance++
+	in.id = s.nextInstance
+	in.mountIdx = uint32(idx)
+	flags := uint32(wire.MountUsed)
+	if in.share {
+		flags |= wire.MountShared
+	}
+	if in.readOnly {
+		flags |= wire.MountReadOnly
+	}
+	if err := s.w.WriteMount(wire.Mount{Index: uint32(idx), Flags: flags, Service: s.w.Layout.ServiceID, Instance: in.id, Path: in.path}); err != nil {
+		return err
+	}
+	s.mountUsed[idx] = true
+	s.instances[in.id] = in
+	return nil
+}
+
+// unmountLocked removes in's mount entry; the instance is closed once no
+// open file and no sharing instance uses it.
+// Preconditions: s.mu held for writing.
+func (s *Service) unmountLocked(in *instance) {
+	if in.unmounted {
+		return
+	}
+	in.unmounted = true
+	s.w.WriteMount(wire.Mount{Index: in.mountIdx, Flags: 0, Path: "/"})
+	s.mountUsed[in.mountIdx] = false
+	s.maybeCloseLocked(in)
+}
+
+// maybeCloseLocked closes an unmounted, unused instance and releases the
+// instances it shared.
+// Preconditions: s.mu held for writing.
+func (s *Service) maybeCloseLocked(in *instance) {
+	if !in.unmounted || in.files > 0 || in.holders > 0 {
+		return
+	}
+	if _, ok := s.instances[in.id]; !ok {
+		return
+	}
+	delete(s.instances, in.id)
+	s.shared.release(&in.build)
+	for _, d := range in.deps {
+		d.holders--
+		s.maybeCloseLocked(d)
+	}
+}
+
+// longestMatchLocked returns the mounted instance whose path is the
+// longest prefix of p (path-component wise).
+// Preconditions: s.mu held.
+func (s *Service) longestMatchLocked(p string) *instance {
+	var best *instance
+	for _, in := range s.instances {
+		if in.unmounted || !hasPathPrefix(p, in.path) {
+			continue
+		}
+		if best == nil || len(in.path) > len(best.path) {
+			best = in
+		}
+	}
+	return best
+}
+
+func hasPathPrefix(p, prefix string) bool {
+	if prefix == "/" {
+		return strings.HasPrefix(p, "/")
+	}
+	return p == prefix || strings.HasPrefix(p, prefix+"/")
+}
+
+// parseOptions splits "k=v,k=v".
+func parseOptions(s string) (map[string]string, error) {
+	out := map[string]string{}
+	if s == "" {
+		return out, nil
+	}
+	for _, kv := range strings.Split(s, ",") {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("mount option %q is not key=value", kv)
+		}
+		out[k] = v
+	}
+	return out, nil
+}
+
+// allowedDir resolves dir and checks that it lies under one of the
+// configured mount_dirs (a MOUNT request may not expose any other host
+// directory).
+func (s *Service) allowedDir(dir string) (string, error) {
+	if !filepath.IsAbs(dir) {
+		return "", fmt.Errorf("directory %q is not absolute", dir)
+	}
+	real, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return "", err
+	}
+	for _, base := range s.cfg.MountDirs {
+		rb, err := filepath.EvalSymlinks(base)
+		if err != nil {
+			continue
+		}
+		if real == rb || strings.HasPrefix(real, rb+"/") {
+			st, err := os.Stat(real)
+			if err != nil {
+				return "", err
+			}
+			if !st.IsDir() {
+				return "", fmt.Errorf("%s is not a directory", real)
+			}
+			return real, nil
+		}
+	}
+	return "", fmt.Errorf("directory %s is not under the service's mount_dirs %v", dir, s.cfg.MountDirs)
+}
+
+// mount serves CallMount: full match -> the existing instance; fs type
+// "local" (options dir=, readonly=1) -> a new instance over a permitted host
+// directory; fs type "clone" (options upper=) with sharing allowed on both
+// sides and a partial match whose top is a union -> a new union of a fresh
+// writable branch over the matching instance's lower branches, shared by
+// reference.
+func (s *Service) mount(p, fstype, options string, share bool) (uint32, syscall.Errno, error) {
+	mp, err := CleanMountPath(p)
+	if err != nil {
+		return 0, syscall.EINVAL, err
+	}
+	opts, err := parseOptions(options)
+	if err != nil {
+		return 0, syscall.EINVAL, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	match := s.longestMatchLocked(mp)
+	if match != nil && match.path == mp {
+		return match.id, 0, nil
+	}
+	switch fstype {
+	case "local":
+		dir, err := s.allowedDir(opts["dir"])
+		if err != nil {
+			return 0, syscall.EACCES, err
+		}
+		ro := opts["readonly"] == "1" || opts["readonly"] == "true"
+		in, err := s.addInstanceLocked(mp, share, []Layer{{Type: "local", Dir: dir, ReadOnly: ro}})
+		if err != nil {
+			return 0, fs.Errno(err), err
+		}
+		in.readOnly = ro
+		return in.id, 0, nil
+	case "clone":
+		if match == nil || !share || !match.share {
+			return 0, syscall.EPERM, fmt.Errorf("clone of %s: no shareable instance above it", mp)
+		}
+		u, ok := match.svc.(*union.Union)
+		if !ok {
+			return 0, syscall.EINVAL, fmt.Errorf("clone of %s: instance %s is not a union", mp, match.path)
+		}
+		dir, err := s.allowedDir(opts["upper"])
+		if err != nil {
+			return 0, syscall.EACCES, err
+		}
+		upper, err := local.New(dir)
+		if err != nil {
+			return 0, fs.Errno(err), err
+		}
+		lowers := u.Unwrap()[1:]
+		nu, err := union.New(append([]fs.Service{upper}, lowers...))
+		if err != nil {
+			upper.Close()
+			return 0, fs.Errno(err), err
+		}
+		in := &instance{path: mp, svc: nu, share: share, build: stackBuild{owned: []fs.Service{upper, nu}}, deps: []*instance{match}}
+		if err := s.mountLocked(in); err != nil {
+			nu.Close()
+			upper.Close()
+			return 0, fs.Errno(err), err
+		}
+		match.holders++
+		return in.id, 0, nil
+	}
+	return 0, syscall.ENODEV, fmt.Errorf("unknown fs type %q (have local, clone)", fstype)
+}
+
+// umount serves CallUmount.
+func (s *Service) umount(p string) (syscall.Errno, error) {
+	mp, err := CleanMountPath(p)
+	if err != nil {
+		return syscall.EINVAL, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, in := range s.instances {
+		if !in.unmounted && in.path == mp {
+			s.unmountLocked(in)
+			return 0, nil
+		}
+	}
+	return syscall.EINVAL, fmt.Errorf("%s is not a mount point", mp)
+}

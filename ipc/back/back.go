@@ -1,0 +1,247 @@
+// Package back is the back driver of the user-level I/O path: the service
+// side of the shared-memory protocol of package ipc/wire. It formats the
+// request queues of a service segment and runs the service threads: one per
+// queue (one queue per core group), locked to its OS thread and pinned to a
+// core of its group, plus extra threads while a queue's pending count stays
+// above a threshold. A thread dequeues a buffer index, claims the buffer by
+// moving its state Submitted -> Busy, hands the request to the Handler and
+// publishes the result (Buffer.Complete: state Done, futex wake only when the
+// client sleeps).
+//
+// Items that are not a valid buffer index, or name a buffer that is not
+// submitted (stale, forged, or a dead client's), are logged (rate limited)
+// and dropped; a queue that reports corruption is logged and retried after a
+// pause. The driver never stops serving because of what it reads from
+// shared memory.
+package back
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"polytropon/ipc/queue"
+	"polytropon/ipc/wire"
+)
+
+// Handler serves one request. It must validate everything in req (it comes
+// from shared memory) and return the result: >= 0, or -errno. It runs on
+// many service threads at once.
+type Handler interface {
+	Serve(b *wire.Buffer, req *wire.Request) int64
+}
+
+// Config tunes the driver.
+type Config struct {
+	Design queue.Design
+	Queue  queue.Config // Capacity, Wait, SpinBudget of every queue
+	// Pin pins each queue's threads to the CPUs of its core group (the
+	// main thread to the group's first CPU).
+	Pin bool
+	// ExtraThreshold adds a service thread to a queue when its pending
+	// count exceeds it (0: 8); MaxExtra bounds the extra threads per queue
+	// (0: 1; negative: none).
+	ExtraThreshold int
+	MaxExtra       int
+	// Logf reports dropped items and queue errors (nil: discard).
+	Logf func(format string, args ...any)
+}
+
+// Driver runs the service threads of one segment.
+type Driver struct {
+	w      *wire.Seg
+	cfg    Config
+	h      Handler
+	queues []queue.Queue
+	stats  []wire.QueueStatsView
+	bufs   []*wire.Buffer
+	groups [][]int // CPUs per queue
+
+	threads  atomic.Int64
+	dropped  atomic.Uint64
+	served   atomic.Uint64
+	logCount atomic.Uint64
+	stopping atomic.Bool
+	wg       sync.WaitGroup
+	extra    []atomic.Int32
+}
+
+// New formats the queues of w (the header must already be written) and
+// returns a driver; Start runs it.
+func New(w *wire.Seg, cfg Config, h Handler) (*Driver, error) {
+	if !cfg.Design.Shared {
+		return nil, fmt.Errorf("back: queue design %q cannot live in shared memory", cfg.Design.Name)
+	}
+	if cfg.ExtraThreshold <= 0 {
+		cfg.ExtraThreshold = 8
+	}
+	if cfg.MaxExtra == 0 {
+		cfg.MaxExtra = 1
+	}
+	if cfg.Logf == nil {
+		cfg.Logf = func(string, ...any) {}
+	}
+	l := w.Layout
+	d := &Driver{w: w, cfg: cfg, h: h, bufs: make([]*wire.Buffer, l.NumBuffers), extra: make([]atomic.Int32, l.NumQueues)}
+	for i := range d.bufs {
+		b, err := w.Buffer(uint32(i))
+		if err != nil {
+			return nil, err
+		}
+		d.bufs[i] = b
+	}
+	d.groups = make([][]int, l.NumQueues)
+	for cpu, q := range l.QueueOfCPU {
+		d.groups[q] = append(d.groups[q], cpu)
+	}
+	qcfg := cfg.Queue
+	qcfg.Timeout = 0
+	for i := uint32(0); i < l.NumQueues; i++ {
+		mem, st, err := w.QueueMem(i)
+		if err != nil {
+			return nil, err
+		}
+		q, err := cfg.Design.New(mem, qcfg, true)
+		if err != nil {
+			return nil, fmt.Errorf("back: formatting queue %d: %w", i, err)
+		}
+		d.queues = append(d.queues, q)
+		d.stats = append(d.stats, st)
+	}
+	return d, nil
+}
+
+// Start launches one service thread per queue.
+func (d *Driver) Start() {
+	for i := range d.queues {
+		d.startThread(uint32(i), false)
+	}
+}
+
+// Threads is the number of service threads running.
+func (d *Driver) Threads() int { return int(d.threads.Load()) }
+
+// Dropped is the number of queue items dropped (bad index, not submitted).
+func (d *Driver) Dropped() uint64 { return d.dropped.Load() }
+
+// Served is the number of requests handed to the handler.
+func (d *Driver) Served() uint64 { return d.served.Load() }
+
+// Stop closes the queues (waking every service thread) and waits for the
+// threads to finish their current request.
+func (d *Driver) Stop() {
+	if d.stopping.Swap(true) {
+		d.wg.Wait()
+		return
+	}
+	for _, q := range d.queues {
+		q.Close()
+	}
+	d.wg.Wait()
+}
+
+func (d *Driver) startThread(q uint32, extra bool) {
+	d.wg.Add(1)
+	d.threads.Add(1)
+	atomic.AddUint32(d.stats[q].Threads, 1)
+	go func() {
+		defer d.wg.Done()
+		defer d.threads.Add(-1)
+		defer atomic.AddUint32(d.stats[q].Threads, ^uint32(0))
+		if extra {
+			defer d.extra[q].Add(-1)
+		}
+		runtime.LockOSThread() // the thread stays pinned; it exits with the goroutine
+		d.pin(q, extra)
+		d.serve(q, extra)
+	}()
+}
+
+func (d *Driver) pin(q uint32, extra bool) {
+	if !d.cfg.Pin || len(d.groups[q]) == 0 {
+		return
+	}
+	var set unix.CPUSet
+	if extra {
+		for _, c := range d.groups[q] {
+			set.Set(c)
+		}
+	} else {
+		set.Set(d.groups[q][0])
+	}
+	if err := unix.SchedSetaffinity(0, &set); err != nil {
+		d.logf("back: pinning a thread of queue %d to CPUs %v: %v", q, d.groups[q], err)
+	}
+}
+
+func (d *Driver) logf(format string, args ...any) {
+	n := d.logCount.Add(1)
+	if n <= 20 || n%1000 == 0 {
+		d.cfg.Logf(format, args...)
+	}
+}
+
+// serve is the loop of one service thread. Main threads wait with a long
+// timeout (so a ticket stuck behind a dead client is eventually given up);
+// extra threads exit after an idle timeout.
+func (d *Driver) serve(qi uint32, extra bool) {
+	qcfg := d.cfg.Queue
+	qcfg.Timeout = time.Second
+	if extra {
+		qcfg.Timeout = 100 * time.Millisecond
+	}
+	mem, _, _ := d.w.QueueMem(qi)
+	q, err := d.cfg.Design.New(mem, qcfg, false)
+	if err != nil {
+		d.cfg.Logf("back: attaching queue %d: %v", qi, err)
+		return
+	}
+	st := d.stats[qi]
+	for !d.stopping.Load() {
+		idx, err := q.Dequeue()
+		if err != nil {
+			switch {
+			case errors.Is(err, queue.ErrClosed):
+				return
+			case errors.Is(err, queue.ErrTimeout):
+				if extra {
+					return
+				}
+			default:
+				d.logf("back: queue %d: %v", qi, err)
+				time.Sleep(10 * time.Millisecond)
+			}
+			continue
+		}
+		pending := int64(atomic.AddUint64(st.Pending, ^uint64(0)))
+		atomic.AddUint64(st.Served, 1)
+		if !extra && pending > int64(d.cfg.ExtraThreshold) && d.cfg.MaxExtra > 0 &&
+			d.extra[qi].Load() < int32(d.cfg.MaxExtra) {
+			d.extra[qi].Add(1)
+			d.startThread(qi, true)
+		}
+		d.serveOne(qi, idx)
+	}
+}
+
+func (d *Driver) serveOne(q uint32, idx uint64) {
+	if idx >= uint64(len(d.bufs)) {
+		d.dropped.Add(1)
+		d.logf("back: queue %d: dropped item %#x: not a buffer index (have %d buffers)", q, idx, len(d.bufs))
+		return
+	}
+	b := d.bufs[idx]
+	if !b.CASState(wire.StateSubmitted, wire.StateBusy) {
+		d.dropped.Add(1)
+		d.logf("back: queue %d: dropped item %d: buffer state %d is not submitted (stale or forged)", q, idx, b.State())
+		return
+	}
+	d.served.Add(1)
+	req := b.ReadRequest()
+	b.Complete(d.h.Serve(b, &req))
+}

@@ -1,0 +1,321 @@
+// Package front is the front driver of the user-level I/O path: the client
+// side of the shared-memory protocol of package ipc/wire. It attaches a
+// pool's service segment, hands out request buffers (claimed from the shared
+// free list by CAS on the descriptor's owner word and then kept on a private
+// free list of this process), submits requests on the queue of the caller's
+// core group and waits for completion: it spins for a budget, then sleeps on
+// the buffer's state futex with a timeout, checking the service's liveness
+// (status, heartbeat, pid) at every wake-up, so a dead service turns into
+// ENOTCONN within about HeartbeatStale and never into a hang.
+//
+// A Conn is safe for concurrent use; a Buffer belongs to one goroutine from
+// Get to Put. The filesystem client (fs/client) builds the calls on top.
+package front
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"polytropon/ipc/queue"
+	"polytropon/ipc/shm"
+	"polytropon/ipc/wire"
+)
+
+var (
+	// ErrNoService: no service segment under the key in this IPC namespace,
+	// or the segment is not ready.
+	ErrNoService = errors.New("front: no filesystem service")
+	// ErrNoBuffer: every request buffer of the segment is taken.
+	ErrNoBuffer = errors.New("front: no free request buffer")
+)
+
+// Options tunes a connection.
+type Options struct {
+	// SpinFor bounds the busy-wait for a completion before sleeping on the
+	// futex (0: 50µs). Ignored with the "futex" wait strategy; with "spin"
+	// the client never sleeps (but still checks liveness).
+	SpinFor time.Duration
+	// Wait overrides the wait strategy of completions (nil: the segment's).
+	Wait *queue.Wait
+	// ReadyTimeout is how long Attach waits for a starting service to
+	// become ready (0: 5s).
+	ReadyTimeout time.Duration
+}
+
+// Conn is an attached service segment.
+type Conn struct {
+	seg     *shm.Segment
+	W       *wire.Seg
+	pid     int
+	wait    queue.Wait
+	spinFor int64
+	queues  []queue.Queue
+	stats   []wire.QueueStatsView
+
+	mu      sync.Mutex
+	free    []*wire.Buffer // claimed buffers not in use
+	held    []*wire.Buffer // every buffer this process claimed
+	bufs    []*wire.Buffer // views, by index (nil until needed)
+	nextBuf uint32
+
+	dead   atomic.Bool
+	closed atomic.Bool
+}
+
+// Attach opens the service segment under key.
+func Attach(key int, opts Options) (*Conn, error) {
+	seg, err := shm.Open(key)
+	if err != nil {
+		return nil, fmt.Errorf("%w: key %#x: %v", ErrNoService, key, err)
+	}
+	c, err := attachSeg(seg, opts)
+	if err != nil {
+		seg.Detach()
+		return nil, err
+	}
+	return c, nil
+}
+
+func attachSeg(seg *shm.Segment, opts Options) (*Conn, error) {
+	ready := opts.ReadyTimeout
+	if ready <= 0 {
+		ready = 5 * time.Second
+	}
+	deadline := time.Now().Add(ready)
+	var w *wire.Seg
+	for {
+		var err error
+		w, err = wire.Open(seg.Bytes())
+		if err == nil && w.Status() == wire.StatusReady {
+			break
+		}
+		if time.Now().After(deadline) {
+			if err == nil {
+				err = fmt.Errorf("status %d", w.Status())
+			}
+			return nil, fmt.Errorf("%w: segment %d not ready after %v: %v", ErrNoService, seg.ID(), ready, err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := w.Alive(); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrNoService, err)
+	}
+	l := w.Layout
+	d, err := queue.Lookup(l.QueueDesign)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrNoService, err)
+	}
+	if !d.Shared {
+		return nil, fmt.Errorf("%w: queue design %q is not shared-memory capable", ErrNoService, d.Name)
+	}
+	c := &Conn{seg: seg, W: w, pid: os.Getpid(), wait: queue.Wait(l.QueueWait), bufs: make([]*wire.Buffer, l.NumBuffers)}
+	if opts.Wait != nil {
+		c.wait = *opts.Wait
+	}
+	c.spinFor = int64(opts.SpinFor)
+	if c.spinFor <= 0 {
+		c.spinFor = int64(50 * time.Microsecond)
+	}
+	qcfg := queue.Config{Capacity: int(l.QueueCapacity), Wait: queue.Wait(l.QueueWait), SpinBudget: int(l.SpinBudget), Timeout: 200 * time.Millisecond}
+	for i := uint32(0); i < l.NumQueues; i++ {
+		mem, st, err := w.QueueMem(i)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrNoService, err)
+		}
+		q, err := d.New(mem, qcfg, false)
+		if err != nil {
+			return nil, fmt.Errorf("%w: queue %d: %v", ErrNoService, i, err)
+		}
+		c.queues = append(c.queues, q)
+		c.stats = append(c.stats, st)
+	}
+	return c, nil
+}
+
+// Pid is the pid this connection registers buffers under.
+func (c *Conn) Pid() int { return c.pid }
+
+// Get returns a request buffer owned by this process, claiming a new one
+// from the shared free list when the private one is empty.
+func (c *Conn) Get() (*wire.Buffer, error) {
+	if c.dead.Load() || c.closed.Load() {
+		return nil, syscall.ENOTCONN
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if n := len(c.free); n > 0 {
+		b := c.free[n-1]
+		c.free = c.free[:n-1]
+		return b, nil
+	}
+	nb := c.W.Layout.NumBuffers
+	for i := uint32(0); i < nb; i++ {
+		idx := (c.nextBuf + i) % nb
+		b := c.bufs[idx]
+		if b == nil {
+			var err error
+			if b, err = c.W.Buffer(idx); err != nil {
+				return nil, err
+			}
+			c.bufs[idx] = b
+		}
+		if b.Owner() != 0 || !b.Claim(c.pid) {
+			continue
+		}
+		b.SetState(wire.StateIdle)
+		b.SetWaiter(0)
+		c.nextBuf = idx + 1
+		c.held = append(c.held, b)
+		return b, nil
+	}
+	return nil, fmt.Errorf("%w (%d buffers, %d held by this process)", ErrNoBuffer, nb, len(c.held))
+}
+
+// Put returns a buffer to the private free list.
+func (c *Conn) Put(b *wire.Buffer) {
+	c.mu.Lock()
+	c.free = append(c.free, b)
+	c.mu.Unlock()
+}
+
+// Call submits the request in b (req is written into the descriptor) on
+// queue q and waits for its completion. It returns Ret, or ENOTCONN when
+// the service is gone (the buffer is then abandoned, not reused).
+func (c *Conn) Call(b *wire.Buffer, q uint32, req *wire.Request) (int64, error) {
+	if c.dead.Load() {
+		return 0, syscall.ENOTCONN
+	}
+	if q >= uint32(len(c.queues)) {
+		q = 0
+	}
+	b.WriteRequest(req)
+	b.SetWaiter(0)
+	b.SetState(wire.StateSubmitted)
+	atomic.AddUint64(c.stats[q].Pending, 1)
+	for {
+		err := c.queues[q].Enqueue(uint64(b.Index))
+		if err == nil {
+			break
+		}
+		atomic.AddUint64(c.stats[q].Pending, ^uint64(0))
+		if errors.Is(err, queue.ErrTimeout) {
+			if aerr := c.W.Alive(); aerr == nil {
+				atomic.AddUint64(c.stats[q].Pending, 1)
+				continue
+			}
+		}
+		c.dead.Store(true)
+		return 0, syscall.ENOTCONN
+	}
+	if err := c.await(b); err != nil {
+		c.dead.Store(true)
+		return 0, err
+	}
+	ret := b.Ret()
+	b.SetState(wire.StateIdle)
+	return ret, nil
+}
+
+// await waits until b is StateDone: spin, then futex sleep with liveness
+// checks.
+func (c *Conn) await(b *wire.Buffer) error {
+	if b.State() == wire.StateDone {
+		return nil
+	}
+	if c.wait != queue.Futex {
+		start := wire.MonotonicNow()
+		lastCheck := start
+		for i := 1; ; i++ {
+			if b.State() == wire.StateDone {
+				return nil
+			}
+			if i%64 == 0 {
+				now := wire.MonotonicNow()
+				if c.wait == queue.SpinFutex && int64(now-start) > c.spinFor {
+					break
+				}
+				if now-lastCheck > uint64(100*time.Millisecond) {
+					lastCheck = now
+					if err := c.W.Alive(); err != nil {
+						return fmt.Errorf("%w: %v", syscall.ENOTCONN, err)
+					}
+				}
+				runtime.Gosched()
+			}
+		}
+	}
+	p := b.StatePtr()
+	for {
+		b.SetWaiter(1)
+		s := atomic.LoadUint32(p)
+		if s == wire.StateDone {
+			b.SetWaiter(0)
+			return nil
+		}
+		if err := shm.FutexWait(p, s, 100*time.Millisecond); err != nil && !errors.Is(err, shm.ErrTimedOut) {
+			return fmt.Errorf("%w: %v", syscall.ENOTCONN, err)
+		}
+		if b.State() == wire.StateDone {
+			b.SetWaiter(0)
+			return nil
+		}
+		if err := c.W.Alive(); err != nil {
+			return fmt.Errorf("%w: %v", syscall.ENOTCONN, err)
+		}
+	}
+}
+
+// Dead reports whether the connection saw the service die.
+func (c *Conn) Dead() bool { return c.dead.Load() }
+
+// QueueOfCurrentCPU returns the queue of the core group the calling thread
+// runs on (0 with a single queue).
+func (c *Conn) QueueOfCurrentCPU() uint32 {
+	if len(c.queues) <= 1 {
+		return 0
+	}
+	var cpu, node uint32
+	if _, _, e := unix.RawSyscall(unix.SYS_GETCPU, uintptrOf(&cpu), uintptrOf(&node), 0); e != 0 {
+		return 0
+	}
+	return c.W.QueueFor(int(cpu))
+}
+
+// NumQueues is the number of request queues.
+func (c *Conn) NumQueues() int { return len(c.queues) }
+
+// CPUsOfQueue lists the CPUs whose core group queue q serves.
+func (c *Conn) CPUsOfQueue(q uint32) []int {
+	var out []int
+	for cpu, qq := range c.W.Layout.QueueOfCPU {
+		if uint32(qq) == q {
+			out = append(out, cpu)
+		}
+	}
+	return out
+}
+
+// Close releases every buffer this process claimed (those not abandoned
+// mid-request) and detaches the segment. Buffers in use must have been Put.
+func (c *Conn) Close() error {
+	if c.closed.Swap(true) {
+		return nil
+	}
+	c.mu.Lock()
+	if !c.dead.Load() {
+		for _, b := range c.free {
+			b.Release(c.pid)
+		}
+	}
+	c.free, c.held = nil, nil
+	c.mu.Unlock()
+	return c.seg.Detach()
+}

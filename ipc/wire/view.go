@@ -1,0 +1,198 @@
+package wire
+
+import (
+	"fmt"
+	"runtime"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"polytropon/ipc/shm"
+)
+
+// MonotonicNow is CLOCK_MONOTONIC in nanoseconds, the clock of Heartbeat.
+func MonotonicNow() uint64 {
+	var ts unix.Timespec
+	unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+	return uint64(ts.Nano())
+}
+
+// Heartbeat returns the last heartbeat.
+func (s *Seg) Heartbeat() uint64 { return atomic.LoadUint64(s.heartbeat) }
+
+// Beat stores the current time as the heartbeat.
+func (s *Seg) Beat() { atomic.StoreUint64(s.heartbeat, MonotonicNow()) }
+
+// Status returns Header.Status.
+func (s *Seg) Status() uint32 { return atomic.LoadUint32(s.status) }
+
+// SetStatus stores Header.Status.
+func (s *Seg) SetStatus(v uint32) { atomic.StoreUint32(s.status, v) }
+
+// ServicePid returns the pid of the service that formatted the segment.
+func (s *Seg) ServicePid() int { return int(int32(atomic.LoadUint32(s.pid))) }
+
+// Alive reports whether the service looks alive: its status is ready, its
+// heartbeat is fresh and its pid exists.
+func (s *Seg) Alive() error {
+	if st := s.Status(); st != StatusReady {
+		return fmt.Errorf("service status %d (not ready)", st)
+	}
+	age := time.Duration(MonotonicNow() - s.Heartbeat())
+	if int64(age) > int64(HeartbeatStale) {
+		return fmt.Errorf("service heartbeat is %v old", age.Round(time.Millisecond))
+	}
+	if pid := s.ServicePid(); pid <= 0 || unix.Kill(pid, 0) == unix.ESRCH {
+		return fmt.Errorf("service pid %d is gone", pid)
+	}
+	return nil
+}
+
+// Mount is one decoded mount-table entry.
+type Mount struct {
+	Index    uint32
+	Flags    uint32
+	Service  uint32
+	Instance uint32
+	Path     string
+}
+
+func (s *Seg) mountRegion(i uint32) (shm.Region, error) {
+	if i >= s.Layout.NumMounts {
+		return shm.Region{}, fmt.Errorf("%w: mount %d of %d", ErrBadSegment, i, s.Layout.NumMounts)
+	}
+	return s.R.Sub(s.Layout.MountsOff+uint64(i)*MountEntrySize, MountEntrySize)
+}
+
+// ReadMounts returns the used entries of the mount table and the seqlock
+// generation they were read at, retrying while the service writes.
+func (s *Seg) ReadMounts() ([]Mount, uint64) {
+	for tries := 0; ; tries++ {
+		g := atomic.LoadUint64(s.mountGen)
+		if g%2 == 1 {
+			if tries > 100 {
+				time.Sleep(time.Microsecond)
+			} else {
+				runtime.Gosched()
+			}
+			continue
+		}
+		var out []Mount
+		for i := uint32(0); i < s.Layout.NumMounts; i++ {
+			r, err := s.mountRegion(i)
+			if err != nil {
+				break
+			}
+			flags, _ := r.LoadUint32(mFlags)
+			if flags&MountUsed == 0 {
+				continue
+			}
+			n, _ := r.LoadUint32(mPathLen)
+			if n == 0 || n > MountPathMax {
+				continue // a torn or scribbled entry; the seqlock check decides
+			}
+			svc, _ := r.LoadUint32(mService)
+			inst, _ := r.LoadUint32(mInstance)
+			b, _ := r.Slice(mPath, uint64(n))
+			out = append(out, Mount{Index: i, Flags: flags, Service: svc, Instance: inst, Path: string(b)})
+		}
+		if atomic.LoadUint64(s.mountGen) == g {
+			return out, g
+		}
+	}
+}
+
+// MountGen returns the mount table's seqlock generation.
+func (s *Seg) MountGen() uint64 { return atomic.LoadUint64(s.mountGen) }
+
+// WriteMount sets (m.Flags has MountUsed) or clears entry m.Index under the
+// seqlock. Only the service writes the table, from one goroutine at a time.
+func (s *Seg) WriteMount(m Mount) error {
+	r, err := s.mountRegion(m.Index)
+	if err != nil {
+		return err
+	}
+	if len(m.Path) == 0 || len(m.Path) > MountPathMax {
+		return fmt.Errorf("%w: mount path of %d bytes (1..%d)", ErrBadParams, len(m.Path), MountPathMax)
+	}
+	atomic.AddUint64(s.mountGen, 1)
+	defer atomic.AddUint64(s.mountGen, 1)
+	r.StoreUint32(mFlags, m.Flags)
+	r.StoreUint32(mService, m.Service)
+	r.StoreUint32(mInstance, m.Instance)
+	b, _ := r.Slice(mPath, MountPathMax)
+	clear(b)
+	copy(b, m.Path)
+	r.StoreUint32(mPathLen, uint32(len(m.Path)))
+	return nil
+}
+
+// ClientSlotRegion returns the region of client slot i.
+func (s *Seg) ClientSlotRegion(i uint32) (shm.Region, error) {
+	if i >= s.Layout.NumClients {
+		return shm.Region{}, fmt.Errorf("%w: client slot %d of %d", ErrBadSegment, i, s.Layout.NumClients)
+	}
+	return s.R.Sub(s.Layout.ClientsOff+uint64(i)*ClientSlotSize, ClientSlotSize)
+}
+
+// ClientInfo is a decoded client slot.
+type ClientInfo struct {
+	State, Gen uint32
+	Pid        int
+	Token      uint64
+}
+
+// Client reads client slot i.
+func (s *Seg) Client(i uint32) (ClientInfo, error) {
+	r, err := s.ClientSlotRegion(i)
+	if err != nil {
+		return ClientInfo{}, err
+	}
+	st, _ := r.LoadUint32(cState)
+	pid, _ := r.LoadUint32(cPid)
+	gen, _ := r.LoadUint32(cGen)
+	tok, _ := r.LoadUint64(cToken)
+	return ClientInfo{State: st, Pid: int(int32(pid)), Gen: gen, Token: tok}, nil
+}
+
+// SetClient writes the header words of client slot i (service only).
+func (s *Seg) SetClient(i uint32, c ClientInfo) error {
+	r, err := s.ClientSlotRegion(i)
+	if err != nil {
+		return err
+	}
+	r.StoreUint32(cPid, uint32(int32(c.Pid)))
+	r.StoreUint32(cGen, c.Gen)
+	r.StoreUint64(cToken, c.Token)
+	r.StoreUint32(cState, c.State)
+	return nil
+}
+
+// SetExecBlob stores an exec-state blob in client slot i (service only).
+func (s *Seg) SetExecBlob(i uint32, blob []byte) error {
+	r, err := s.ClientSlotRegion(i)
+	if err != nil {
+		return err
+	}
+	if len(blob) > ExecBlobMax {
+		return fmt.Errorf("%w: exec blob of %d bytes (at most %d)", ErrBadParams, len(blob), ExecBlobMax)
+	}
+	b, _ := r.Slice(cExec, ExecBlobMax)
+	copy(b, blob)
+	return r.StoreUint32(cExecLen, uint32(len(blob)))
+}
+
+// ExecBlob reads the exec-state blob of client slot i.
+func (s *Seg) ExecBlob(i uint32) ([]byte, error) {
+	r, err := s.ClientSlotRegion(i)
+	if err != nil {
+		return nil, err
+	}
+	n, _ := r.LoadUint32(cExecLen)
+	if n > ExecBlobMax {
+		return nil, fmt.Errorf("%w: exec blob length %d", ErrBadSegment, n)
+	}
+	b, _ := r.Slice(cExec, uint64(n))
+	return append([]byte(nil), b...), nil
+}

@@ -46,7 +46,11 @@ func startAgent(ctx context.Context, p *pool.Pool, bin, label, logPath string, j
 		inW.Close()
 		return nil, err
 	}
-	proc, err := p.Start(ctx, pool.Cmd{Path: bin, Args: []string{bin, "_agent"}, Stdin: inR, Stdout: outW, Stderr: logf})
+	argv0 := bin
+	if bin == selfExe {
+		argv0 = "polytropon"
+	}
+	proc, err := p.Start(ctx, pool.Cmd{Path: bin, Args: []string{argv0, "_agent"}, Stdin: inR, Stdout: outW, Stderr: logf})
 	// The agent holds its own copies of its pipe ends now.
 	inR.Close()
 	outW.Close()

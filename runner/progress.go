@@ -18,16 +18,18 @@ type progress struct {
 	tty   bool
 	start time.Time
 
-	mu      sync.Mutex
-	total   int // points
-	done    int // points finished (measured, skipped or failed)
-	repsRun int
-	repTime time.Duration // summed wall time of finished repetitions
-	minReps int
-	line    string
-	curRep  int // repetitions finished in the current point
-	stopped bool
-	tick    *time.Ticker
+	mu       sync.Mutex
+	total    int // points
+	done     int // points finished (measured, skipped or failed)
+	repsRun  int
+	repTime  time.Duration // summed wall time of finished repetitions
+	minReps  int
+	line     string
+	curRep   int // repetitions finished in the current point
+	phase    string
+	stopped  bool
+	tick     *time.Ticker
+	tickDone chan struct{}
 }
 
 func newProgress(w io.Writer, totalPoints, minReps int) *progress {
@@ -38,8 +40,14 @@ func newProgress(w io.Writer, totalPoints, minReps int) *progress {
 	}
 	if p.tty {
 		p.tick = time.NewTicker(time.Second)
+		p.tickDone = make(chan struct{})
 		go func() {
-			for range p.tick.C {
+			for {
+				select {
+				case <-p.tick.C:
+				case <-p.tickDone:
+					return
+				}
 				p.mu.Lock()
 				if !p.stopped && p.line != "" {
 					p.printLocked()
@@ -52,17 +60,32 @@ func newProgress(w io.Writer, totalPoints, minReps int) *progress {
 }
 
 // status sets the current activity: point i (0-based), system, pools, rep.
-func (p *progress) status(point int, system string, pools, rep, maxReps int, what string) {
+func (p *progress) status(point int, system string, pools, rep, maxReps int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.curRep = rep
-	p.line = fmt.Sprintf("point %d/%d  %s  pools=%d  rep %d/%d  %s", point+1, p.total, system, pools, rep+1, maxReps, what)
+	p.phase = ""
+	p.line = fmt.Sprintf("point %d/%d  %s  pools=%d  rep %d/%d", point+1, p.total, system, pools, rep+1, maxReps)
 	p.printLocked()
+}
+
+// setPhase names what the current repetition is doing; shown on a
+// terminal only (logs get one line per repetition).
+func (p *progress) setPhase(phase string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.phase = phase
+	if p.tty {
+		p.printLocked()
+	}
 }
 
 func (p *progress) printLocked() {
 	elapsed := time.Since(p.start).Round(time.Second)
 	s := fmt.Sprintf("[%s elapsed, ETA %s] %s", fmtDur(elapsed), p.etaLocked(), p.line)
+	if p.phase != "" {
+		s += "  " + p.phase
+	}
 	if p.tty {
 		fmt.Fprintf(p.w, "\r\033[K%s", s)
 	} else {
@@ -120,6 +143,7 @@ func (p *progress) stop() {
 	p.stopped = true
 	if p.tick != nil {
 		p.tick.Stop()
+		close(p.tickDone)
 	}
 	if p.tty && p.line != "" {
 		fmt.Fprintln(p.w)

@@ -88,14 +88,17 @@ func (r *runState) runRepetition(ctx context.Context, pt config.Point, sys syste
 		// Teardown runs on a context that survives Ctrl-C but is bounded.
 		tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 		defer cancel()
-		if terr := rp.teardown(tctx); terr != nil {
-			if err == nil {
-				err = fmt.Errorf("runner: teardown: %w", terr)
-			} else {
-				err = errors.Join(err, fmt.Errorf("runner: teardown: %w", terr))
-			}
-		}
+		terr := rp.teardown(tctx)
 		rp.out.Wall = time.Since(rp.out.Start)
+		switch {
+		case terr == nil:
+		case err == nil:
+			// The measurement stands; what teardown could not do cleanly
+			// (a lazy unmount) is recorded with it.
+			rp.note("teardown: %v", terr)
+		default:
+			err = errors.Join(err, fmt.Errorf("runner: teardown: %w", terr))
+		}
 	}()
 	if err := rp.run(ctx); err != nil {
 		return nil, err
@@ -116,6 +119,7 @@ func (rp *rep) run(ctx context.Context) error {
 	}
 
 	// Pools: planned cores, memory, own namespaces.
+	rp.r.prog.setPhase("creating pools")
 	plan, over := pool.Plan(rp.pt.Pools, exp.Pools.CoresPerPool, len(rp.r.hostCores))
 	if over {
 		rp.note("oversubscribed: %d pools x %d cores on %d host cores", rp.pt.Pools, exp.Pools.CoresPerPool, len(rp.r.hostCores))
@@ -139,6 +143,7 @@ func (rp *rep) run(ctx context.Context) error {
 	}
 
 	// The system sets up every pool's containers.
+	rp.r.prog.setPhase("setting up " + rp.pt.System)
 	layout := exp.Layout(rp.pt)
 	var lower string
 	if exp.Pools.SharedLower {
@@ -159,15 +164,16 @@ func (rp *rep) run(ctx context.Context) error {
 		}
 		inst, err := rp.sys.Setup(ctx, p, systems.Request{
 			Pool: i, Containers: n, WorkDir: wd, Lower: lower,
-			Backend: exp.Backend, Options: exp.Options[rp.pt.System],
+			Backend: exp.Backend, Options: systemOptions(exp, rp.pt.System),
 		})
 		if err != nil {
-			return fmt.Errorf("runner: %s setup of pool %d: %w", rp.pt.System, i, err)
+			return fmt.Errorf("runner: pool %d: %w", i, err)
 		}
 		rp.instances = append(rp.instances, inst)
 	}
 
 	// One agent per placement, inside its pool.
+	rp.r.prog.setPhase("preparing workloads")
 	var mains, noises []*agentProc
 	var placements []config.Placement
 	for _, pl := range layout {
@@ -231,6 +237,7 @@ func (rp *rep) run(ctx context.Context) error {
 	}
 
 	// Collectors watch exactly the measured window.
+	rp.r.prog.setPhase("measuring")
 	cols := rp.startCollectors(ctx)
 	for _, a := range noises {
 		a.send(cmdGo)
@@ -249,6 +256,9 @@ func (rp *rep) run(ctx context.Context) error {
 		return fmt.Errorf("measured phase: %w", mainErr)
 	}
 	// Noise ends when the main workloads are done.
+	if len(noises) > 0 {
+		rp.r.prog.setPhase("stopping noise")
+	}
 	for _, a := range noises {
 		a.stop()
 	}
@@ -401,6 +411,7 @@ func (rp *rep) stopCollectors(ctx context.Context, cols []runningCollector) []me
 // teardown stops agents, tears the systems down and destroys the pools, in
 // that order, collecting every error; nothing is skipped on failure.
 func (rp *rep) teardown(ctx context.Context) error {
+	rp.r.prog.setPhase("tearing down")
 	var errs []error
 	var wg sync.WaitGroup
 	for _, a := range rp.agents {
@@ -420,8 +431,7 @@ func (rp *rep) teardown(ctx context.Context) error {
 	for i := len(rp.instances) - 1; i >= 0; i-- {
 		if in := rp.instances[i]; in != nil {
 			if err := in.Teardown(ctx); err != nil {
-				errs = append(errs, err)
-				rp.note("teardown of pool %d: %v", i, err)
+				errs = append(errs, fmt.Errorf("pool %d: %w", i, err))
 			}
 		}
 	}
@@ -436,6 +446,27 @@ func (rp *rep) teardown(ctx context.Context) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// systemOptions are the experiment's [options.<system>] plus, on the ceph
+// backend, the cluster settings of [ceph] as "ceph_conf", "ceph_keyring",
+// "ceph_user" and "ceph_fs_name" (unless the options set them).
+func systemOptions(exp *config.Experiment, system string) map[string]string {
+	opts := map[string]string{}
+	for k, v := range exp.Options[system] {
+		opts[k] = v
+	}
+	if exp.Backend == "ceph" {
+		for k, v := range map[string]string{
+			"ceph_conf": exp.Ceph.Conf, "ceph_keyring": exp.Ceph.Keyring,
+			"ceph_user": exp.Ceph.User, "ceph_fs_name": exp.Ceph.FSName,
+		} {
+			if _, set := opts[k]; !set && v != "" {
+				opts[k] = v
+			}
+		}
+	}
+	return opts
 }
 
 // seedOf derives a per-instance seed: repetitions differ, reruns repeat.

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"polytropon/runner/config"
@@ -14,6 +15,21 @@ import (
 	"polytropon/runner/pool"
 	"polytropon/systems"
 )
+
+// Experiments may name every registered system and every paper label (a
+// paper system not built into this binary is skipped at run time with the
+// reason recorded, like one whose Check fails).
+func init() {
+	config.SystemNames = func() []string {
+		names := systems.Names()
+		for _, n := range config.PaperSystems {
+			if !slices.Contains(names, n) {
+				names = append(names, n)
+			}
+		}
+		return names
+	}
+}
 
 // Options are the knobs of one run that are not part of the experiment.
 type Options struct {
@@ -24,7 +40,8 @@ type Options struct {
 	// fresh directory under $TMPDIR, removed at the end.
 	WorkDir string
 	// AgentBinary is the polytropon executable re-executed inside pools as
-	// `_agent`; default this executable.
+	// `_agent`; default /proc/self/exe (this executable; tests that run
+	// the library from a test binary name the built polytropon).
 	AgentBinary string
 	// Keep keeps each repetition's scratch directory (debugging).
 	Keep bool
@@ -186,6 +203,10 @@ func (r *runState) runPoint(ctx context.Context, pt config.Point) *PointOutcome 
 	if err == nil {
 		err = sys.Check()
 	}
+	if need, have := pt.Pools*r.exp.Pools.CoresPerPool, len(r.hostCores); err == nil && need > have && !r.exp.Pools.Oversubscribe {
+		err = fmt.Errorf("%d pools x %d cores need %d cores, this host has %d: set pools.oversubscribe = true to share cores",
+			pt.Pools, r.exp.Pools.CoresPerPool, need, have)
+	}
 	if err != nil {
 		po.Skipped = err.Error()
 		r.prog.logf("point %s: skipped: %v", pt.Name(), err)
@@ -196,7 +217,7 @@ func (r *runState) runPoint(ctx context.Context, pt config.Point) *PointOutcome 
 	}
 	reps := r.exp.Run.Repetitions
 	for i := 0; i < reps.Max; i++ {
-		r.prog.status(pt.Index, pt.System, pt.Pools, i, reps.Max, "")
+		r.prog.status(pt.Index, pt.System, pt.Pools, i, reps.Max)
 		rctx, cancel := context.WithTimeoutCause(ctx, r.exp.Run.Timeout.Duration,
 			fmt.Errorf("runner: repetition timed out after run.timeout = %v", r.exp.Run.Timeout.Duration))
 		t0 := time.Now()
@@ -208,6 +229,15 @@ func (r *runState) runPoint(ctx context.Context, pt config.Point) *PointOutcome 
 			// Interrupted: the unfinished repetition is dropped.
 			if err != nil {
 				r.prog.logf("point %s rep %d: interrupted: %v", pt.Name(), i, err)
+			}
+			return po
+		}
+		if err != nil && i == 0 && errors.Is(err, systems.ErrUnavailable) {
+			// Setup found out what Check could not (e.g. K on the ceph backend).
+			po.Skipped = err.Error()
+			r.prog.logf("point %s: skipped: %v", pt.Name(), err)
+			if rerr := r.rec.skip(pt, po.Skipped); rerr != nil {
+				r.prog.logf("recording the skip: %v", rerr)
 			}
 			return po
 		}
@@ -242,14 +272,17 @@ func (r *runState) runPoint(ctx context.Context, pt config.Point) *PointOutcome 
 	return po
 }
 
+// selfExe re-executes the very binary the runner (and so every pool engine,
+// a re-exec of it) runs, even if its file was replaced meanwhile.
+const selfExe = "/proc/self/exe"
+
 // agentBinary resolves the executable re-exec'd as the workload agent.
 func agentBinary(path string) (string, error) {
 	if path == "" {
-		exe, err := os.Executable()
-		if err != nil {
+		if _, err := os.Executable(); err != nil {
 			return "", fmt.Errorf("runner: cannot find this executable for the agents: %w", err)
 		}
-		path = exe
+		return selfExe, nil
 	}
 	abs, err := filepath.Abs(path)
 	if err != nil {

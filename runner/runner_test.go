@@ -3,6 +3,7 @@ package runner
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,6 +19,7 @@ import (
 	"polytropon/results"
 	"polytropon/runner/config"
 	"polytropon/runner/metrics"
+	"polytropon/runner/pool"
 	"polytropon/systems"
 )
 
@@ -371,6 +373,83 @@ func TestRunNeedsRoot(t *testing.T) {
 	}
 }
 
+// unavailableSystem is registered only in this test binary: a system whose
+// Check fails, as D does on a host without its service.
+type unavailableSystem struct{}
+
+func (unavailableSystem) Name() string { return "Unavailable-test" }
+func (unavailableSystem) Check() error {
+	return fmt.Errorf("%w: needs the frobnicator (apt-get install frob)", systems.ErrUnavailable)
+}
+func (unavailableSystem) Setup(context.Context, *pool.Pool, systems.Request) (systems.Instance, error) {
+	return nil, errors.New("Setup of an unavailable system")
+}
+
+func init() { systems.Register(unavailableSystem{}) }
+
+func TestRunSkipsUnavailableSystem(t *testing.T) {
+	requireHarness(t)
+	_, exp := writeExperiment(t, `
+name = "skip"
+systems = ["Unavailable-test"]
+[run]
+repetitions = { min = 1, max = 1 }
+[[workload]]
+name = "fileserver"
+`)
+	var stdout bytes.Buffer
+	res, err := Run(t.Context(), exp, Options{OutDir: t.TempDir(), AgentBinary: polytroponBin, Stdout: &stdout})
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	po := res.Points[0]
+	if !strings.Contains(po.Skipped, "frobnicator") || len(po.Repetitions) != 0 {
+		t.Fatalf("point: skipped %q with %d repetitions; want skipped with the reason", po.Skipped, len(po.Repetitions))
+	}
+	if !strings.Contains(stdout.String(), "skipped: ") {
+		t.Errorf("summary does not show the skip:\n%s", stdout.String())
+	}
+	run, _, err := results.Open(res.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(run.Records) != 1 || !strings.Contains(run.Records[0].Error, "frobnicator") {
+		t.Errorf("records: %+v; want one closing record with the reason", run.Records)
+	}
+}
+
+// TestRunCephBackendSkipsK: this kernel has no CephFS client, which K's
+// Setup reports as unavailable; the point is skipped, not failed.
+func TestRunCephBackendSkipsK(t *testing.T) {
+	requireHarness(t)
+	conf := filepath.Join(t.TempDir(), "ceph.conf")
+	os.WriteFile(conf, []byte("[global]\n"), 0o644)
+	_, exp := writeExperiment(t, fmt.Sprintf(`
+name = "cephk"
+systems = ["K"]
+backend = "ceph"
+[ceph]
+conf = %q
+[run]
+repetitions = { min = 1, max = 1 }
+collectors = ["cpu"]
+[pools]
+cores_per_pool = 1
+memory = "1GiB"
+[[workload]]
+name = "fileserver"
+`, conf))
+	work := t.TempDir()
+	res, err := Run(t.Context(), exp, Options{OutDir: t.TempDir(), WorkDir: work, AgentBinary: polytroponBin})
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if po := res.Points[0]; !strings.Contains(po.Skipped, "CephFS") || po.Err != nil {
+		t.Fatalf("point: skipped %q, err %v; want skipped because of the missing kernel CephFS client", po.Skipped, po.Err)
+	}
+	assertNothingLeft(t, work, os.Getpid())
+}
+
 // TestRunInterrupted runs the real binary, sends SIGINT after the first
 // repetition is stored, and checks that the run is marked incomplete, the
 // finished repetition is kept and nothing is left behind.
@@ -413,6 +492,12 @@ func TestRunInterrupted(t *testing.T) {
 		}
 	}
 	time.Sleep(1500 * time.Millisecond) // inside the second repetition's measured phase
+	if len(agentPIDs()) == 0 {
+		t.Errorf("no agent running in the second repetition: the leftover check below would be blind")
+	}
+	if len(loopsUnder(t, work)) == 0 {
+		t.Errorf("no loop device of the run in the second repetition: the leftover check below would be blind")
+	}
 	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
@@ -434,6 +519,9 @@ func TestRunInterrupted(t *testing.T) {
 	}
 	if n := okRepetitions(t, filepath.Join(runDir, results.SamplesFile)); n != 1 {
 		t.Errorf("finished repetitions kept: %d, want 1", n)
+	}
+	if plots, _ := filepath.Glob(filepath.Join(runDir, results.PlotsDir, "it-throughput.*")); len(plots) == 0 {
+		t.Errorf("no plot of the finished repetition")
 	}
 	assertNothingLeft(t, work, cmd.Process.Pid)
 }
@@ -474,27 +562,46 @@ func assertNothingLeft(t *testing.T, work string, runnerPid int) {
 			t.Errorf("mount left: %s", f[4])
 		}
 	}
-	lo, err := exec.Command("losetup", "--list", "--noheadings", "--raw", "-O", "NAME,BACK-FILE").Output()
-	if err != nil {
-		t.Fatalf("losetup: %v", err)
+	if loops := loopsUnder(t, work); len(loops) > 0 {
+		t.Errorf("loop devices left: %v", loops)
 	}
-	for _, line := range strings.Split(string(lo), "\n") {
-		if strings.Contains(line, work) {
-			t.Errorf("loop device left: %s", line)
-		}
-	}
-	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
-	for _, p := range procs {
-		data, err := os.ReadFile(p)
-		if err != nil {
-			continue
-		}
-		args := strings.Split(string(data), "\x00")
-		if len(args) > 1 && args[0] == polytroponBin && args[1] == "_agent" {
-			t.Errorf("agent process left: %s", p)
-		}
+	if pids := agentPIDs(); len(pids) > 0 {
+		t.Errorf("agent processes left: %v", pids)
 	}
 	if ents, _ := os.ReadDir(work); len(ents) > 0 {
 		t.Errorf("work dir not emptied: %v", ents)
 	}
+}
+
+// agentPIDs lists running `polytropon _agent` processes of the test binary.
+func agentPIDs() []string {
+	var out []string
+	procs, _ := filepath.Glob("/proc/[0-9]*")
+	for _, p := range procs {
+		exe, _ := os.Readlink(filepath.Join(p, "exe"))
+		data, err := os.ReadFile(filepath.Join(p, "cmdline"))
+		if err != nil || strings.TrimSuffix(exe, " (deleted)") != polytroponBin {
+			continue
+		}
+		if args := strings.Split(string(data), "\x00"); len(args) > 1 && args[1] == "_agent" {
+			out = append(out, filepath.Base(p))
+		}
+	}
+	return out
+}
+
+// loopsUnder lists loop devices whose backing file is under dir.
+func loopsUnder(t *testing.T, dir string) []string {
+	t.Helper()
+	lo, err := exec.Command("losetup", "--list", "--noheadings", "--raw", "-O", "NAME,BACK-FILE").Output()
+	if err != nil {
+		t.Fatalf("losetup: %v", err)
+	}
+	var out []string
+	for _, line := range strings.Split(string(lo), "\n") {
+		if strings.Contains(line, dir) {
+			out = append(out, line)
+		}
+	}
+	return out
 }

@@ -92,8 +92,9 @@ func (s *kernelSystem) Setup(ctx context.Context, p *pool.Pool, req Request) (In
 		return nil, fmt.Errorf("systems: %s: pool %d asks for %d containers", s.name, req.Pool, req.Containers)
 	}
 	for k := range req.Options {
-		switch k {
-		case "dir", "size", "mount_options":
+		switch {
+		case k == "dir", k == "size", k == "mount_options":
+		case strings.HasPrefix(k, "ceph_"): // cluster settings the runner passes to every system
 		default:
 			return nil, fmt.Errorf("systems: %s: unknown option %q (have dir, size, mount_options)", s.name, k)
 		}

@@ -262,22 +262,33 @@ func (c *Cache) stat(ctx context.Context, op, name string, follow bool) (fs.Stat
 }
 
 // overlay corrects the wrapped service's attributes of an open file with
-// what the cache holds and the service does not have yet.
+// what the cache holds and the service does not have yet: the logical size,
+// the time of the last cached write and blocks for dirty pages.
 func (c *Cache) overlay(st fs.Stat) fs.Stat {
 	if !st.IsRegular() {
 		return st
 	}
 	c.s.mu.Lock()
 	ino := c.be.inodes[fileID{st.Dev, st.Ino}]
-	open := ino != nil && ino.handles > 0
-	dirty := open && ino.ndirty > 0
+	c.s.mu.Unlock()
+	return c.overlayInode(st, ino)
+}
+
+func (c *Cache) overlayInode(st fs.Stat, ino *inode) fs.Stat {
+	if ino == nil {
+		return st
+	}
+	c.s.mu.Lock()
+	open, ndirty := ino.handles > 0, ino.ndirty
 	c.s.mu.Unlock()
 	if !open {
 		return st
 	}
 	st.Size = ino.size.Load()
-	if dirty {
-		w := ino.lastWrite.Load()
+	if ndirty > 0 {
+		st.Blocks += int64(ndirty) * int64(c.s.pageSize) / 512
+	}
+	if w := ino.lastWrite.Load(); w != 0 {
 		ts := fs.Timespec{Sec: w / 1e9, Nsec: w % 1e9}
 		if tsBefore(st.Mtime, ts) {
 			st.Mtime = ts
@@ -382,6 +393,7 @@ func (c *Cache) Utimens(ctx context.Context, name string, times [2]fs.Timespec, 
 		if err := c.s.flushInode(ino, 0, -1); err != nil {
 			return fs.PathError("utimens", name, fs.Errno(err))
 		}
+		ino.lastWrite.Store(0) // the times set now win over earlier writes
 	}
 	return c.backend.Utimens(ctx, name, times, flags)
 }

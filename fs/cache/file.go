@@ -25,6 +25,9 @@ type File struct {
 	direct             bool // O_DIRECT: bypass the pages (see package doc)
 	through            bool // write-through: Options.WriteThrough, O_SYNC, O_DSYNC
 	closed             atomic.Bool
+	// useMu is held for reading by write-backs through bf (of any file of
+	// the inode) and for writing by Close before it closes bf.
+	useMu sync.RWMutex
 
 	raMu    sync.Mutex
 	streams [4]stream // recent sequential streams of this handle
@@ -64,27 +67,24 @@ func (c *Cache) Open(ctx context.Context, name string, flags int, mode uint32) (
 	if writable {
 		bflags &^= unix.O_TRUNC
 	}
+	seq := c.s.closeSeq.Load()
 	bf, err := c.backend.Open(ctx, name, bflags, mode)
 	if err != nil {
 		return nil, err
 	}
-	st, err := bf.Stat()
-	if err != nil {
-		bf.Close()
-		return nil, err
-	}
-	if !st.IsRegular() {
-		if writable && flags&unix.O_TRUNC != 0 {
-			// O_TRUNC on a FIFO or device is ignored, as by Linux.
-			_ = 0
+	var ino *inode
+	for ino == nil {
+		st, err := bf.Stat()
+		if err != nil {
+			bf.Close()
+			return nil, err
 		}
-		return bf, nil
+		if !st.IsRegular() {
+			return bf, nil
+		}
+		ino = c.s.openInode(c.be, st, seq)
+		seq = c.s.closeSeq.Load()
 	}
-	var w fs.File
-	if writable {
-		w = bf
-	}
-	ino := c.s.openInode(c.be, st, w)
 	f := &File{c: c, ino: ino, bf: bf, name: name,
 		readable:   acc == unix.O_RDONLY || acc == unix.O_RDWR,
 		writable:   writable,
@@ -92,10 +92,21 @@ func (c *Cache) Open(ctx context.Context, name string, flags int, mode uint32) (
 		direct:     flags&unix.O_DIRECT != 0,
 		through:    c.o.WriteThrough || flags&(unix.O_SYNC|unix.O_DSYNC) != 0,
 	}
-	if writable && flags&unix.O_TRUNC != 0 {
+	if writable {
+		c.s.mu.Lock()
+		ino.writers = append(ino.writers, f)
+		c.s.mu.Unlock()
+	}
+	if flags&unix.O_TRUNC != 0 {
+		// A read-only O_TRUNC open was truncated by the wrapped service
+		// already; the cache only has to forget the old pages.
+		do := func() error { return nil }
+		if writable {
+			do = func() error { return bf.Truncate(0) }
+		}
 		c.bump()
 		ino.mu.Lock()
-		err := c.s.truncate(ino, 0, func() error { return bf.Truncate(0) })
+		err := c.s.truncate(ino, 0, do)
 		ino.mu.Unlock()
 		if err != nil {
 			f.Close()
@@ -502,7 +513,7 @@ func (f *File) Stat() (fs.Stat, error) {
 	if err != nil {
 		return st, err
 	}
-	return f.c.overlay(st), nil
+	return f.c.overlayInode(st, f.ino), nil
 }
 
 // Truncate sets the size; see Shared.truncate for the order of steps.
@@ -565,10 +576,10 @@ func (f *File) Close() error {
 	}
 	s := f.c.s
 	var first error
-	var w fs.File
+	var w *File
 	var stamp *attrStamp
 	if f.writable {
-		w = f.bf
+		w = f
 		first = s.flushInode(f.ino, 0, -1)
 		if st, err := f.bf.Stat(); err == nil {
 			a := stampOf(st)
@@ -576,6 +587,11 @@ func (f *File) Close() error {
 		}
 	}
 	s.closeInode(f.ino, w, stamp)
+	if f.writable {
+		f.c.bump()     // cached attributes predate this handle's writes
+		f.useMu.Lock() // wait for write-backs through bf by others
+		defer f.useMu.Unlock()
+	}
 	if err := f.bf.Close(); err != nil && first == nil {
 		first = err
 	}

@@ -22,11 +22,12 @@ type inode struct {
 
 	// Guarded by Shared.mu.
 	pages    map[int64]*Page
-	handles  int       // open cache files
-	writers  []fs.File // writable handles of the wrapped service, for write-back
+	handles  int     // open cache files
+	writers  []*File // writable open files, whose wrapped handles write back
 	ndirty   int
 	unlinked bool      // the last name is gone; pages die with the last handle
 	valid    attrStamp // the wrapped file's attributes when last validated
+	closeSeq uint64    // Shared.closeSeq at the last close of a writer
 	wbErr    error     // first unreported write-back error
 }
 
@@ -44,12 +45,17 @@ func stampOf(st fs.Stat) attrStamp {
 // openInode finds or makes the inode of st for a new handle. An inode with
 // no open handle is revalidated first: if the file changed behind the
 // cache's back (another client, close-to-open), its pages are dropped.
-func (s *Shared) openInode(be *backend, st fs.Stat, w fs.File) *inode {
+// seq is Shared.closeSeq read before st was taken: if a writer of the inode
+// closed since, st may predate that writer's flush, and openInode returns
+// nil so that the caller takes st again.
+func (s *Shared) openInode(be *backend, st fs.Stat, seq uint64) *inode {
 	id := fileID{st.Dev, st.Ino}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	ino := be.inodes[id]
 	switch {
+	case ino != nil && ino.handles == 0 && ino.valid != stampOf(st) && ino.closeSeq > seq:
+		return nil
 	case ino == nil:
 		ino = &inode{be: be, id: id, pages: map[int64]*Page{}, valid: stampOf(st)}
 		ino.size.Store(st.Size)
@@ -64,16 +70,13 @@ func (s *Shared) openInode(be *backend, st fs.Stat, w fs.File) *inode {
 		ino.size.Store(st.Size)
 	}
 	ino.handles++
-	if w != nil {
-		ino.writers = append(ino.writers, w)
-	}
 	return ino
 }
 
 // closeInode releases a handle (and its wrapped writable handle w). The
 // inode's pages go with the last handle of an unlinked file; stamp, when
 // set, records the wrapped file's attributes after the final flush.
-func (s *Shared) closeInode(ino *inode, w fs.File, stamp *attrStamp) {
+func (s *Shared) closeInode(ino *inode, w *File, stamp *attrStamp) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for i, x := range ino.writers {
@@ -83,11 +86,14 @@ func (s *Shared) closeInode(ino *inode, w fs.File, stamp *attrStamp) {
 		}
 	}
 	ino.handles--
-	if ino.handles > 0 {
-		return
-	}
 	if stamp != nil {
 		ino.valid = *stamp
+	}
+	if w != nil {
+		ino.closeSeq = s.closeSeq.Add(1)
+	}
+	if ino.handles > 0 {
+		return
 	}
 	if ino.unlinked || len(ino.writers) == 0 && ino.ndirty > 0 {
 		// Nobody can write these pages back any more.

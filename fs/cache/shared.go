@@ -32,7 +32,8 @@ type Shared struct {
 	free     [][]byte
 	backends map[any]*backend
 
-	usedA atomic.Int64 // mirror of used, read without the lock
+	usedA    atomic.Int64  // mirror of used, read without the lock
+	closeSeq atomic.Uint64 // counts closes of writable files (see openInode)
 }
 
 var _ PoolInfo = (*Shared)(nil)
@@ -386,16 +387,22 @@ func (s *Shared) writebackLocked(p *Page) error {
 		hi = max(lo, size-start)
 	}
 	if lo < hi {
+		// The writer's useMu keeps its wrapped handle open until the
+		// write is done. RLock cannot block here: Close takes useMu only
+		// after removing the file from ino.writers, under s.mu.
 		s.mu.Lock()
-		var w fs.File
+		var w *File
 		if len(ino.writers) > 0 {
 			w = ino.writers[0]
+			w.useMu.RLock()
 		}
 		s.mu.Unlock()
 		if w == nil {
 			return fs.PathError("writeback", "", syscall.EBADF)
 		}
-		if _, err := w.Pwrite(p.data[lo:hi], start+lo); err != nil {
+		_, err := w.bf.Pwrite(p.data[lo:hi], start+lo)
+		w.useMu.RUnlock()
+		if err != nil {
 			return err
 		}
 	}

@@ -3,17 +3,21 @@ package cache
 import "sync"
 
 // waitQueue orders the waiters of the allocation gate. Waiters are grouped
-// into flows, one per tenant, each FIFO inside. In FIFO order the flow whose
-// head waiter came first is served. In weight order the flow with the
-// highest priority is served (ties: the flow that has waited longest); a
-// flow enters, and re-enters after being served, with priority = its
-// weight; with aging, every flow passed over by a grant gains its weight
-// again, so a flow of weight w that has waited k grants has priority
-// (k+1)·w. Every waiting flow is then served at least once every
-// ⌈Σw / w⌉ + n grants (n flows), which bounds starvation, and flows that
-// always wait are served in proportion to their weights (stride
-// scheduling). Without aging a light flow waits as long as any heavier
-// flow waits.
+// into flows, one per tenant, each FIFO inside.
+//
+//   - FIFO order (conventional): the flow whose head waiter came first.
+//   - Weight order without aging: the flow with the highest weight (ties:
+//     the flow that has waited longest). A light flow waits as long as any
+//     heavier flow waits.
+//   - Weight order with aging: at every grant each waiting flow's priority
+//     grows by its weight (a flow passed over keeps what it gained); the
+//     flow with the highest priority is served and pays the sum of the
+//     waiting flows' weights (smooth weighted round robin). Flows that
+//     always wait are then served exactly in proportion to their weights,
+//     and a waiting flow of weight w is served within ⌈Σw / w⌉ + n grants
+//     of arriving (n flows), or 2⌈Σw / w⌉ + n when it comes back owing
+//     priority from its last grant: no starvation. A flow's priority is
+//     kept while it has no waiter, so leaving does not cancel a debt.
 //
 // A waitQueue is not safe for concurrent use; the gate locks it.
 type waitQueue struct {
@@ -21,6 +25,9 @@ type waitQueue struct {
 	aging    bool
 	flows    []*flow
 	seq      uint64
+	// credit keeps the priority of flows that have no waiter right now,
+	// so a flow cannot shed its debt (or lose its credit) by leaving.
+	credit map[any]int64
 }
 
 type flow struct {
@@ -54,7 +61,13 @@ func (q *waitQueue) push(key any, weight int, ch chan struct{}) {
 			return
 		}
 	}
-	q.flows = append(q.flows, &flow{key: key, weight: int64(weight), prio: int64(weight), since: q.seq, waiters: []waiter{w}})
+	f := &flow{key: key, weight: int64(weight), since: q.seq, waiters: []waiter{w}}
+	if !q.aging {
+		f.prio = f.weight
+	} else {
+		f.prio = q.credit[key]
+	}
+	q.flows = append(q.flows, f)
 }
 
 // pop removes and returns the next waiter, or ok=false when empty.
@@ -62,32 +75,40 @@ func (q *waitQueue) pop() (key any, ch chan struct{}, ok bool) {
 	if len(q.flows) == 0 {
 		return nil, nil, false
 	}
+	var total int64
+	if q.weighted && q.aging {
+		for _, f := range q.flows {
+			f.prio += f.weight
+			total += f.weight
+		}
+	}
 	best := 0
 	for i, f := range q.flows[1:] {
 		b := q.flows[best]
-		if q.weighted {
-			if f.prio > b.prio || (f.prio == b.prio && f.since < b.since) {
+		switch {
+		case !q.weighted:
+			if f.waiters[0].seq < b.waiters[0].seq {
 				best = i + 1
 			}
-		} else if f.waiters[0].seq < b.waiters[0].seq {
+		case f.prio > b.prio || f.prio == b.prio && f.since < b.since:
 			best = i + 1
 		}
 	}
 	f := q.flows[best]
 	w := f.waiters[0]
 	f.waiters = f.waiters[1:]
-	if q.weighted && q.aging {
-		for i, o := range q.flows {
-			if i != best {
-				o.prio += o.weight
-			}
-		}
-	}
+	f.prio -= total
 	if len(f.waiters) == 0 {
 		q.flows = append(q.flows[:best], q.flows[best+1:]...)
-	} else {
+		if q.aging {
+			if q.credit == nil {
+				q.credit = map[any]int64{}
+			}
+			q.credit[f.key] = f.prio
+		}
+	} else if !q.aging {
 		q.seq++
-		f.prio, f.since = f.weight, q.seq
+		f.since = q.seq
 	}
 	return f.key, w.ch, true
 }

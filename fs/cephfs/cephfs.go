@@ -332,11 +332,12 @@ func (f *FS) Unlink(_ context.Context, name string) error {
 // Rename implements fs.Service. RENAME_NOREPLACE is emulated (see the
 // package documentation); RENAME_EXCHANGE fails with EINVAL.
 func (f *FS) Rename(_ context.Context, oldname, newname string, flags uint32) error {
-	op, np, err := f.path("rename", oldname)
+	op, err := f.path("rename", oldname)
 	if err != nil {
 		return err
 	}
-	if np, err = f.path("rename", newname); err != nil {
+	np, err := f.path("rename", newname)
+	if err != nil {
 		return err
 	}
 	if op == "/" || np == "/" {
@@ -492,7 +493,7 @@ func (f *FS) Access(_ context.Context, name string, mode uint32) error {
 	if mode&^uint32(unix.R_OK|unix.W_OK|unix.X_OK) != 0 {
 		return fs.PathError("access", name, syscall.EINVAL)
 	}
-	st, err := f.mount.Statx(p, ceph.StatxMode|ceph.StatxUid|ceph.StatxGid, 0)
+	st, err := f.mount.Statx(p, ceph.StatxBasicStats, 0)
 	if err != nil {
 		return pathErr("access", name, err)
 	}

@@ -266,7 +266,7 @@ func (c *Client) restoreExec() error {
 	if err != nil {
 		return err
 	}
-	cl.req.Call = wire.CallExecRest
+	cl.req.Call = wire.CallExecRestore
 	out := cl.outRest(wire.ExecBlobMax)
 	n, err := cl.do()
 	var blob []byte

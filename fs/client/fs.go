@@ -105,10 +105,14 @@ func (v *FS) simple(op string, call uint32, name string, args ...uint64) error {
 }
 
 // Stat implements fs.Service.
-func (v *FS) Stat(_ context.Context, name string) (fs.Stat, error) { return v.stat("stat", name, false) }
+func (v *FS) Stat(_ context.Context, name string) (fs.Stat, error) {
+	return v.stat("stat", name, false)
+}
 
 // Lstat implements fs.Service.
-func (v *FS) Lstat(_ context.Context, name string) (fs.Stat, error) { return v.stat("lstat", name, true) }
+func (v *FS) Lstat(_ context.Context, name string) (fs.Stat, error) {
+	return v.stat("lstat", name, true)
+}
 
 func (v *FS) stat(op, name string, lstat bool) (fs.Stat, error) {
 	inst, rel, err := v.resolve(name)
@@ -288,7 +292,7 @@ func (v *FS) Removexattr(_ context.Context, name, attr string) error {
 	if err != nil {
 		return perr("removexattr", name, syscall.EXDEV)
 	}
-	_, err = v.c.pathCall2(wire.CallRemovexatt, inst, rel, attr, nil)
+	_, err = v.c.pathCall2(wire.CallRemovexattr, inst, rel, attr, nil)
 	return perr("removexattr", name, err)
 }
 

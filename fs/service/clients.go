@@ -204,7 +204,7 @@ func (s *Service) execSave(c *client, blob []byte) (int64, syscall.Errno) {
 	return 0, 0
 }
 
-// execRestore serves CallExecRest: copies the saved blob to out and clears
+// execRestore serves CallExecRestore: copies the saved blob to out and clears
 // it.
 func (s *Service) execRestore(c *client, out []byte) (int64, syscall.Errno) {
 	s.mu.Lock()

@@ -81,7 +81,7 @@ func (s *Service) serve(b *wire.Buffer, req *wire.Request) (ret int64, e syscall
 		}
 		r, e := s.execSave(c, blob)
 		return r, e, e == syscall.EINVAL
-	case wire.CallExecRest:
+	case wire.CallExecRestore:
 		out, e := b.Bytes(req.Out)
 		if e != 0 {
 			return 0, e, true
@@ -163,19 +163,46 @@ func (s *Service) servePath(c *client, b *wire.Buffer, req *wire.Request) (int64
 	switch req.Call {
 	case wire.CallOpen:
 		flags := int(int32(a[0])) &^ unix.O_CLOEXEC
+		var dir fs.Dir
+		if flags&unix.O_DIRECTORY != 0 && flags&unix.O_TMPFILE != unix.O_TMPFILE {
+			// A directory open (opendir): the stream comes from
+			// OpenDir, which has opendir's errno semantics; the File
+			// (fstat, fchmod...) from a plain read-only open.
+			if flags&(unix.O_ACCMODE|unix.O_CREAT|unix.O_TRUNC) != 0 {
+				return 0, syscall.EISDIR, false
+			}
+			d, err := svc.OpenDir(ctx, name)
+			if err != nil {
+				return errno(err)
+			}
+			dir, flags = d, flags&^unix.O_DIRECTORY
+		}
 		f, err := svc.Open(ctx, name, flags, uint32(a[1])&0o7777)
 		if err != nil {
+			if dir != nil {
+				dir.Close()
+			}
 			return errno(err)
 		}
 		s.mu.Lock()
 		if s.clients[c.slot] != c || in.unmounted {
 			s.mu.Unlock()
+			if dir != nil {
+				dir.Close()
+			}
 			f.Close()
 			return 0, syscall.ESTALE, false
 		}
 		sfd, e := s.addFileLocked(c, in, f, name, flags)
+		if e == 0 && dir != nil {
+			idx, _ := wire.SplitSfd(sfd)
+			s.files[idx].dir = dir
+		}
 		s.mu.Unlock()
 		if e != 0 {
+			if dir != nil {
+				dir.Close()
+			}
 			f.Close()
 			return 0, e, false
 		}
@@ -250,7 +277,7 @@ func (s *Service) servePath(c *client, b *wire.Buffer, req *wire.Request) (int64
 		}
 		wire.PutStatfs(out, &st)
 		return int64(wire.StatfsSize), 0, false
-	case wire.CallGetxattr, wire.CallSetxattr, wire.CallListxattr, wire.CallRemovexatt:
+	case wire.CallGetxattr, wire.CallSetxattr, wire.CallListxattr, wire.CallRemovexattr:
 		return s.xattr(svc, name, b, req)
 	}
 	return 0, syscall.ENOSYS, true

@@ -82,7 +82,7 @@ type Service struct {
 
 // New builds the instances of cfg, creates and formats the pool's segment
 // and returns a service ready to Start. Logs go to logw (nil: stderr).
-func New(cfg Config, logw io.Writer) (s *Service, err error) {
+func New(cfg Config, logw io.Writer) (_ *Service, err error) {
 	cfg.EnsureDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -90,7 +90,7 @@ func New(cfg Config, logw io.Writer) (s *Service, err error) {
 	if logw == nil {
 		logw = os.Stderr
 	}
-	s = &Service{
+	s := &Service{
 		cfg: cfg, log: log.New(logw, "polytropon serve: ", log.LstdFlags|log.Lmicroseconds),
 		pid: os.Getpid(), instances: map[uint32]*instance{}, done: make(chan struct{}),
 	}
@@ -118,13 +118,15 @@ func New(cfg Config, logw io.Writer) (s *Service, err error) {
 	s.mountUsed = make([]bool, cfg.Mounts)
 	s.clients = make([]*client, cfg.Clients)
 
-	if s.seg, err = createSegment(cfg.SegmentKey(), int(lay.SegmentSize), s.log); err != nil {
+	seg, err := createSegment(cfg.SegmentKey(), int(lay.SegmentSize), s.log)
+	if err != nil {
 		return nil, err
 	}
+	s.seg = seg
 	defer func() {
 		if err != nil {
-			s.seg.Remove()
-			s.seg.Detach()
+			seg.Remove()
+			seg.Detach()
 		}
 	}()
 	if s.w, err = wire.Format(s.seg.Bytes(), lay, s.pid); err != nil {
@@ -166,7 +168,7 @@ func createSegment(key, size int, lg *log.Logger) (*shm.Segment, error) {
 		return nil, fmt.Errorf("service: key %#x exists but cannot be opened: %w", key, oerr)
 	}
 	if w, werr := wire.Open(old.Bytes()); werr == nil {
-		if pid := w.ServicePid(); pid > 0 && pid != os.Getpid() && processAlive(pid) && w.Status() != wire.StatusStopping {
+		if pid := w.ServicePid(); pid > 0 && processAlive(pid) && w.Status() != wire.StatusStopping {
 			old.Detach()
 			return nil, fmt.Errorf("%w (pid %d, key %#x)", ErrRunning, pid, key)
 		}

@@ -39,6 +39,13 @@ type dirInfo struct {
 	names     map[string]struct{} // branch 0: every real name; nil = not tracked
 }
 
+func (e *dirInfo) addWhiteout(name string) {
+	if e.whiteouts == nil {
+		e.whiteouts = make(map[string]struct{})
+	}
+	e.whiteouts[name] = struct{}{}
+}
+
 // info runs fn on the cached state of dir in branch, loading it first if
 // needed. fn runs under c.mu and must not call back into the cache.
 func (u *Union) info(ctx context.Context, branch int, dir string, fn func(*dirInfo)) error {
@@ -71,7 +78,7 @@ func (u *Union) info(ctx context.Context, branch int, dir string, fn func(*dirIn
 // loadDir lists dir of a branch for markers (and, in branch 0, names). The
 // bottom branch has no markers that matter: only its kind is recorded.
 func (u *Union) loadDir(ctx context.Context, branch int, dir string) (*dirInfo, error) {
-	e := &dirInfo{whiteouts: map[string]struct{}{}}
+	e := &dirInfo{}
 	br := u.branches[branch]
 	if dir != "" {
 		st, err := br.Lstat(ctx, dir)
@@ -129,7 +136,7 @@ func (u *Union) loadDir(ctx context.Context, branch int, dir string) (*dirInfo, 
 			case strings.HasPrefix(de.Name, internalPrefix):
 				// temporary file of an unfinished operation
 			case strings.HasPrefix(de.Name, whiteoutPrefix):
-				e.whiteouts[de.Name[len(whiteoutPrefix):]] = struct{}{}
+				e.addWhiteout(de.Name[len(whiteoutPrefix):])
 			case e.names != nil:
 				e.names[de.Name] = struct{}{}
 				if len(e.names) > u.cache.nameLimit {
@@ -199,7 +206,7 @@ func (u *Union) noteRemoved(dir, name string) {
 func (u *Union) noteWhiteout(dir, name string, present bool) {
 	u.update(dir, func(e *dirInfo) {
 		if present {
-			e.whiteouts[name] = struct{}{}
+			e.addWhiteout(name)
 		} else {
 			delete(e.whiteouts, name)
 		}

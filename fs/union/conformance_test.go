@@ -1,6 +1,7 @@
 package union_test
 
 import (
+	"os"
 	"testing"
 
 	"polytropon/fs"
@@ -56,9 +57,17 @@ func unionFactory(n int) func(t *testing.T) fs.Service {
 	}
 }
 
-func TestConformance1Branch(t *testing.T)   { fstest.Run(t, unionFactory(1)) }
-func TestConformance2Branches(t *testing.T) { fstest.Run(t, unionFactory(2)) }
-func TestConformance3Branches(t *testing.T) { fstest.Run(t, unionFactory(3)) }
+// suiteOptions declares what this host cannot do.
+func suiteOptions() []fstest.Option {
+	if os.Geteuid() != 0 {
+		return []fstest.Option{fstest.NoChown()}
+	}
+	return nil
+}
+
+func TestConformance1Branch(t *testing.T)   { fstest.Run(t, unionFactory(1), suiteOptions()...) }
+func TestConformance2Branches(t *testing.T) { fstest.Run(t, unionFactory(2), suiteOptions()...) }
+func TestConformance3Branches(t *testing.T) { fstest.Run(t, unionFactory(3), suiteOptions()...) }
 
 // TestConformanceSharedLower runs the suite on unions that share their lower
 // branch services (one per stack depth) with each other, in parallel.
@@ -81,7 +90,7 @@ func TestConformanceSharedLower(t *testing.T) {
 			for i := range 3 {
 				t.Run("union"+string(rune('0'+i)), func(t *testing.T) {
 					t.Parallel()
-					fstest.Run(t, factory)
+					fstest.Run(t, factory, suiteOptions()...)
 				})
 			}
 		})

@@ -34,6 +34,7 @@ func TestCopyUpPreservesContentModeOwnerTimes(t *testing.T) {
 }
 
 func TestCopyUpSymlinkStaysSymlink(t *testing.T) {
+	requireRoot(t)
 	e := newEnv(t, 2, func(d []string) {
 		must(t, os.Symlink("target/of/link", filepath.Join(d[1], "l")))
 		must(t, os.Lchown(filepath.Join(d[1], "l"), 42, 43))
@@ -54,6 +55,7 @@ func TestCopyUpSymlinkStaysSymlink(t *testing.T) {
 }
 
 func TestCopyUpParentDirsKeepAttrs(t *testing.T) {
+	requireRoot(t)
 	e := newEnv(t, 2, func(d []string) {
 		writeHost(t, filepath.Join(d[1], "a", "b", "f"), "x", 0o644)
 		for _, p := range []string{filepath.Join(d[1], "a", "b"), filepath.Join(d[1], "a")} {

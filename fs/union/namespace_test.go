@@ -592,3 +592,17 @@ func TestSymlinkedDirectoryAcrossBranches(t *testing.T) {
 		t.Error("mkdir through an upper link did not create usr/lib/sub")
 	}
 }
+
+func TestOpenNofollowLowerSymlinkForWriteIsELOOP(t *testing.T) {
+	e := newEnv(t, 2, func(d []string) {
+		writeHost(t, filepath.Join(d[1], "f"), "x", 0o644)
+		must(t, os.Symlink("f", filepath.Join(d[1], "l")))
+	}, nil)
+	_, err := e.u.Open(e.ctx, "l", unix.O_WRONLY|unix.O_NOFOLLOW, 0)
+	e.wantErrno(err, syscall.ELOOP, "write-open of a lower symlink with O_NOFOLLOW")
+	_, err = e.u.Open(e.ctx, "l", unix.O_RDONLY|unix.O_NOFOLLOW, 0)
+	e.wantErrno(err, syscall.ELOOP, "read-open of a lower symlink with O_NOFOLLOW")
+	if e.exists(e.upper("l")) || e.exists(e.upper("f")) {
+		t.Error("a failed open copied something up")
+	}
+}

@@ -83,6 +83,10 @@ func (u *Union) Open(ctx context.Context, name string, flags int, mode uint32) (
 				}
 				return f, perr("open", name, err)
 			}
+			if st.IsSymlink() && isWrite(flags) {
+				// Only O_NOFOLLOW gets here with a link: open(2) says ELOOP.
+				return nil, fs.PathError("open", name, syscall.ELOOP)
+			}
 			if !isWrite(flags) || st.IsSymlink() {
 				f, err := u.branches[b].Open(ctx, target, flags&^(syscall.O_CREAT|syscall.O_EXCL), mode)
 				return f, perr("open", name, err)

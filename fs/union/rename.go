@@ -190,7 +190,9 @@ func (u *Union) renameDir(ctx context.Context, oldname, newname string, noReplac
 		if op, err := u.isOpaque(ctx, 0, oldname); err != nil {
 			return perr("rename", oldname, err)
 		} else if !op {
-			if err := u.markOpaque(ctx, oldname); err != nil {
+			err := u.markOpaque(ctx, oldname)
+			u.invalidate(oldname)
+			if err != nil {
 				return perr("rename", oldname, err)
 			}
 		}

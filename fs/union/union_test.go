@@ -174,8 +174,17 @@ var (
 	oldTime2 = time.Date(1999, 1, 1, 0, 0, 0, 123456789, time.UTC)
 )
 
+// requireRoot skips a test that must chown files to arbitrary owners.
+func requireRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: the test chowns lower files to arbitrary owners")
+	}
+}
+
 // seedAttrFile writes a lower file with distinctive mode, owner and times.
 func seedAttrFile(t *testing.T, path, data string) {
+	requireRoot(t)
 	writeHost(t, path, data, 0o640)
 	must(t, os.Lchown(path, 1234, 5678))
 	must(t, os.Chtimes(path, oldTime2, oldTime))

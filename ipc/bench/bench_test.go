@@ -57,13 +57,15 @@ func TestQueueEveryDesignAndWait(t *testing.T) {
 }
 
 func TestQueueItemBudgetIsExact(t *testing.T) {
-	pts, err := RunQueue(context.Background(), QueueConfig{Designs: []string{"test-ring"}, Waits: []queue.Wait{queue.Spin},
-		Producers: []int{2}, Consumers: []int{2}, Duration: time.Minute, MaxItems: 5000}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(pts) != 1 || pts[0].Err != nil || pts[0].Items != 5000 {
-		t.Fatalf("got %+v, want one point with exactly 5000 items", pts)
+	for _, noLock := range []bool{false, true} {
+		pts, err := RunQueue(context.Background(), QueueConfig{Designs: []string{"test-ring"}, Waits: []queue.Wait{queue.Spin},
+			Producers: []int{2}, Consumers: []int{2}, Duration: time.Minute, MaxItems: 5000, NoLock: noLock}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(pts) != 1 || pts[0].Err != nil || pts[0].Items != 5000 {
+			t.Fatalf("NoLock=%v: got %+v, want one point with exactly 5000 items", noLock, pts)
+		}
 	}
 }
 
@@ -119,11 +121,14 @@ func TestQueueConfigErrors(t *testing.T) {
 }
 
 func TestPingPong(t *testing.T) {
-	pts, err := RunPingPong(context.Background(), RTTConfig{Duration: 20 * time.Millisecond, Launcher: testLauncher(), Pin: true})
-	if err != nil {
-		t.Fatal(err)
+	for _, c := range []RTTConfig{{Pin: true}, {}, {NoLock: true}} {
+		c.Duration, c.Launcher = 20*time.Millisecond, testLauncher()
+		pts, err := RunPingPong(context.Background(), c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkRTT(t, pts, 2)
 	}
-	checkRTT(t, pts, 2)
 }
 
 func TestRoundTripEverySharedDesign(t *testing.T) {
@@ -190,7 +195,7 @@ func TestCopyEveryMethodAndPeer(t *testing.T) {
 }
 
 func TestPeerRejectsBadConfig(t *testing.T) {
-	for _, c := range []PeerConfig{{Mode: "bogus"}, {Mode: ModeCMA}, {Mode: ModeQueue, ShmID: -1}} {
+	for _, c := range []PeerConfig{{Mode: "bogus"}, {Mode: ModeCMA, CPU: cpuFree}, {Mode: ModeQueue, ShmID: -1, CPU: cpuFree}} {
 		if err := RunPeer(c, strings.NewReader(""), &strings.Builder{}); err == nil {
 			t.Errorf("RunPeer(%+v): no error", c)
 		}

@@ -141,7 +141,7 @@ func RunCopy(ctx context.Context, cfg CopyConfig) ([]CopyPoint, error) {
 
 	var peer *peerProc
 	if cfg.CrossProcess {
-		if peer, err = startPeer(cfg.Launcher, PeerConfig{Mode: ModeCMA, Size: maxSize, CPU: -1}); err != nil {
+		if peer, err = startPeer(cfg.Launcher, PeerConfig{Mode: ModeCMA, Size: maxSize, CPU: cpuFree}); err != nil {
 			return nil, err
 		}
 		defer peer.stop()
@@ -192,7 +192,7 @@ func measureCopy(dst, src []byte, m xcopy.Method, from func([]byte) error, cfg C
 	}
 	res := make(chan result, 1)
 	go func() {
-		if err := lockThread(cfg.Pin, 0); err != nil {
+		if err := lockThread(true, cfg.Pin, 0); err != nil {
 			res <- result{err: err}
 			return
 		}

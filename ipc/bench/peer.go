@@ -43,7 +43,7 @@ type PeerConfig struct {
 	ReqOff     int    // offset of the request queue in the segment (queue)
 	RespOff    int    // offset of the response queue (queue)
 	Size       int    // bytes of the buffer (cma)
-	CPU        int    // CPU to pin the serving thread to; -1 leaves it free
+	CPU        int    // CPU to pin the serving thread to; -1 only locks it to its thread, -2 leaves it free
 }
 
 // Flags binds the fields to fs (used by the _ipcpeer subcommand and tests).
@@ -57,7 +57,7 @@ func (c *PeerConfig) Flags(fs *flag.FlagSet) {
 	fs.IntVar(&c.ReqOff, "req-off", 0, "request queue offset")
 	fs.IntVar(&c.RespOff, "resp-off", 0, "response queue offset")
 	fs.IntVar(&c.Size, "size", 0, "cma buffer size")
-	fs.IntVar(&c.CPU, "cpu", -1, "cpu to pin to (-1: none)")
+	fs.IntVar(&c.CPU, "cpu", cpuLockOnly, "cpu to pin to (-1: lock to a thread only, -2: leave free)")
 }
 
 // Args is the command line that Flags parses back into c.
@@ -83,10 +83,13 @@ func RunPeer(cfg PeerConfig, stdin io.Reader, stdout io.Writer) error {
 		stop.Store(true)
 		close(stopped)
 	}()
-	if cfg.CPU >= 0 {
-		if err := pinTo(cfg.CPU); err != nil {
-			return err
-		}
+	switch cfg.Mode {
+	case ModeCMA, ModePingPong, ModeQueue:
+	default:
+		return fmt.Errorf("bench: peer: unknown mode %q (want %s, %s or %s)", cfg.Mode, ModePingPong, ModeQueue, ModeCMA)
+	}
+	if err := pinTo(cfg.CPU); err != nil {
+		return err
 	}
 	switch cfg.Mode {
 	case ModeCMA:
@@ -99,9 +102,6 @@ func RunPeer(cfg PeerConfig, stdin io.Reader, stdout io.Writer) error {
 		<-stopped
 		_ = buf[len(buf)-1] // keep buf alive until the parent is done
 		return nil
-	case ModePingPong, ModeQueue:
-	default:
-		return fmt.Errorf("bench: peer: unknown mode %q (want %s, %s or %s)", cfg.Mode, ModePingPong, ModeQueue, ModeCMA)
 	}
 	seg, err := shm.Attach(cfg.ShmID)
 	if err != nil {

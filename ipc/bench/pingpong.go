@@ -23,6 +23,7 @@ type RTTConfig struct {
 	MaxTrips int64         // round trips per point (0: 1e6)
 	Warmup   int           // unmeasured round trips first (0: 1000)
 	Pin      bool          // pin the two sides to two different CPUs
+	NoLock   bool          // do not lock the two sides to OS threads (ignored with Pin)
 	Launcher Launcher      // starts peer processes; nil means SelfLauncher
 	// For RunRoundTrip only:
 	Designs    []string // Shared designs; empty means every Shared design
@@ -63,11 +64,14 @@ func (c *RTTConfig) defaults() error {
 	return err
 }
 
-// cpuPair returns the CPUs of the measuring and the serving side (-1, -1
-// without pinning).
+// cpuPair returns the placements (see pinTo) of the measuring and the
+// serving side.
 func (c *RTTConfig) cpuPair() (int, int) {
 	if !c.Pin {
-		return -1, -1
+		if c.NoLock {
+			return cpuFree, cpuFree
+		}
+		return cpuLockOnly, cpuLockOnly
 	}
 	cpus, _ := allowedCPUs()
 	return cpus[0], cpus[1%len(cpus)]
@@ -127,10 +131,8 @@ func servePingPong(w *atomic.Uint64, stop *atomic.Bool) error {
 // pingPongClient measures round trips on w with Warmup unmeasured ones
 // first; it then tells the server to stop.
 func pingPongClient(w *atomic.Uint64, cfg RTTConfig, cpu int) (*Latencies, error) {
-	if cpu >= 0 {
-		if err := pinTo(cpu); err != nil {
-			return nil, err
-		}
+	if err := pinTo(cpu); err != nil {
+		return nil, err
 	}
 	defer w.Store(pingStop)
 	h := newLatencies(1 << 16)
@@ -199,12 +201,10 @@ func pingPongThreads(cfg RTTConfig) (*Latencies, error) {
 	var stop atomic.Bool
 	served := make(chan error, 1)
 	go func() {
-		if theirs >= 0 {
-			if err := pinTo(theirs); err != nil {
-				stop.Store(true)
-				served <- err
-				return
-			}
+		if err := pinTo(theirs); err != nil {
+			stop.Store(true)
+			served <- err
+			return
 		}
 		served <- servePingPong(w, &stop)
 	}()

@@ -27,6 +27,10 @@ type QueueConfig struct {
 	Capacity   int           // queue slots; 0 means 1024
 	SpinBudget int           // queue.Config.SpinBudget
 	Pin        bool          // pin every thread to a CPU
+	// NoLock runs producers and consumers as ordinary goroutines instead
+	// of locking each to its own OS thread (diagnostic: shows what the
+	// Go scheduler adds to a design's waits).
+	NoLock bool
 	// OpTimeout bounds every blocking queue operation, so that a design
 	// that loses an item fails the point instead of hanging; 0 means 5s.
 	OpTimeout time.Duration
@@ -252,7 +256,7 @@ func runQueuePoint(ctx context.Context, d queue.Design, w queue.Wait, np, nc int
 		prodWG.Add(1)
 		go func() {
 			defer prodWG.Done()
-			if err := lockThread(cfg.Pin, i); err != nil {
+			if err := lockThread(!cfg.NoLock, cfg.Pin, i); err != nil {
 				fail(err)
 			}
 			ready.Done()
@@ -283,7 +287,7 @@ func runQueuePoint(ctx context.Context, d queue.Design, w queue.Wait, np, nc int
 		consWG.Add(1)
 		go func() {
 			defer consWG.Done()
-			if err := lockThread(cfg.Pin, np+i); err != nil {
+			if err := lockThread(!cfg.NoLock, cfg.Pin, np+i); err != nil {
 				fail(err)
 			}
 			ready.Done()

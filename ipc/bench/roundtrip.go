@@ -102,11 +102,9 @@ func roundTripPoint(d queue.Design, w queue.Wait, peer string, cfg RTTConfig) (*
 		var stop atomic.Bool
 		served := make(chan error, 1)
 		go func() {
-			if theirs >= 0 {
-				if err := pinTo(theirs); err != nil {
-					served <- err
-					return
-				}
+			if err := pinTo(theirs); err != nil {
+				served <- err
+				return
 			}
 			served <- serveQueue(req, resp, &stop)
 		}()
@@ -126,10 +124,8 @@ func roundTripPoint(d queue.Design, w queue.Wait, peer string, cfg RTTConfig) (*
 // roundTripClient sends sequence numbers and checks that each reply is the
 // value just sent.
 func roundTripClient(req, resp queue.Queue, cfg RTTConfig, cpu int) (*Latencies, error) {
-	if cpu >= 0 {
-		if err := pinTo(cpu); err != nil {
-			return nil, err
-		}
+	if err := pinTo(cpu); err != nil {
+		return nil, err
 	}
 	h := newLatencies(1 << 16)
 	total := int64(cfg.Warmup) + cfg.MaxTrips

@@ -12,7 +12,11 @@ import (
 // lockThread wires the calling goroutine to its OS thread for the rest of
 // its life (the thread dies with the goroutine, so a pinning never leaks)
 // and, with pin, pins that thread to the slot-th allowed CPU (round robin).
-func lockThread(pin bool, slot int) error {
+// Without lock and pin it does nothing.
+func lockThread(lock, pin bool, slot int) error {
+	if !lock && !pin {
+		return nil
+	}
 	runtime.LockOSThread()
 	if !pin {
 		return nil
@@ -78,9 +82,22 @@ func clockCost() float64 {
 	return best
 }
 
-// pinTo locks the calling goroutine to its thread and pins it to cpu.
+// Placements of one side of a round trip besides a CPU number.
+const (
+	cpuLockOnly = -1 // locked to its OS thread, not pinned
+	cpuFree     = -2 // an ordinary goroutine
+)
+
+// pinTo places the calling goroutine: cpuFree leaves it alone, cpuLockOnly
+// locks it to its OS thread, a CPU number also pins that thread there.
 func pinTo(cpu int) error {
+	if cpu == cpuFree {
+		return nil
+	}
 	runtime.LockOSThread()
+	if cpu == cpuLockOnly {
+		return nil
+	}
 	var set unix.CPUSet
 	set.Set(cpu)
 	if err := unix.SchedSetaffinity(0, &set); err != nil {

@@ -65,6 +65,8 @@ type Conn struct {
 	held    []*wire.Buffer // every buffer this process claimed
 	bufs    []*wire.Buffer // views, by index (nil until needed)
 	nextBuf uint32
+	inUse   int // buffers handed out by Get and not yet Put
+	cond    *sync.Cond
 
 	dead   atomic.Bool
 	closed atomic.Bool
@@ -117,6 +119,7 @@ func attachSeg(seg *shm.Segment, opts Options) (*Conn, error) {
 		return nil, fmt.Errorf("%w: queue design %q is not shared-memory capable", ErrNoService, d.Name)
 	}
 	c := &Conn{seg: seg, W: w, pid: os.Getpid(), wait: queue.Wait(l.QueueWait), bufs: make([]*wire.Buffer, l.NumBuffers)}
+	c.cond = sync.NewCond(&c.mu)
 	if opts.Wait != nil {
 		c.wait = *opts.Wait
 	}
@@ -144,18 +147,48 @@ func attachSeg(seg *shm.Segment, opts Options) (*Conn, error) {
 func (c *Conn) Pid() int { return c.pid }
 
 // Get returns a request buffer owned by this process, claiming a new one
-// from the shared free list when the private one is empty.
+// from the shared free list when the private one is empty. When every
+// buffer is taken it waits for one of this process's buffers to come back
+// (or, if it holds none, for another process to release one), up to a
+// second, then fails with ErrNoBuffer.
 func (c *Conn) Get() (*wire.Buffer, error) {
-	if c.dead.Load() || c.closed.Load() {
-		return nil, syscall.ENOTCONN
-	}
+	deadline := time.Now().Add(time.Second)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if n := len(c.free); n > 0 {
-		b := c.free[n-1]
-		c.free = c.free[:n-1]
-		return b, nil
+	for {
+		if c.dead.Load() || c.closed.Load() {
+			return nil, syscall.ENOTCONN
+		}
+		if n := len(c.free); n > 0 {
+			b := c.free[n-1]
+			c.free = c.free[:n-1]
+			c.inUse++
+			return b, nil
+		}
+		b, err := c.claimLocked()
+		if err != nil {
+			return nil, err
+		}
+		if b != nil {
+			c.inUse++
+			return b, nil
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("%w (%d buffers, %d held by this process)", ErrNoBuffer, c.W.Layout.NumBuffers, len(c.held))
+		}
+		if c.inUse > 0 {
+			c.cond.Wait() // Put signals
+		} else {
+			c.mu.Unlock()
+			time.Sleep(time.Millisecond)
+			c.mu.Lock()
+		}
 	}
+}
+
+// claimLocked takes a free buffer of the segment (nil when none is free).
+// Preconditions: c.mu held.
+func (c *Conn) claimLocked() (*wire.Buffer, error) {
 	nb := c.W.Layout.NumBuffers
 	for i := uint32(0); i < nb; i++ {
 		idx := (c.nextBuf + i) % nb
@@ -176,14 +209,16 @@ func (c *Conn) Get() (*wire.Buffer, error) {
 		c.held = append(c.held, b)
 		return b, nil
 	}
-	return nil, fmt.Errorf("%w (%d buffers, %d held by this process)", ErrNoBuffer, nb, len(c.held))
+	return nil, nil
 }
 
 // Put returns a buffer to the private free list.
 func (c *Conn) Put(b *wire.Buffer) {
 	c.mu.Lock()
 	c.free = append(c.free, b)
+	c.inUse--
 	c.mu.Unlock()
+	c.cond.Signal()
 }
 
 // Call submits the request in b (req is written into the descriptor) on

@@ -82,10 +82,25 @@ func (ws *waitState) expired() bool {
 func (ws *waitState) spin() bool {
 	if ws.wait == Spin || (ws.wait == SpinFutex && ws.spins < ws.budget) {
 		ws.spins++
-		runtime.Gosched() // the pause hint Go offers; lets the peer run on 2 vCPUs
+		if ws.spins%8 == 0 {
+			runtime.Gosched() // let other goroutines (maybe the peer) run
+		} else {
+			pause()
+		}
 		return true
 	}
 	return false
+}
+
+// pauseSink defeats dead-code elimination of the pause loop.
+var pauseSink atomic.Uint32
+
+// pause burns a few dozen nanoseconds between polls of a contended word
+// (Go exposes no PAUSE instruction; an atomic load loop is the stand-in).
+func pause() {
+	for i := 0; i < 16; i++ {
+		pauseSink.Load()
+	}
 }
 
 // futexSleep sleeps on *p while it holds val, at most until the deadline.

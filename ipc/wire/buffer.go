@@ -57,7 +57,9 @@ func (b *Buffer) State() uint32 { return atomic.LoadUint32(b.state) }
 func (b *Buffer) SetState(v uint32) { atomic.StoreUint32(b.state, v) }
 
 // CASState moves the state from old to new.
-func (b *Buffer) CASState(old, new uint32) bool { return atomic.CompareAndSwapUint32(b.state, old, new) }
+func (b *Buffer) CASState(old, new uint32) bool {
+	return atomic.CompareAndSwapUint32(b.state, old, new)
+}
 
 // Waiter loads the waiter flag.
 func (b *Buffer) Waiter() uint32 { return atomic.LoadUint32(b.waiter) }
@@ -69,7 +71,9 @@ func (b *Buffer) SetWaiter(v uint32) { atomic.StoreUint32(b.waiter, v) }
 func (b *Buffer) Owner() int { return int(int32(atomic.LoadUint32(b.owner))) }
 
 // Claim takes a free buffer for pid.
-func (b *Buffer) Claim(pid int) bool { return atomic.CompareAndSwapUint32(b.owner, 0, uint32(int32(pid))) }
+func (b *Buffer) Claim(pid int) bool {
+	return atomic.CompareAndSwapUint32(b.owner, 0, uint32(int32(pid)))
+}
 
 // Release frees a buffer held by pid.
 func (b *Buffer) Release(pid int) bool {

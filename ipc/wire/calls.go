@@ -9,52 +9,52 @@ import "fmt"
 // Desc.Instance (cleaned lexically, confined to the instance root). Ret is
 // the result or -errno.
 const (
-	CallNull       = 0  // no-op round trip; Ret 0
-	CallRegister   = 1  // Args[0] fork token or 0; Ret client slot index
-	CallUnregister = 2  // drop every reference of the client; Ret 0
-	CallOpen       = 3  // Path; Args[0] open flags, Args[1] mode; Ret sfd
-	CallClose      = 4  // sfd; the client's reference --
-	CallDup        = 5  // sfd; the client's reference ++ (same open file, shared offset)
-	CallRead       = 6  // sfd, Args[1] len[, Args[3] CMA addr]; at the file offset, advances it; Ret bytes (Out)
-	CallWrite      = 7  // sfd, Data (or Args[1] len + Args[3] CMA addr); at the file offset (O_APPEND: end); Ret bytes
-	CallPread      = 8  // sfd, Args[1] len, Args[2] offset[, Args[3] CMA addr]; Ret bytes (Out)
-	CallPwrite     = 9  // sfd, Data (or Args[1] len + Args[3] CMA addr), Args[2] offset; Ret bytes
-	CallLseek      = 10 // sfd, Args[1] offset (int64), Args[2] whence (SEEK_SET/CUR/END); Ret new offset
-	CallFstat      = 11 // sfd; Out Stat
-	CallFtruncate  = 12 // sfd, Args[1] size
-	CallFsync      = 13 // sfd, Args[1] 1 = fdatasync
-	CallFchmod     = 14 // sfd, Args[1] mode
-	CallFchown     = 15 // sfd, Args[1] uid (int32, -1 keeps), Args[2] gid
-	CallFutimens   = 16 // sfd, Args[1..4] atime sec, nsec, mtime sec, nsec
-	CallFstatfs    = 17 // sfd; Out Statfs
-	CallFallocate  = 18 // sfd, Args[1] mode, Args[2] offset, Args[3] length
-	CallGetdents   = 19 // sfd of a directory; Out packed Dirent64 records; Ret bytes (0 = end)
-	CallStat       = 20 // Path; Out Stat
-	CallLstat      = 21 // Path; Out Stat
-	CallMkdir      = 22 // Path, Args[0] mode
-	CallRmdir      = 23 // Path
-	CallUnlink     = 24 // Path
-	CallRename     = 25 // Path -> Path2 (same instance, else EXDEV), Args[0] renameat2 flags
-	CallSymlink    = 26 // Path2 = target (stored verbatim), Path = link name
-	CallReadlink   = 27 // Path; Out target; Ret length
-	CallLink       = 28 // Path -> Path2 (same instance)
-	CallChmod      = 29 // Path, Args[0] mode
-	CallChown      = 30 // Path, Args[0] uid, Args[1] gid, Args[2] flags (AT_SYMLINK_NOFOLLOW)
-	CallUtimens    = 31 // Path, Args[0..3] atime sec, nsec, mtime sec, nsec, Args[4] flags
-	CallTruncate   = 32 // Path, Args[0] size
-	CallAccess     = 33 // Path, Args[0] mode
-	CallStatfs     = 34 // Path; Out Statfs
-	CallGetxattr   = 35 // Path, Path2 = attribute name, Args[0] size (0: query); Out value; Ret length
-	CallSetxattr   = 36 // Path, Path2 = attribute name, Data value, Args[0] flags
-	CallListxattr  = 37 // Path, Args[0] size (0: query); Out NUL-separated names; Ret length
-	CallRemovexatt = 38 // Path, Path2 = attribute name
-	CallFork       = 39 // Args[0] ForkPrepare: Ret token; ForkCommit: Args[1] token, Args[2] child pid; ForkAbort: Args[1] token
-	CallExecSave   = 40 // Data = exec blob (ExecHeader ...): kept in the client slot for the same pid
-	CallExecRest   = 41 // Out = exec blob saved by this pid; Ret length (after REGISTER of the new image)
-	CallMount      = 42 // Path = mount path, Path2 = fs type, Data = options "k=v,k=v", Args[0] MountShared; Ret instance id
-	CallUmount     = 43 // Path = mount path
-	CallInfo       = 44 // Out Info
-	NumCalls       = 45
+	CallNull        = 0  // no-op round trip; Ret 0
+	CallRegister    = 1  // Args[0] fork token or 0; Ret client slot index
+	CallUnregister  = 2  // drop every reference of the client; Ret 0
+	CallOpen        = 3  // Path; Args[0] open flags, Args[1] mode; Ret sfd
+	CallClose       = 4  // sfd; the client's reference --
+	CallDup         = 5  // sfd; the client's reference ++ (same open file, shared offset)
+	CallRead        = 6  // sfd, Args[1] len[, Args[3] CMA addr]; at the file offset, advances it; Ret bytes (Out)
+	CallWrite       = 7  // sfd, Data (or Args[1] len + Args[3] CMA addr); at the file offset (O_APPEND: end); Ret bytes
+	CallPread       = 8  // sfd, Args[1] len, Args[2] offset[, Args[3] CMA addr]; Ret bytes (Out)
+	CallPwrite      = 9  // sfd, Data (or Args[1] len + Args[3] CMA addr), Args[2] offset; Ret bytes
+	CallLseek       = 10 // sfd, Args[1] offset (int64), Args[2] whence (SEEK_SET/CUR/END); Ret new offset
+	CallFstat       = 11 // sfd; Out Stat
+	CallFtruncate   = 12 // sfd, Args[1] size
+	CallFsync       = 13 // sfd, Args[1] 1 = fdatasync
+	CallFchmod      = 14 // sfd, Args[1] mode
+	CallFchown      = 15 // sfd, Args[1] uid (int32, -1 keeps), Args[2] gid
+	CallFutimens    = 16 // sfd, Args[1..4] atime sec, nsec, mtime sec, nsec
+	CallFstatfs     = 17 // sfd; Out Statfs
+	CallFallocate   = 18 // sfd, Args[1] mode, Args[2] offset, Args[3] length
+	CallGetdents    = 19 // sfd of a directory; Out packed Dirent64 records; Ret bytes (0 = end)
+	CallStat        = 20 // Path; Out Stat
+	CallLstat       = 21 // Path; Out Stat
+	CallMkdir       = 22 // Path, Args[0] mode
+	CallRmdir       = 23 // Path
+	CallUnlink      = 24 // Path
+	CallRename      = 25 // Path -> Path2 (same instance, else EXDEV), Args[0] renameat2 flags
+	CallSymlink     = 26 // Path2 = target (stored verbatim), Path = link name
+	CallReadlink    = 27 // Path; Out target; Ret length
+	CallLink        = 28 // Path -> Path2 (same instance)
+	CallChmod       = 29 // Path, Args[0] mode
+	CallChown       = 30 // Path, Args[0] uid, Args[1] gid, Args[2] flags (AT_SYMLINK_NOFOLLOW)
+	CallUtimens     = 31 // Path, Args[0..3] atime sec, nsec, mtime sec, nsec, Args[4] flags
+	CallTruncate    = 32 // Path, Args[0] size
+	CallAccess      = 33 // Path, Args[0] mode
+	CallStatfs      = 34 // Path; Out Statfs
+	CallGetxattr    = 35 // Path, Path2 = attribute name, Args[0] size (0: query); Out value; Ret length
+	CallSetxattr    = 36 // Path, Path2 = attribute name, Data value, Args[0] flags
+	CallListxattr   = 37 // Path, Args[0] size (0: query); Out NUL-separated names; Ret length
+	CallRemovexattr = 38 // Path, Path2 = attribute name
+	CallFork        = 39 // Args[0] ForkPrepare: Ret token; ForkCommit: Args[1] token, Args[2] child pid; ForkAbort: Args[1] token
+	CallExecSave    = 40 // Data = exec blob (ExecHeader ...): kept in the client slot for the same pid
+	CallExecRestore = 41 // Out = exec blob saved by this pid; Ret length (after REGISTER of the new image)
+	CallMount       = 42 // Path = mount path, Path2 = fs type, Data = options "k=v,k=v", Args[0] MountShared; Ret instance id
+	CallUmount      = 43 // Path = mount path
+	CallInfo        = 44 // Out Info
+	NumCalls        = 45
 )
 
 // CallFork phases (Args[0]).

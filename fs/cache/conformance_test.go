@@ -1,0 +1,76 @@
+package cache_test
+
+import (
+	"testing"
+
+	"polytropon/fs"
+	"polytropon/fs/cache"
+	"polytropon/fs/fstest"
+	"polytropon/fs/local"
+	"polytropon/fs/union"
+)
+
+func newLocal(t testing.TB, dir string, opts ...local.Option) *local.Local {
+	t.Helper()
+	l, err := local.New(dir, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l
+}
+
+func newCache(t testing.TB, backend fs.Service, o cache.Options) fs.Service {
+	t.Helper()
+	c, err := cache.New(backend, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := c.Close(); err != nil {
+			t.Errorf("cache close: %v", err)
+		}
+	})
+	return c
+}
+
+// small is a capacity that forces eviction in the suite's larger cases.
+var modes = []struct {
+	name string
+	o    cache.Options
+}{
+	{"writeback", cache.Options{}},
+	{"writethrough", cache.Options{WriteThrough: true}},
+	{"writeback-small-4k", cache.Options{Capacity: 256 << 10, PageSize: 4096}},
+}
+
+func TestConformanceLocal(t *testing.T) {
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			fstest.Run(t, func(t *testing.T) fs.Service {
+				return newCache(t, newLocal(t, t.TempDir()), m.o)
+			})
+		})
+	}
+}
+
+func TestConformanceLocalODirect(t *testing.T) {
+	fstest.Run(t, func(t *testing.T) fs.Service {
+		return newCache(t, newLocal(t, t.TempDir(), local.WithODirect()), cache.Options{})
+	})
+}
+
+func TestConformanceUnion(t *testing.T) {
+	for _, m := range modes[:2] {
+		t.Run(m.name, func(t *testing.T) {
+			lower := newLocal(t, t.TempDir())
+			fstest.Run(t, func(t *testing.T) fs.Service {
+				u, err := union.New([]fs.Service{newLocal(t, t.TempDir()), lower})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return newCache(t, u, m.o)
+			})
+		})
+	}
+}

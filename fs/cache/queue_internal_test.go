@@ -1,0 +1,118 @@
+package cache
+
+import (
+	"math"
+	"math/rand"
+	"testing"
+)
+
+// grantsUntil runs a queue where every flow always waits (a served flow
+// re-enters at once) and returns how many grants it took until flow key
+// was first served, or -1 within limit grants.
+func grantsUntil(q *waitQueue, weights []int, key int, limit int) int {
+	for i, w := range weights {
+		q.push(i, w, make(chan struct{}))
+	}
+	for g := 1; g <= limit; g++ {
+		k, _, ok := q.pop()
+		if !ok {
+			return -1
+		}
+		if k.(int) == key {
+			return g
+		}
+		q.push(k, weights[k.(int)], make(chan struct{}))
+	}
+	return -1
+}
+
+// TestAgingBoundsWait: one light flow among heavy ones that always wait is
+// served within ⌈Σw/w⌉ + n grants with aging, and starves without it.
+func TestAgingBoundsWait(t *testing.T) {
+	weights := []int{1000, 1000, 1000, 1000, 1000, 1000, 1000, 100} // the aging experiment
+	light := len(weights) - 1
+	total := 0
+	for _, w := range weights {
+		total += w
+	}
+	bound := (total+weights[light]-1)/weights[light] + len(weights)
+	for round := 0; round < 5; round++ {
+		q := &waitQueue{weighted: true, aging: true}
+		// Let the heavy flows run a while first, in a random arrival order.
+		g := grantsUntil(q, weights, light, 100*bound)
+		if g < 0 || g > bound {
+			t.Fatalf("with aging: light flow served after %d grants, want within %d", g, bound)
+		}
+	}
+	q := &waitQueue{weighted: true, aging: false}
+	if g := grantsUntil(q, weights, light, 100*bound); g != -1 {
+		t.Errorf("without aging: light flow served after %d grants, want starvation while heavier flows wait", g)
+	}
+	q = &waitQueue{}
+	if g := grantsUntil(q, weights, light, 100*bound); g < 0 || g > len(weights) {
+		t.Errorf("FIFO: light flow served after %d grants, want within %d", g, len(weights))
+	}
+}
+
+// TestAgingBoundsWaitRepeatedly checks the bound on every wait, not only the
+// first, over a long seeded run with flows arriving and leaving. A flow
+// that left owing priority brings its debt back, so the bound doubles:
+// 2⌈Σw/w⌉ + n.
+func TestAgingBoundsWaitRepeatedly(t *testing.T) {
+	rng := rand.New(rand.NewSource(7))
+	weights := []int{100, 200, 400, 800, 1000, 50}
+	total := 0
+	for _, w := range weights {
+		total += w
+	}
+	q := &waitQueue{weighted: true, aging: true}
+	waiting := map[int]int{} // key -> grants since it started waiting
+	for i, w := range weights {
+		q.push(i, w, make(chan struct{}))
+		waiting[i] = 0
+	}
+	for g := 0; g < 20000; g++ {
+		k, _, ok := q.pop()
+		if !ok {
+			t.Fatal("queue empty")
+		}
+		key := k.(int)
+		for o := range waiting {
+			waiting[o]++
+		}
+		if n, bound := waiting[key], 2*((total+weights[key]-1)/weights[key])+len(weights); n > bound {
+			t.Fatalf("grant %d: flow %d (weight %d) waited %d grants, bound %d", g, key, weights[key], n, bound)
+		}
+		delete(waiting, key)
+		// Served flows come back at once, or after a random pause.
+		for o := range weights {
+			if _, in := waiting[o]; !in && (o == key && rng.Intn(4) > 0 || o != key && rng.Intn(3) == 0) {
+				q.push(o, weights[o], make(chan struct{}))
+				waiting[o] = 0
+			}
+		}
+	}
+}
+
+// TestWeightedGrantsProportional: flows that always wait get grants in
+// proportion to their weights.
+func TestWeightedGrantsProportional(t *testing.T) {
+	weights := []int{100, 200, 400, 800}
+	q := &waitQueue{weighted: true, aging: true}
+	for i, w := range weights {
+		q.push(i, w, make(chan struct{}))
+	}
+	got := make([]float64, len(weights))
+	const n = 15000
+	for g := 0; g < n; g++ {
+		k, _, _ := q.pop()
+		got[k.(int)]++
+		q.push(k, weights[k.(int)], make(chan struct{}))
+	}
+	for i, w := range weights {
+		want := float64(w) / 1500 * n
+		if math.Abs(got[i]-want)/want > 0.05 {
+			t.Errorf("flow %d (weight %d): %v grants, want %v ± 5%%", i, w, got[i], want)
+		}
+	}
+}

@@ -1,0 +1,418 @@
+package client_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"polytropon/fs"
+	"polytropon/fs/client"
+	"polytropon/fs/fstest"
+	"polytropon/ipc/wire"
+)
+
+// TestManyGoroutines: more goroutines than request buffers, each with its
+// own file, on one instance; every byte read back is checked.
+func TestManyGoroutines(t *testing.T) {
+	sp := startService(t, svcOpts{})
+	c := sp.dial(t, client.Options{})
+	mp, _ := mountLocal(t, sp, c)
+	v, err := c.FS(mp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const workers = 48 // the service has 32 buffers
+	var wg sync.WaitGroup
+	errs := make(chan error, workers)
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- checkedIO(v, fmt.Sprintf("g%d", w), byte(w), 30)
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	ents := readAll(t, v, "")
+	if len(ents) != workers {
+		t.Errorf("directory lists %d entries, want %d", len(ents), workers)
+	}
+	checkNoOpenFiles(t, c)
+}
+
+func checkedIO(v fs.Service, name string, fill byte, rounds int) error {
+	ctx := context.Background()
+	f, err := v.Open(ctx, name, syscall.O_CREAT|syscall.O_RDWR, 0o644)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	want := bytes.Repeat([]byte{fill}, 5000+int(fill)*37)
+	got := make([]byte, len(want))
+	for i := 0; i < rounds; i++ {
+		if _, err := f.Pwrite(want, int64(i*100)); err != nil {
+			return fmt.Errorf("%s round %d: %w", name, i, err)
+		}
+		n, err := f.Pread(got, int64(i*100))
+		if err != nil || n != len(got) || !bytes.Equal(got, want) {
+			return fmt.Errorf("%s round %d: read %d bytes (err %v), content equal %v", name, i, n, err, bytes.Equal(got, want))
+		}
+		if _, err := v.Stat(ctx, name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func readAll(t *testing.T, v fs.Service, name string) []fs.Dirent {
+	t.Helper()
+	d, err := v.OpenDir(context.Background(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	ents, err := d.ReadDir(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ents
+}
+
+// TestSeveralClientProcesses: client processes and goroutines of this
+// process on one instance at once.
+func TestSeveralClientProcesses(t *testing.T) {
+	sp := startService(t, svcOpts{})
+	c := sp.dial(t, client.Options{})
+	mp, dir := mountLocal(t, sp, c)
+	v, _ := c.FS(mp)
+	const procs = 4
+	cmds := make([]*exec.Cmd, procs)
+	outs := make([]*syncBuffer, procs)
+	for i := range cmds {
+		outs[i] = &syncBuffer{}
+		cmds[i] = helperCmd(t, "load", "KEY="+strconv.Itoa(sp.key), "MNT="+mp)
+		cmds[i].Stdout, cmds[i].Stderr = outs[i], outs[i]
+		if err := cmds[i].Start(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var wg sync.WaitGroup
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := checkedIO(v, fmt.Sprintf("local%d", w), byte(100+w), 50); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	for i, cmd := range cmds {
+		if err := waitTimeout(cmd, 60*time.Second); err != nil {
+			t.Errorf("client process %d: %v\n%s", i, err, outs[i])
+		}
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "load-*"))
+	if len(files) != procs {
+		t.Errorf("host directory has %d load files, want %d", len(files), procs)
+	}
+	checkNoOpenFiles(t, c)
+}
+
+func waitTimeout(cmd *exec.Cmd, d time.Duration) error {
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(d):
+		cmd.Process.Kill()
+		<-done
+		return fmt.Errorf("killed after %v", d)
+	}
+}
+
+// TestKillClientMidRequest: a client killed with SIGKILL while it issues
+// requests loses its open files and buffers; the service serves the others.
+func TestKillClientMidRequest(t *testing.T) {
+	sp := startService(t, svcOpts{})
+	c := sp.dial(t, client.Options{})
+	mp, _ := mountLocal(t, sp, c)
+	v, _ := c.FS(mp)
+	before, err := c.Info()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := helperCmd(t, "busy", "KEY="+strconv.Itoa(sp.key), "MNT="+mp)
+	var errOut syncBuffer
+	cmd.Stderr = &errOut
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil || strings.TrimSpace(line) != "ready" {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("busy client: %q %v\n%s", line, err, &errOut)
+	}
+	mid, _ := c.Info()
+	if mid.OpenFiles != before.OpenFiles+5 || mid.Clients != before.Clients+1 {
+		t.Errorf("with the busy client: %d open files, %d clients; want %d and %d",
+			mid.OpenFiles, mid.Clients, before.OpenFiles+5, before.Clients+1)
+	}
+	time.Sleep(50 * time.Millisecond) // let it be in the middle of requests
+	cmd.Process.Kill()
+	cmd.Wait()
+	var after wire.Info
+	ok := waitFor(5*time.Second, func() bool {
+		after, _ = c.Info()
+		return after.OpenFiles == before.OpenFiles && after.Clients == before.Clients
+	})
+	if !ok {
+		t.Errorf("after the kill: %d open files, %d clients; want %d and %d", after.OpenFiles, after.Clients, before.OpenFiles, before.Clients)
+	}
+	if owned := buffersOwnedBy(t, sp.key, cmd.Process.Pid); owned != 0 {
+		t.Errorf("%d request buffers still owned by the dead client", owned)
+	}
+	if err := checkedIO(v, "after-kill", 7, 5); err != nil {
+		t.Errorf("service after the kill: %v", err)
+	}
+}
+
+// TestKillService: with the service killed (SIGKILL, no cleanup), calls
+// fail with ENOTCONN instead of hanging, within about a second.
+func TestKillService(t *testing.T) {
+	sp := startService(t, svcOpts{})
+	c := sp.dial(t, client.Options{})
+	mp, _ := mountLocal(t, sp, c)
+	v, _ := c.FS(mp)
+	if err := checkedIO(v, "before", 1, 2); err != nil {
+		t.Fatal(err)
+	}
+	// One goroutine keeps calling while the service dies.
+	stop := make(chan struct{})
+	busyErr := make(chan error, 1)
+	go func() {
+		for {
+			select {
+			case <-stop:
+				busyErr <- nil
+				return
+			default:
+			}
+			if _, err := v.Stat(context.Background(), "before"); err != nil {
+				busyErr <- err
+				return
+			}
+		}
+	}()
+	time.Sleep(20 * time.Millisecond)
+	sp.kill9(t)
+	start := time.Now()
+	res := make(chan error, 1)
+	go func() { _, err := v.Stat(context.Background(), "before"); res <- err }()
+	select {
+	case err := <-res:
+		took := time.Since(start)
+		t.Logf("call after the kill failed after %v: %v", took.Round(time.Millisecond), err)
+		if !errors.Is(err, syscall.ENOTCONN) {
+			t.Errorf("got %v, want ENOTCONN", err)
+		}
+		if took > 3*time.Second {
+			t.Errorf("detecting the dead service took %v (the heartbeat is stale after %v)", took, wire.HeartbeatStale)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a call to a dead service hung for 10s")
+	}
+	select {
+	case err := <-busyErr:
+		if !errors.Is(err, syscall.ENOTCONN) {
+			t.Errorf("the busy goroutine got %v, want ENOTCONN", err)
+		}
+	case <-time.After(10 * time.Second):
+		close(stop)
+		t.Error("the busy goroutine hung")
+	}
+	if _, err := client.Dial(context.Background(), client.Options{Key: sp.key, ReadyTimeout: 100 * time.Millisecond}); err == nil {
+		t.Error("dialing a dead service succeeded")
+	}
+}
+
+// TestForkSharesOpenFiles: the child of a fork claims the slot its parent
+// prepared and reads through the parent's fd after the parent closed it.
+func TestForkSharesOpenFiles(t *testing.T) {
+	sp := startService(t, svcOpts{})
+	c := sp.dial(t, client.Options{})
+	mp, _ := mountLocal(t, sp, c)
+	fd, err := c.Open(mp+"/shared", syscall.O_CREAT|syscall.O_RDWR, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Write(fd, []byte("hello world")); err != nil {
+		t.Fatal(err)
+	}
+	if off, err := c.Lseek(fd, 6, io.SeekStart); err != nil || off != 6 {
+		t.Fatalf("lseek: %d %v", off, err)
+	}
+	tok, err := c.ForkPrepare()
+	if err != nil {
+		t.Fatal(err)
+	}
+	blob, err := wire.MarshalExec(c.State())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := helperCmd(t, "fork-child", "KEY="+strconv.Itoa(sp.key), "TOKEN="+strconv.FormatUint(tok, 10),
+		"STATE="+hex.EncodeToString(blob), "FD="+strconv.Itoa(fd))
+	var out syncBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.ForkCommit(tok, cmd.Process.Pid); err != nil {
+		t.Errorf("fork commit: %v", err)
+	}
+	if err := c.CloseFd(fd); err != nil { // the child still holds the file
+		t.Fatal(err)
+	}
+	if err := waitTimeout(cmd, 30*time.Second); err != nil {
+		t.Fatalf("child: %v\n%s", err, &out)
+	}
+	if got := strings.TrimSpace(out.String()); got != `read "world"` {
+		t.Errorf("child printed %q, want read \"world\" (shared offset 6)", got)
+	}
+	if !waitFor(3*time.Second, func() bool { in, _ := c.Info(); return in.OpenFiles == 0 && in.ForkTokens == 0 }) {
+		in, _ := c.Info()
+		t.Errorf("after the child: %d open files, %d fork slots; want 0", in.OpenFiles, in.ForkTokens)
+	}
+	// An aborted fork leaves nothing behind.
+	fd, _ = c.Open(mp+"/shared", syscall.O_RDONLY, 0)
+	tok, _ = c.ForkPrepare()
+	if in, _ := c.Info(); in.ForkTokens != 1 {
+		t.Errorf("%d fork slots after prepare, want 1", in.ForkTokens)
+	}
+	if err := c.ForkAbort(tok); err != nil {
+		t.Error(err)
+	}
+	c.CloseFd(fd)
+	if in, _ := c.Info(); in.ForkTokens != 0 || in.OpenFiles != 0 {
+		t.Errorf("after abort: %d fork slots, %d open files", in.ForkTokens, in.OpenFiles)
+	}
+}
+
+// TestExecKeepsOpenFiles: state saved before exec comes back in the new
+// image; close-on-exec fds do not.
+func TestExecKeepsOpenFiles(t *testing.T) {
+	sp := startService(t, svcOpts{})
+	c := sp.dial(t, client.Options{})
+	mp, dir := mountLocal(t, sp, c)
+	if err := os.WriteFile(filepath.Join(dir, "f"), []byte("hello world"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := helperCmd(t, "exec1", "KEY="+strconv.Itoa(sp.key), "FILE="+mp+"/f")
+	var out syncBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitTimeout(cmd, 30*time.Second); err != nil {
+		t.Fatalf("exec helper: %v\n%s", err, &out)
+	}
+	want := fmt.Sprintf(`read "lo world" cloexec-open=false pid=%d`, cmd.Process.Pid)
+	if got := strings.TrimSpace(out.String()); got != want {
+		t.Errorf("new image printed %q, want %q", got, want)
+	}
+	if !waitFor(3*time.Second, func() bool { in, _ := c.Info(); return in.OpenFiles == 0 }) {
+		in, _ := c.Info()
+		t.Errorf("after exit: %d open files", in.OpenFiles)
+	}
+}
+
+// TestDupSharesOffset: dup'ed fds share the service-side offset; closing
+// one keeps the file for the other.
+func TestDupSharesOffset(t *testing.T) {
+	sp := startService(t, svcOpts{})
+	c := sp.dial(t, client.Options{})
+	mp, _ := mountLocal(t, sp, c)
+	fd, err := c.Open(mp+"/d", syscall.O_CREAT|syscall.O_RDWR|syscall.O_TRUNC, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Write(fd, []byte("abcdef"))
+	c.Lseek(fd, 0, io.SeekStart)
+	fd2, err := c.Dup(fd)
+	if err != nil || fd2 == fd || fd2 < wire.LibFdBase {
+		t.Fatalf("dup: %d %v", fd2, err)
+	}
+	buf := make([]byte, 2)
+	c.Read(fd, buf)
+	c.CloseFd(fd)
+	n, err := c.Read(fd2, buf)
+	if err != nil || string(buf[:n]) != "cd" {
+		t.Errorf("read after dup and close: %q %v, want \"cd\"", buf[:n], err)
+	}
+	if _, err := c.Read(fd, buf); !errors.Is(err, syscall.EBADF) {
+		t.Errorf("read on a closed library fd: %v, want EBADF", err)
+	}
+	c.CloseFd(fd2)
+	checkNoOpenFiles(t, c)
+}
+
+// TestPathsOutsideMounts: paths outside every mount are not ours.
+func TestPathsOutsideMounts(t *testing.T) {
+	sp := startService(t, svcOpts{})
+	c := sp.dial(t, client.Options{})
+	mp, _ := mountLocal(t, sp, c)
+	for _, p := range []string{"/etc/passwd", "/t", mp + "x/y", "/"} {
+		if _, _, err := c.Resolve(p); !errors.Is(err, client.ErrNotOurs) {
+			t.Errorf("resolve %s: %v, want ErrNotOurs", p, err)
+		}
+		if _, err := c.Open(p, syscall.O_RDONLY, 0); !errors.Is(err, client.ErrNotOurs) {
+			t.Errorf("open %s: %v, want ErrNotOurs", p, err)
+		}
+	}
+	if _, name, err := c.Resolve(mp + "/a/../b"); err != nil || name != "b" {
+		t.Errorf("resolve inside: %q %v", name, err)
+	}
+	if _, err := c.FS("/nowhere"); !errors.Is(err, client.ErrNotOurs) {
+		t.Errorf("FS outside: %v", err)
+	}
+}
+
+// TestEscape runs the escape suite through the client: nothing the tenant
+// names through the IPC path reaches outside the instance root.
+func TestEscape(t *testing.T) {
+	sp := startService(t, svcOpts{})
+	c := sp.dial(t, client.Options{})
+	fstest.RunEscape(t, func(t *testing.T) (fs.Service, string) {
+		mp, dir := mountLocal(t, sp, c)
+		outside := filepath.Join(filepath.Dir(dir), "outside-"+filepath.Base(dir))
+		if err := os.Mkdir(outside, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		v, err := c.FS(mp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v, outside
+	})
+}

@@ -1,0 +1,360 @@
+package fuse_test
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"polytropon/fs"
+	"polytropon/fs/fuse"
+)
+
+// The mmap checks run in a child process (this test binary re-executed):
+// a page fault on a FUSE file blocks its thread outside any system call,
+// and if the same process serves the mount, a garbage collection that
+// waits for that thread would stop the server too (go-fuse's documented
+// deadlock 3).
+const mmapHelperEnv = "POLYTROPON_FUSE_MMAP_HELPER"
+
+func TestMain(m *testing.M) {
+	if spec := os.Getenv(mmapHelperEnv); spec != "" {
+		if err := mmapHelper(spec); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// TestReadsReachDaemon proves that passthrough is off: with kernel FUSE
+// passthrough the kernel would read the backing file itself and the
+// service would count no reads at all.
+func TestReadsReachDaemon(t *testing.T) {
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			svc := &countingService{Service: newLocal(t, t.TempDir())}
+			mnt := mount(t, svc, m.opts)
+			p := filepath.Join(mnt, "data")
+			want := bytes.Repeat([]byte("polytropon"), 4096)
+			if err := os.WriteFile(p, want, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if svc.pwrites.Load() == 0 {
+				t.Fatalf("writing %d bytes through the mount made no Pwrite on the service", len(want))
+			}
+			const reads = 5
+			fd, err := unix.Open(p, unix.O_RDONLY, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer unix.Close(fd)
+			buf := make([]byte, 4096)
+			for i := range reads {
+				off := int64(i) * 4096
+				n, err := unix.Pread(fd, buf, off)
+				if err != nil || n != len(buf) || !bytes.Equal(buf, want[off:off+4096]) {
+					t.Fatalf("pread at %d: got (%d, %v) or wrong data", off, n, err)
+				}
+			}
+			got := svc.preads.Load()
+			if got == 0 {
+				t.Fatalf("%d preads through the mount reached the service 0 times: passthrough is on", reads)
+			}
+			if !m.opts.KernelCache && got < reads {
+				t.Errorf("direct I/O: %d preads reached the service %d times, want each one", reads, got)
+			}
+		})
+	}
+}
+
+// TestExec runs a binary copied into the mount: the kernel reads and maps
+// it through FUSE (the legacy path that exec needs).
+func TestExec(t *testing.T) {
+	src, err := exec.LookPath("echo")
+	if err != nil {
+		t.Skip("needs echo(1): apt-get install coreutils")
+	}
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			mnt := mount(t, newLocal(t, t.TempDir()), m.opts)
+			bin := filepath.Join(mnt, "bin", "echo")
+			if err := os.Mkdir(filepath.Dir(bin), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			copyFile(t, src, bin, 0o755)
+			// Through sh, so that the exec of a file of the mount is not
+			// done by a child of this process that the Go runtime forked
+			// with vfork (go-fuse's deadlock 1c).
+			out, err := exec.Command("/bin/sh", "-c", `"$0" hello from fuse`, bin).CombinedOutput()
+			if err != nil {
+				t.Fatalf("exec %s: %v: %s", bin, err, out)
+			}
+			if string(out) != "hello from fuse\n" {
+				t.Fatalf("exec output: got %q, want %q", out, "hello from fuse\n")
+			}
+		})
+	}
+}
+
+func copyFile(t *testing.T, src, dst string, mode os.FileMode) {
+	t.Helper()
+	in, err := os.Open(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, mode)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		t.Fatal(err)
+	}
+	if err := out.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestMmap maps a file of the mount read-only (private and shared) and
+// shared writable from a child process, then checks what the service
+// holds.
+func TestMmap(t *testing.T) {
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			backing := t.TempDir()
+			mnt := mount(t, newLocal(t, backing), m.opts)
+			content := bytes.Repeat([]byte("0123456789abcdef"), 1024) // 16 KiB
+			if err := os.WriteFile(filepath.Join(mnt, "m"), content, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			cmd := exec.Command(os.Args[0], "-test.run=^$")
+			cmd.Env = append(os.Environ(), mmapHelperEnv+"="+filepath.Join(mnt, "m"))
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("mmap helper: %v\n%s", err, out)
+			}
+			want := append([]byte(nil), content...)
+			copy(want[4096:], "written through a shared mapping")
+			got, err := os.ReadFile(filepath.Join(backing, "m"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Fatalf("backing file after the shared writable mapping: got %q..., want %q...", got[4096:4096+40], want[4096:4096+40])
+			}
+		})
+	}
+}
+
+// mmapHelper is the child of TestMmap: it checks read-only private and
+// shared mappings of path, then writes through a shared mapping and
+// msyncs it.
+func mmapHelper(path string) error {
+	want, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	for _, flags := range []int{unix.MAP_PRIVATE, unix.MAP_SHARED} {
+		fd, err := unix.Open(path, unix.O_RDONLY, 0)
+		if err != nil {
+			return err
+		}
+		mem, err := unix.Mmap(fd, 0, len(want), unix.PROT_READ, flags)
+		unix.Close(fd)
+		if err != nil {
+			return fmt.Errorf("read-only mmap (flags %#x): %w", flags, err)
+		}
+		same := bytes.Equal(mem, want)
+		unix.Munmap(mem)
+		if !same {
+			return fmt.Errorf("read-only mmap (flags %#x): content differs from read(2)", flags)
+		}
+	}
+	fd, err := unix.Open(path, unix.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	mem, err := unix.Mmap(fd, 0, len(want), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		return fmt.Errorf("shared writable mmap: %w", err)
+	}
+	copy(mem[4096:], "written through a shared mapping")
+	if err := unix.Msync(mem, unix.MS_SYNC); err != nil {
+		return fmt.Errorf("msync: %w", err)
+	}
+	return unix.Munmap(mem)
+}
+
+// TestInodeNumbers checks that st_ino is the service's on a one-device
+// service, that hard links share a number, and that a file that gets the
+// number of a file unlinked through the mount reads its own content, not
+// the old file's (whose pages FP may still cache).
+func TestInodeNumbers(t *testing.T) {
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			backing := t.TempDir()
+			mnt := mount(t, newLocal(t, backing), m.opts)
+			if err := os.WriteFile(filepath.Join(mnt, "a"), []byte("first"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Link(filepath.Join(mnt, "a"), filepath.Join(mnt, "b")); err != nil {
+				t.Fatal(err)
+			}
+			var viaMount, viaLink, direct unix.Stat_t
+			for _, s := range []struct {
+				p  string
+				st *unix.Stat_t
+			}{{filepath.Join(mnt, "a"), &viaMount}, {filepath.Join(mnt, "b"), &viaLink}, {filepath.Join(backing, "a"), &direct}} {
+				if err := unix.Stat(s.p, s.st); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if viaMount.Ino != direct.Ino || viaLink.Ino != direct.Ino {
+				t.Errorf("st_ino: mount %d, link %d, backing %d; want all equal", viaMount.Ino, viaLink.Ino, direct.Ino)
+			}
+			if viaLink.Nlink != 2 {
+				t.Errorf("nlink of a hard-linked file: got %d, want 2", viaLink.Nlink)
+			}
+
+			// Read the file (FP caches its pages), unlink both names,
+			// then create files until the backing filesystem reuses the
+			// number.
+			if got, err := os.ReadFile(filepath.Join(mnt, "a")); err != nil || string(got) != "first" {
+				t.Fatalf("read a: got (%q, %v)", got, err)
+			}
+			for _, n := range []string{"a", "b"} {
+				if err := os.Remove(filepath.Join(mnt, n)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			reused := ""
+			for i := 0; i < 64 && reused == ""; i++ {
+				name := fmt.Sprintf("new%d", i)
+				if err := os.WriteFile(filepath.Join(mnt, name), []byte(strings.Repeat("N", 5)), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				var st unix.Stat_t
+				if err := unix.Stat(filepath.Join(backing, name), &st); err != nil {
+					t.Fatal(err)
+				}
+				if st.Ino == direct.Ino {
+					reused = name
+				}
+			}
+			if reused == "" {
+				t.Logf("backing filesystem did not reuse inode %d in 64 creations; reuse not exercised", direct.Ino)
+				return
+			}
+			got, err := os.ReadFile(filepath.Join(mnt, reused))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(got) != "NNNNN" {
+				t.Errorf("new file %s with the unlinked file's inode number reads %q, want %q", reused, got, "NNNNN")
+			}
+		})
+	}
+}
+
+// TestUnionBranchInodes mounts a union whose branches are on different
+// filesystems (the ext4 temp dir and a tmpfs): numbers of the other
+// device get it mixed into their high bits, so equal st_ino values of two
+// branches cannot collide, and each file reads back its own content.
+func TestUnionBranchInodes(t *testing.T) {
+	requireFUSE(t)
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to mount a tmpfs branch")
+	}
+	upper, lower := t.TempDir(), t.TempDir()
+	if err := unix.Mount("tmpfs", lower, "tmpfs", 0, "size=8m"); err != nil {
+		t.Skipf("cannot mount tmpfs: %v", err)
+	}
+	t.Cleanup(func() { unix.Unmount(lower, unix.MNT_DETACH) })
+	if err := os.WriteFile(filepath.Join(lower, "l"), []byte("lower"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var lst unix.Stat_t
+	if err := unix.Stat(filepath.Join(lower, "l"), &lst); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(upper, "u"), []byte("upper"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stack, err := fuse.BuildLocalStack(upper, lower)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stack.Close() })
+	mnt := mount(t, stack.Service, fuse.Options{})
+	var ust, mst unix.Stat_t
+	if err := unix.Stat(filepath.Join(mnt, "u"), &ust); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Stat(filepath.Join(mnt, "l"), &mst); err != nil {
+		t.Fatal(err)
+	}
+	if mst.Ino == lst.Ino {
+		t.Errorf("lower file on another device kept its raw st_ino %d; want the device mixed in", lst.Ino)
+	}
+	if mst.Ino&0xffffffff != lst.Ino&0xffffffff {
+		t.Errorf("lower file: low 32 bits of st_ino %#x differ from the branch's %#x", mst.Ino, lst.Ino)
+	}
+	if mst.Ino == ust.Ino {
+		t.Errorf("upper and lower files share st_ino %d", ust.Ino)
+	}
+	for name, want := range map[string]string{"u": "upper", "l": "lower"} {
+		if got, err := os.ReadFile(filepath.Join(mnt, name)); err != nil || string(got) != want {
+			t.Errorf("%s: got (%q, %v), want %q", name, got, err, want)
+		}
+	}
+}
+
+// TestStatfsAndErrors checks statfs through the mount and that service
+// errors arrive with their errno.
+func TestStatfsAndErrors(t *testing.T) {
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			backing := t.TempDir()
+			mnt := mount(t, newLocal(t, backing), m.opts)
+			var got, want unix.Statfs_t
+			if err := unix.Statfs(mnt, &got); err != nil {
+				t.Fatal(err)
+			}
+			if err := unix.Statfs(backing, &want); err != nil {
+				t.Fatal(err)
+			}
+			if got.Blocks != want.Blocks || got.Bsize != want.Bsize {
+				t.Errorf("statfs: got blocks %d bsize %d, want %d %d", got.Blocks, got.Bsize, want.Blocks, want.Bsize)
+			}
+			if got.Type != 0x65735546 { // FUSE_SUPER_MAGIC
+				t.Errorf("statfs type: got %#x, want FUSE_SUPER_MAGIC", got.Type)
+			}
+			for _, c := range []struct {
+				what string
+				err  error
+				want syscall.Errno
+			}{
+				{"open missing", func() error { _, err := os.Open(filepath.Join(mnt, "missing")); return err }(), syscall.ENOENT},
+				{"rmdir root file", func() error {
+					os.WriteFile(filepath.Join(mnt, "f"), nil, 0o644)
+					return syscall.Rmdir(filepath.Join(mnt, "f"))
+				}(), syscall.ENOTDIR},
+				{"mkdir existing", os.Mkdir(mnt+"/f", 0o755), syscall.EEXIST},
+			} {
+				if got := fs.Errno(c.err); got != c.want {
+					t.Errorf("%s: got %v, want %v", c.what, c.err, c.want)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,97 @@
+package service
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+)
+
+// stringList is a repeatable string flag.
+type stringList []string
+
+func (l *stringList) String() string     { return strings.Join(*l, ",") }
+func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
+
+// BindFlags binds the flags of "polytropon serve" to fset and returns a
+// function that, after fset.Parse, yields the configuration: the -config
+// file (if any) with the flags that were set overriding it.
+func BindFlags(fset *flag.FlagSet) func() (Config, error) {
+	var (
+		cfgFile   = fset.String("config", "", "TOML configuration file (flags below override it)")
+		pool      = fset.String("pool", "", "pool name: the segment key derives from it (default $POLYTROPON_POOL or \"default\")")
+		key       = fset.Int("key", 0, "explicit System V key (overrides -pool)")
+		dir       = fset.String("dir", "", "serve this host directory as a local instance at /")
+		design    = fset.String("design", "", "request queue design (default rcqb)")
+		wait      = fset.String("wait", "", "wait strategy: spin, spin-futex or futex")
+		copyName  = fset.String("copy", "", "default data transfer: SMC, SMO or CMA")
+		buffers   = fset.Int("buffers", 0, "request buffers")
+		bufSize   = fset.Int("buffer-size", 0, "bytes of each buffer's data area")
+		queues    = fset.Int("queues", 0, "request queues (0: one per core group)")
+		pin       = fset.Bool("pin", false, "pin service threads to their core group")
+		mountDirs stringList
+	)
+	fset.Var(&mountDirs, "mount-dir", "host directory under which MOUNT requests may create local branches (repeatable)")
+	return func() (Config, error) {
+		var cfg Config
+		if *cfgFile != "" {
+			var err error
+			if cfg, err = LoadConfig(*cfgFile); err != nil {
+				return cfg, err
+			}
+		}
+		set := map[string]bool{}
+		fset.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		if set["pool"] {
+			cfg.Pool = *pool
+		}
+		if set["key"] {
+			cfg.Key = *key
+		}
+		if *design != "" {
+			cfg.Design = *design
+		}
+		if *wait != "" {
+			cfg.Wait = *wait
+		}
+		if *copyName != "" {
+			cfg.Copy = *copyName
+		}
+		if *buffers != 0 {
+			cfg.Buffers = *buffers
+		}
+		if *bufSize != 0 {
+			cfg.BufferSize = *bufSize
+		}
+		if *queues != 0 {
+			cfg.Queues = *queues
+		}
+		if set["pin"] {
+			cfg.Pin = *pin
+		}
+		cfg.MountDirs = append(cfg.MountDirs, mountDirs...)
+		if *dir != "" {
+			cfg.Instances = append(cfg.Instances, InstanceConfig{
+				Path: "/", Share: true, Stack: []Layer{{Type: "local", Dir: *dir}},
+			})
+		}
+		cfg.EnsureDefaults()
+		return cfg, cfg.Validate()
+	}
+}
+
+// Serve builds the service, prints "ready key=K shmid=S pid=P" to stdout
+// once clients can attach, serves until ctx is done and stops (removing
+// the segment).
+func Serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
+	svc, err := New(cfg, stderr)
+	if err != nil {
+		return err
+	}
+	svc.Start()
+	fmt.Fprintf(stdout, "ready key=%#x shmid=%d pid=%d\n", svc.Key(), svc.SegmentID(), os.Getpid())
+	<-ctx.Done()
+	return svc.Stop()
+}

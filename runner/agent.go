@@ -47,6 +47,9 @@ type AgentEvent struct {
 	Error  string            `json:"error,omitempty"`
 	// NothingToDo marks a workload that had no work (not a failure).
 	NothingToDo bool `json:"nothing_to_do,omitempty"`
+	// Stopped marks a workload told to stop ("stop", e.g. noise after the
+	// main workloads) that ended with a context error and no result.
+	Stopped bool `json:"stopped,omitempty"`
 }
 
 // RunAgent is the body of the hidden `polytropon _agent` subcommand: it runs
@@ -144,6 +147,10 @@ func RunAgent(ctx context.Context, in io.Reader, out io.Writer) error {
 		defer cancel()
 	}
 	res, err := w.Run(runCtx, env)
+	if err != nil && res == nil && stopCtx.Err() != nil && ctx.Err() == nil && errors.Is(err, context.Canceled) {
+		// Told to stop (noise after main): not a failure, but nothing to report.
+		return enc.Encode(AgentEvent{Type: "result", Stopped: true})
+	}
 	if err != nil && !(res != nil && runCtx.Err() != nil) {
 		// An error after the window closed, with a result in hand, is the
 		// workload noticing the deadline: keep the result.

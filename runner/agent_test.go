@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -145,4 +146,31 @@ func TestAgentStopBeforeGo(t *testing.T) {
 		t.Fatalf("got %+v, want an error saying it stopped before go", ev)
 	}
 	<-p.done
+}
+
+// TestAgentStoppedNoise: a noise workload told to stop is not a failure,
+// whether or not it can report what it did (stress-ng's wrapper cannot).
+func TestAgentStoppedNoise(t *testing.T) {
+	if _, err := exec.LookPath("stress-ng"); err != nil {
+		t.Skip("needs stress-ng: apt-get install stress-ng")
+	}
+	job, err := json.Marshal(Job{Workload: "randomio", Params: json.RawMessage(`{"Workers": 1, "Bytes": "8MiB"}`), Phase: "noise",
+		Container: systems.Container{Dir: t.TempDir(), FS: systems.FSSpec{Kind: systems.HostKind}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := startLocalAgent(t, string(job))
+	if ev := p.next(t); ev.Type != "ready" {
+		t.Fatalf("first event: got %+v, want ready", ev)
+	}
+	io.WriteString(p.in, cmdGo+"\n")
+	time.Sleep(500 * time.Millisecond)
+	io.WriteString(p.in, cmdStop+"\n")
+	ev := p.next(t)
+	if ev.Type != "result" || (ev.Result == nil && !ev.Stopped) {
+		t.Fatalf("after stop: got %+v, want a result or a stopped marker", ev)
+	}
+	if err := <-p.done; err != nil {
+		t.Fatalf("agent: %v", err)
+	}
 }

@@ -279,6 +279,9 @@ func (rp *rep) run(ctx context.Context) error {
 		a.finish(agentGrace)
 		pl := placements[i]
 		w := exp.Workloads[pl.Workload]
+		if events[i].Stopped {
+			rp.note("%s: stopped without a result (the workload reports nothing when stopped early)", a.label)
+		}
 		rp.out.Instances = append(rp.out.Instances, Instance{
 			Workload: w.Name, Role: w.Role, Pool: pl.Pool, Container: pl.Container,
 			Result: events[i].Result, NothingToDo: events[i].NothingToDo,

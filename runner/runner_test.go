@@ -495,6 +495,9 @@ func TestRunInterrupted(t *testing.T) {
 	if len(agentPIDs()) == 0 {
 		t.Errorf("no agent running in the second repetition: the leftover check below would be blind")
 	}
+	if len(poolCgroups(cmd.Process.Pid)) == 0 {
+		t.Errorf("no pool cgroup of the run in the second repetition: the leftover check below would be blind")
+	}
 	if len(loopsUnder(t, work)) == 0 {
 		t.Errorf("no loop device of the run in the second repetition: the leftover check below would be blind")
 	}
@@ -549,8 +552,7 @@ func okRepetitions(t *testing.T, samples string) int {
 // devices or agent processes.
 func assertNothingLeft(t *testing.T, work string, runnerPid int) {
 	t.Helper()
-	cg, _ := filepath.Glob(fmt.Sprintf("/sys/fs/cgroup/*/polytropon/run-*-%d", runnerPid))
-	if len(cg) > 0 {
+	if cg := poolCgroups(runnerPid); len(cg) > 0 {
 		t.Errorf("pool cgroups left: %v", cg)
 	}
 	mi, err := os.ReadFile("/proc/self/mountinfo")
@@ -604,4 +606,10 @@ func loopsUnder(t *testing.T, dir string) []string {
 		}
 	}
 	return out
+}
+
+// poolCgroups lists the cgroup directories of a runner's pools.
+func poolCgroups(runnerPid int) []string {
+	cg, _ := filepath.Glob(fmt.Sprintf("/sys/fs/cgroup/*/polytropon/run-*-%d", runnerPid))
+	return cg
 }

@@ -184,10 +184,12 @@ func (in *kernelInstance) setup(ctx context.Context, req Request) error {
 		if o := req.Options["mount_options"]; o != "" {
 			args = append(args, "-o", o)
 		}
+		// Recorded first: a mount(8) killed after the kernel mounted still
+		// gets unmounted ("not mounted" is fine for teardown).
+		in.mounts = append(in.mounts, mnt)
 		if err := poolCmd(ctx, in.pool, append(args, in.loopDev, mnt)...); err != nil {
 			return err
 		}
-		in.mounts = append(in.mounts, mnt)
 		// Detach at once: on a mounted device this only sets autoclear, so
 		// the device goes with the last mount even if the runner is
 		// killed and the pool's namespace dies with our mount in it.

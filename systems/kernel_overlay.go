@@ -56,10 +56,10 @@ func (in *kernelInstance) setupOverlays(ctx context.Context, req Request, base s
 			}
 		}
 		opts := "lowerdir=" + lower + ",upperdir=" + l.upper + ",workdir=" + l.work
+		in.mounts = append(in.mounts, l.root)
 		if err := poolCmd(ctx, in.pool, "mount", "-t", "overlay", "overlay", "-o", opts, l.root); err != nil {
 			return err
 		}
-		in.mounts = append(in.mounts, l.root)
 		in.containers = append(in.containers, Container{Dir: l.root, FS: FSSpec{Kind: HostKind}})
 	}
 	return nil

@@ -276,3 +276,28 @@ func TestKernelTeardownBusy(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// TestKernelPartialSetupCleansUp fails K/K's setup after the ext4 image is
+// mounted (the lower image is missing): nothing may stay behind.
+func TestKernelPartialSetupCleansUp(t *testing.T) {
+	s := checkSystem(t, "K/K")
+	p := newTestPool(t)
+	work := t.TempDir()
+	in, err := s.Setup(t.Context(), p, Request{Containers: 2, WorkDir: work, Lower: filepath.Join(work, "missing"), Options: map[string]string{"size": "128M"}})
+	if err == nil {
+		in.Teardown(context.Background())
+		t.Fatal("Setup with a missing lower image succeeded")
+	}
+	if !strings.Contains(err.Error(), "lower image") {
+		t.Errorf("error %q does not name the lower image", err)
+	}
+	if got := mountsUnder(t, fmt.Sprintf("/proc/%d/mountinfo", p.EnginePid()), work); len(got) != 0 {
+		t.Errorf("mounts left in the pool: %v", got)
+	}
+	if got := loopsOf(t, work); len(got) != 0 {
+		t.Errorf("loop devices left: %v", got)
+	}
+	if ents, _ := os.ReadDir(work); len(ents) != 0 {
+		t.Errorf("work dir not emptied: %v", ents)
+	}
+}

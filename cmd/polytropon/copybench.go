@@ -26,6 +26,7 @@ func runCopybench(stdout, stderr io.Writer, args []string) error {
 	duration := fset.Duration("duration", 200*time.Millisecond, "measuring time per point")
 	staging := fset.String("staging", "", "size of the shared staging buffer of SMC/SMO (default: the largest size)")
 	noPeer := fset.Bool("no-peer", false, "skip CMA from a second process")
+	rounds := fset.Int("rounds", 1, "split every point into this many slices, measured round robin with the other methods and pooled")
 	pin := fset.Bool("pin", false, "pin the measuring thread to a CPU")
 	out := fset.String("out", "", "directory for copy.txt (benchstat), copy.csv and plots")
 	if err := fset.Parse(args); err != nil {
@@ -34,7 +35,7 @@ func runCopybench(stdout, stderr io.Writer, args []string) error {
 	if fset.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fset.Args())
 	}
-	cfg := bench.CopyConfig{Methods: ipcbenchList(*methods), Duration: *duration, CrossProcess: !*noPeer, Pin: *pin}
+	cfg := bench.CopyConfig{Methods: ipcbenchList(*methods), Duration: *duration, CrossProcess: !*noPeer, Pin: *pin, Rounds: *rounds}
 	for _, s := range ipcbenchList(*sizes) {
 		n, err := bench.ParseSize(s)
 		if err != nil {

@@ -37,6 +37,7 @@ func runQueuebench(stdout, stderr io.Writer, args []string) error {
 	spinBudget := fset.Int("spin-budget", 0, "spins before sleeping with spin-futex (0: design default)")
 	pin := fset.Bool("pin", false, "pin every thread to a CPU")
 	lock := fset.Bool("lock", true, "lock every measuring goroutine to its own OS thread (false: plain goroutines, ignored with -pin)")
+	rounds := fset.Int("rounds", 1, "split every point into this many slices, measured round robin with the other designs and pooled")
 	rttDuration := fset.Duration("rtt-duration", 200*time.Millisecond, "measuring time per ping-pong and round-trip point")
 	noRTT := fset.Bool("no-rtt", false, "skip the ping-pong baseline and the round trips")
 	subject := fset.String("subject", "rcqb", "design the goal ratios are computed for")
@@ -74,8 +75,8 @@ func runQueuebench(stdout, stderr io.Writer, args []string) error {
 		}
 	}
 	q.Cross, q.Work, q.Duration, q.MaxItems = *cross, *work, *duration, *items
-	q.Capacity, q.SpinBudget, q.Pin, q.NoLock = *capacity, *spinBudget, *pin, !*lock
-	cfg.RTT = bench.RTTConfig{Duration: *rttDuration, Pin: *pin, NoLock: !*lock, SpinBudget: *spinBudget}
+	q.Capacity, q.SpinBudget, q.Pin, q.NoLock, q.Rounds = *capacity, *spinBudget, *pin, !*lock, *rounds
+	cfg.RTT = bench.RTTConfig{Duration: *rttDuration, Pin: *pin, NoLock: !*lock, SpinBudget: *spinBudget, Rounds: *rounds}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	_, err = bench.QueueBench(ctx, cfg, stdout)

@@ -37,9 +37,12 @@ type FS struct {
 	euid  int
 	egid  int
 
-	// renameMu makes RENAME_NOREPLACE's check-then-rename atomic against
-	// the other renames of this client.
-	renameMu sync.Mutex
+	// nsMu orders lookups against the calls that can put a symbolic link
+	// where a directory was: Symlink and Rename hold it for writing,
+	// every other path-based call for reading, from lookup until the
+	// libcephfs call returns. So a link swapped in by this client cannot
+	// redirect another call of this client outside the root.
+	nsMu sync.RWMutex
 	// appendMu makes O_APPEND's seek-to-end-and-write atomic against the
 	// other appends of this client.
 	appendMu sync.Mutex
@@ -165,17 +168,20 @@ func configure(m *ceph.MountInfo, cfg Config, timeout time.Duration) error {
 	return nil
 }
 
-// mountError turns the usual mount failures into messages a user can act on.
+// mountError turns the usual mount failures into messages a user can act
+// on, keeping the errno for errors.Is.
 func mountError(err error, root string) error {
-	switch errnoOf(err) {
+	e := errnoOf(err)
+	pe := fs.PathError("mount", root, e)
+	switch e {
 	case syscall.ENOENT:
-		return fmt.Errorf("root directory %s does not exist in the file system: %w", root, err)
+		return fmt.Errorf("root directory %s does not exist in the file system: %w", root, pe)
 	case syscall.EACCES, syscall.EPERM:
-		return fmt.Errorf("permission denied (wrong key, or the key does not allow %s): %w", root, err)
+		return fmt.Errorf("permission denied (wrong key, or the key does not allow %s): %w", root, pe)
 	case syscall.ETIMEDOUT:
-		return fmt.Errorf("timed out (monitor address or key wrong, cluster down?): %w", err)
+		return fmt.Errorf("timed out (monitor address or key wrong, cluster down?): %w", pe)
 	}
-	return err
+	return pe
 }
 
 // ID returns the client id ("t1").
@@ -211,15 +217,16 @@ func (f *FS) SyncFS() error {
 	return nil
 }
 
-// path turns a service name into the client's absolute path.
-func (f *FS) path(op, name string) (string, error) {
-	c := fs.Clean(name)
-	for _, el := range strings.Split(c, "/") {
-		if len(el) > nameMax {
-			return "", fs.PathError(op, name, syscall.ENAMETOOLONG)
-		}
+// path turns a service name into the client's absolute, link-free path
+// (see lookup).
+//
+// Preconditions: f.nsMu is held.
+func (f *FS) path(op, name string, follow bool) (string, error) {
+	p, err := f.lookup(fs.Clean(name), follow)
+	if err != nil {
+		return "", fs.PathError(op, name, errnoOf(err))
 	}
-	return "/" + c, nil
+	return p, nil
 }
 
 func pathErr(op, name string, err error) error {
@@ -231,14 +238,19 @@ func pathErr(op, name string, err error) error {
 
 // Open implements fs.Service.
 func (f *FS) Open(ctx context.Context, name string, flags int, mode uint32) (fs.File, error) {
-	p, err := f.path("open", name)
-	if err != nil {
-		return nil, err
-	}
 	if err := ctx.Err(); err != nil {
 		return nil, fs.PathError("open", name, fs.Errno(err))
 	}
 	flags &^= unix.O_CLOEXEC | unix.O_NOCTTY | unix.O_LARGEFILE
+	// O_NOFOLLOW fails on a final link (ELOOP from libcephfs); O_EXCL
+	// fails on any existing name, a dangling link included.
+	follow := flags&unix.O_NOFOLLOW == 0 && flags&(unix.O_CREAT|unix.O_EXCL) != unix.O_CREAT|unix.O_EXCL
+	f.nsMu.RLock()
+	defer f.nsMu.RUnlock()
+	p, err := f.path("open", name, follow)
+	if err != nil {
+		return nil, err
+	}
 	h, err := f.mount.Open(p, flags, mode)
 	if err != nil {
 		return nil, pathErr("open", name, err)
@@ -261,7 +273,9 @@ func (f *FS) Open(ctx context.Context, name string, flags int, mode uint32) (fs.
 }
 
 func (f *FS) statx(op, name string, flags ceph.AtFlags) (fs.Stat, error) {
-	p, err := f.path(op, name)
+	f.nsMu.RLock()
+	defer f.nsMu.RUnlock()
+	p, err := f.path(op, name, flags&ceph.AtSymlinkNofollow == 0)
 	if err != nil {
 		return fs.Stat{}, err
 	}
@@ -295,7 +309,9 @@ func statOf(s *ceph.CephStatx) fs.Stat {
 
 // Mkdir implements fs.Service.
 func (f *FS) Mkdir(_ context.Context, name string, mode uint32) error {
-	p, err := f.path("mkdir", name)
+	f.nsMu.RLock()
+	defer f.nsMu.RUnlock()
+	p, err := f.path("mkdir", name, false)
 	if err != nil {
 		return err
 	}
@@ -307,7 +323,9 @@ func (f *FS) Mkdir(_ context.Context, name string, mode uint32) error {
 
 // Rmdir implements fs.Service.
 func (f *FS) Rmdir(_ context.Context, name string) error {
-	p, err := f.path("rmdir", name)
+	f.nsMu.RLock()
+	defer f.nsMu.RUnlock()
+	p, err := f.path("rmdir", name, false)
 	if err != nil {
 		return err
 	}
@@ -319,7 +337,9 @@ func (f *FS) Rmdir(_ context.Context, name string) error {
 
 // Unlink implements fs.Service.
 func (f *FS) Unlink(_ context.Context, name string) error {
-	p, err := f.path("unlink", name)
+	f.nsMu.RLock()
+	defer f.nsMu.RUnlock()
+	p, err := f.path("unlink", name, false)
 	if err != nil {
 		return err
 	}
@@ -332,11 +352,13 @@ func (f *FS) Unlink(_ context.Context, name string) error {
 // Rename implements fs.Service. RENAME_NOREPLACE is emulated (see the
 // package documentation); RENAME_EXCHANGE fails with EINVAL.
 func (f *FS) Rename(_ context.Context, oldname, newname string, flags uint32) error {
-	op, err := f.path("rename", oldname)
+	f.nsMu.Lock()
+	defer f.nsMu.Unlock()
+	op, err := f.path("rename", oldname, false)
 	if err != nil {
 		return err
 	}
-	np, err := f.path("rename", newname)
+	np, err := f.path("rename", newname, false)
 	if err != nil {
 		return err
 	}
@@ -347,8 +369,6 @@ func (f *FS) Rename(_ context.Context, oldname, newname string, flags uint32) er
 	case 0:
 		return pathErr("rename", oldname, f.mount.Rename(op, np))
 	case unix.RENAME_NOREPLACE:
-		f.renameMu.Lock()
-		defer f.renameMu.Unlock()
 		if _, err := f.mount.Statx(op, ceph.StatxMode, ceph.AtSymlinkNofollow); err != nil {
 			return pathErr("rename", oldname, err)
 		}
@@ -367,7 +387,9 @@ func (f *FS) Rename(_ context.Context, oldname, newname string, flags uint32) er
 
 // OpenDir implements fs.Service.
 func (f *FS) OpenDir(_ context.Context, name string) (fs.Dir, error) {
-	p, err := f.path("opendir", name)
+	f.nsMu.RLock()
+	defer f.nsMu.RUnlock()
+	p, err := f.path("opendir", name, true)
 	if err != nil {
 		return nil, err
 	}
@@ -380,7 +402,9 @@ func (f *FS) OpenDir(_ context.Context, name string) (fs.Dir, error) {
 
 // Symlink implements fs.Service.
 func (f *FS) Symlink(_ context.Context, target, linkname string) error {
-	p, err := f.path("symlink", linkname)
+	f.nsMu.Lock()
+	defer f.nsMu.Unlock()
+	p, err := f.path("symlink", linkname, false)
 	if err != nil {
 		return err
 	}
@@ -395,7 +419,9 @@ func (f *FS) Symlink(_ context.Context, target, linkname string) error {
 
 // Readlink implements fs.Service.
 func (f *FS) Readlink(_ context.Context, name string) (string, error) {
-	p, err := f.path("readlink", name)
+	f.nsMu.RLock()
+	defer f.nsMu.RUnlock()
+	p, err := f.path("readlink", name, false)
 	if err != nil {
 		return "", err
 	}
@@ -408,11 +434,13 @@ func (f *FS) Readlink(_ context.Context, name string) (string, error) {
 
 // Link implements fs.Service.
 func (f *FS) Link(_ context.Context, oldname, newname string) error {
-	op, err := f.path("link", oldname)
+	f.nsMu.RLock()
+	defer f.nsMu.RUnlock()
+	op, err := f.path("link", oldname, false)
 	if err != nil {
 		return err
 	}
-	np, err := f.path("link", newname)
+	np, err := f.path("link", newname, false)
 	if err != nil {
 		return err
 	}
@@ -424,7 +452,9 @@ func (f *FS) Link(_ context.Context, oldname, newname string) error {
 
 // Chmod implements fs.Service.
 func (f *FS) Chmod(_ context.Context, name string, mode uint32) error {
-	p, err := f.path("chmod", name)
+	f.nsMu.RLock()
+	defer f.nsMu.RUnlock()
+	p, err := f.path("chmod", name, true)
 	if err != nil {
 		return err
 	}
@@ -433,7 +463,9 @@ func (f *FS) Chmod(_ context.Context, name string, mode uint32) error {
 
 // Chown implements fs.Service.
 func (f *FS) Chown(_ context.Context, name string, uid, gid int, flags int) error {
-	p, err := f.path("chown", name)
+	f.nsMu.RLock()
+	defer f.nsMu.RUnlock()
+	p, err := f.path("chown", name, flags&unix.AT_SYMLINK_NOFOLLOW == 0)
 	if err != nil {
 		return err
 	}
@@ -448,7 +480,9 @@ func (f *FS) Chown(_ context.Context, name string, uid, gid int, flags int) erro
 
 // Utimens implements fs.Service.
 func (f *FS) Utimens(_ context.Context, name string, times [2]fs.Timespec, flags int) error {
-	p, err := f.path("utimens", name)
+	f.nsMu.RLock()
+	defer f.nsMu.RUnlock()
+	p, err := f.path("utimens", name, flags&unix.AT_SYMLINK_NOFOLLOW == 0)
 	if err != nil {
 		return err
 	}
@@ -465,7 +499,9 @@ func (f *FS) Utimens(_ context.Context, name string, times [2]fs.Timespec, flags
 
 // Truncate implements fs.Service.
 func (f *FS) Truncate(_ context.Context, name string, size int64) error {
-	p, err := f.path("truncate", name)
+	f.nsMu.RLock()
+	defer f.nsMu.RUnlock()
+	p, err := f.path("truncate", name, true)
 	if err != nil {
 		return err
 	}
@@ -486,7 +522,9 @@ func (f *FS) Truncate(_ context.Context, name string, size int64) error {
 // effective ids (root passes R_OK and W_OK always, X_OK when some execute
 // bit is set or the file is a directory), like faccessat with AT_EACCESS.
 func (f *FS) Access(_ context.Context, name string, mode uint32) error {
-	p, err := f.path("access", name)
+	f.nsMu.RLock()
+	defer f.nsMu.RUnlock()
+	p, err := f.path("access", name, true)
 	if err != nil {
 		return err
 	}
@@ -524,7 +562,9 @@ func (f *FS) Access(_ context.Context, name string, mode uint32) error {
 
 // Statfs implements fs.Service.
 func (f *FS) Statfs(_ context.Context, name string) (fs.Statfs, error) {
-	p, err := f.path("statfs", name)
+	f.nsMu.RLock()
+	defer f.nsMu.RUnlock()
+	p, err := f.path("statfs", name, true)
 	if err != nil {
 		return fs.Statfs{}, err
 	}

@@ -30,6 +30,15 @@
 // no renameat2): it is atomic against other calls of the same FS value, not
 // against other clients. O_APPEND writes are serialised per FS value, since
 // libcephfs's seek-to-end-and-write is not atomic between threads.
+//
+// libcephfs follows a relative symbolic link's ".." above the directory a
+// client mounted, so FS resolves links itself (lookup in resolve.go) and
+// hands libcephfs link-free paths. The walk is atomic against this FS
+// value's own Symlink and Rename calls (FS.nsMu); against other clients
+// changing the same tree concurrently, confinement rests on the MDS: give
+// each tenant a key limited to its directory.
+//
+// Lock order: FS.nsMu, FS.appendMu and FS.closeMu are never held together.
 package cephfs
 
 import (

@@ -14,7 +14,9 @@ import (
 // Getxattr implements fs.Xattrer with getxattr(2)'s size protocol: an empty
 // dest asks for the size; a short one fails with ERANGE.
 func (f *FS) Getxattr(_ context.Context, name, attr string, dest []byte) (int, error) {
-	p, err := f.path("getxattr", name)
+	f.nsMu.RLock()
+	defer f.nsMu.RUnlock()
+	p, err := f.path("getxattr", name, true)
 	if err != nil {
 		return 0, err
 	}
@@ -30,7 +32,9 @@ func (f *FS) Getxattr(_ context.Context, name, attr string, dest []byte) (int, e
 
 // Setxattr implements fs.Xattrer (flags XATTR_CREATE, XATTR_REPLACE).
 func (f *FS) Setxattr(_ context.Context, name, attr string, data []byte, flags int) error {
-	p, err := f.path("setxattr", name)
+	f.nsMu.RLock()
+	defer f.nsMu.RUnlock()
+	p, err := f.path("setxattr", name, true)
 	if err != nil {
 		return err
 	}
@@ -43,7 +47,9 @@ func (f *FS) Setxattr(_ context.Context, name, attr string, data []byte, flags i
 // Listxattr implements fs.Xattrer: NUL-terminated names, size protocol as
 // Getxattr.
 func (f *FS) Listxattr(_ context.Context, name string, dest []byte) (int, error) {
-	p, err := f.path("listxattr", name)
+	f.nsMu.RLock()
+	defer f.nsMu.RUnlock()
+	p, err := f.path("listxattr", name, true)
 	if err != nil {
 		return 0, err
 	}
@@ -60,7 +66,9 @@ func (f *FS) Listxattr(_ context.Context, name string, dest []byte) (int, error)
 
 // Removexattr implements fs.Xattrer.
 func (f *FS) Removexattr(_ context.Context, name, attr string) error {
-	p, err := f.path("removexattr", name)
+	f.nsMu.RLock()
+	defer f.nsMu.RUnlock()
+	p, err := f.path("removexattr", name, true)
 	if err != nil {
 		return err
 	}

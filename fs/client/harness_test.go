@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"polytropon/fs/client"
+	"polytropon/ipc/bench"
 	"polytropon/ipc/shm"
 )
 
@@ -24,6 +25,7 @@ import (
 var servePath string
 
 func TestMain(m *testing.M) {
+	bench.MainIfPeer() // the ping-pong peer of BenchmarkServicePath
 	if os.Getenv(helperEnv) != "" {
 		os.Exit(runHelper())
 	}

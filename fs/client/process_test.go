@@ -21,6 +21,7 @@ import (
 	"polytropon/fs"
 	"polytropon/fs/client"
 	"polytropon/fs/fstest"
+	"polytropon/ipc/shm"
 	"polytropon/ipc/wire"
 )
 
@@ -415,4 +416,31 @@ func TestEscape(t *testing.T) {
 		}
 		return v, outside
 	})
+}
+
+// TestServiceStopsOnSIGTERM: SIGTERM stops the service cleanly (exit 0),
+// removes its segment, and clients see ENOTCONN.
+func TestServiceStopsOnSIGTERM(t *testing.T) {
+	sp := startService(t, svcOpts{})
+	c := sp.dial(t, client.Options{})
+	if err := c.Null(); err != nil {
+		t.Fatal(err)
+	}
+	sp.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-sp.done:
+		sp.done <- err
+		if err != nil {
+			t.Errorf("service exit: %v\n%s", err, sp.log)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("service did not stop on SIGTERM")
+	}
+	if seg, err := shm.Open(sp.key); err == nil {
+		seg.Detach()
+		t.Error("the segment survived a clean stop")
+	}
+	if err := c.Null(); !errors.Is(err, syscall.ENOTCONN) {
+		t.Errorf("call after the stop: %v, want ENOTCONN", err)
+	}
 }

@@ -44,7 +44,7 @@ type Server struct {
 	srv        *gofuse.Server
 	mountpoint string
 
-	mu       sync.Mutex // guards unmounted
+	mu        sync.Mutex // guards unmounted
 	unmounted bool
 }
 

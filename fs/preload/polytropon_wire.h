@@ -118,7 +118,7 @@ struct poly_header {
 	uint64_t start_time;
 	uint8_t queue_design[16];
 	uint32_t queue_wait;
-	uint32_t spin_budget;
+	uint32_t spin_micros;
 	uint32_t copy_method;
 	uint32_t num_queues;
 	uint32_t queue_capacity;
@@ -151,7 +151,7 @@ _Static_assert(offsetof(struct poly_header, heartbeat) == 32, "poly_header.heart
 _Static_assert(offsetof(struct poly_header, start_time) == 40, "poly_header.start_time offset");
 _Static_assert(offsetof(struct poly_header, queue_design) == 48, "poly_header.queue_design offset");
 _Static_assert(offsetof(struct poly_header, queue_wait) == 64, "poly_header.queue_wait offset");
-_Static_assert(offsetof(struct poly_header, spin_budget) == 68, "poly_header.spin_budget offset");
+_Static_assert(offsetof(struct poly_header, spin_micros) == 68, "poly_header.spin_micros offset");
 _Static_assert(offsetof(struct poly_header, copy_method) == 72, "poly_header.copy_method offset");
 _Static_assert(offsetof(struct poly_header, num_queues) == 76, "poly_header.num_queues offset");
 _Static_assert(offsetof(struct poly_header, queue_capacity) == 80, "poly_header.queue_capacity offset");
@@ -174,14 +174,12 @@ _Static_assert(offsetof(struct poly_header, queue_of_cpu) == 168, "poly_header.q
 
 struct poly_queue_stats {
 	uint64_t pending;
-	uint64_t served;
 	uint32_t threads;
-	uint8_t _pad0[44];
+	uint8_t _pad0[52];
 };
 _Static_assert(sizeof(struct poly_queue_stats) == 64, "struct poly_queue_stats size");
 _Static_assert(offsetof(struct poly_queue_stats, pending) == 0, "poly_queue_stats.pending offset");
-_Static_assert(offsetof(struct poly_queue_stats, served) == 8, "poly_queue_stats.served offset");
-_Static_assert(offsetof(struct poly_queue_stats, threads) == 16, "poly_queue_stats.threads offset");
+_Static_assert(offsetof(struct poly_queue_stats, threads) == 8, "poly_queue_stats.threads offset");
 
 struct poly_mount_entry {
 	uint32_t flags;

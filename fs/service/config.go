@@ -40,7 +40,7 @@ type Config struct {
 	CPUs           []int            `toml:"cpus"`   // CPUs served (default: the process's affinity)
 	Design         string           `toml:"design"`
 	Wait           string           `toml:"wait"`
-	SpinBudget     int              `toml:"spin_budget"`
+	SpinMicros     int              `toml:"spin_us"` // µs a waiting thread polls before it sleeps (spin-futex)
 	Buffers        int              `toml:"buffers"`
 	BufferSize     int              `toml:"buffer_size"`
 	Clients        int              `toml:"clients"`
@@ -111,8 +111,8 @@ func (c *Config) EnsureDefaults() {
 	if c.Wait == "" {
 		c.Wait = queue.SpinFutex.String()
 	}
-	if c.SpinBudget == 0 {
-		c.SpinBudget = 2000
+	if c.SpinMicros == 0 {
+		c.SpinMicros = 1000
 	}
 	if c.Buffers == 0 {
 		c.Buffers = 64
@@ -173,8 +173,8 @@ func (c *Config) Validate() error {
 		return bad("mounts = %d (1..4096)", c.Mounts)
 	case c.MaxFiles < 16 || c.MaxFiles > 1<<24:
 		return bad("max_files = %d (16..16M)", c.MaxFiles)
-	case c.SpinBudget < 0:
-		return bad("spin_budget = %d", c.SpinBudget)
+	case c.SpinMicros < 0 || c.SpinMicros > 1_000_000:
+		return bad("spin_us = %d (0..1000000)", c.SpinMicros)
 	}
 	for _, cpu := range c.CPUs {
 		if cpu < 0 || cpu >= wire.MaxCPUs {

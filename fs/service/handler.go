@@ -32,7 +32,10 @@ var bouncePool = sync.Pool{New: func() any { b := make([]byte, cmaChunk); return
 func (s *Service) Serve(b *wire.Buffer, req *wire.Request) int64 {
 	ret, e, rejected := s.serve(b, req)
 	if rejected {
-		s.rejected.Add(1)
+		if n := s.rejected.Add(1); n <= 20 || n%1000 == 0 {
+			s.log.Printf("rejected request #%d on buffer %d: %s from pid %d (client slot %d): %v",
+				n, b.Index, wire.CallName(req.Call), req.Owner, req.Client, e)
+		}
 	}
 	s.answered.Add(1)
 	if e != 0 {

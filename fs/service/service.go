@@ -101,13 +101,13 @@ func New(cfg Config, logw io.Writer) (_ *Service, err error) {
 	if err != nil {
 		return nil, err
 	}
-	qcfg := queue.Config{Capacity: nextPow2(2 * cfg.Buffers), Wait: wait, SpinBudget: cfg.SpinBudget}
+	qcfg := queue.Config{Capacity: nextPow2(2 * cfg.Buffers), Wait: wait}
 	qbytes := design.Size(qcfg)
 	if qbytes <= 0 {
 		return nil, fmt.Errorf("%w: design %s reports no memory size for capacity %d", ErrConfig, cfg.Design, qcfg.Capacity)
 	}
 	lay, err := wire.NewLayout(wire.Params{
-		QueueDesign: cfg.Design, QueueWait: uint32(wait), SpinBudget: uint32(cfg.SpinBudget),
+		QueueDesign: cfg.Design, QueueWait: uint32(wait), SpinMicros: uint32(cfg.SpinMicros),
 		QueueCapacity: uint32(qcfg.Capacity), QueueBytes: uint64(qbytes), NumQueues: uint32(nq),
 		NumMounts: uint32(cfg.Mounts), NumClients: uint32(cfg.Clients), NumBuffers: uint32(cfg.Buffers),
 		DataSize: uint32(cfg.BufferSize), CopyMethod: copyID, QueueOfCPU: qmap, ServiceID: 1,
@@ -143,7 +143,7 @@ func New(cfg Config, logw io.Writer) (_ *Service, err error) {
 	}
 	s.mu.Unlock()
 	s.driver, err = back.New(s.w, back.Config{
-		Design: design, Queue: qcfg, Pin: cfg.Pin, ExtraThreshold: cfg.ExtraThreshold,
+		Design: design, Queue: qcfg, SpinFor: time.Duration(cfg.SpinMicros) * time.Microsecond, Pin: cfg.Pin, ExtraThreshold: cfg.ExtraThreshold,
 		MaxExtra: cfg.MaxExtra, Logf: s.log.Printf,
 	}, s)
 	if err != nil {
@@ -214,6 +214,7 @@ func (s *Service) housekeeping() {
 		case <-tick.C:
 		}
 		s.w.Beat()
+		s.driver.Balance()
 		if n++; n%2 == 0 {
 			s.reap()
 		}

@@ -39,7 +39,10 @@ type Handler interface {
 // Config tunes the driver.
 type Config struct {
 	Design queue.Design
-	Queue  queue.Config // Capacity, Wait, SpinBudget of every queue
+	Queue  queue.Config // Capacity and Wait of every queue
+	// SpinFor is how long an idle service thread polls its queue before
+	// it sleeps, with the spin-futex strategy (0: 1ms).
+	SpinFor time.Duration
 	// Pin pins each queue's threads to the CPUs of its core group (the
 	// main thread to the group's first CPU).
 	Pin bool
@@ -62,6 +65,7 @@ type Driver struct {
 	bufs   []*wire.Buffer
 	groups [][]int // CPUs per queue
 
+	startMu  sync.Mutex // orders starting threads against Stop
 	threads  atomic.Int64
 	dropped  atomic.Uint64
 	served   atomic.Uint64
@@ -135,7 +139,10 @@ func (d *Driver) Served() uint64 { return d.served.Load() }
 // Stop closes the queues (waking every service thread) and waits for the
 // threads to finish their current request.
 func (d *Driver) Stop() {
-	if d.stopping.Swap(true) {
+	d.startMu.Lock()
+	already := d.stopping.Swap(true)
+	d.startMu.Unlock()
+	if already {
 		d.wg.Wait()
 		return
 	}
@@ -143,6 +150,32 @@ func (d *Driver) Stop() {
 		q.Close()
 	}
 	d.wg.Wait()
+}
+
+// Balance adds an extra service thread to every queue whose pending count
+// exceeds the threshold (the service calls it periodically, so a queue
+// whose threads are all stuck in long requests still gets help).
+func (d *Driver) Balance() {
+	if d.stopping.Load() || d.cfg.MaxExtra <= 0 {
+		return
+	}
+	for qi := range d.queues {
+		if int64(atomic.LoadUint64(d.stats[qi].Pending)) > int64(d.cfg.ExtraThreshold) {
+			d.addExtra(uint32(qi))
+		}
+	}
+}
+
+// addExtra starts an extra thread on queue q unless it has MaxExtra
+// already or the driver is stopping.
+func (d *Driver) addExtra(q uint32) {
+	d.startMu.Lock()
+	defer d.startMu.Unlock()
+	if d.stopping.Load() || d.extra[q].Load() >= int32(d.cfg.MaxExtra) {
+		return
+	}
+	d.extra[q].Add(1)
+	d.startThread(q, true)
 }
 
 func (d *Driver) startThread(q uint32, extra bool) {
@@ -186,14 +219,25 @@ func (d *Driver) logf(format string, args ...any) {
 	}
 }
 
-// serve is the loop of one service thread. Main threads wait with a long
-// timeout (so a ticket stuck behind a dead client is eventually given up);
-// extra threads exit after an idle timeout.
+// serve is the loop of one service thread. It polls the queue with
+// TryDequeue while the wait strategy says to spin (runtime.Gosched on a
+// locked thread costs a futex round trip in the Go scheduler, so the spin is
+// a plain poll), then blocks in Dequeue on a handle that sleeps on the futex
+// at once. Main threads block with a long timeout (so a ticket stuck behind
+// a dead client is eventually given up); extra threads exit once idle.
 func (d *Driver) serve(qi uint32, extra bool) {
 	qcfg := d.cfg.Queue
+	spinFor := d.cfg.SpinFor
+	if spinFor <= 0 {
+		spinFor = time.Millisecond
+	}
+	wait := qcfg.Wait
+	qcfg.Wait = queue.Futex
 	qcfg.Timeout = time.Second
+	idle := time.Duration(0)
 	if extra {
 		qcfg.Timeout = 100 * time.Millisecond
+		idle = 100 * time.Millisecond
 	}
 	mem, _, _ := d.w.QueueMem(qi)
 	q, err := d.cfg.Design.New(mem, qcfg, false)
@@ -202,8 +246,31 @@ func (d *Driver) serve(qi uint32, extra bool) {
 		return
 	}
 	st := d.stats[qi]
+	spins := 0
+	var idleSince uint64 // wire.MonotonicNow when the poll started
 	for !d.stopping.Load() {
-		idx, err := q.Dequeue()
+		idx, err := q.TryDequeue()
+		if errors.Is(err, queue.ErrEmpty) && wait != queue.Futex {
+			spins++
+			if spins&255 != 0 {
+				continue
+			}
+			now := wire.MonotonicNow()
+			if idleSince == 0 {
+				idleSince = now
+			}
+			polled := time.Duration(now - idleSince)
+			if idle > 0 && polled > idle {
+				return
+			}
+			if wait == queue.Spin || polled < spinFor {
+				continue
+			}
+		}
+		if errors.Is(err, queue.ErrEmpty) {
+			idx, err = q.Dequeue()
+		}
+		spins, idleSince = 0, 0
 		if err != nil {
 			switch {
 			case errors.Is(err, queue.ErrClosed):
@@ -219,11 +286,9 @@ func (d *Driver) serve(qi uint32, extra bool) {
 			continue
 		}
 		pending := int64(atomic.AddUint64(st.Pending, ^uint64(0)))
-		atomic.AddUint64(st.Served, 1)
 		if !extra && pending > int64(d.cfg.ExtraThreshold) && d.cfg.MaxExtra > 0 &&
 			d.extra[qi].Load() < int32(d.cfg.MaxExtra) {
-			d.extra[qi].Add(1)
-			d.startThread(qi, true)
+			d.addExtra(qi)
 		}
 		d.serveOne(qi, idx)
 	}

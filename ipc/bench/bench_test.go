@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -59,11 +60,11 @@ func TestQueueEveryDesignAndWait(t *testing.T) {
 func TestQueueItemBudgetIsExact(t *testing.T) {
 	for _, noLock := range []bool{false, true} {
 		pts, err := RunQueue(context.Background(), QueueConfig{Designs: []string{"test-ring"}, Waits: []queue.Wait{queue.Spin},
-			Producers: []int{2}, Consumers: []int{2}, Duration: time.Minute, MaxItems: 5000, NoLock: noLock}, nil)
+			Producers: []int{2}, Consumers: []int{2}, Duration: time.Minute, MaxItems: 5000, NoLock: noLock, Rounds: 2}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(pts) != 1 || pts[0].Err != nil || pts[0].Items != 5000 {
+		if len(pts) != 1 || pts[0].Err != nil || pts[0].Items != 5000 || pts[0].Rounds != 2 {
 			t.Fatalf("NoLock=%v: got %+v, want one point with exactly 5000 items", noLock, pts)
 		}
 	}
@@ -131,6 +132,21 @@ func TestPingPong(t *testing.T) {
 	}
 }
 
+func TestRTTRoundsPool(t *testing.T) {
+	cfg := RTTConfig{Duration: 20 * time.Millisecond, Warmup: 20, MaxTrips: 400, Rounds: 2, Launcher: testLauncher(),
+		Designs: []string{"test-ring"}, Waits: []string{"spin"}, Peers: []string{PeerProcess}}
+	pts, err := RunRTTRounds(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkRTT(t, pts, 2) // ping-pong and test-ring, process peer only
+	for _, p := range pts {
+		if p.Err == nil && p.Hist.Count() > 400 {
+			t.Errorf("%s: %d samples pooled, want at most 2 rounds x 200", p.Row().Name(), p.Hist.Count())
+		}
+	}
+}
+
 func TestRoundTripEverySharedDesign(t *testing.T) {
 	cfg := RTTConfig{Duration: 10 * time.Millisecond, Warmup: 50, Launcher: testLauncher()}
 	pts, err := RunRoundTrip(context.Background(), cfg)
@@ -172,7 +188,7 @@ func checkRTT(t *testing.T, pts []RTTPoint, want int) {
 func TestCopyEveryMethodAndPeer(t *testing.T) {
 	sizes := []int{4096, 1<<20 + 3}
 	pts, err := RunCopy(context.Background(), CopyConfig{Sizes: sizes, Duration: 5 * time.Millisecond, Staging: 64 << 10,
-		CrossProcess: true, Launcher: testLauncher()})
+		CrossProcess: true, Launcher: testLauncher(), Rounds: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,12 +198,12 @@ func TestCopyEveryMethodAndPeer(t *testing.T) {
 			t.Errorf("%v", p.Err)
 			continue
 		}
-		seen[p.Method+"/"+p.Src]++
+		seen[fmt.Sprintf("%s/%d", p.Method, p.Procs)]++
 		if p.Copies <= 0 || p.GBps() <= 0 {
-			t.Errorf("%s/%s/%d: %d copies, %v GB/s", p.Method, p.Src, p.Size, p.Copies, p.GBps())
+			t.Errorf("%s/%d/%d: %d copies, %v GB/s", p.Method, p.Procs, p.Size, p.Copies, p.GBps())
 		}
 	}
-	for _, k := range []string{"plain/own", "SMC/own", "SMO/own", "CMA/own", "CMA/peer"} {
+	for _, k := range []string{"plain/1", "SMC/1", "SMC/2", "SMO/1", "SMO/2", "CMA/1", "CMA/2"} {
 		if seen[k] != len(sizes) {
 			t.Errorf("%s: %d points, want %d", k, seen[k], len(sizes))
 		}

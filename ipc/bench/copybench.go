@@ -9,12 +9,6 @@ import (
 	xcopy "polytropon/ipc/copy"
 )
 
-// Where the source of a copy lives.
-const (
-	SrcOwn  = "own"  // this process
-	SrcPeer = "peer" // a second process (CMA only: process_vm_readv)
-)
-
 // CopyConfig selects the points of the copy bake-off.
 type CopyConfig struct {
 	Methods  []string      // method names; empty means every registered method
@@ -23,10 +17,17 @@ type CopyConfig struct {
 	// Staging bounds the shared staging buffer of SMC and SMO (a System V
 	// segment); longer copies go in chunks. 0 means the largest size.
 	Staging int
-	// CrossProcess adds CMA from a real second process (needs a Launcher).
+	// CrossProcess adds the two-process variants (needs a Launcher): CMA
+	// reading a peer's buffer, and SMC/SMO with the back-driver copy done
+	// by the peer on its own CPU.
 	CrossProcess bool
 	Launcher     Launcher // nil means SelfLauncher
-	Pin          bool     // pin the measuring thread
+	Pin          bool     // pin the measuring thread (and the peer, to another CPU)
+	// Rounds splits each point's Duration into that many slices, measured
+	// round robin with the other methods at the same size and pooled, so
+	// that load drifting on a shared machine hits every method alike; 0
+	// means 1.
+	Rounds int
 }
 
 // DefaultCopySizes is 4 KiB, 16 KiB, ... 16 MiB.
@@ -65,6 +66,9 @@ func (c *CopyConfig) defaults() error {
 	if c.Duration <= 0 {
 		c.Duration = 200 * time.Millisecond
 	}
+	if c.Rounds <= 0 {
+		c.Rounds = 1
+	}
 	if c.CrossProcess && c.Launcher == nil {
 		l, err := SelfLauncher()
 		if err != nil {
@@ -79,7 +83,7 @@ func (c *CopyConfig) defaults() error {
 // CopyPoint is one measured method x size.
 type CopyPoint struct {
 	Method  string
-	Src     string // SrcOwn or SrcPeer
+	Procs   int // 1: both ends in this process; 2: the data crosses into or out of a peer process
 	Size    int
 	Copies  int64
 	Elapsed time.Duration
@@ -97,7 +101,7 @@ func (p CopyPoint) GBps() float64 {
 // Row converts the point: ns/op per copy plus MB/s (benchstat's unit for
 // b.SetBytes) and GB/s.
 func (p CopyPoint) Row() Row {
-	r := Row{Bench: "Copy", Params: []Param{P("method", p.Method), P("src", p.Src), P("size", sizeName(p.Size))}, N: p.Copies}
+	r := Row{Bench: "Copy", Params: []Param{P("method", p.Method), P("procs", p.Procs), P("size", sizeName(p.Size))}, N: p.Copies}
 	if p.Err != nil {
 		r.Err = p.Err.Error()
 		return r
@@ -146,45 +150,91 @@ func RunCopy(ctx context.Context, cfg CopyConfig) ([]CopyPoint, error) {
 		}
 		defer peer.stop()
 	}
+	mine, theirs := cpuLockOnly, cpuLockOnly
+	if cfg.Pin {
+		cpus, _ := allowedCPUs()
+		mine, theirs = cpus[0], cpus[1%len(cpus)]
+	}
 
-	var out []CopyPoint
-	run := func(method, where string, size int, m xcopy.Method, from func(dst []byte) error) error {
-		if err := ctx.Err(); err != nil {
-			return err
+	// One contender per method and process count. run copies n bytes once;
+	// check verifies the last copy.
+	type contender struct {
+		method string
+		procs  int
+		run    func(n int) error
+		check  func(n int) error
+	}
+	var cs []contender
+	sameAsSrc := func(n int) error {
+		if !bytes.Equal(dst[:n], src[:n]) { // src holds the pattern the peer's buffer has too
+			return fmt.Errorf("copied bytes differ from the source")
 		}
-		pt := CopyPoint{Method: method, Src: where, Size: size}
-		pt.Copies, pt.Elapsed, pt.Err = measureCopy(dst[:size], src[:size], m, from, cfg)
-		if pt.Err != nil {
-			pt.Err = fmt.Errorf("%s/%s/%s: %w", method, where, sizeName(size), pt.Err)
-		}
-		out = append(out, pt)
 		return nil
 	}
 	for _, name := range cfg.Methods {
-		m, err := xcopy.New(name, xcopy.Options{Staging: seg.Bytes()})
+		spec, _ := xcopy.Lookup(name)
+		m, err := spec.New(xcopy.Options{Staging: seg.Bytes()})
 		if err != nil {
-			return out, fmt.Errorf("bench: %w", err)
+			return nil, fmt.Errorf("bench: %w", err)
 		}
-		for _, size := range cfg.Sizes {
-			if err := run(name, SrcOwn, size, m, nil); err != nil {
-				return out, err
+		cs = append(cs, contender{method: name, procs: 1, check: sameAsSrc, run: func(n int) error {
+			_, err := m.Copy(dst[:n], src[:n])
+			return err
+		}})
+		if !cfg.CrossProcess {
+			continue
+		}
+		switch {
+		case name == "CMA":
+			cs = append(cs, contender{method: name, procs: 2, check: sameAsSrc, run: func(n int) error {
+				_, err := xcopy.ReadFrom(peer.pid, dst[:n], peer.addr)
+				return err
+			}})
+		case spec.Stage != nil:
+			st, stop, err := startStaged(name, maxSize, cfg, theirs)
+			if err != nil {
+				return nil, err
 			}
+			defer stop()
+			cs = append(cs, contender{method: name, procs: 2,
+				run:   func(n int) error { return st.transfer(src[:n]) },
+				check: func(n int) error { return st.verify(src[:n]) }})
 		}
-		if name == "CMA" && peer != nil {
-			for _, size := range cfg.Sizes {
-				from := func(d []byte) error { _, err := xcopy.ReadFrom(peer.pid, d, peer.addr); return err }
-				if err := run(name, SrcPeer, size, nil, from); err != nil {
+	}
+	slice := cfg
+	slice.Duration = max(time.Millisecond, cfg.Duration/time.Duration(cfg.Rounds))
+	var out []CopyPoint
+	for _, size := range cfg.Sizes {
+		group := make([]CopyPoint, len(cs))
+		for i, c := range cs {
+			group[i] = CopyPoint{Method: c.method, Procs: c.procs, Size: size}
+		}
+		for range cfg.Rounds {
+			for i, c := range cs {
+				if err := ctx.Err(); err != nil {
 					return out, err
 				}
+				if group[i].Err != nil {
+					continue
+				}
+				clear(dst[:size])
+				n, d, err := measureCopy(size, c.run, c.check, mine, slice.Duration)
+				if err != nil {
+					group[i].Err = fmt.Errorf("%s/procs=%d/%s: %w", c.method, c.procs, sizeName(size), err)
+					continue
+				}
+				group[i].Copies += n
+				group[i].Elapsed += d
 			}
 		}
+		out = append(out, group...)
 	}
 	return out, nil
 }
 
-// measureCopy copies until cfg.Duration passed on a locked (optionally
-// pinned) thread, after one checked copy.
-func measureCopy(dst, src []byte, m xcopy.Method, from func([]byte) error, cfg CopyConfig) (int64, time.Duration, error) {
+// measureCopy runs one checked copy of n bytes, then copies until d has
+// passed, on a locked (at cpu >= 0 also pinned) thread.
+func measureCopy(n int, run, check func(int) error, cpu int, d time.Duration) (int64, time.Duration, error) {
 	type result struct {
 		n   int64
 		d   time.Duration
@@ -192,37 +242,29 @@ func measureCopy(dst, src []byte, m xcopy.Method, from func([]byte) error, cfg C
 	}
 	res := make(chan result, 1)
 	go func() {
-		if err := lockThread(true, cfg.Pin, 0); err != nil {
+		if err := pinTo(cpu); err != nil {
 			res <- result{err: err}
 			return
 		}
-		one := func() error {
-			if from != nil {
-				return from(dst)
-			}
-			_, err := m.Copy(dst, src)
-			return err
-		}
-		clear(dst)
-		if err := one(); err != nil {
+		if err := run(n); err != nil {
 			res <- result{err: err}
 			return
 		}
-		if !bytes.Equal(dst, src) { // src holds the same pattern as the peer's buffer
-			res <- result{err: fmt.Errorf("copied bytes differ from the source")}
+		if err := check(n); err != nil {
+			res <- result{err: err}
 			return
 		}
 		t0 := now()
-		deadline := t0 + int64(cfg.Duration)
-		var n int64
+		deadline := t0 + int64(d)
+		var copies int64
 		for {
-			if err := one(); err != nil {
+			if err := run(n); err != nil {
 				res <- result{err: err}
 				return
 			}
-			n++
+			copies++
 			if t := now(); t >= deadline {
-				res <- result{n: n, d: time.Duration(t - t0)}
+				res <- result{n: copies, d: time.Duration(t - t0)}
 				return
 			}
 		}

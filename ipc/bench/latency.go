@@ -50,3 +50,9 @@ func (l *Latencies) Quantile(q float64) time.Duration {
 	i = min(max(i, 0), len(l.samples)-1)
 	return time.Duration(l.samples[i])
 }
+
+// merge adds every sample of o.
+func (l *Latencies) merge(o *Latencies) {
+	l.samples = append(l.samples, o.samples...)
+	l.sorted = false
+}

@@ -36,11 +36,12 @@ func fixedTable() Table {
 		}
 	}
 	for _, m := range []struct {
-		name, src string
-		gbps      float64
-	}{{"plain", SrcOwn, 20}, {"SMC", SrcOwn, 8}, {"SMO", SrcOwn, 12}, {"CMA", SrcOwn, 10}, {"CMA", SrcPeer, 9}} {
+		name  string
+		procs int
+		gbps  float64
+	}{{"plain", 1, 20}, {"SMC", 1, 8}, {"SMC", 2, 5}, {"SMO", 1, 12}, {"SMO", 2, 7}, {"CMA", 1, 10}, {"CMA", 2, 9}} {
 		for _, size := range []int{4 << 10, 1 << 20} {
-			t = append(t, CopyPoint{Method: m.name, Src: m.src, Size: size, Copies: 1000,
+			t = append(t, CopyPoint{Method: m.name, Procs: m.procs, Size: size, Copies: 1000,
 				Elapsed: durationFor(size, 1000, m.gbps)}.Row())
 		}
 	}

@@ -30,6 +30,7 @@ const (
 	ModePingPong = "pingpong" // bounce the word at offset 0 of the segment
 	ModeQueue    = "queue"    // serve requests: dequeue from one queue, enqueue on the other
 	ModeCMA      = "cma"      // hold a patterned buffer for cross-memory reads
+	ModeStage    = "stage"    // back driver of a staged copy: staging buffer -> own buffer
 )
 
 // PeerConfig is what a peer process is told on its command line.
@@ -42,7 +43,8 @@ type PeerConfig struct {
 	SpinBudget int    // queue spin budget (queue)
 	ReqOff     int    // offset of the request queue in the segment (queue)
 	RespOff    int    // offset of the response queue (queue)
-	Size       int    // bytes of the buffer (cma)
+	Size       int    // bytes of the buffer (cma, stage)
+	Method     string // copy method whose Stage routine the back driver runs (stage)
 	CPU        int    // CPU to pin the serving thread to; -1 only locks it to its thread, -2 leaves it free
 }
 
@@ -56,7 +58,8 @@ func (c *PeerConfig) Flags(fs *flag.FlagSet) {
 	fs.IntVar(&c.SpinBudget, "spin-budget", 0, "queue spin budget")
 	fs.IntVar(&c.ReqOff, "req-off", 0, "request queue offset")
 	fs.IntVar(&c.RespOff, "resp-off", 0, "response queue offset")
-	fs.IntVar(&c.Size, "size", 0, "cma buffer size")
+	fs.IntVar(&c.Size, "size", 0, "cma or stage buffer size")
+	fs.StringVar(&c.Method, "method", "", "copy method (stage)")
 	fs.IntVar(&c.CPU, "cpu", cpuLockOnly, "cpu to pin to (-1: lock to a thread only, -2: leave free)")
 }
 
@@ -66,7 +69,7 @@ func (c PeerConfig) Args() []string {
 		"-mode=" + c.Mode, "-shm=" + strconv.Itoa(c.ShmID), "-design=" + c.Design,
 		"-wait=" + c.Wait, "-capacity=" + strconv.Itoa(c.Capacity),
 		"-spin-budget=" + strconv.Itoa(c.SpinBudget), "-req-off=" + strconv.Itoa(c.ReqOff),
-		"-resp-off=" + strconv.Itoa(c.RespOff), "-size=" + strconv.Itoa(c.Size),
+		"-resp-off=" + strconv.Itoa(c.RespOff), "-size=" + strconv.Itoa(c.Size), "-method=" + c.Method,
 		"-cpu=" + strconv.Itoa(c.CPU),
 	}
 }
@@ -84,9 +87,9 @@ func RunPeer(cfg PeerConfig, stdin io.Reader, stdout io.Writer) error {
 		close(stopped)
 	}()
 	switch cfg.Mode {
-	case ModeCMA, ModePingPong, ModeQueue:
+	case ModeCMA, ModePingPong, ModeQueue, ModeStage:
 	default:
-		return fmt.Errorf("bench: peer: unknown mode %q (want %s, %s or %s)", cfg.Mode, ModePingPong, ModeQueue, ModeCMA)
+		return fmt.Errorf("bench: peer: unknown mode %q (want %s, %s, %s or %s)", cfg.Mode, ModePingPong, ModeQueue, ModeCMA, ModeStage)
 	}
 	if err := pinTo(cfg.CPU); err != nil {
 		return err
@@ -115,7 +118,10 @@ func RunPeer(cfg PeerConfig, stdin io.Reader, stdout io.Writer) error {
 			return err
 		}
 		fmt.Fprintf(stdout, "ready pid=%d addr=0\n", os.Getpid())
-		return servePingPong(w, &stop)
+		return servePingPong(w, &stop, nil)
+	}
+	if cfg.Mode == ModeStage {
+		return serveStage(cfg, mem, &stop, stdout)
 	}
 	d, err := queue.Lookup(cfg.Design)
 	if err != nil {

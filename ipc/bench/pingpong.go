@@ -25,6 +25,12 @@ type RTTConfig struct {
 	Pin      bool          // pin the two sides to two different CPUs
 	NoLock   bool          // do not lock the two sides to OS threads (ignored with Pin)
 	Launcher Launcher      // starts peer processes; nil means SelfLauncher
+	// Rounds (RunRTTRounds only) splits Duration and MaxTrips into that
+	// many slices of ping-pong and round trips, run alternately and pooled;
+	// 0 means 1.
+	Rounds int
+	// BaselineOnly makes RunRTTRounds skip the queue round trips.
+	BaselineOnly bool
 	// For RunRoundTrip only:
 	Designs    []string // Shared designs; empty means every Shared design
 	Waits      []string // wait strategies; empty means all three
@@ -108,9 +114,9 @@ var ErrNoReply = errors.New("bench: no reply within 1s")
 
 const pingStop = ^uint64(0) // odd, so the server sees it, and never a sequence value
 
-// servePingPong answers each odd value v in w with v+1 until it reads
-// pingStop or stop is set.
-func servePingPong(w *atomic.Uint64, stop *atomic.Bool) error {
+// servePingPong answers each odd value v in w with v+1 (after calling
+// work, if not nil) until it reads pingStop or stop is set.
+func servePingPong(w *atomic.Uint64, stop *atomic.Bool, work func() error) error {
 	var last uint64
 	for spins := 0; ; spins++ {
 		v := w.Load()
@@ -118,6 +124,11 @@ func servePingPong(w *atomic.Uint64, stop *atomic.Bool) error {
 			return nil
 		}
 		if v != last && v%2 == 1 {
+			if work != nil {
+				if err := work(); err != nil {
+					return err
+				}
+			}
 			last = v + 1
 			w.Store(last)
 			continue
@@ -206,7 +217,7 @@ func pingPongThreads(cfg RTTConfig) (*Latencies, error) {
 			served <- err
 			return
 		}
-		served <- servePingPong(w, &stop)
+		served <- servePingPong(w, &stop, nil)
 	}()
 	res := make(chan measured, 1)
 	go func() {
@@ -259,4 +270,56 @@ func pingPongProcesses(cfg RTTConfig) (*Latencies, error) {
 	}()
 	m := <-res
 	return m.h, errors.Join(m.err, p.stop())
+}
+
+// RunRTTRounds runs the ping-pong baseline and the queue round trips
+// alternately, cfg.Rounds times with a slice of the budget each, and pools
+// the samples per point: baseline and queues then share the same load.
+// With BaselineOnly, or no Shared design registered, only the baseline runs.
+func RunRTTRounds(ctx context.Context, cfg RTTConfig) ([]RTTPoint, error) {
+	rounds := max(cfg.Rounds, 1)
+	slice := cfg
+	if slice.Duration <= 0 {
+		slice.Duration = 200 * time.Millisecond
+	}
+	slice.Duration = max(time.Millisecond, slice.Duration/time.Duration(rounds))
+	if slice.MaxTrips > 0 {
+		slice.MaxTrips = max(1, slice.MaxTrips/int64(rounds))
+	}
+	var out []RTTPoint
+	index := map[string]int{}
+	add := func(pts []RTTPoint) {
+		for _, p := range pts {
+			name := BenchName(p.Bench, p.Params...)
+			i, ok := index[name]
+			if !ok {
+				index[name] = len(out)
+				out = append(out, p)
+				continue
+			}
+			switch q := &out[i]; {
+			case q.Err != nil:
+			case p.Err != nil:
+				q.Err, q.Hist = p.Err, nil
+			default:
+				q.Hist.merge(p.Hist)
+			}
+		}
+	}
+	for range rounds {
+		pp, err := RunPingPong(ctx, slice)
+		add(pp)
+		if err != nil {
+			return out, err
+		}
+		if cfg.BaselineOnly || (len(cfg.Designs) == 0 && !anyShared()) {
+			continue
+		}
+		rt, err := RunRoundTrip(ctx, slice)
+		add(rt)
+		if err != nil {
+			return out, err
+		}
+	}
+	return out, nil
 }

@@ -91,7 +91,7 @@ func QueuePlot(t Table, unit, wait string) (*plot.Plot, error) {
 }
 
 // CopySeries extracts GB/s against size (bytes), one series per method and
-// source ("CMA (peer)" for a source in another process).
+// process count ("SMO 2p" when the data crosses into another process).
 func CopySeries(t Table) []Series {
 	idx := map[string]int{}
 	var out []Series
@@ -102,8 +102,8 @@ func CopySeries(t Table) []Series {
 			continue
 		}
 		name := r.Param("method")
-		if r.Param("src") == SrcPeer {
-			name += " (peer)"
+		if p := r.Param("procs"); p != "1" {
+			name += " " + p + "p"
 		}
 		i, seen := idx[name]
 		if !seen {

@@ -27,6 +27,11 @@ type QueueConfig struct {
 	Capacity   int           // queue slots; 0 means 1024
 	SpinBudget int           // queue.Config.SpinBudget
 	Pin        bool          // pin every thread to a CPU
+	// Rounds splits each point's Duration (and MaxItems) into that many
+	// slices, measured round robin with the other designs at the same
+	// wait and thread counts and pooled, so that load drifting on a shared
+	// machine hits every design alike; 0 means 1.
+	Rounds int
 	// NoLock runs producers and consumers as ordinary goroutines instead
 	// of locking each to its own OS thread (diagnostic: shows what the
 	// Go scheduler adds to a design's waits).
@@ -71,6 +76,9 @@ func (c *QueueConfig) defaults() error {
 	if c.OpTimeout <= 0 {
 		c.OpTimeout = 5 * time.Second
 	}
+	if c.Rounds <= 0 {
+		c.Rounds = 1
+	}
 	if c.Work < 0 || c.MaxItems < 0 {
 		return fmt.Errorf("bench: negative work %v or item budget %d", c.Work, c.MaxItems)
 	}
@@ -106,7 +114,26 @@ type QueuePoint struct {
 	Elapsed   time.Duration // from the start signal to the last item consumed
 	EnqNs     float64       // mean Enqueue latency, clock cost subtracted
 	ClockNs   float64       // the subtracted cost of one clock read
+	Rounds    int           // measurements pooled into this point
 	Err       error
+
+	enqSum, enqCalls int64 // raw Enqueue time and calls, for pooling
+}
+
+// pool adds round r (of the same design, wait and threads) to p.
+func (p *QueuePoint) pool(r QueuePoint) {
+	p.Rounds++
+	if p.Err != nil {
+		return
+	}
+	if r.Err != nil {
+		p.Err = r.Err
+		return
+	}
+	p.Items += r.Items
+	p.Elapsed += r.Elapsed
+	p.enqSum += r.enqSum
+	p.enqCalls += r.enqCalls
 }
 
 // Throughput is items per second end to end.
@@ -154,16 +181,30 @@ func RunQueue(ctx context.Context, cfg QueueConfig, progress func(QueuePoint)) (
 		return nil, err
 	}
 	clock := clockCost()
+	slice := cfg // what one round measures
+	slice.Duration = max(time.Millisecond, cfg.Duration/time.Duration(cfg.Rounds))
+	if cfg.MaxItems > 0 {
+		slice.MaxItems = max(1, cfg.MaxItems/int64(cfg.Rounds))
+	}
 	var out []QueuePoint
-	for _, d := range designs {
-		for _, w := range cfg.Waits {
-			for _, pc := range cfg.pairs() {
-				if err := ctx.Err(); err != nil {
-					return out, err
+	for _, w := range cfg.Waits {
+		for _, pc := range cfg.pairs() {
+			group := make([]QueuePoint, len(designs))
+			for i, d := range designs {
+				group[i] = QueuePoint{Design: d.Name, Wait: w, Producers: pc[0], Consumers: pc[1], Work: cfg.Work, ClockNs: clock}
+			}
+			for range cfg.Rounds {
+				for i, d := range designs {
+					if err := ctx.Err(); err != nil {
+						return out, err
+					}
+					group[i].pool(runQueuePoint(ctx, d, w, pc[0], pc[1], slice))
 				}
-				pt := runQueuePoint(ctx, d, w, pc[0], pc[1], cfg)
-				pt.ClockNs = clock
-				pt.EnqNs = max(0, pt.EnqNs-clock)
+			}
+			for _, pt := range group {
+				if pt.Err == nil && pt.enqCalls > 0 {
+					pt.EnqNs = max(0, float64(pt.enqSum)/float64(pt.enqCalls)-clock)
+				}
 				out = append(out, pt)
 				if progress != nil {
 					progress(pt)
@@ -364,8 +405,9 @@ func runQueuePoint(ctx context.Context, d queue.Design, w queue.Wait, np, nc int
 		end = now()
 	}
 	pt.Elapsed = time.Duration(end - t0)
+	pt.enqSum, pt.enqCalls = sum, calls
 	if calls > 0 {
-		pt.EnqNs = float64(sum) / float64(calls)
+		pt.EnqNs = float64(sum) / float64(calls) // raw: RunQueue subtracts the clock cost
 	}
 	return pt
 }

@@ -155,3 +155,13 @@ func roundTripClient(req, resp queue.Queue, cfg RTTConfig, cpu int) (*Latencies,
 	}
 	return h, nil
 }
+
+// anyShared reports whether some registered design is Shared.
+func anyShared() bool {
+	for _, d := range queue.Designs() {
+		if d.Shared {
+			return true
+		}
+	}
+	return false
+}

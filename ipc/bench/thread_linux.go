@@ -117,3 +117,5 @@ func raiseProcs(n int) func() {
 	runtime.GOMAXPROCS(n)
 	return func() { runtime.GOMAXPROCS(prev) }
 }
+
+func pidSelf() int { return unix.Getpid() }

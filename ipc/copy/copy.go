@@ -52,7 +52,11 @@ type Spec struct {
 	Copies int
 	// NeedsStaging reports that New requires Options.Staging.
 	NeedsStaging bool
-	New          func(opts Options) (Method, error)
+	// Stage is the routine each side of a staged method runs (the front
+	// driver into the staging buffer, the back driver out of it), so that
+	// the two sides can run in two processes; nil for unstaged methods.
+	Stage func(dst, src []byte) int
+	New   func(opts Options) (Method, error)
 }
 
 var (

@@ -1,11 +1,12 @@
 package copy
 
 func init() {
-	Register(Spec{Name: "SMC", Copies: 2, NeedsStaging: true, New: func(o Options) (Method, error) {
-		return newStaged(o, func(dst, src []byte) { copy(dst, src) })
+	plainStage := func(dst, src []byte) int { return copy(dst, src) }
+	Register(Spec{Name: "SMC", Copies: 2, NeedsStaging: true, Stage: plainStage, New: func(o Options) (Method, error) {
+		return newStaged(o, plainStage)
 	}})
-	Register(Spec{Name: "SMO", Copies: 2, NeedsStaging: true, New: func(o Options) (Method, error) {
-		return newStaged(o, func(dst, src []byte) { NonTemporal(dst, src) })
+	Register(Spec{Name: "SMO", Copies: 2, NeedsStaging: true, Stage: NonTemporal, New: func(o Options) (Method, error) {
+		return newStaged(o, NonTemporal)
 	}})
 }
 
@@ -13,10 +14,10 @@ func init() {
 // copy into the buffer, then the back driver's copy out of it.
 type staged struct {
 	buf  []byte
-	move func(dst, src []byte)
+	move func(dst, src []byte) int
 }
 
-func newStaged(o Options, move func(dst, src []byte)) (Method, error) {
+func newStaged(o Options, move func(dst, src []byte) int) (Method, error) {
 	if len(o.Staging) == 0 {
 		return nil, ErrNoStaging
 	}

@@ -16,7 +16,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -40,7 +39,7 @@ var (
 // Options tunes a connection.
 type Options struct {
 	// SpinFor bounds the busy-wait for a completion before sleeping on the
-	// futex (0: 50µs). Ignored with the "futex" wait strategy; with "spin"
+	// futex (0: the service's spin_us). Ignored with the "futex" wait strategy; with "spin"
 	// the client never sleeps (but still checks liveness).
 	SpinFor time.Duration
 	// Wait overrides the wait strategy of completions (nil: the segment's).
@@ -125,9 +124,12 @@ func attachSeg(seg *shm.Segment, opts Options) (*Conn, error) {
 	}
 	c.spinFor = int64(opts.SpinFor)
 	if c.spinFor <= 0 {
-		c.spinFor = int64(50 * time.Microsecond)
+		c.spinFor = int64(time.Duration(l.SpinMicros) * time.Microsecond)
 	}
-	qcfg := queue.Config{Capacity: int(l.QueueCapacity), Wait: queue.Wait(l.QueueWait), SpinBudget: int(l.SpinBudget), Timeout: 200 * time.Millisecond}
+	if c.spinFor <= 0 {
+		c.spinFor = int64(time.Millisecond)
+	}
+	qcfg := queue.Config{Capacity: int(l.QueueCapacity), Wait: queue.Wait(l.QueueWait), Timeout: 200 * time.Millisecond}
 	for i := uint32(0); i < l.NumQueues; i++ {
 		mem, st, err := w.QueueMem(i)
 		if err != nil {
@@ -266,13 +268,15 @@ func (c *Conn) await(b *wire.Buffer) error {
 		return nil
 	}
 	if c.wait != queue.Futex {
+		// A plain poll: runtime.Gosched on a locked thread would cost a
+		// futex round trip in the Go scheduler.
 		start := wire.MonotonicNow()
 		lastCheck := start
 		for i := 1; ; i++ {
 			if b.State() == wire.StateDone {
 				return nil
 			}
-			if i%64 == 0 {
+			if i%256 == 0 {
 				now := wire.MonotonicNow()
 				if c.wait == queue.SpinFutex && int64(now-start) > c.spinFor {
 					break
@@ -283,7 +287,6 @@ func (c *Conn) await(b *wire.Buffer) error {
 						return fmt.Errorf("%w: %v", syscall.ENOTCONN, err)
 					}
 				}
-				runtime.Gosched()
 			}
 		}
 	}

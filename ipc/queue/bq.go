@@ -64,7 +64,7 @@ type bqAnn struct {
 }
 
 func init() {
-	Register(Design{Name: "bq", New: newBQ})
+	Register(Design{Name: "bq", Size: inProcessSize, New: newBQ})
 }
 
 func newBQ(_ []byte, cfg Config, init bool) (Queue, error) {

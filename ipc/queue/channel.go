@@ -17,7 +17,7 @@ type channel struct {
 }
 
 func init() {
-	Register(Design{Name: "channel", New: newChannel})
+	Register(Design{Name: "channel", Size: inProcessSize, New: newChannel})
 }
 
 func newChannel(_ []byte, cfg Config, init bool) (Queue, error) {

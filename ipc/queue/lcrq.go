@@ -46,7 +46,7 @@ type crq struct {
 }
 
 func init() {
-	Register(Design{Name: "lcrq", New: newLCRQ})
+	Register(Design{Name: "lcrq", Size: inProcessSize, New: newLCRQ})
 }
 
 func newLCRQ(_ []byte, cfg Config, init bool) (Queue, error) {

@@ -347,8 +347,12 @@ func TestRegistry(t *testing.T) {
 			t.Errorf("Lookup(%q): %v", name, err)
 			continue
 		}
-		if d.Shared && (d.Size == nil || d.Size(Config{Capacity: 16}) <= 0) {
-			t.Errorf("shared design %s has no memory size", name)
+		if d.Size == nil {
+			t.Errorf("design %s has no Size function", name)
+			continue
+		}
+		if n := d.Size(Config{Capacity: 16}); d.Shared != (n > 0) {
+			t.Errorf("design %s: Shared=%v but Size=%d", name, d.Shared, n)
 		}
 	}
 	if _, err := Lookup("no-such-design"); err == nil {
@@ -361,4 +365,87 @@ func TestRegistry(t *testing.T) {
 	if _, err := d.New(make([]byte, d.Size(Config{Capacity: 16})), Config{Capacity: -1}, true); err == nil {
 		t.Error("rcqb.New accepted a negative capacity")
 	}
+}
+
+// TestStressWithTimeouts makes operations give up all the time (tiny
+// capacity, sub-millisecond timeouts) and checks the contract of abandoned
+// operations: an item whose Enqueue succeeded comes out exactly once, an
+// item whose Enqueue timed out never comes out.
+func TestStressWithTimeouts(t *testing.T) {
+	forEach(t, func(t *testing.T, d Design, w Wait) {
+		seed := uint64(time.Now().UnixNano())
+		rng := rand.New(rand.NewPCG(seed, 2))
+		producers, consumers, perProducer := 1+rng.IntN(4), 1+rng.IntN(4), 3000
+		timeout := time.Duration(50+rng.IntN(500)) * time.Microsecond
+		t.Logf("seed %d: %d producers, %d consumers, timeout %v", seed, producers, consumers, timeout)
+		q, _ := newTestQueue(t, d, Config{Capacity: 2, Wait: w, SpinBudget: 20, Timeout: timeout})
+
+		enqueued := make([][]bool, producers)
+		seen := make([][]atomic.Uint32, producers)
+		errs := make(chan error, producers+consumers)
+		var prod, cons sync.WaitGroup
+		for p := 0; p < producers; p++ {
+			enqueued[p] = make([]bool, perProducer)
+			seen[p] = make([]atomic.Uint32, perProducer)
+			prod.Add(1)
+			go func() {
+				defer prod.Done()
+				for i := 0; i < perProducer; i++ {
+					switch err := q.Enqueue(uint64(p)<<32 | uint64(i)); {
+					case err == nil:
+						enqueued[p][i] = true
+					case !errors.Is(err, ErrTimeout):
+						errs <- fmt.Errorf("producer %d: %w", p, err)
+						return
+					}
+				}
+			}()
+		}
+		for c := 0; c < consumers; c++ {
+			cons.Add(1)
+			go func() {
+				defer cons.Done()
+				for {
+					v, err := q.Dequeue()
+					switch {
+					case errors.Is(err, ErrClosed):
+						return
+					case errors.Is(err, ErrTimeout):
+						continue
+					case err != nil:
+						errs <- fmt.Errorf("consumer %d: %w", c, err)
+						return
+					}
+					if p, i := int(v>>32), int(uint32(v)); p < producers && i < perProducer {
+						seen[p][i].Add(1)
+					} else {
+						errs <- fmt.Errorf("consumer %d got an item never enqueued: %#x", c, v)
+						return
+					}
+				}
+			}()
+		}
+		waitDone(t, "producers", &prod, func() { q.Close() })
+		q.Close()
+		waitDone(t, "consumers", &cons, nil)
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+		timedOut := 0
+		for p := range seen {
+			for i := range seen[p] {
+				want := uint32(0)
+				if enqueued[p][i] {
+					want = 1
+				} else {
+					timedOut++
+				}
+				if n := seen[p][i].Load(); n != want {
+					t.Fatalf("producer %d item %d (enqueued: %v) dequeued %d times", p, i, enqueued[p][i], n)
+				}
+			}
+		}
+		t.Logf("%d enqueues timed out", timedOut)
+	})
 }

@@ -36,7 +36,10 @@ import (
 // full, taking), round (25, modulo 2^25), enqueuer-gone mask (18),
 // dequeuer-gone mask (18). Its low 32 bits are the futex word.
 //
-// Timeouts and Close (how an abandoned ticket is handled): an operation
+// Timeouts and Close (how an abandoned ticket is handled): with a Timeout,
+// an operation first waits without a ticket until the queue looks non-empty
+// (dequeue) or non-full (enqueue), so operations timing out on an empty or
+// full queue hold no ticket. An operation
 // that times out (or is closed) while holding a ticket records that its
 // round's party is gone, in the gone mask bit for (its round - the slot's
 // round). When the slot reaches that round the partner does not wait for
@@ -280,9 +283,71 @@ func (q *rcqb) Enqueue(v uint64) error {
 		if f := atomic.LoadUint32(q.flags); f != 0 {
 			return q.flagErr(f)
 		}
+		if q.cfg.Timeout > 0 {
+			if err := q.awaitRoom(&ws); err != nil {
+				return err
+			}
+			if f := atomic.LoadUint32(q.flags); f != 0 {
+				return q.flagErr(f)
+			}
+		}
 		t := atomic.AddUint64(q.tail, 1) - 1
 		done, err := q.put(t, v, &ws)
 		if done || err != nil {
+			return err
+		}
+	}
+}
+
+// awaitItems waits, before taking a ticket, until the queue holds an item
+// (tail > head) or the queue is closed. Operations with a timeout use it so
+// that dequeuers timing out on an empty queue do not pile up abandoned
+// tickets ahead of tail. It sleeps on the slot of ticket head, which the
+// enqueuer of that ticket writes.
+func (q *rcqb) awaitItems(ws *waitState) error {
+	for {
+		h := atomic.LoadUint64(q.head)
+		if int64(atomic.LoadUint64(q.tail)-h) > 0 || atomic.LoadUint32(q.flags) != 0 {
+			return nil
+		}
+		if ws.expired() {
+			return ErrTimeout
+		}
+		if ws.spin() {
+			continue
+		}
+		s, _ := q.ticket(h)
+		w := atomic.LoadUint64(s.word)
+		if int64(atomic.LoadUint64(q.tail)-h) > 0 || atomic.LoadUint64(q.head) != h {
+			continue // changed after we read the word: re-evaluate
+		}
+		if err := q.sleep(ws, s, w); err != nil {
+			return err
+		}
+	}
+}
+
+// awaitRoom is awaitItems for enqueuers: it waits until tail - head <
+// capacity, sleeping on the slot of ticket tail, which the dequeuer of the
+// previous round frees.
+func (q *rcqb) awaitRoom(ws *waitState) error {
+	for {
+		t := atomic.LoadUint64(q.tail)
+		if int64(t-atomic.LoadUint64(q.head)) <= int64(q.mask) || atomic.LoadUint32(q.flags) != 0 {
+			return nil
+		}
+		if ws.expired() {
+			return ErrTimeout
+		}
+		if ws.spin() {
+			continue
+		}
+		s, _ := q.ticket(t)
+		w := atomic.LoadUint64(s.word)
+		if int64(t-atomic.LoadUint64(q.head)) <= int64(q.mask) || atomic.LoadUint64(q.tail) != t {
+			continue
+		}
+		if err := q.sleep(ws, s, w); err != nil {
 			return err
 		}
 	}
@@ -368,6 +433,14 @@ func (q *rcqb) Dequeue() (uint64, error) {
 		}
 		if !ws.deadline.IsZero() && ws.expired() { // after passing on a round
 			return 0, ErrTimeout
+		}
+		if q.cfg.Timeout > 0 && f == 0 {
+			if err := q.awaitItems(&ws); err != nil {
+				return 0, err
+			}
+			if atomic.LoadUint32(q.flags) != 0 {
+				continue
+			}
 		}
 		h := atomic.AddUint64(q.head, 1) - 1
 		v, done, err := q.take(h, &ws)

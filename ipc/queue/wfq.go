@@ -73,7 +73,7 @@ type wfqRequest struct {
 var wfqTopRequest = &wfqRequest{}
 
 func init() {
-	Register(Design{Name: "wfq", New: newWFQ})
+	Register(Design{Name: "wfq", Size: inProcessSize, New: newWFQ})
 }
 
 func newWFQ(_ []byte, cfg Config, init bool) (Queue, error) {

@@ -56,7 +56,7 @@ type Header struct {
 	StartTime     uint64 // CLOCK_MONOTONIC ns when the service started
 	QueueDesign   [DesignNameMax]byte
 	QueueWait     uint32 // queue.Wait: 0 spin, 1 spin-futex, 2 futex
-	SpinBudget    uint32
+	SpinMicros    uint32 // how long waiters poll before they sleep (spin-futex)
 	CopyMethod    uint32 // default CopySMC, CopySMO or CopyCMA
 	NumQueues     uint32
 	QueueCapacity uint32
@@ -89,9 +89,8 @@ type QueueStats struct {
 	// decremented by the service after it dequeues; the back driver adds
 	// service threads when it exceeds the configured threshold.
 	Pending uint64
-	Served  uint64 // requests dequeued by the service
 	Threads uint32 // service threads serving this queue
-	_       [44]byte
+	_       [52]byte
 }
 
 // MountEntry flags.

@@ -43,7 +43,7 @@ var (
 	hStartTime     = fieldOffset(Header{}, "StartTime")
 	hQueueDesign   = fieldOffset(Header{}, "QueueDesign")
 	hQueueWait     = fieldOffset(Header{}, "QueueWait")
-	hSpinBudget    = fieldOffset(Header{}, "SpinBudget")
+	hSpinMicros    = fieldOffset(Header{}, "SpinMicros")
 	hCopyMethod    = fieldOffset(Header{}, "CopyMethod")
 	hNumQueues     = fieldOffset(Header{}, "NumQueues")
 	hQueueCapacity = fieldOffset(Header{}, "QueueCapacity")
@@ -65,7 +65,6 @@ var (
 	hQueueOfCPU    = fieldOffset(Header{}, "QueueOfCPU")
 
 	qPending = fieldOffset(QueueStats{}, "Pending")
-	qServed  = fieldOffset(QueueStats{}, "Served")
 	qThreads = fieldOffset(QueueStats{}, "Threads")
 
 	mFlags    = fieldOffset(MountEntry{}, "Flags")

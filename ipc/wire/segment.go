@@ -32,7 +32,7 @@ func SegmentKey(pool string) int { return shm.Key(pool, "polytropon-service") }
 type Params struct {
 	QueueDesign   string // a Shared queue design
 	QueueWait     uint32
-	SpinBudget    uint32
+	SpinMicros    uint32
 	QueueCapacity uint32
 	QueueBytes    uint64 // memory one queue needs (Design.Size)
 	NumQueues     uint32
@@ -131,7 +131,7 @@ func Format(mem []byte, l Layout, servicePid int) (*Seg, error) {
 	name, _ := r.Slice(hQueueDesign, DesignNameMax)
 	copy(name, l.QueueDesign)
 	put32(hQueueWait, l.QueueWait)
-	put32(hSpinBudget, l.SpinBudget)
+	put32(hSpinMicros, l.SpinMicros)
 	put32(hCopyMethod, l.CopyMethod)
 	put32(hNumQueues, l.NumQueues)
 	put32(hQueueCapacity, l.QueueCapacity)
@@ -188,7 +188,7 @@ func Open(mem []byte) (*Seg, error) {
 	p := Params{
 		QueueDesign:   string(name),
 		QueueWait:     get32(hQueueWait),
-		SpinBudget:    get32(hSpinBudget),
+		SpinMicros:    get32(hSpinMicros),
 		CopyMethod:    get32(hCopyMethod),
 		NumQueues:     get32(hNumQueues),
 		QueueCapacity: get32(hQueueCapacity),
@@ -276,9 +276,6 @@ func (s *Seg) QueueMem(i uint32) ([]byte, QueueStatsView, error) {
 	if v.Pending, err = st.Uint64Ptr(qPending); err != nil {
 		return nil, v, err
 	}
-	if v.Served, err = st.Uint64Ptr(qServed); err != nil {
-		return nil, v, err
-	}
 	if v.Threads, err = st.Uint32Ptr(qThreads); err != nil {
 		return nil, v, err
 	}
@@ -287,8 +284,8 @@ func (s *Seg) QueueMem(i uint32) ([]byte, QueueStatsView, error) {
 
 // QueueStatsView points at the words of one QueueStats.
 type QueueStatsView struct {
-	Pending, Served *uint64
-	Threads         *uint32
+	Pending *uint64
+	Threads *uint32
 }
 
 // QueueFor returns the queue of the given CPU (queue 0 for CPUs outside the

@@ -102,7 +102,7 @@ func TestCHeaderMatchesGo(t *testing.T) {
 }
 
 func testParams() wire.Params {
-	return wire.Params{QueueDesign: "rcqb", QueueWait: 1, SpinBudget: 100, QueueCapacity: 64,
+	return wire.Params{QueueDesign: "rcqb", QueueWait: 1, SpinMicros: 100, QueueCapacity: 64,
 		QueueBytes: 192 + 64*64, NumQueues: 2, NumMounts: 8, NumClients: 4, NumBuffers: 4,
 		DataSize: 8192, QueueOfCPU: []uint8{0, 1, 1}, ServiceID: 1}
 }

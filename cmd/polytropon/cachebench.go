@@ -1,0 +1,88 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+
+	"polytropon/fs/cache/justitia"
+	"polytropon/runner/config"
+)
+
+func init() {
+	register(command{
+		name:    "cachebench",
+		summary: "Justitia proportionality run: tenants with weights over one shared cache, PV and Jain per cache setting",
+		run:     runCachebench,
+	})
+}
+
+func runCachebench(stdout, stderr io.Writer, args []string) error {
+	fset := newFlagSet("cachebench", "EXPERIMENT.toml", stderr)
+	settings := fset.String("settings", strings.Join(justitia.DefaultSettings, ","),
+		"comma-separated cache settings to compare: conventional, direct, weighted, weighted-aging, lru")
+	out := fset.String("out", "", "directory for report.txt, bench.txt and plots/ (default: print only)")
+	work := fset.String("work", "", "directory for the tenants' data (default: a temporary directory, removed)")
+	duration := fset.Duration("duration", 0, "override run.duration")
+	warmup := fset.Duration("warmup", -1, "override run.warmup")
+	reps := fset.Int("reps", 0, "override the repetitions (default run.repetitions.min)")
+	capacity := fset.String("capacity", "", "override the shared pool size (default: tenants × [tenants].cache)")
+	pageSize := fset.Int("page-size", 0, "cache page size in bytes (default 64 KiB)")
+	slots := fset.Int("slots", 0, "allocation slots of the pool (default 1, the paper's allocation lock)")
+	if err := fset.Parse(args); err != nil {
+		return err
+	}
+	if fset.NArg() != 1 {
+		fset.Usage()
+		return fmt.Errorf("want exactly one experiment file, got %d arguments", fset.NArg())
+	}
+	cfg, err := justitia.FromExperiment(fset.Arg(0))
+	if err != nil {
+		return err
+	}
+	cfg.Settings = nil
+	for _, s := range strings.Split(*settings, ",") {
+		st, ok := justitia.Settings[strings.TrimSpace(s)]
+		if !ok {
+			return fmt.Errorf("-settings: unknown setting %q", s)
+		}
+		cfg.Settings = append(cfg.Settings, st)
+	}
+	if *duration > 0 {
+		cfg.Duration = *duration
+	}
+	if *warmup >= 0 {
+		cfg.Warmup = *warmup
+	}
+	if *reps > 0 {
+		cfg.Repetitions = *reps
+	}
+	if *capacity != "" {
+		n, err := config.ParseSize(*capacity)
+		if err != nil {
+			return fmt.Errorf("-capacity: %w", err)
+		}
+		cfg.Capacity = int64(n)
+	}
+	cfg.PageSize, cfg.Slots, cfg.WorkDir = *pageSize, *slots, *work
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	rep, err := justitia.Run(ctx, cfg, stderr)
+	if err != nil {
+		return err
+	}
+	if err := rep.WriteText(stdout); err != nil {
+		return err
+	}
+	if *out != "" {
+		files, err := rep.WriteAll(*out, cfg.Weights)
+		for _, f := range files {
+			fmt.Fprintln(stdout, "wrote", f)
+		}
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,412 @@
+// Package justitia runs the proportional-share experiments of the
+// weight-aware page cache (digest §5) without the harness: N tenants, each
+// a group of workload threads with a weight, share one cache pool over
+// fs/local with O_DIRECT (so the kernel page cache does not help), once per
+// cache setting (conventional, direct I/O, weight-aware with and without
+// aging), all in one run. It reports each tenant's bandwidth, the
+// proportionality variation PV and Jain's index per setting
+// (results.PV, results.Jain), and draws the normalized-bandwidth-versus-
+// weight plot.
+//
+// The experiment files experiments/justitia-*.toml are harness files
+// (runner/config schema); FromExperiment reads the tenants' weights, the
+// cache size, the run durations and the workload from one. See
+// docs/cache.md.
+package justitia
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"polytropon/fs"
+	"polytropon/fs/cache"
+	"polytropon/fs/local"
+	"polytropon/results"
+	"polytropon/workloads"
+)
+
+// ErrConfig wraps every configuration error.
+var ErrConfig = errors.New("justitia: bad configuration")
+
+// Setting is one cache configuration the tenants are measured under.
+type Setting struct {
+	Label  string // names the setting in output ("conventional", ...)
+	Policy string // registered eviction policy; "" = no cache (direct I/O)
+	Aging  bool   // aging in the weighted allocation queue
+}
+
+// Settings are the known settings, by label.
+var Settings = map[string]Setting{
+	"conventional":   {Label: "conventional", Policy: "clock2q"},
+	"direct":         {Label: "direct"},
+	"weighted":       {Label: "weighted", Policy: "weighted"},
+	"weighted-aging": {Label: "weighted-aging", Policy: "weighted", Aging: true},
+	"lru":            {Label: "lru", Policy: "lru"},
+}
+
+// DefaultSettings are compared when Config.Settings is empty.
+var DefaultSettings = []string{"conventional", "direct", "weighted", "weighted-aging"}
+
+// Config is one proportionality experiment.
+type Config struct {
+	Name     string
+	Weights  []int // one per tenant
+	Capacity int64 // bytes of the shared pool
+	PageSize int   // default cache.DefaultPageSize
+	Slots    int   // allocation slots (default 1: the allocation lock of the paper)
+	Settings []Setting
+	// NewWorkload returns tenant i's workload, configured (it is Prepared
+	// and Run once per setting and repetition).
+	NewWorkload func(tenant int) (workloads.Workload, error)
+	Warmup      time.Duration // unmeasured run before each measurement
+	Duration    time.Duration // measured run
+	Repetitions int           // default 1
+	WorkDir     string        // backend data; default a temporary directory (removed)
+	NoODirect   bool          // open the backend buffered (for hosts without O_DIRECT)
+	Seed        int64
+}
+
+// TenantResult is one tenant's outcome under one setting.
+type TenantResult struct {
+	Name      string
+	Weight    int
+	MBps      float64 // mean over repetitions, 10^6 B/s
+	Samples   []float64
+	Stats     cache.TenantStats // of the last repetition (zero for direct)
+	NormBW    float64           // MBps over the lowest-weight tenant's
+	NormW     float64
+	Ops       int64
+	ElapsedS  float64
+	HitRatio  float64
+	GrantFrac float64 // share of the allocation grants
+}
+
+// SettingResult is the outcome of one setting.
+type SettingResult struct {
+	Setting Setting
+	Tenants []TenantResult
+	PV      float64
+	Jain    float64
+}
+
+// Report is the outcome of Run.
+type Report struct {
+	Name     string
+	Settings []SettingResult
+}
+
+func (c *Config) check() error {
+	var errs []error
+	if len(c.Weights) == 0 {
+		errs = append(errs, errors.New("no tenants (weights)"))
+	}
+	for i, w := range c.Weights {
+		if w < 1 || w > cache.MaxWeight {
+			errs = append(errs, fmt.Errorf("weights[%d] = %d: want 1..%d", i, w, cache.MaxWeight))
+		}
+	}
+	if c.NewWorkload == nil {
+		errs = append(errs, errors.New("no workload"))
+	}
+	if c.Duration <= 0 {
+		errs = append(errs, fmt.Errorf("duration %v: want > 0", c.Duration))
+	}
+	if c.Capacity <= 0 {
+		errs = append(errs, fmt.Errorf("capacity %d: want > 0", c.Capacity))
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("%w: %w", ErrConfig, errors.Join(errs...))
+	}
+	if c.PageSize == 0 {
+		c.PageSize = cache.DefaultPageSize
+	}
+	if c.Slots == 0 {
+		c.Slots = 1
+	}
+	if c.Repetitions <= 0 {
+		c.Repetitions = 1
+	}
+	if len(c.Settings) == 0 {
+		for _, l := range DefaultSettings {
+			c.Settings = append(c.Settings, Settings[l])
+		}
+	}
+	return nil
+}
+
+// Run measures every setting and returns the report. progress, if not
+// nil, gets one line per measurement.
+func Run(ctx context.Context, cfg Config, progress io.Writer) (*Report, error) {
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
+	if progress == nil {
+		progress = io.Discard
+	}
+	if cfg.WorkDir == "" {
+		dir, err := os.MkdirTemp("", "justitia-")
+		if err != nil {
+			return nil, fmt.Errorf("justitia: %w", err)
+		}
+		defer os.RemoveAll(dir)
+		cfg.WorkDir = dir
+	}
+	rep := &Report{Name: cfg.Name}
+	for _, st := range cfg.Settings {
+		sr := SettingResult{Setting: st}
+		samples := make([][]float64, len(cfg.Weights))
+		for r := 0; r < cfg.Repetitions; r++ {
+			res, stats, err := runOnce(ctx, cfg, st, r)
+			if err != nil {
+				return rep, fmt.Errorf("justitia: setting %s, repetition %d: %w", st.Label, r, err)
+			}
+			for i, x := range res {
+				samples[i] = append(samples[i], x.MBPerSec())
+			}
+			if r == cfg.Repetitions-1 {
+				sr.Tenants = make([]TenantResult, len(cfg.Weights))
+				var grants int64
+				for _, s := range stats {
+					grants += s.Grants
+				}
+				for i, w := range cfg.Weights {
+					tr := TenantResult{Name: tenantName(i), Weight: w, Ops: res[i].Ops, ElapsedS: res[i].Elapsed.Seconds()}
+					if stats != nil {
+						tr.Stats = stats[i]
+						if h, m := stats[i].Hits, stats[i].Misses; h+m > 0 {
+							tr.HitRatio = float64(h) / float64(h+m)
+						}
+						if grants > 0 {
+							tr.GrantFrac = float64(stats[i].Grants) / float64(grants)
+						}
+					}
+					sr.Tenants[i] = tr
+				}
+			}
+			fmt.Fprintf(progress, "%s rep %d:", st.Label, r)
+			for i := range res {
+				fmt.Fprintf(progress, " %s=%.1fMB/s", tenantName(i), res[i].MBPerSec())
+			}
+			fmt.Fprintln(progress)
+		}
+		bw := make([]float64, len(cfg.Weights))
+		ws := make([]float64, len(cfg.Weights))
+		for i := range bw {
+			sr.Tenants[i].Samples = samples[i]
+			sr.Tenants[i].MBps = results.Mean(samples[i])
+			bw[i], ws[i] = sr.Tenants[i].MBps, float64(cfg.Weights[i])
+		}
+		var err error
+		if sr.PV, err = results.PV(bw, ws); err != nil {
+			fmt.Fprintf(progress, "%s: %v\n", st.Label, err)
+		}
+		if sr.Jain, err = results.Jain(bw, ws); err != nil {
+			fmt.Fprintf(progress, "%s: %v\n", st.Label, err)
+		}
+		if nb, nw, err := results.NormalizedBandwidths(bw, ws); err == nil {
+			for i := range nb {
+				sr.Tenants[i].NormBW, sr.Tenants[i].NormW = nb[i], nw[i]
+			}
+		}
+		rep.Settings = append(rep.Settings, sr)
+	}
+	return rep, nil
+}
+
+func tenantName(i int) string { return fmt.Sprintf("t%d", i) }
+
+// runOnce prepares every tenant's workload, builds the pool for the
+// setting, warms up, and measures all tenants concurrently.
+func runOnce(ctx context.Context, cfg Config, st Setting, rep int) ([]*workloads.Result, []cache.TenantStats, error) {
+	n := len(cfg.Weights)
+	wls := make([]workloads.Workload, n)
+	dirs := make([]string, n)
+	for i := range n {
+		dirs[i] = filepath.Join(cfg.WorkDir, tenantName(i))
+		if err := os.MkdirAll(dirs[i], 0o755); err != nil {
+			return nil, nil, err
+		}
+		w, err := cfg.NewWorkload(i)
+		if err != nil {
+			return nil, nil, err
+		}
+		wls[i] = w
+	}
+	var opts []local.Option
+	if !cfg.NoODirect {
+		opts = append(opts, local.WithODirect())
+	}
+	var sh *cache.Shared
+	if st.Policy != "" {
+		var err error
+		sh, err = cache.NewShared(cfg.Capacity, st.Policy, cache.WithPageSize(cfg.PageSize),
+			cache.WithAging(st.Aging), cache.WithAllocSlots(cfg.Slots))
+		if err != nil {
+			return nil, nil, err
+		}
+	}
+	envs := make([]*workloads.Env, n)
+	var closers []func() error
+	defer func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+	}()
+	for i := range n {
+		l, err := local.New(dirs[i], opts...)
+		if err != nil {
+			return nil, nil, err
+		}
+		closers = append(closers, l.Close)
+		var svc fs.Service = l
+		if sh != nil {
+			if svc, err = sh.Tenant(tenantName(i), cfg.Weights[i], l, cache.Options{}); err != nil {
+				return nil, nil, err
+			}
+			closers = append(closers, svc.Close)
+		}
+		envs[i] = &workloads.Env{Dir: dirs[i], FS: svc, Pool: i, Seed: cfg.Seed + int64(rep*1000+i)}
+		// Prepare through the plain backend: not measured, not cached.
+		penv := *envs[i]
+		penv.FS = l
+		if err := wls[i].Prepare(ctx, &penv); err != nil {
+			return nil, nil, err
+		}
+	}
+	if cfg.Warmup > 0 {
+		if _, err := runAll(ctx, cfg.Warmup, wls, envs); err != nil {
+			return nil, nil, fmt.Errorf("warm-up: %w", err)
+		}
+	}
+	res, err := runAll(ctx, cfg.Duration, wls, envs)
+	if err != nil {
+		return nil, nil, err
+	}
+	var stats []cache.TenantStats
+	if sh != nil {
+		stats = sh.Stats()
+	}
+	return res, stats, nil
+}
+
+// runAll runs every tenant's workload concurrently for d.
+func runAll(ctx context.Context, d time.Duration, wls []workloads.Workload, envs []*workloads.Env) ([]*workloads.Result, error) {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	res := make([]*workloads.Result, len(wls))
+	errs := make([]error, len(wls))
+	var wg sync.WaitGroup
+	for i := range wls {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res[i], errs[i] = wls[i].Run(ctx, envs[i])
+			if errs[i] == nil && res[i] == nil {
+				errs[i] = fmt.Errorf("tenant %d: no result", i)
+			}
+		}()
+	}
+	wg.Wait()
+	return res, errors.Join(errs...)
+}
+
+// WriteText prints the report as tables: per setting, each tenant's
+// bandwidth, normalized bandwidth and weight, hit ratio and share of
+// allocation grants; then PV and Jain's index per setting.
+func (r *Report) WriteText(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "setting\ttenant\tweight\tMB/s\tnorm BW\tnorm W\thit ratio\tgrants\tpages\t\n")
+	for _, s := range r.Settings {
+		for _, t := range s.Tenants {
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%.1f\t%.2f\t%.2f\t%.2f\t%.3f\t%d\t\n", s.Setting.Label, t.Name, t.Weight,
+				t.MBps, t.NormBW, t.NormW, t.HitRatio, t.GrantFrac, t.Stats.Pages)
+		}
+	}
+	fmt.Fprintf(tw, "\t\t\t\t\t\t\t\t\t\n")
+	fmt.Fprintf(tw, "setting\tPV\tJain\ttotal MB/s\t\t\t\t\t\t\n")
+	for _, s := range r.Settings {
+		total := 0.0
+		for _, t := range s.Tenants {
+			total += t.MBps
+		}
+		fmt.Fprintf(tw, "%s\t%.3f\t%.3f\t%.1f\t\t\t\t\t\t\n", s.Setting.Label, s.PV, s.Jain, total)
+	}
+	return tw.Flush()
+}
+
+// WriteBench writes Go benchmark lines, one per setting and tenant plus
+// one per setting with PV and Jain, for benchstat.
+func (r *Report) WriteBench(w io.Writer) error {
+	name := r.Name
+	if !strings.HasPrefix(name, "justitia") {
+		name = "justitia-" + name
+	}
+	for _, s := range r.Settings {
+		for _, t := range s.Tenants {
+			fmt.Fprintf(w, "%s 1 %.3f MB/s %.4f norm-bw %.4f hit-ratio\n",
+				results.BenchName(name, []results.Param{{Key: "setting", Value: s.Setting.Label}, {Key: "tenant", Value: t.Name}, {Key: "weight", Value: int64(t.Weight)}}),
+				t.MBps, t.NormBW, t.HitRatio)
+		}
+		fmt.Fprintf(w, "%s 1 %.4f pv %.4f jain\n",
+			results.BenchName(name, []results.Param{{Key: "setting", Value: s.Setting.Label}}), s.PV, s.Jain)
+	}
+	return nil
+}
+
+// Table converts the report to a results table (points "setting=<label>",
+// metric "throughput_mbps@p<i>") for results.ProportionalityPlot.
+func (r *Report) Table() *results.Table {
+	t := &results.Table{Workload: "justitia"}
+	for _, s := range r.Settings {
+		pt := "setting=" + s.Setting.Label
+		for i, tr := range s.Tenants {
+			t.Rows = append(t.Rows, &results.Row{Point: pt, Params: []results.Param{{Key: "setting", Value: s.Setting.Label}},
+				Metric: results.MetricThroughput + "@" + results.PoolName(i), Unit: "MB/s",
+				Samples: tr.Samples, Summary: results.Summarize(tr.Samples)})
+		}
+	}
+	return t
+}
+
+// WriteAll writes report.txt, bench.txt and the plot (plots/<name>.png,
+// .svg) into dir and returns the files written.
+func (r *Report) WriteAll(dir string, weights []int) ([]string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("justitia: %w", err)
+	}
+	var files []string
+	for _, f := range []struct {
+		name  string
+		write func(io.Writer) error
+	}{{"report.txt", r.WriteText}, {"bench.txt", r.WriteBench}} {
+		p := filepath.Join(dir, f.name)
+		out, err := os.Create(p)
+		if err != nil {
+			return files, fmt.Errorf("justitia: %w", err)
+		}
+		err = errors.Join(f.write(out), out.Close())
+		if err != nil {
+			return files, fmt.Errorf("justitia: %s: %w", p, err)
+		}
+		files = append(files, p)
+	}
+	ws := make([]float64, len(weights))
+	for i, w := range weights {
+		ws[i] = float64(w)
+	}
+	p, err := results.ProportionalityPlot(r.Table(), results.PlotSpec{Kind: "proportionality",
+		Title: r.Name + ": normalized bandwidth vs weight", File: r.Name}, ws)
+	if err != nil {
+		return files, err
+	}
+	saved, err := results.SavePlot(p, filepath.Join(dir, "plots"), r.Name)
+	return append(files, saved...), err
+}

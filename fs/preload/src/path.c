@@ -1,0 +1,248 @@
+/*
+ * path.c: the working directory and path resolution. A path is ours when
+ * its absolute, lexically cleaned form falls under a mount of the mount
+ * table in the segment (longest prefix; the table is copied under its
+ * seqlock and re-read when its generation changes). Relative paths are
+ * resolved against the library's cwd; when that cwd is ours, a relative
+ * path that leaves the mount goes to the kernel as an absolute path.
+ */
+#include "poly.h"
+
+#include <stdlib.h>
+
+char poly_cwd[POLY_PATH_MAX + 2] = "/";
+int poly_cwd_ours;
+pthread_mutex_t poly_cwd_mu = PTHREAD_MUTEX_INITIALIZER;
+
+struct mnt {
+	uint32_t inst;
+	uint32_t flags;
+	uint32_t len;
+	char path[POLY_MOUNT_PATH_MAX + 1];
+};
+static struct mnt *mounts; /* longest path first */
+static uint32_t nmounts;
+static uint64_t mounts_gen = UINT64_MAX;
+static pthread_mutex_t mnt_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* poly_clean writes the cleaned absolute form of rel (joined to base when
+ * relative) into dst: no "." or ".." components, no double or trailing
+ * slashes. */
+int poly_clean(char *dst, size_t cap, const char *base, const char *rel)
+{
+	char tmp[2 * POLY_PATH_MAX + 4];
+	size_t n = 0;
+	if (rel[0] != '/') {
+		size_t bl = strlen(base);
+		if (bl > POLY_PATH_MAX)
+			return -ENAMETOOLONG;
+		memcpy(tmp, base, bl);
+		n = bl;
+		tmp[n++] = '/';
+	}
+	size_t rl = strlen(rel);
+	if (rl > POLY_PATH_MAX)
+		return -ENAMETOOLONG;
+	memcpy(tmp + n, rel, rl);
+	n += rl;
+	tmp[n] = 0;
+	/* Walk components. */
+	size_t o = 0;
+	const char *p = tmp;
+	if (cap < 2)
+		return -ENAMETOOLONG;
+	dst[o++] = '/';
+	while (*p) {
+		while (*p == '/')
+			p++;
+		if (!*p)
+			break;
+		const char *e = p;
+		while (*e && *e != '/')
+			e++;
+		size_t cl = (size_t)(e - p);
+		if (cl == 1 && p[0] == '.') {
+		} else if (cl == 2 && p[0] == '.' && p[1] == '.') {
+			if (o > 1) {
+				o--; /* drop the slash after the last component */
+				while (o > 1 && dst[o - 1] != '/')
+					o--;
+			}
+		} else {
+			if (o + cl + 2 > cap)
+				return -ENAMETOOLONG;
+			memcpy(dst + o, p, cl);
+			o += cl;
+			dst[o++] = '/';
+		}
+		p = e;
+	}
+	if (o > 1)
+		o--; /* trailing slash */
+	dst[o] = 0;
+	return 0;
+}
+
+static int cmp_len(const void *a, const void *b)
+{
+	const struct mnt *x = a, *y = b;
+	return (int)y->len - (int)x->len;
+}
+
+/* refresh_locked copies the mount table when its generation changed.
+ * Preconditions: mnt_mu held. */
+static void refresh_locked(void)
+{
+	uint64_t *genp = &poly_hdr->mount_gen;
+	uint64_t g = __atomic_load_n(genp, __ATOMIC_SEQ_CST);
+	if (g == mounts_gen)
+		return;
+	uint32_t n = poly_hdr->num_mounts;
+	struct mnt *m = calloc(n ? n : 1, sizeof *m);
+	if (!m)
+		return;
+	for (int tries = 0;; tries++) {
+		g = __atomic_load_n(genp, __ATOMIC_SEQ_CST);
+		if (g & 1) {
+			if (tries > 100)
+				usleep(1);
+			continue;
+		}
+		uint32_t k = 0;
+		for (uint32_t i = 0; i < n; i++) {
+			struct poly_mount_entry *e =
+				(struct poly_mount_entry *)(poly_base + poly_hdr->mounts_off + (uint64_t)i * sizeof *e);
+			uint32_t fl = __atomic_load_n(&e->flags, __ATOMIC_SEQ_CST);
+			if (!(fl & POLY_MOUNT_USED))
+				continue;
+			uint32_t pl = __atomic_load_n(&e->path_len, __ATOMIC_SEQ_CST);
+			if (pl == 0 || pl > POLY_MOUNT_PATH_MAX)
+				continue;
+			m[k].inst = __atomic_load_n(&e->instance, __ATOMIC_SEQ_CST);
+			m[k].flags = fl;
+			m[k].len = pl;
+			memcpy(m[k].path, e->path, pl);
+			m[k].path[pl] = 0;
+			if (memchr(m[k].path, 0, pl) || m[k].path[0] != '/')
+				continue;
+			k++;
+		}
+		if (__atomic_load_n(genp, __ATOMIC_SEQ_CST) == g) {
+			qsort(m, k, sizeof *m, cmp_len);
+			free(mounts);
+			mounts = m;
+			nmounts = k;
+			mounts_gen = g;
+			return;
+		}
+	}
+}
+
+/* poly_match finds the mount of a cleaned absolute path: 1 with the
+ * instance and the name inside it (pointing into abs), 0 if not ours. */
+int poly_match(const char *abs, uint32_t *inst, const char **name, int *ro)
+{
+	if (!poly_active)
+		return 0;
+	pthread_mutex_lock(&mnt_mu);
+	refresh_locked();
+	int found = 0;
+	size_t al = strlen(abs);
+	for (uint32_t i = 0; i < nmounts; i++) {
+		struct mnt *m = &mounts[i];
+		const char *rest = NULL;
+		if (m->len == 1 && m->path[0] == '/')
+			rest = abs + 1;
+		else if (al == m->len && memcmp(abs, m->path, al) == 0)
+			rest = abs + al;
+		else if (al > m->len && memcmp(abs, m->path, m->len) == 0 && abs[m->len] == '/')
+			rest = abs + m->len + 1;
+		if (rest) {
+			*inst = m->inst;
+			*name = rest;
+			if (ro)
+				*ro = (m->flags & POLY_MOUNT_READONLY) != 0;
+			found = 1;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&mnt_mu);
+	return found;
+}
+
+void poly_set_cwd(const char *abs)
+{
+	uint32_t inst;
+	const char *name;
+	pthread_mutex_lock(&poly_cwd_mu);
+	size_t n = strlen(abs);
+	if (n <= POLY_PATH_MAX) {
+		memcpy(poly_cwd, abs, n + 1);
+		poly_cwd_ours = poly_match(poly_cwd, &inst, &name, NULL);
+	}
+	pthread_mutex_unlock(&poly_cwd_mu);
+}
+
+void poly_cwd_init(const char *cwd)
+{
+	char buf[POLY_PATH_MAX + 2];
+	if (!cwd) {
+		if (!REAL(getcwd)(buf, sizeof buf))
+			strcpy(buf, "/");
+		cwd = buf;
+	}
+	char c[POLY_PATH_MAX + 2];
+	if (poly_clean(c, sizeof c, "/", cwd) < 0)
+		strcpy(c, "/");
+	poly_set_cwd(c);
+}
+
+/* poly_resolve decides who serves (dirfd, path). */
+int poly_resolve(int dirfd, const char *path, struct rpath *rp)
+{
+	rp->ours = 0;
+	rp->kpath = path;
+	rp->kdirfd = dirfd;
+	rp->readonly = 0;
+	if (!path)
+		return -EFAULT;
+	if (!poly_active)
+		return 0;
+	if (path[0] == 0) /* AT_EMPTY_PATH calls on library fds are handled by the callers */
+		return lfd_get(dirfd) ? -ENOENT : 0;
+	int r;
+	if (path[0] == '/') {
+		r = poly_clean(rp->abs, sizeof rp->abs, "/", path);
+	} else if (dirfd == AT_FDCWD) {
+		pthread_mutex_lock(&poly_cwd_mu);
+		r = poly_clean(rp->abs, sizeof rp->abs, poly_cwd, path);
+		int ours = poly_cwd_ours;
+		pthread_mutex_unlock(&poly_cwd_mu);
+		if (r < 0)
+			return r;
+		if (!ours) {
+			/* The kernel's cwd is ours too: a relative path below a
+			 * kernel cwd is ours only if the cwd is under a mount. */
+			if (!poly_match(rp->abs, &rp->inst, &rp->name, &rp->readonly))
+				return 0;
+			rp->ours = 1;
+			return 0;
+		}
+	} else {
+		struct lfd *f = lfd_get(dirfd);
+		if (!f || !f->path)
+			return 0; /* a kernel directory fd */
+		r = poly_clean(rp->abs, sizeof rp->abs, f->path, path);
+	}
+	if (r < 0)
+		return r;
+	if (poly_match(rp->abs, &rp->inst, &rp->name, &rp->readonly)) {
+		rp->ours = 1;
+		return 0;
+	}
+	if (path[0] == '/')
+		return 0; /* the kernel gets the path as given */
+	rp->kpath = rp->abs;
+	rp->kdirfd = AT_FDCWD;
+	return 0;
+}

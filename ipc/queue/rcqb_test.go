@@ -1,0 +1,114 @@
+package queue
+
+import (
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// newRCQB returns a white-box RCQB over Go memory.
+func newTestRCQB(t *testing.T, cfg Config) *rcqb {
+	t.Helper()
+	d, _ := Lookup("rcqb")
+	q, _ := newTestQueue(t, d, cfg)
+	return q.(*rcqb)
+}
+
+// shortWait is a wait state that gives up quickly, standing in for a
+// timed-out or killed partner without configuring the whole queue.
+func shortWait() *waitState {
+	return &waitState{wait: Futex, timeout: 5 * time.Millisecond}
+}
+
+// TestRCQBAbandonedDequeueTickets: dequeuers that gave up their tickets,
+// on the slot's current round and on later rounds, make the matching
+// enqueuers re-enqueue their items instead of losing them.
+func TestRCQBAbandonedDequeueTickets(t *testing.T) {
+	q := newTestRCQB(t, Config{Capacity: 2, Wait: Futex})
+	for i := 0; i < 5; i++ { // tickets 0..4: rounds 0, 0, 1, 1, 2
+		h := atomic.AddUint64(q.head, 1) - 1
+		if _, _, err := q.take(h, shortWait()); !errors.Is(err, ErrTimeout) {
+			t.Fatalf("take(%d) = %v, want ErrTimeout", h, err)
+		}
+	}
+	for v := uint64(10); v < 13; v++ {
+		if err := q.Enqueue(v); err != nil {
+			t.Fatalf("Enqueue(%d): %v", v, err)
+		}
+	}
+	for want := uint64(10); want < 13; want++ {
+		if v, err := q.TryDequeue(); err != nil || v != want {
+			t.Fatalf("TryDequeue = %d, %v; want %d", v, err, want)
+		}
+	}
+	if _, err := q.TryDequeue(); !errors.Is(err, ErrEmpty) {
+		t.Fatalf("TryDequeue on the drained queue: %v", err)
+	}
+}
+
+// TestRCQBAbandonedEnqueueTickets: enqueuers that gave up on a full queue
+// leave rounds that the dequeuers pass on; their items never appear.
+func TestRCQBAbandonedEnqueueTickets(t *testing.T) {
+	q := newTestRCQB(t, Config{Capacity: 2, Wait: Futex})
+	q.Enqueue(1)
+	q.Enqueue(2)
+	for i := 0; i < 3; i++ {
+		tk := atomic.AddUint64(q.tail, 1) - 1
+		if _, err := q.put(tk, 99, shortWait()); !errors.Is(err, ErrTimeout) {
+			t.Fatalf("put(%d) on a full queue = %v, want ErrTimeout", tk, err)
+		}
+	}
+	q.Enqueue(3) // waits for no one: its round is after the abandoned ones
+	_ = q.TryEnqueue(4)
+	var got []uint64
+	for {
+		v, err := q.TryDequeue()
+		if errors.Is(err, ErrEmpty) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, v)
+	}
+	if len(got) < 3 || got[0] != 1 || got[1] != 2 || got[2] != 3 {
+		t.Fatalf("dequeued %v, want 1 2 3 (and maybe 4), never 99", got)
+	}
+	for _, v := range got {
+		if v == 99 {
+			t.Fatalf("a timed-out enqueue's item came out: %v", got)
+		}
+	}
+}
+
+// TestRCQBDequeuerGoneWhileFilling: the dequeuer gives up while its
+// enqueuer is inside the slot; the enqueuer notices on release and
+// re-enqueues.
+func TestRCQBDequeuerGoneWhileFilling(t *testing.T) {
+	q := newTestRCQB(t, Config{Capacity: 2, Wait: Futex})
+	s := &q.slots[0]
+	w := atomic.LoadUint64(s.word)
+	atomic.StoreUint64(s.word, w|stFilling<<stateShift) // an enqueuer is filling round 0
+	if err := q.abandon(s, 0, dGoneShift); err != nil {
+		t.Fatalf("abandon while filling: %v", err)
+	}
+	atomic.StoreUint64(s.word, atomic.LoadUint64(s.word)&^stateMask) // back to empty, d-gone set
+	atomic.StoreUint64(q.head, 1)                                    // ticket 0's dequeuer is gone
+	if err := q.Enqueue(7); err != nil {                             // gets ticket 0, passes it on, re-enqueues
+		t.Fatal(err)
+	}
+	if v, err := q.Dequeue(); err != nil || v != 7 {
+		t.Fatalf("Dequeue = %d, %v; want 7", v, err)
+	}
+}
+
+func TestRCQBAbandonTooFarAheadBreaks(t *testing.T) {
+	q := newTestRCQB(t, Config{Capacity: 2, Wait: Futex})
+	if err := q.abandon(&q.slots[0], goneBits, dGoneShift); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("abandon %d rounds ahead: %v, want ErrCorrupt", goneBits, err)
+	}
+	if err := q.Enqueue(1); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("Enqueue on a broken queue: %v, want ErrCorrupt", err)
+	}
+}

@@ -1,0 +1,251 @@
+package systems
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"polytropon/fs/fuse"
+	"polytropon/runner/pool"
+)
+
+var (
+	fuseBinOnce sync.Once
+	fuseBinPath string
+	fuseBinErr  error
+)
+
+// fuseSystemUnderTest returns F or FP ready to run: the polytropon binary
+// ($POLYTROPON_BIN, or built once per test run) is made the daemon binary
+// and the system's Check must pass.
+func fuseSystemUnderTest(t *testing.T, name string) System {
+	t.Helper()
+	bin := os.Getenv("POLYTROPON_BIN")
+	if bin == "" {
+		fuseBinOnce.Do(func() {
+			dir, err := os.MkdirTemp("", "polytropon-systems-fuse-")
+			if err != nil {
+				fuseBinErr = err
+				return
+			}
+			fuseBinPath = filepath.Join(dir, "polytropon")
+			if out, err := exec.Command("go", "build", "-o", fuseBinPath, "polytropon/cmd/polytropon").CombinedOutput(); err != nil {
+				fuseBinErr = fmt.Errorf("building polytropon: %v\n%s", err, out)
+			}
+		})
+		if fuseBinErr != nil {
+			t.Fatal(fuseBinErr)
+		}
+		bin = fuseBinPath
+		t.Setenv("POLYTROPON_BIN", bin)
+	}
+	return checkSystem(t, name)
+}
+
+// poolPIDsBut lists the pool's processes other than its engine.
+func poolPIDsBut(t *testing.T, p *pool.Pool) []int {
+	t.Helper()
+	pids, err := p.PIDs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return slices.DeleteFunc(pids, func(pid int) bool { return pid == p.EnginePid() })
+}
+
+func TestFUSESetupTeardown(t *testing.T) {
+	for _, name := range []string{"F", "FP"} {
+		t.Run(name, func(t *testing.T) {
+			s := fuseSystemUnderTest(t, name)
+			p := newTestPool(t)
+			work, lower := t.TempDir(), t.TempDir()
+			if err := os.WriteFile(filepath.Join(lower, "image.txt"), []byte("base\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			in, err := s.Setup(t.Context(), p, Request{Pool: 0, Containers: 2, WorkDir: work, Lower: lower})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { in.Teardown(context.Background()) })
+			engineMounts := fmt.Sprintf("/proc/%d/mountinfo", p.EnginePid())
+			c0, c1 := in.Container(0), in.Container(1)
+			if c0.Dir == c1.Dir || c0.FS.Kind != HostKind {
+				t.Fatalf("containers: %+v %+v; want distinct dirs with the host opener", c0, c1)
+			}
+			for _, c := range []Container{c0, c1} {
+				if ok, err := fuse.IsMounted(engineMounts, c.Dir); !ok {
+					t.Fatalf("%s is not a FUSE mount inside the pool (%v)", c.Dir, err)
+				}
+				if ok, _ := fuse.IsMounted("/proc/self/mountinfo", c.Dir); ok {
+					t.Errorf("%s is mounted on the host too; want it private to the pool", c.Dir)
+				}
+			}
+			daemons := poolPIDsBut(t, p)
+			if len(daemons) != 2 {
+				t.Fatalf("processes in the pool besides the engine: %v, want the 2 daemons", daemons)
+			}
+			// Clone 0 appends to the shared image file (copy-up); clone 1
+			// still sees the original; the image stays untouched.
+			out, err := inPool(t, p, fmt.Sprintf("echo mine >> %s/image.txt && cat %s/image.txt && echo -- && cat %s/image.txt && stat -f -c %%t %s",
+				c0.Dir, c0.Dir, c1.Dir, c0.Dir))
+			if err != nil {
+				t.Fatalf("in pool: %v: %s", err, out)
+			}
+			if want := "base\nmine\n--\nbase\n65735546\n"; out != want { // FUSE_SUPER_MAGIC
+				t.Fatalf("in pool: got %q, want %q", out, want)
+			}
+
+			if err := in.Teardown(t.Context()); err != nil {
+				t.Fatalf("teardown: %v", err)
+			}
+			if err := in.Teardown(t.Context()); err != nil {
+				t.Fatalf("second teardown: %v", err)
+			}
+			if got := mountsUnder(t, engineMounts, work); len(got) != 0 {
+				t.Errorf("mounts left in the pool: %v", got)
+			}
+			if got := mountsUnder(t, "/proc/self/mountinfo", work); len(got) != 0 {
+				t.Errorf("mounts left on the host: %v", got)
+			}
+			if got := poolPIDsBut(t, p); len(got) != 0 {
+				t.Errorf("processes left in the pool: %v (daemons were %v)", got, daemons)
+			}
+			if ents, _ := os.ReadDir(work); len(ents) != 0 {
+				t.Errorf("work dir not emptied: %v", ents)
+			}
+			if data, _ := os.ReadFile(filepath.Join(lower, "image.txt")); string(data) != "base\n" {
+				t.Errorf("lower image changed: %q", data)
+			}
+		})
+	}
+}
+
+// TestFUSEPrivateDirWithoutLower checks the plain (no union) stack: each
+// container writes its own directory, which is the daemon's upper dir.
+func TestFUSEPrivateDirWithoutLower(t *testing.T) {
+	s := fuseSystemUnderTest(t, "F")
+	p := newTestPool(t)
+	work := t.TempDir()
+	in, err := s.Setup(t.Context(), p, Request{Pool: 1, Containers: 1, WorkDir: work})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { in.Teardown(context.Background()) })
+	dir := in.Container(0).Dir
+	if out, err := inPool(t, p, fmt.Sprintf("echo tenant > %s/f && cat %s/f", dir, dir)); err != nil || out != "tenant\n" {
+		t.Fatalf("in pool: got (%q, %v), want \"tenant\\n\"", out, err)
+	}
+	// The host sees the data in the daemon's upper directory.
+	if data, err := os.ReadFile(filepath.Join(filepath.Dir(dir), "upper", "f")); err != nil || string(data) != "tenant\n" {
+		t.Errorf("upper dir on the host: got (%q, %v)", data, err)
+	}
+	if err := in.Teardown(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestFUSETeardownBusy keeps a process of the pool inside a mount: the
+// daemon detaches lazily and exits, so teardown leaves no mount and no
+// daemon, and the busy process sees a dead connection.
+func TestFUSETeardownBusy(t *testing.T) {
+	s := fuseSystemUnderTest(t, "F")
+	p := newTestPool(t)
+	work := t.TempDir()
+	in, err := s.Setup(t.Context(), p, Request{Containers: 1, WorkDir: work})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { in.Teardown(context.Background()) })
+	proc, err := p.Start(t.Context(), pool.Cmd{Path: "/bin/sh", Args: []string{"sh", "-c", "cd " + in.Container(0).Dir + " && exec sleep 60"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { proc.Signal(syscall.SIGKILL); proc.Wait() })
+	time.Sleep(200 * time.Millisecond) // let it cd
+	if err := in.Teardown(t.Context()); err != nil {
+		t.Fatalf("teardown of a busy mount: %v", err)
+	}
+	if got := mountsUnder(t, fmt.Sprintf("/proc/%d/mountinfo", p.EnginePid()), work); len(got) != 0 {
+		t.Errorf("mounts left in the pool: %v", got)
+	}
+	if got := poolPIDsBut(t, p); !slices.Equal(got, []int{proc.Pid}) {
+		t.Errorf("processes in the pool: %v, want only the busy sleeper %d", got, proc.Pid)
+	}
+}
+
+// TestFUSEKilledDaemonLeavesNoMount kills a daemon (no chance to unmount):
+// teardown must remove the dead mount inside the pool.
+func TestFUSEKilledDaemonLeavesNoMount(t *testing.T) {
+	s := fuseSystemUnderTest(t, "FP")
+	p := newTestPool(t)
+	work := t.TempDir()
+	in, err := s.Setup(t.Context(), p, Request{Containers: 1, WorkDir: work})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { in.Teardown(context.Background()) })
+	daemons := poolPIDsBut(t, p)
+	if len(daemons) != 1 {
+		t.Fatalf("want one daemon, got %v", daemons)
+	}
+	if err := syscall.Kill(daemons[0], syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	err = in.Teardown(t.Context())
+	if err == nil || !strings.Contains(err.Error(), "exited with") {
+		t.Errorf("teardown after the daemon was killed: got %v, want the daemon's failure reported", err)
+	}
+	if got := mountsUnder(t, fmt.Sprintf("/proc/%d/mountinfo", p.EnginePid()), work); len(got) != 0 {
+		t.Errorf("mounts left in the pool: %v", got)
+	}
+	if ents, _ := os.ReadDir(work); len(ents) != 0 {
+		t.Errorf("work dir not emptied: %v", ents)
+	}
+}
+
+func TestFUSERejectsBadRequests(t *testing.T) {
+	s, err := Lookup("F")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := os.Args[0] // any executable will do: the request fails before it runs
+	for name, c := range map[string]struct {
+		req  Request
+		want string
+	}{
+		"nocont":   {Request{Containers: 0, WorkDir: t.TempDir()}, "containers"},
+		"option":   {Request{Containers: 1, WorkDir: t.TempDir(), Options: map[string]string{"size": "1G"}}, `unknown option "size"`},
+		"backend":  {Request{Containers: 1, WorkDir: t.TempDir(), Backend: "nfs"}, `unknown backend "nfs"`},
+		"nolower":  {Request{Containers: 1, WorkDir: t.TempDir(), Lower: "/nonexistent/image"}, "lower image"},
+		"noworkd":  {Request{Containers: 1}, "empty WorkDir"},
+		"nobinary": {Request{Containers: 1, WorkDir: t.TempDir(), Options: map[string]string{"binary": "/nonexistent/polytropon"}}, "daemon binary"},
+		"nopool":   {Request{Containers: 1, WorkDir: t.TempDir(), Options: map[string]string{"binary": bin}}, "needs a pool"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			in, err := s.Setup(t.Context(), nil, c.req)
+			if err == nil {
+				in.Teardown(context.Background())
+				t.Fatalf("Setup(%+v) succeeded, want an error", c.req)
+			}
+			if !strings.Contains(err.Error(), c.want) {
+				t.Errorf("Setup(%+v): got %q, want it to mention %q", c.req, err, c.want)
+			}
+			if c.req.WorkDir != "" {
+				if ents, _ := os.ReadDir(c.req.WorkDir); len(ents) != 0 {
+					t.Errorf("failed setup left %v behind", ents)
+				}
+			}
+		})
+	}
+	if _, err := s.Setup(t.Context(), nil, Request{Containers: 1, WorkDir: t.TempDir(), Backend: "ceph"}); !errors.Is(err, ErrUnavailable) {
+		t.Errorf("ceph backend: got %v, want ErrUnavailable", err)
+	}
+}

@@ -3,6 +3,7 @@ package results
 import (
 	"errors"
 	"fmt"
+	"image/color"
 	"math"
 	"os"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
 )
 
 // PlotSpec asks for one figure (the [[plot]] table of an experiment; the
@@ -99,6 +101,9 @@ func groupRows(t *Table, spec PlotSpec) ([]*series, []string, error) {
 			return nil, nil, fmt.Errorf("results: plot %q: point %s has no param %q", spec.File, r.Point, spec.X)
 		}
 		label, _ := paramValue(r.Params, seriesKey)
+		if seriesKey != "system" { // "K" names itself; a bare "2" does not
+			label = seriesKey + "=" + label
+		}
 		for _, p := range r.Params {
 			if varying[p.Key] {
 				label += fmt.Sprintf(" %s=%s", p.Key, FormatValue(p.Value))
@@ -242,6 +247,7 @@ func LinePlot(t *Table, spec PlotSpec) (*plot.Plot, error) {
 			p.Add(eb)
 		}
 	}
+	makeLegendRoom(p, len(ss), spec.LogY)
 	return p, nil
 }
 
@@ -272,21 +278,39 @@ func xPositions(xs []string) (map[string]float64, bool) {
 	return pos, true
 }
 
-// BarPlot draws grouped bars: one group per x value, one bar per series,
-// bar height the mean of metric spec.Y.
+// BarPlot draws grouped bars: one group per x value, centred on its tick,
+// one bar per series, bar height the mean of metric spec.Y, with the 95% CI
+// of the mean as error bars when spec.ErrorBars.
 func BarPlot(t *Table, spec PlotSpec) (*plot.Plot, error) {
 	ss, xs, err := groupRows(t, spec)
 	if err != nil {
 		return nil, err
 	}
 	p := newPlot(spec, spec.X)
-	width := vg.Points(min(40, 200/float64(len(ss)*len(xs)+1)))
+	// The groups fill about 70% of the data area's width; the data area is
+	// roughly the figure less the y axis.
+	group := 0.7 * float64(PlotWidth-2*vg.Centimeter) / float64(len(xs))
+	width := vg.Length(min(float64(vg.Points(40)), group/float64(len(ss))))
 	for i, s := range ss {
 		vals := make(plotter.Values, len(xs))
+		var errs barErrors
 		for j, x := range xs {
-			if r, ok := s.rows[x]; ok {
-				vals[j] = r.Mean
+			r, ok := s.rows[x]
+			if !ok {
+				continue
 			}
+			vals[j] = r.Mean
+			if spec.LogY && r.Mean <= 0 {
+				vals[j] = math.NaN()
+				continue
+			}
+			lo, hi := ciOf(r)
+			if spec.LogY {
+				lo = min(lo, r.Mean*0.999)
+			}
+			errs.x = append(errs.x, float64(j))
+			errs.lo = append(errs.lo, r.Mean-lo)
+			errs.hi = append(errs.hi, r.Mean+hi)
 		}
 		b, err := plotter.NewBarChart(vals, width)
 		if err != nil {
@@ -296,10 +320,74 @@ func BarPlot(t *Table, spec PlotSpec) (*plot.Plot, error) {
 		b.LineStyle.Width = vg.Length(0)
 		b.Offset = width * vg.Length(float64(i)-float64(len(ss)-1)/2)
 		p.Add(b)
+		if spec.ErrorBars {
+			errs.offset = b.Offset
+			p.Add(&errs)
+		}
 		p.Legend.Add(s.label, b)
 	}
 	p.NominalX(xs...)
+	makeLegendRoom(p, len(ss), spec.LogY)
+	// Half a group of room on either side, so the outer groups do not sit
+	// on the axis ends.
+	p.X.Min, p.X.Max = -0.5, float64(len(xs))-0.5
 	return p, nil
+}
+
+// barErrors draws the CI bars of one bar series: a vertical line with caps
+// at each bar's centre (x is the group index, offset the bar's shift).
+type barErrors struct {
+	x, lo, hi []float64
+	offset    vg.Length
+}
+
+func (e *barErrors) Plot(c draw.Canvas, plt *plot.Plot) {
+	trX, trY := plt.Transforms(&c)
+	sty := draw.LineStyle{Color: color.Black, Width: vg.Points(0.75)}
+	capW := vg.Points(3)
+	for i, x := range e.x {
+		cx := trX(x) + e.offset
+		if e.hi[i] <= e.lo[i] {
+			continue // one sample: no interval
+		}
+		lo, hi := trY(e.lo[i]), trY(e.hi[i])
+		c.StrokeLine2(sty, cx, lo, cx, hi)
+		c.StrokeLine2(sty, cx-capW, lo, cx+capW, lo)
+		c.StrokeLine2(sty, cx-capW, hi, cx+capW, hi)
+	}
+}
+
+// DataRange makes the y axis reach the top of the highest CI.
+func (e *barErrors) DataRange() (xmin, xmax, ymin, ymax float64) {
+	xmin, ymin = math.Inf(1), math.Inf(1)
+	xmax, ymax = math.Inf(-1), math.Inf(-1)
+	for i, x := range e.x {
+		xmin, xmax = min(xmin, x), max(xmax, x)
+		ymin, ymax = min(ymin, e.lo[i]), max(ymax, e.hi[i])
+	}
+	return xmin, xmax, ymin, ymax
+}
+
+// makeLegendRoom raises the top of the y axis so that the legend (drawn
+// inside the data area, top left) sits above the data instead of on it.
+func makeLegendRoom(p *plot.Plot, entries int, logY bool) {
+	if entries == 0 {
+		return
+	}
+	dataHeight := float64(PlotHeight - 2*vg.Centimeter) // less title and x axis
+	legend := float64(vg.Points(16))*float64(entries) + float64(vg.Points(8))
+	frac := min(legend/dataHeight, 0.5)
+	lo, hi := p.Y.Min, p.Y.Max
+	if logY {
+		if lo <= 0 || hi <= lo {
+			return
+		}
+		p.Y.Max = math.Exp(math.Log(lo) + (math.Log(hi)-math.Log(lo))/(1-frac))
+		return
+	}
+	if hi > lo {
+		p.Y.Max = lo + (hi-lo)/(1-frac)
+	}
 }
 
 // ProportionalityPlot draws, per point, each tenant's normalized bandwidth
@@ -365,6 +453,7 @@ func ProportionalityPlot(t *Table, spec PlotSpec, weights []float64) (*plot.Plot
 	l.Dashes = plotutil.Dashes(1)
 	p.Add(l)
 	p.Legend.Add("ideal (weight ratio)", l)
+	makeLegendRoom(p, drawn+1, false)
 	return p, nil
 }
 

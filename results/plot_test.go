@@ -47,7 +47,7 @@ func TestPlotsGolden(t *testing.T) {
 			}
 			checkGolden(t, tc.file, a)
 			// The legend names every series.
-			for _, want := range map[string][]string{"system": {">D<", ">K/K<"}, "pools": {">1<", ">2<", ">4<"}}[tc.spec.Series] {
+			for _, want := range map[string][]string{"system": {">D<", ">K/K<"}, "pools": {">pools=1<", ">pools=2<", ">pools=4<"}}[tc.spec.Series] {
 				if !bytes.Contains(a, []byte(want)) {
 					t.Errorf("SVG lacks legend entry %s", want)
 				}

@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -35,9 +37,17 @@ var (
 // Record is one line of samples.jsonl. Kinds:
 //   - "instance": one workload instance of one repetition (Result set);
 //   - "repetition": closes a repetition of a point: collector Metrics of its
-//     window and OK=false when it failed. Only repetitions with an OK
-//     closing record are summarized, so an interrupted repetition's partial
-//     records are kept but ignored.
+//     window and OK=false when it failed (Error says why). Only repetitions
+//     with an OK closing record are summarized, so an interrupted
+//     repetition's partial records are kept but ignored;
+//   - "skipped": the point was not measured at all; Reason says why (its
+//     system is unavailable here, too few cores, ...);
+//   - "note": a non-fatal observation about a repetition (cores shared by
+//     oversubscribed pools, a collector without data, a mount detached
+//     lazily at teardown) in Note; see Run.Notes.
+//
+// Runs written before the "skipped" kind recorded a skip as a failed
+// repetition whose Error starts with "skipped: "; SkippedPoints reads both.
 type Record struct {
 	Kind       string          `json:"kind"`
 	Point      string          `json:"point"`  // point name ("system=D/pools=4")
@@ -51,6 +61,8 @@ type Record struct {
 	Metrics    []Metric        `json:"metrics,omitempty"`
 	OK         bool            `json:"ok,omitempty"`
 	Error      string          `json:"error,omitempty"`
+	Reason     string          `json:"reason,omitempty"` // "skipped"
+	Note       string          `json:"note,omitempty"`   // "note"
 	Time       time.Time       `json:"time"`
 }
 
@@ -58,7 +70,84 @@ type Record struct {
 const (
 	KindInstance   = "instance"
 	KindRepetition = "repetition"
+	KindSkipped    = "skipped"
+	KindNote       = "note"
 )
+
+// legacySkipPrefix marks a skip in runs written before KindSkipped.
+const legacySkipPrefix = "skipped: "
+
+// SkippedPoint is a point that was not measured, and why.
+type SkippedPoint struct {
+	Point  string
+	Params []Param
+	Reason string
+}
+
+// SkippedPoints lists the skipped points of recs in record order (each
+// once), from "skipped" records and from the failed repetitions with a
+// "skipped: " error that older runs wrote instead.
+func SkippedPoints(recs []Record) []SkippedPoint {
+	var out []SkippedPoint
+	seen := map[string]bool{}
+	for _, rec := range recs {
+		reason := ""
+		switch {
+		case rec.Kind == KindSkipped:
+			reason = rec.Reason
+		case rec.Kind == KindRepetition && !rec.OK && strings.HasPrefix(rec.Error, legacySkipPrefix):
+			reason = strings.TrimPrefix(rec.Error, legacySkipPrefix)
+		default:
+			continue
+		}
+		if !seen[rec.Point] {
+			seen[rec.Point] = true
+			out = append(out, SkippedPoint{Point: rec.Point, Params: rec.Params, Reason: reason})
+		}
+	}
+	return out
+}
+
+// RunNote is one distinct note of a run and where it was seen.
+type RunNote struct {
+	Text   string   `json:"text"`
+	Points []string `json:"points"` // in first-seen order
+	Count  int      `json:"count"`  // repetitions that noted it
+}
+
+// String is the note as shown in summaries: "text (point, point; n×)".
+func (n RunNote) String() string {
+	s := n.Text + " (" + strings.Join(n.Points, ", ")
+	if n.Count > 1 {
+		s += fmt.Sprintf("; %d repetitions", n.Count)
+	}
+	return s + ")"
+}
+
+// Notes groups the "note" records by text, in first-seen order, so a note
+// that every repetition makes (a collector without data on this host) is
+// listed once with the points it concerns.
+func Notes(recs []Record) []RunNote {
+	var out []RunNote
+	idx := map[string]int{}
+	for _, rec := range recs {
+		if rec.Kind != KindNote || rec.Note == "" {
+			continue
+		}
+		i, ok := idx[rec.Note]
+		if !ok {
+			i = len(out)
+			idx[rec.Note] = i
+			out = append(out, RunNote{Text: rec.Note})
+		}
+		n := &out[i]
+		n.Count++
+		if rec.Point != "" && !slices.Contains(n.Points, rec.Point) {
+			n.Points = append(n.Points, rec.Point)
+		}
+	}
+	return out
+}
 
 // InstanceResult has the fields of workloads.Result in the same order, so
 // the runner converts with results.InstanceResult(*r) (results cannot
@@ -124,6 +213,10 @@ type Info struct {
 	Start      time.Time `json:"start"`
 	End        time.Time `json:"end,omitzero"`
 	Host       Host      `json:"host"`
+	// Notes are the run's notes (Notes of its records), stored when the
+	// run finishes or is closed, so host.json says on what terms the
+	// numbers were taken (oversubscribed cores, collectors without data).
+	Notes []RunNote `json:"notes,omitempty"`
 }
 
 // Host is the provenance of the machine and the tool (see CollectHost).
@@ -247,6 +340,13 @@ func (r *Run) Append(rec Record) error {
 	return nil
 }
 
+// Notes are the notes of the records so far (see Notes).
+func (r *Run) Notes() []RunNote {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return Notes(r.Records)
+}
+
 // Finish writes summary.csv and bench.txt from the records, records the end
 // time and removes INCOMPLETE. Call it when every point ran; an
 // interrupted run calls Close instead and stays marked incomplete (Open
@@ -259,6 +359,7 @@ func (r *Run) Finish() (*Table, error) {
 	}
 	r.finished = true
 	r.Info.End = time.Now().UTC()
+	r.Info.Notes = Notes(r.Records)
 	err := r.writeInfoLocked()
 	r.mu.Unlock()
 	if err != nil {
@@ -293,7 +394,8 @@ func (r *Run) writeDerived() (*Table, error) {
 	return t, writeFileAtomic(filepath.Join(r.Dir, BenchFile), bench.Bytes())
 }
 
-// Close stops appending (records so far stay on disk). Idempotent.
+// Close stops appending (records so far stay on disk) and stores the notes
+// so far in host.json. Idempotent.
 func (r *Run) Close() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -302,7 +404,19 @@ func (r *Run) Close() error {
 	}
 	err := r.samples.Close()
 	r.samples = nil
+	if notes := Notes(r.Records); len(notes) > 0 && !slices.Equal(notesText(notes), notesText(r.Info.Notes)) {
+		r.Info.Notes = notes
+		err = errors.Join(err, r.writeInfoLocked())
+	}
 	return err
+}
+
+func notesText(ns []RunNote) []string {
+	out := make([]string, len(ns))
+	for i, n := range ns {
+		out[i] = n.String()
+	}
+	return out
 }
 
 // Complete reports whether the run finished (no INCOMPLETE marker).

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -239,5 +240,113 @@ func TestTableAndBenchGolden(t *testing.T) {
 	}
 	if n != 4*3 {
 		t.Errorf("got %d benchmark lines, want 12", n)
+	}
+}
+
+// TestSkippedAndNotes: skipped points and run notes are stored in the run
+// directory and shown in the summaries: summary.csv (skips), the text
+// table and host.json (notes, grouped by text).
+func TestSkippedAndNotes(t *testing.T) {
+	recs := synthRecords(synthSpec{seed: 3, systems: []string{"K"}, pools: []int{1}, reps: 2, base: map[string]float64{"K": 100}})
+	pt, ps := recs[0].Point, recs[0].Params
+	skippedParams := []Param{{Key: "pools", Value: int64(4)}, {Key: "system", Value: "D"}}
+	oversub := "oversubscribed: 2 pools x 2 cores on 2 host cores"
+	recs = append(recs,
+		Record{Kind: KindNote, Point: pt, Params: ps, Repetition: 0, Note: oversub},
+		Record{Kind: KindNote, Point: pt, Params: ps, Repetition: 1, Note: oversub},
+		Record{Kind: KindNote, Point: pt, Params: ps, Repetition: 1, Note: "teardown: /mnt/x detached lazily"},
+		Record{Kind: KindSkipped, Point: "system=D/pools=4", Params: skippedParams, Reason: "system D is not built into this binary"},
+	)
+	r := writeRun(t, "", fixtureInfo, recs)
+
+	loaded, _, err := Open(r.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	notes := loaded.Info.Notes
+	if len(notes) != 2 || notes[0].Text != oversub || notes[0].Count != 2 || !slices.Equal(notes[0].Points, []string{pt}) {
+		t.Fatalf("host.json notes %+v, want the oversubscription note once (2 repetitions) and the teardown note", notes)
+	}
+	if got := loaded.Notes(); len(got) != 2 || got[1].Text != "teardown: /mnt/x detached lazily" {
+		t.Errorf("Run.Notes() = %+v", got)
+	}
+	sk := SkippedPoints(loaded.Records)
+	if len(sk) != 1 || sk[0].Point != "system=D/pools=4" || !strings.Contains(sk[0].Reason, "not built") {
+		t.Fatalf("SkippedPoints = %+v", sk)
+	}
+	tab := loaded.Table()
+	if tab.Lookup(pt, MetricThroughput) == nil || len(tab.Points()) != 1 {
+		t.Errorf("table points %v: want only the measured point %s", tab.Points(), pt)
+	}
+
+	var text bytes.Buffer
+	if err := tab.WriteText(&text); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"skipped: system=D/pools=4: system D is not built into this binary",
+		"note: " + oversub + " (" + pt + "; 2 repetitions)",
+		"note: teardown: /mnt/x detached lazily (" + pt + ")",
+	} {
+		if !strings.Contains(text.String(), want) {
+			t.Errorf("text summary lacks %q:\n%s", want, text.String())
+		}
+	}
+
+	csvBytes, err := os.ReadFile(filepath.Join(r.Dir, SummaryFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(csvBytes), "system=D/pools=4,,,0,NaN,NaN,NaN,NaN,NaN,NaN,skipped: system D is not built into this binary") {
+		t.Errorf("summary.csv lacks the skipped point's row:\n%s", csvBytes)
+	}
+	back, err := ReadCSV(bytes.NewReader(csvBytes))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(back.Skipped) != 1 || back.Skipped[0].Reason != sk[0].Reason || len(back.Rows) != len(tab.Rows) {
+		t.Errorf("ReadCSV: %d rows, skipped %+v; want %d rows and the skip", len(back.Rows), back.Skipped, len(tab.Rows))
+	}
+}
+
+// TestLegacySkip: runs written before the "skipped" kind recorded a skip as
+// a failed repetition "skipped: <reason>"; they still load, with the skip.
+func TestLegacySkip(t *testing.T) {
+	legacy := Record{Kind: KindRepetition, Point: "system=F/pools=1", Params: []Param{{Key: "pools", Value: int64(1)}, {Key: "system", Value: "F"}},
+		Error: "skipped: system F: needs fuse3"}
+	failed := Record{Kind: KindRepetition, Point: "system=K/pools=1", Error: "measured phase: boom"}
+	r := writeRun(t, "", fixtureInfo, []Record{legacy, failed})
+	loaded, _, err := Open(r.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sk := SkippedPoints(loaded.Records)
+	if len(sk) != 1 || sk[0].Point != legacy.Point || sk[0].Reason != "system F: needs fuse3" {
+		t.Errorf("SkippedPoints of a legacy run = %+v, want F with its reason (and not the failure)", sk)
+	}
+	if len(loaded.Info.Notes) != 0 {
+		t.Errorf("notes %+v from a run without note records", loaded.Info.Notes)
+	}
+}
+
+// TestOpenFixtureRuns: the checked-in fixture runs (written before skipped
+// records and notes existed) still open and summarize as before.
+func TestOpenFixtureRuns(t *testing.T) {
+	for name := range fixtureRuns {
+		r, warn, err := Open(filepath.Join("testdata", "runs", name))
+		if err != nil || len(warn) > 0 {
+			t.Fatalf("%s: %v %v", name, err, warn)
+		}
+		want, err := os.ReadFile(filepath.Join(r.Dir, SummaryFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got bytes.Buffer
+		if err := r.Table().WriteCSV(&got); err != nil {
+			t.Fatal(err)
+		}
+		if got.String() != string(want) {
+			t.Errorf("%s: summary from samples differs from the stored summary.csv", name)
+		}
 	}
 }

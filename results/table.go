@@ -19,6 +19,10 @@ type Table struct {
 	Rows []*Row
 	// Workload is the (first) main workload's name, for benchmark names.
 	Workload string
+	// Skipped are the points that were not measured, with the reason.
+	Skipped []SkippedPoint
+	// Notes are the run's notes (see Notes); not in summary.csv.
+	Notes []RunNote
 }
 
 // Row summarizes one metric at one point over its repetitions.
@@ -251,7 +255,7 @@ func labelSuffix(labels map[string]string) string {
 // "pv" and "jain" (nil: none).
 func BuildTable(recs []Record, weights []float64) *Table {
 	order, params, values := RepetitionValues(recs, weights)
-	t := &Table{}
+	t := &Table{Skipped: SkippedPoints(recs), Notes: Notes(recs)}
 	for _, rec := range recs {
 		if rec.Kind == KindInstance && rec.Role != "noise" && rec.Workload != "" {
 			t.Workload = rec.Workload
@@ -283,7 +287,9 @@ func BuildTable(recs []Record, weights []float64) *Table {
 // csvHeader is the header of summary.csv.
 var csvHeader = []string{"point", "metric", "unit", "n", "mean", "median", "stddev", "ci95_low", "ci95_high", "ci95_rel", "warnings"}
 
-// WriteCSV writes summary.csv.
+// WriteCSV writes summary.csv. A skipped point gets one row with an empty
+// metric, n = 0 and "skipped: <reason>" as its warning, so the file says
+// why a point has no numbers.
 func (t *Table) WriteCSV(w io.Writer) error {
 	cw := csv.NewWriter(w)
 	if err := cw.Write(csvHeader); err != nil {
@@ -296,6 +302,13 @@ func (t *Table) WriteCSV(w io.Writer) error {
 		}
 		rec := []string{r.Point, r.Metric, r.Unit, strconv.Itoa(r.N), num(r.Mean), num(r.Median), num(r.Stddev),
 			num(r.CILow), num(r.CIHigh), num(r.RelCI), strings.Join(warn, "; ")}
+		if err := cw.Write(rec); err != nil {
+			return err
+		}
+	}
+	for _, sp := range t.Skipped {
+		nan := num(math.NaN())
+		rec := []string{sp.Point, "", "", "0", nan, nan, nan, nan, nan, nan, legacySkipPrefix + oneLine(sp.Reason)}
 		if err := cw.Write(rec); err != nil {
 			return err
 		}
@@ -330,6 +343,10 @@ func ReadCSV(r io.Reader) (*Table, error) {
 			}
 		}
 		row.Params = ParseName(row.Point)
+		if reason, ok := strings.CutPrefix(rec[10], legacySkipPrefix); ok && row.Metric == "" {
+			t.Skipped = append(t.Skipped, SkippedPoint{Point: row.Point, Params: row.Params, Reason: reason})
+			continue
+		}
 		t.Rows = append(t.Rows, row)
 	}
 	return t, nil
@@ -367,6 +384,16 @@ func (t *Table) WriteText(w io.Writer) error {
 	sort.Strings(warn)
 	for _, s := range warn {
 		if _, err := fmt.Fprintln(w, "warning:", s); err != nil {
+			return err
+		}
+	}
+	for _, sp := range t.Skipped {
+		if _, err := fmt.Fprintf(w, "skipped: %s: %s\n", sp.Point, sp.Reason); err != nil {
+			return err
+		}
+	}
+	for _, n := range t.Notes {
+		if _, err := fmt.Fprintln(w, "note:", n); err != nil {
 			return err
 		}
 	}

@@ -8,9 +8,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 	"text/tabwriter"
-	"time"
 
 	"polytropon/results"
 	"polytropon/runner/config"
@@ -25,8 +23,6 @@ type recorder struct {
 	run     *results.Run
 	weights []float64
 
-	mu    sync.Mutex
-	notes *os.File // logs/notes.txt: skips, failures, notes, in order
 	table *results.Table
 }
 
@@ -54,9 +50,6 @@ func newRecorder(ctx context.Context, exp *config.Experiment, outDir string) (*r
 	if err == nil {
 		err = os.MkdirAll(rc.logDir(), 0o755)
 	}
-	if err == nil {
-		rc.notes, err = os.OpenFile(filepath.Join(rc.logDir(), "notes.txt"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	}
 	if err != nil {
 		run.Close()
 		return nil, err
@@ -75,31 +68,38 @@ func params(pt config.Point) []results.Param {
 	return out
 }
 
-func (rc *recorder) note(pt config.Point, rep int, msg string) {
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
-	fmt.Fprintf(rc.notes, "%s %s rep %d: %s\n", time.Now().UTC().Format(time.RFC3339), pt.Name(), rep, msg)
-}
-
 // skip records a point that was not measured (its system cannot run here).
 func (rc *recorder) skip(pt config.Point, reason string) error {
-	rc.note(pt, 0, "skipped: "+reason)
-	return rc.run.Append(results.Record{Kind: results.KindRepetition, Point: pt.Name(), Params: params(pt),
-		Error: "skipped: " + reason})
+	return rc.run.Append(results.Record{Kind: results.KindSkipped, Point: pt.Name(), Params: params(pt), Reason: reason})
 }
 
-// fail records a failed repetition.
-func (rc *recorder) fail(pt config.Point, rep int, err error) error {
-	rc.note(pt, rep, "failed: "+err.Error())
+// fail records a failed repetition, with the notes it made before failing
+// (rep may be nil).
+func (rc *recorder) fail(pt config.Point, index int, rep *Repetition, err error) error {
+	if rep != nil {
+		if err := rc.addNotes(pt, index, rep.Notes); err != nil {
+			return err
+		}
+	}
 	return rc.run.Append(results.Record{Kind: results.KindRepetition, Point: pt.Name(), Params: params(pt),
-		Repetition: rep, Error: err.Error()})
+		Repetition: index, Error: err.Error()})
+}
+
+// addNotes stores a repetition's notes as "note" records.
+func (rc *recorder) addNotes(pt config.Point, index int, notes []string) error {
+	for _, n := range notes {
+		if err := rc.run.Append(results.Record{Kind: results.KindNote, Point: pt.Name(), Params: params(pt), Repetition: index, Note: n}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // add stores a finished repetition and reports whether the point's main
 // metric is now tight enough (95% CI half-length within ci_target).
 func (rc *recorder) add(pt config.Point, rep *Repetition) (tight bool, err error) {
-	for _, n := range rep.Notes {
-		rc.note(pt, rep.Index, n)
+	if err := rc.addNotes(pt, rep.Index, rep.Notes); err != nil {
+		return false, err
 	}
 	name, ps := pt.Name(), params(pt)
 	for _, in := range rep.Instances {
@@ -144,9 +144,6 @@ func (rc *recorder) mainSamples(point string) []float64 {
 // finish writes the summary of a complete run (and removes INCOMPLETE), or
 // only closes an interrupted one, which stays marked incomplete.
 func (rc *recorder) finish(complete bool) error {
-	rc.mu.Lock()
-	rc.notes.Close()
-	rc.mu.Unlock()
 	if complete {
 		t, err := rc.run.Finish()
 		rc.table = t
@@ -181,6 +178,12 @@ func (rc *recorder) summarize(w io.Writer, out *Outcome) error {
 	}
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+	if notes := rc.table.Notes; len(notes) > 0 {
+		fmt.Fprintf(w, "\nnotes (also in %s):\n", filepath.Join(rc.run.Dir, results.HostFile))
+		for _, n := range notes {
+			fmt.Fprintf(w, "  %s\n", n)
+		}
 	}
 	complete := "complete"
 	if !rc.run.Complete() {

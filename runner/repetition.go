@@ -76,8 +76,10 @@ type rep struct {
 	out       *Repetition
 }
 
-// agentGrace is how long an agent gets to return its result after "stop".
-const agentGrace = 10 * time.Second
+// agentGrace is how long an agent gets to return its result after "stop":
+// longer than an external tool's own stop grace (randomio gives stress-ng
+// 8 s to write its report after SIGINT).
+const agentGrace = 15 * time.Second
 
 func (r *runState) runRepetition(ctx context.Context, pt config.Point, sys systems.System, index int) (out *Repetition, err error) {
 	rp := &rep{r: r, pt: pt, index: index, sys: sys,
@@ -100,10 +102,10 @@ func (r *runState) runRepetition(ctx context.Context, pt config.Point, sys syste
 			err = errors.Join(err, fmt.Errorf("runner: teardown: %w", terr))
 		}
 	}()
-	if err := rp.run(ctx); err != nil {
-		return nil, err
-	}
-	return rp.out, nil
+	// On error the repetition is returned too: its notes are kept with
+	// the failure.
+	err = rp.run(ctx)
+	return rp.out, err
 }
 
 func (rp *rep) note(format string, args ...any) {

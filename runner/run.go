@@ -247,17 +247,13 @@ func (r *runState) runPoint(ctx context.Context, pt config.Point) *PointOutcome 
 			}
 			po.Err = err
 			r.prog.logf("point %s rep %d: FAILED: %v", pt.Name(), i, err)
-			if rerr := r.rec.fail(pt, i, err); rerr != nil {
+			r.showNotes(pt, i, rep)
+			if rerr := r.rec.fail(pt, i, rep, err); rerr != nil {
 				r.prog.logf("recording the failure: %v", rerr)
 			}
 			return po
 		}
-		for _, n := range rep.Notes {
-			if !r.shownNotes[n] { // every note stays in logs/notes.txt
-				r.shownNotes[n] = true
-				r.prog.logf("point %s rep %d: note: %s (shown once; all in logs/notes.txt)", pt.Name(), i, n)
-			}
-		}
+		r.showNotes(pt, i, rep)
 		po.Repetitions = append(po.Repetitions, rep)
 		tight, err := r.rec.add(pt, rep)
 		if err != nil {
@@ -270,6 +266,21 @@ func (r *runState) runPoint(ctx context.Context, pt config.Point) *PointOutcome 
 		}
 	}
 	return po
+}
+
+// showNotes prints each distinct note once as it comes; all of them are
+// stored as "note" records and listed, grouped, after the summary table
+// and in host.json.
+func (r *runState) showNotes(pt config.Point, i int, rep *Repetition) {
+	if rep == nil {
+		return
+	}
+	for _, n := range rep.Notes {
+		if !r.shownNotes[n] {
+			r.shownNotes[n] = true
+			r.prog.logf("point %s rep %d: note: %s", pt.Name(), i, n)
+		}
+	}
 }
 
 // selfExe re-executes the very binary the runner (and so every pool engine,

@@ -170,6 +170,26 @@ func TestRunTwoPoolsFileserver(t *testing.T) {
 	if !strings.Contains(stdout.String(), "system=K/pools=2") {
 		t.Errorf("summary table lacks the point:\n%s", stdout.String())
 	}
+	// Collector overhead is one series per collector, a sample per repetition.
+	if row := run.Table().Lookup("system=K/pools=2", "collector_overhead_cores{collector=cpu}"); row == nil || row.N != 2 {
+		t.Errorf("collector_overhead_cores{collector=cpu}: %+v; want one series with 2 samples", row)
+	}
+	// K has no filesystem service: the userlock collector's note is stored
+	// once for both repetitions, in host.json and after the summary.
+	if slices.Contains(metrics.Names(), "userlock") {
+		var found bool
+		for _, n := range run.Info.Notes {
+			if strings.HasPrefix(n.Text, "collector userlock:") {
+				found = true
+				if n.Count != 2 || strings.Contains(n.Text, "<nil>") {
+					t.Errorf("userlock note %+v: want 2 repetitions and a reason", n)
+				}
+			}
+		}
+		if !found || !strings.Contains(stdout.String(), "notes (also in") {
+			t.Errorf("host.json notes %+v / summary without the userlock note:\n%s", run.Info.Notes, stdout.String())
+		}
+	}
 	assertNothingLeft(t, work, os.Getpid())
 }
 
@@ -413,8 +433,12 @@ name = "fileserver"
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(run.Records) != 1 || !strings.Contains(run.Records[0].Error, "frobnicator") {
-		t.Errorf("records: %+v; want one closing record with the reason", run.Records)
+	if len(run.Records) != 1 || run.Records[0].Kind != results.KindSkipped || !strings.Contains(run.Records[0].Reason, "frobnicator") {
+		t.Errorf("records: %+v; want one skipped record with the reason", run.Records)
+	}
+	sum, err := os.ReadFile(filepath.Join(res.Dir, results.SummaryFile))
+	if err != nil || !strings.Contains(string(sum), "skipped: ") || !strings.Contains(string(sum), "frobnicator") {
+		t.Errorf("summary.csv does not say why the point has no numbers (%v):\n%s", err, sum)
 	}
 }
 

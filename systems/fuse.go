@@ -265,8 +265,9 @@ func (in *fuseInstance) Teardown(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// stop ends one daemon. A daemon that failed (before or on SIGTERM) or
-// had to be killed is reported; one whose pool is already gone is not.
+// stop ends one daemon. A daemon that failed (before or on SIGTERM), had
+// to be killed, or found its mount busy (and detached it lazily) is
+// reported; one whose pool is already gone is not.
 func (d *fuseDaemon) stop() error {
 	done := make(chan error, 1)
 	go func() { done <- d.proc.Wait() }()
@@ -279,6 +280,8 @@ func (d *fuseDaemon) stop() error {
 	case err := <-done:
 		var ee *pool.ExitError
 		switch {
+		case err == nil && strings.Contains(readTail(d.logPath), "detached lazily"):
+			return fmt.Errorf("systems: %s was busy, detached lazily (processes of the pool still use it)", d.mnt)
 		case err == nil, errors.Is(err, pool.ErrEngineGone):
 			return nil
 		case errors.As(err, &ee):

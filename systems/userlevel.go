@@ -50,8 +50,9 @@ func init() {
 }
 
 // ClientKind is the FSSpec kind of the IPC client of D. Options: "pool"
-// (the pool whose service to reach; default $POLYTROPON_POOL) and "root"
-// (the mount path; default Container.Dir).
+// (the pool whose service to reach; default $POLYTROPON_POOL), "root" (the
+// mount path; default Container.Dir) and "copy" (SMC, SMO or CMA; default
+// the service's).
 const ClientKind = "client"
 
 func openClient(ctx context.Context, c Container) (fs.Service, error) {

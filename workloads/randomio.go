@@ -102,6 +102,17 @@ func (w *RandomIO) Prepare(ctx context.Context, env *Env) error {
 	return os.MkdirAll(w.TempDir, 0o755) // outside the container: a host path
 }
 
+// randomioStopGrace bounds how long stress-ng may take, after SIGINT, to
+// stop its workers and write its report (seconds on a loaded host). It is
+// shorter than the runner's grace for a stopped agent.
+var randomioStopGrace = 8 * time.Second
+
+// Run runs stress-ng for Duration. When ctx ends first (a noise workload
+// stopped because the main workload finished, or the run's deadline),
+// stress-ng is asked to stop with SIGINT, which makes it end its workers
+// and still write its report, and Run returns what it measured until then;
+// only when no report comes within randomioStopGrace is the group killed
+// and the context's error returned.
 func (w *RandomIO) Run(ctx context.Context, env *Env) (*Result, error) {
 	if w.binary == "" {
 		return nil, fmt.Errorf("workloads: randomio: Run before Prepare")
@@ -114,13 +125,17 @@ func (w *RandomIO) Run(ctx context.Context, env *Env) (*Result, error) {
 	}
 	defer os.RemoveAll(tmp)
 	yaml := filepath.Join(tmp, "stress-ng.yaml")
-	cmd := toolCommand(ctx, env, w.binary, w.MakeCmd(env, yaml)...)
-	if _, err := runTool(ctx, env, "randomio", cmd); err != nil {
-		return nil, err
-	}
-	out, err := os.ReadFile(yaml)
-	if err != nil {
-		return nil, fmt.Errorf("workloads: randomio: stress-ng wrote no YAML report: %w", err)
+	// Not toolCommand's context: ctx's end is a stop request, not a kill.
+	cmd := toolCommand(context.WithoutCancel(ctx), env, w.binary, w.MakeCmd(env, yaml)...)
+	_, stopped, runErr := runToolStoppable(ctx, env, "randomio", cmd, randomioStopGrace)
+	out, readErr := os.ReadFile(yaml)
+	switch {
+	case stopped && (runErr != nil || readErr != nil):
+		return nil, fmt.Errorf("workloads: randomio: stopped without a report: %w", errors.Join(ctx.Err(), runErr, readErr))
+	case runErr != nil:
+		return nil, runErr
+	case readErr != nil:
+		return nil, fmt.Errorf("workloads: randomio: stress-ng wrote no YAML report: %w", readErr)
 	}
 	return w.Report(out)
 }

@@ -88,6 +88,84 @@ func runTool(ctx context.Context, env *Env, name string, cmd *exec.Cmd) ([]byte,
 	return stdout.Bytes(), nil
 }
 
+// runToolStoppable runs cmd like runTool, except that when ctx ends the
+// program is asked to stop: its process group gets SIGINT and up to grace to
+// exit (stress-ng then still writes its report), then SIGKILL. It reports
+// whether ctx ended before the program did (stopped); err is then nil when
+// the program exited by itself after the signal, and whether its output is
+// usable is the caller's call. The process group is killed at the end as
+// with runTool. cmd must come from toolCommand.
+func runToolStoppable(ctx context.Context, env *Env, name string, cmd *exec.Cmd, grace time.Duration) (out []byte, stopped bool, err error) {
+	// Files, not pipes: Wait then returns when the program exits, even if
+	// a child of it still holds its output open (it is killed right after).
+	stdoutF, err := unlinkedTemp()
+	if err != nil {
+		return nil, false, fmt.Errorf("workloads: %s: %w", name, err)
+	}
+	defer stdoutF.Close()
+	stderrF, err := unlinkedTemp()
+	if err != nil {
+		return nil, false, fmt.Errorf("workloads: %s: %w", name, err)
+	}
+	defer stderrF.Close()
+	cmd.Stdout, cmd.Stderr = stdoutF, stderrF
+	if err := cmd.Start(); err != nil {
+		return nil, false, fmt.Errorf("workloads: %s: start %s: %w", name, cmd.Path, err)
+	}
+	if toolStarted != nil {
+		toolStarted(cmd.Process.Pid)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	select {
+	case err = <-exited:
+	case <-ctx.Done():
+		stopped = true
+		signalGroup(cmd, syscall.SIGINT)
+		select {
+		case err = <-exited:
+		case <-time.After(grace):
+			killGroup(cmd)
+			err = <-exited
+			err = fmt.Errorf("did not stop within %v of SIGINT, killed: %w", grace, err)
+		}
+	}
+	killGroup(cmd)
+	stdout, stderr := readAllFrom(stdoutF), readAllFrom(stderrF)
+	keepOutput(env, name, cmd, stdout, stderr)
+	if err != nil {
+		return stdout, stopped, fmt.Errorf("workloads: %s: %s: %w: %s", name, strings.Join(cmd.Args, " "), err, tail(stderr, 800))
+	}
+	return stdout, stopped, nil
+}
+
+// unlinkedTemp returns an open temporary file that is already removed.
+func unlinkedTemp() (*os.File, error) {
+	f, err := os.CreateTemp("", "polytropon-tool-")
+	if err != nil {
+		return nil, err
+	}
+	os.Remove(f.Name())
+	return f, nil
+}
+
+func readAllFrom(f *os.File) []byte {
+	st, err := f.Stat()
+	if err != nil {
+		return nil
+	}
+	b := make([]byte, st.Size())
+	n, _ := f.ReadAt(b, 0)
+	return b[:n]
+}
+
+// signalGroup sends sig to the process group led by cmd's process.
+func signalGroup(cmd *exec.Cmd, sig syscall.Signal) {
+	if cmd.Process != nil {
+		syscall.Kill(-cmd.Process.Pid, sig)
+	}
+}
+
 // keepOutput saves a tool's command line and output under env.OutDir.
 func keepOutput(env *Env, name string, cmd *exec.Cmd, stdout, stderr []byte) {
 	if env.OutDir == "" {

@@ -371,10 +371,11 @@ func TestLighttpdRun(t *testing.T) {
 	}
 }
 
-// TestToolCancel: cancelling ctx mid-run kills the tool's whole process
-// group (stress-ng forks a worker per --hdd) and Run reports the
-// cancellation.
-func TestToolCancel(t *testing.T) {
+// TestRandomIOStop: a randomio whose ctx ends mid-run (a noise workload
+// stopped by the runner) asks stress-ng to stop, which still writes its
+// report: Run returns what was measured so far, soon, and leaves no process
+// of the group (stress-ng forks a worker per --hdd) behind.
+func TestRandomIOStop(t *testing.T) {
 	requireTool(t, "stress-ng", "stress-ng")
 	trackGroups(t)
 	env := newTestEnv(t)
@@ -383,15 +384,60 @@ func TestToolCancel(t *testing.T) {
 	if err := w.Prepare(context.Background(), env); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
-	defer cancel()
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(1500*time.Millisecond, cancel)
 	start := time.Now()
-	_, err := w.Run(ctx, env)
-	if !errors.Is(err, context.DeadlineExceeded) {
-		t.Errorf("Run after its context ended: %v, want context.DeadlineExceeded", err)
+	res, err := w.Run(ctx, env)
+	took := time.Since(start)
+	if err != nil {
+		t.Fatalf("Run stopped by its context: %v, want the result measured until then", err)
+	}
+	if res.Ops <= 0 || res.Counters["bogo_ops_per_second_real_time"] <= 0 {
+		t.Errorf("ops %d, counters %v: want the work done before the stop", res.Ops, res.Counters)
+	}
+	if res.Elapsed <= 0 || res.Elapsed > took {
+		t.Errorf("elapsed %v, want in (0, %v] (the time Run took)", res.Elapsed, took)
+	}
+	if limit := 1500*time.Millisecond + randomioStopGrace + 5*time.Second; took > limit {
+		t.Errorf("Run returned %v after start, want within %v (stop grace)", took, limit)
+	}
+}
+
+// TestRunToolStoppableGrace: a program that handles SIGINT gets to finish
+// (its output is returned), one that ignores it is killed after the grace;
+// in both cases nothing of the group (a background child that ignores
+// SIGINT) is left.
+func TestRunToolStoppableGrace(t *testing.T) {
+	trackGroups(t)
+	env := &Env{Dir: t.TempDir()}
+	stopSoon := func() context.Context {
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		t.Cleanup(cancel)
+		return ctx
+	}
+
+	ctx := stopSoon()
+	cmd := toolCommand(context.WithoutCancel(ctx), env, "/bin/sh", "-c", `trap 'echo report; exit 0' INT; sleep 60 & wait`)
+	out, stopped, err := runToolStoppable(ctx, env, "graceful", cmd, 10*time.Second)
+	if err != nil || !stopped || string(out) != "report\n" {
+		t.Errorf("graceful program: out %q stopped %v err %v, want its report, stopped, no error", out, stopped, err)
+	}
+
+	ctx = stopSoon()
+	cmd = toolCommand(context.WithoutCancel(ctx), env, "/bin/sh", "-c", `trap '' INT; sleep 60 & wait`)
+	start := time.Now()
+	_, stopped, err = runToolStoppable(ctx, env, "stubborn", cmd, 500*time.Millisecond)
+	if err == nil || !stopped || !strings.Contains(err.Error(), "did not stop") {
+		t.Errorf("stubborn program: stopped %v err %v, want stopped and killed with an error", stopped, err)
 	}
 	if d := time.Since(start); d > 20*time.Second {
-		t.Errorf("Run returned %v after start, want soon after the 1.5 s cancel", d)
+		t.Errorf("stubborn program returned after %v, want soon after the 0.5 s grace", d)
+	}
+
+	cmd = toolCommand(context.Background(), env, "/bin/sh", "-c", "echo done")
+	out, stopped, err = runToolStoppable(context.Background(), env, "quick", cmd, time.Second)
+	if err != nil || stopped || string(out) != "done\n" {
+		t.Errorf("program ending by itself: out %q stopped %v err %v", out, stopped, err)
 	}
 }
 

@@ -25,7 +25,7 @@ func runCopybench(stdout, stderr io.Writer, args []string) error {
 	sizes := fset.String("sizes", "4KiB,16KiB,64KiB,256KiB,1MiB,4MiB,16MiB", "comma-separated copy sizes (4096, 4KiB, 1MiB)")
 	duration := fset.Duration("duration", 200*time.Millisecond, "measuring time per point")
 	staging := fset.String("staging", "", "size of the shared staging buffer of SMC/SMO (default: the largest size)")
-	noPeer := fset.Bool("no-peer", false, "skip CMA from a second process")
+	noPeer := fset.Bool("no-peer", false, "skip the two-process variants (CMA reading a peer, SMC/SMO handing the data to a peer)")
 	rounds := fset.Int("rounds", 1, "split every point into this many slices, measured round robin with the other methods and pooled")
 	pin := fset.Bool("pin", false, "pin the measuring thread to a CPU")
 	out := fset.String("out", "", "directory for copy.txt (benchstat), copy.csv and plots")

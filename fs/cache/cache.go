@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -132,10 +133,24 @@ func (c *Cache) flusher() {
 		case <-c.stop:
 			return
 		case <-tick.C:
-			for _, p := range c.s.expired(c.t, c.o.DirtyExpire) {
-				if err := c.s.writebackPage(p); err != nil {
-					c.s.noteError(p, err)
+			// Expired pages, by file and index, so runs coalesce.
+			pages := c.s.expired(c.t, c.o.DirtyExpire)
+			c.s.mu.Lock()
+			sort.Slice(pages, func(i, j int) bool {
+				a, b := pages[i], pages[j]
+				if a.ino != b.ino {
+					return a.ino.id.dev < b.ino.id.dev || a.ino.id.dev == b.ino.id.dev && a.ino.id.ino < b.ino.id.ino
 				}
+				return a.idx < b.idx
+			})
+			c.s.mu.Unlock()
+			for len(pages) > 0 {
+				n := 1
+				for n < len(pages) && pages[n].ino == pages[0].ino {
+					n++
+				}
+				c.s.writebackPages(pages[:n])
+				pages = pages[n:]
 			}
 		}
 	}

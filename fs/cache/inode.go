@@ -148,17 +148,21 @@ func (s *Shared) pagesOf(ino *inode, from int64, dirtyOnly bool) []*Page {
 }
 
 // flushInode writes back every dirty page of ino in [lo, hi) page indexes
-// (hi < 0: to the end) and returns the first error, including one the
-// flusher met earlier.
+// (hi < 0: to the end), runs of contiguous dirty bytes with one write each,
+// and returns the first error, including one the flusher met earlier.
 func (s *Shared) flushInode(ino *inode, lo, hi int64) error {
 	var first error
-	for _, p := range s.pagesOf(ino, lo, true) {
-		if hi >= 0 && p.idx >= hi {
-			break
+	pages := s.pagesOf(ino, lo, true)
+	if hi >= 0 {
+		for i, p := range pages {
+			if p.idx >= hi {
+				pages = pages[:i]
+				break
+			}
 		}
-		if err := s.writebackPage(p); err != nil && first == nil {
-			first = err
-		}
+	}
+	if err := s.writebackPages(pages); err != nil {
+		first = err
 	}
 	s.mu.Lock()
 	if first == nil {
@@ -166,6 +170,47 @@ func (s *Shared) flushInode(ino *inode, lo, hi int64) error {
 	}
 	ino.wbErr = nil
 	s.mu.Unlock()
+	return first
+}
+
+// writebackPages writes back pages of one inode sorted by index, coalescing
+// runs of contiguous dirty bytes (up to one scratch buffer) into one write.
+// Page locks are taken in ascending index order.
+func (s *Shared) writebackPages(pages []*Page) error {
+	var first error
+	ps := s.pageSize
+	for i := 0; i < len(pages); {
+		p := pages[i]
+		p.mu.Lock()
+		if p.gone || !p.dirty() {
+			p.mu.Unlock()
+			i++
+			continue
+		}
+		run := []*Page{p}
+		for j := i + 1; j < len(pages) && len(run) < s.batchPages(); j++ {
+			q, prev := pages[j], run[len(run)-1]
+			if q.idx != prev.idx+1 || prev.dhi != ps {
+				break
+			}
+			q.mu.Lock()
+			if q.gone || !q.dirty() || q.dlo != 0 {
+				q.mu.Unlock()
+				break
+			}
+			run = append(run, q)
+		}
+		if err := s.writebackRunLocked(run); err != nil {
+			if first == nil {
+				first = err
+			}
+			s.noteError(p, err)
+		}
+		for _, q := range run {
+			q.mu.Unlock()
+		}
+		i += len(run)
+	}
 	return first
 }
 

@@ -380,13 +380,36 @@ func (s *Shared) writebackLocked(p *Page) error {
 	if p.gone || !p.dirty() {
 		return nil
 	}
-	ino := p.ino
-	start := p.idx * int64(s.pageSize)
-	lo, hi := int64(p.dlo), int64(p.dhi)
-	if size := ino.size.Load(); start+hi > size {
-		hi = max(lo, size-start)
+	return s.writebackRunLocked([]*Page{p})
+}
+
+// writebackRunLocked writes the dirty bytes of consecutive pages of one
+// inode, contiguous (every page but the last dirty to its end, every page
+// but the first dirty from its start), with one call of the wrapped
+// service, and marks them clean. Preconditions: every page's mu held for
+// writing and dirty, s.mu not held.
+func (s *Shared) writebackRunLocked(run []*Page) error {
+	first, last := run[0], run[len(run)-1]
+	ino := first.ino
+	ps := int64(s.pageSize)
+	start := first.idx*ps + int64(first.dlo)
+	end := last.idx*ps + int64(last.dhi)
+	if size := ino.size.Load(); end > size {
+		end = max(start, size)
 	}
-	if lo < hi {
+	if start < end {
+		var buf []byte
+		if len(run) == 1 {
+			buf = first.data[first.dlo : int64(first.dlo)+end-start]
+		} else {
+			scratch := s.getScratch()
+			defer s.putScratch(scratch)
+			buf = scratch[:0]
+			for _, p := range run {
+				buf = append(buf, p.data[p.dlo:p.dhi]...)
+			}
+			buf = buf[:end-start]
+		}
 		// The writer's useMu keeps its wrapped handle open until the
 		// write is done. RLock cannot block here: Close takes useMu only
 		// after removing the file from ino.writers, under s.mu.
@@ -400,18 +423,20 @@ func (s *Shared) writebackLocked(p *Page) error {
 		if w == nil {
 			return fs.PathError("writeback", "", syscall.EBADF)
 		}
-		_, err := w.bf.Pwrite(p.data[lo:hi], start+lo)
+		_, err := w.bf.Pwrite(buf, start)
 		w.useMu.RUnlock()
 		if err != nil {
 			return err
 		}
 	}
-	p.dlo, p.dhi = 0, 0
 	s.mu.Lock()
-	if d := p.dirtier; d != nil {
-		d.writebacks.Add(1)
+	for _, p := range run {
+		p.dlo, p.dhi = 0, 0
+		if d := p.dirtier; d != nil {
+			d.writebacks.Add(1)
+		}
+		s.cleanLocked(p)
 	}
-	s.cleanLocked(p)
 	s.mu.Unlock()
 	return nil
 }

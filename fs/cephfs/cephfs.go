@@ -568,6 +568,10 @@ func (f *FS) Statfs(_ context.Context, name string) (fs.Statfs, error) {
 	if err != nil {
 		return fs.Statfs{}, err
 	}
+	// libcephfs answers statfs for any path; the name must exist.
+	if _, err := f.mount.Statx(p, ceph.StatxMode, 0); err != nil {
+		return fs.Statfs{}, pathErr("statfs", name, err)
+	}
 	s, err := f.mount.StatFS(p)
 	if err != nil {
 		return fs.Statfs{}, pathErr("statfs", name, err)

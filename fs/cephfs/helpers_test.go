@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -31,6 +32,13 @@ var (
 	baseDir  string        // per-run directory of the file system
 	dirSeq   atomic.Uint64 // for unique directory names
 	setupErr error         // why the cluster could not be used
+
+	// Unmounting a client that wrote waits about a second for the MDS, so
+	// tests close their clients in the background; TestMain waits for
+	// them before removing baseDir and fails the run if one failed.
+	closing   sync.WaitGroup
+	closeMu   sync.Mutex
+	closeErrs []error
 )
 
 func TestMain(m *testing.M) {
@@ -39,6 +47,11 @@ func TestMain(m *testing.M) {
 		setupErr = setupAdmin()
 	}
 	code := m.Run()
+	closing.Wait()
+	for _, err := range closeErrs {
+		fmt.Fprintf(os.Stderr, "cephfs tests: closing a client: %v\n", err)
+		code = 1
+	}
 	if admin != nil {
 		if err := removeAll(context.Background(), admin, baseDir); err != nil {
 			fmt.Fprintf(os.Stderr, "cephfs tests: removing %s: %v\n", baseDir, err)
@@ -78,7 +91,8 @@ func requireCeph(t testing.TB) {
 }
 
 // newDir creates a fresh directory of the file system for t and returns its
-// absolute path ("/polytropon-test/.../name-N"); it is removed afterwards.
+// absolute path ("/polytropon-test/.../name-N"); TestMain removes it with
+// the rest of the run's base directory.
 func newDir(t testing.TB, name string) string {
 	t.Helper()
 	requireCeph(t)
@@ -86,11 +100,6 @@ func newDir(t testing.TB, name string) string {
 	if err := mkdirAll(t.Context(), admin, rel); err != nil {
 		t.Fatalf("mkdir %s: %v", rel, err)
 	}
-	t.Cleanup(func() {
-		if err := removeAll(context.Background(), admin, rel); err != nil {
-			t.Errorf("cleanup of %s: %v", rel, err)
-		}
-	})
 	return "/" + rel
 }
 
@@ -113,12 +122,21 @@ func mountAt(t testing.TB, cfg cephfs.Config) *cephfs.FS {
 	if err != nil {
 		t.Fatalf("mount: %v", err)
 	}
-	t.Cleanup(func() {
-		if err := f.Close(); err != nil {
-			t.Errorf("close: %v", err)
-		}
-	})
+	t.Cleanup(func() { closeLater(f) })
 	return f
+}
+
+// closeLater closes a client in the background (see closing).
+func closeLater(f *cephfs.FS) {
+	closing.Add(1)
+	go func() {
+		defer closing.Done()
+		if err := f.Close(); err != nil {
+			closeMu.Lock()
+			closeErrs = append(closeErrs, fmt.Errorf("%s: %w", f.Root(), err))
+			closeMu.Unlock()
+		}
+	}()
 }
 
 func mkdirAll(ctx context.Context, s fs.Service, name string) error {

@@ -11,37 +11,37 @@ import (
 	"polytropon/fs"
 )
 
-// Getxattr implements fs.Xattrer with getxattr(2)'s size protocol: an empty
+// Getxattr implements fs.Xattrer with lgetxattr(2)'s size protocol: an empty
 // dest asks for the size; a short one fails with ERANGE.
 func (f *FS) Getxattr(_ context.Context, name, attr string, dest []byte) (int, error) {
 	f.nsMu.RLock()
 	defer f.nsMu.RUnlock()
-	p, err := f.path("getxattr", name, true)
+	p, err := f.path("getxattr", name, false)
 	if err != nil {
 		return 0, err
 	}
 	if attr == "" {
 		return 0, fs.PathError("getxattr", name, syscall.EINVAL)
 	}
-	v, err := f.mount.GetXattr(p, attr)
+	v, err := f.mount.LgetXattr(p, attr)
 	if err != nil {
 		return 0, pathErr("getxattr", name, err)
 	}
 	return fill(dest, v, "getxattr", name)
 }
 
-// Setxattr implements fs.Xattrer (flags XATTR_CREATE, XATTR_REPLACE).
+// Setxattr implements fs.Xattrer like lsetxattr(2) (flags XATTR_CREATE, XATTR_REPLACE).
 func (f *FS) Setxattr(_ context.Context, name, attr string, data []byte, flags int) error {
 	f.nsMu.RLock()
 	defer f.nsMu.RUnlock()
-	p, err := f.path("setxattr", name, true)
+	p, err := f.path("setxattr", name, false)
 	if err != nil {
 		return err
 	}
 	if attr == "" {
 		return fs.PathError("setxattr", name, syscall.EINVAL)
 	}
-	return pathErr("setxattr", name, f.mount.SetXattr(p, attr, data, ceph.XattrFlags(flags)))
+	return pathErr("setxattr", name, f.mount.LsetXattr(p, attr, data, ceph.XattrFlags(flags)))
 }
 
 // Listxattr implements fs.Xattrer: NUL-terminated names, size protocol as
@@ -49,11 +49,11 @@ func (f *FS) Setxattr(_ context.Context, name, attr string, data []byte, flags i
 func (f *FS) Listxattr(_ context.Context, name string, dest []byte) (int, error) {
 	f.nsMu.RLock()
 	defer f.nsMu.RUnlock()
-	p, err := f.path("listxattr", name, true)
+	p, err := f.path("listxattr", name, false)
 	if err != nil {
 		return 0, err
 	}
-	names, err := f.mount.ListXattr(p)
+	names, err := f.mount.LlistXattr(p)
 	if err != nil {
 		return 0, pathErr("listxattr", name, err)
 	}
@@ -68,11 +68,11 @@ func (f *FS) Listxattr(_ context.Context, name string, dest []byte) (int, error)
 func (f *FS) Removexattr(_ context.Context, name, attr string) error {
 	f.nsMu.RLock()
 	defer f.nsMu.RUnlock()
-	p, err := f.path("removexattr", name, true)
+	p, err := f.path("removexattr", name, false)
 	if err != nil {
 		return err
 	}
-	return pathErr("removexattr", name, f.mount.RemoveXattr(p, attr))
+	return pathErr("removexattr", name, f.mount.LremoveXattr(p, attr))
 }
 
 func fill(dest, v []byte, op, name string) (int, error) {

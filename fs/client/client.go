@@ -190,21 +190,22 @@ type call struct {
 	at  uint32 // next free byte of the data area
 }
 
-// begin locks the OS thread and takes a request buffer.
-func (c *Client) begin() (*call, error) {
+// begin locks the OS thread and takes a request buffer. The call is a
+// value (no allocation per request).
+func (c *Client) begin() (call, error) {
 	runtime.LockOSThread()
 	b, err := c.conn.Get()
 	if err != nil {
 		runtime.UnlockOSThread()
 		if errors.Is(err, syscall.ENOTCONN) {
-			return nil, syscall.ENOTCONN
+			return call{}, syscall.ENOTCONN
 		}
 		if errors.Is(err, front.ErrNoBuffer) {
-			return nil, syscall.EAGAIN
+			return call{}, syscall.EAGAIN
 		}
-		return nil, syscall.EIO
+		return call{}, syscall.EIO
 	}
-	return &call{c: c, b: b, req: wire.Request{Client: c.slot, Uid: c.uid, Gid: c.gid}}, nil
+	return call{c: c, b: b, req: wire.Request{Client: c.slot, Uid: c.uid, Gid: c.gid}}, nil
 }
 
 func (cl *call) end() {
@@ -213,7 +214,12 @@ func (cl *call) end() {
 }
 
 // put copies p into the data area and returns its range (8-byte aligned).
-func (cl *call) put(p []byte) (wire.Range, error) {
+func (cl *call) put(p []byte) (wire.Range, error) { return putBytes(cl, p) }
+
+// putString is put for a string (no conversion, no allocation).
+func (cl *call) putString(p string) (wire.Range, error) { return putBytes(cl, p) }
+
+func putBytes[T []byte | string](cl *call, p T) (wire.Range, error) {
 	if uint64(cl.at)+uint64(len(p)) > cl.b.Data.Len() {
 		return wire.Range{}, syscall.ENAMETOOLONG
 	}
@@ -231,7 +237,7 @@ func (cl *call) path(p string) error {
 	if len(p) > wire.PathMax {
 		return syscall.ENAMETOOLONG
 	}
-	rg, err := cl.put([]byte(p))
+	rg, err := cl.putString(p)
 	cl.req.Path = rg
 	return err
 }
@@ -240,7 +246,7 @@ func (cl *call) path2(p string) error {
 	if len(p) > wire.PathMax {
 		return syscall.ENAMETOOLONG
 	}
-	rg, err := cl.put([]byte(p))
+	rg, err := cl.putString(p)
 	cl.req.Path2 = rg
 	return err
 }

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -233,6 +234,11 @@ func TestGarbageDescriptors(t *testing.T) {
 	}
 	if after.Rejected < before.Rejected+uint64(len(cases)) {
 		t.Errorf("rejected count grew by %d, want at least %d", after.Rejected-before.Rejected, len(cases))
+	}
+	for _, want := range []string{"dropped item 0x10000000000: not a buffer index", "is not submitted (stale or forged)", "rejected request"} {
+		if !strings.Contains(sp.log.String(), want) {
+			t.Errorf("service log lacks %q", want)
+		}
 	}
 	// Still serving, and the secret was never reachable.
 	if err := c.Null(); err != nil {

@@ -35,11 +35,18 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	servePath = filepath.Join(dir, "polytropon")
-	if out, err := exec.Command("go", "build", "-o", servePath, "polytropon/cmd/polytropon").CombinedOutput(); err != nil {
+	build := func(pkg string) ([]byte, error) {
+		args := []string{"build", "-o", servePath}
+		if raceEnabled {
+			args = append(args, "-race")
+		}
+		return exec.Command("go", append(args, pkg)...).CombinedOutput()
+	}
+	if out, err := build("polytropon/cmd/polytropon"); err != nil {
 		// Other packages of the command may be half-written; the serve
 		// subcommand alone is the same code.
 		fmt.Fprintf(os.Stderr, "building cmd/polytropon failed (%v); using fs/service/internal/serve\n%s", err, out)
-		if out, err := exec.Command("go", "build", "-o", servePath, "polytropon/fs/service/internal/serve").CombinedOutput(); err != nil {
+		if out, err := build("polytropon/fs/service/internal/serve"); err != nil {
 			fmt.Fprintf(os.Stderr, "building the service: %v\n%s", err, out)
 			os.RemoveAll(dir)
 			os.Exit(1)
@@ -70,11 +77,13 @@ func (s *syncBuffer) String() string {
 
 // svcProc is a running "polytropon serve".
 type svcProc struct {
-	cmd  *exec.Cmd
-	key  int
-	base string // mount_dirs entry: MOUNT may use directories under it
-	log  *syncBuffer
-	done chan error
+	cmd     *exec.Cmd
+	key     int
+	base    string // mount_dirs entry: MOUNT may use directories under it
+	log     *syncBuffer
+	done    chan error
+	killed  bool // by the test, with SIGKILL
+	stopped bool
 }
 
 type svcOpts struct {
@@ -141,23 +150,38 @@ func startService(t testing.TB, o svcOpts) *svcProc {
 	return sp
 }
 
-// stop terminates the service and removes a leftover segment.
+// stop terminates the service (SIGTERM, then SIGKILL after 5s), removes a
+// segment a crash left behind and reports a failed exit or a data race the
+// service's race detector found. Later calls do nothing.
 func (sp *svcProc) stop(t testing.TB) {
-	if sp.cmd.ProcessState == nil {
+	if sp.stopped {
+		return
+	}
+	sp.stopped = true
+	var err error
+	select {
+	case err = <-sp.done: // already exited
+	default:
 		sp.cmd.Process.Signal(syscall.SIGTERM)
 		select {
-		case err := <-sp.done:
-			sp.done <- err
+		case err = <-sp.done:
 		case <-time.After(5 * time.Second):
+			sp.killed = true
 			sp.cmd.Process.Kill()
-			err := <-sp.done
-			sp.done <- err
-			t.Errorf("service did not stop on SIGTERM within 5s; log:\n%s", sp.log)
+			err = <-sp.done
+			t.Errorf("service did not stop on SIGTERM within 5s")
 		}
 	}
-	if seg, err := shm.Open(sp.key); err == nil {
+	sp.done <- err
+	if seg, serr := shm.Open(sp.key); serr == nil {
 		seg.Remove()
 		seg.Detach()
+	}
+	if err != nil && !sp.killed {
+		t.Errorf("service exited with %v", err)
+	}
+	if strings.Contains(sp.log.String(), "DATA RACE") {
+		t.Errorf("the race detector found a data race in the service")
 	}
 	if t.Failed() {
 		t.Logf("service log:\n%s", sp.log)
@@ -166,6 +190,7 @@ func (sp *svcProc) stop(t testing.TB) {
 
 // kill9 kills the service without giving it a chance to clean up.
 func (sp *svcProc) kill9(t testing.TB) {
+	sp.killed = true
 	sp.cmd.Process.Signal(syscall.SIGKILL)
 	err := <-sp.done
 	sp.done <- err

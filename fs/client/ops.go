@@ -86,18 +86,27 @@ func (c *Client) openSfd(inst uint32, name string, flags int, mode uint32) (uint
 }
 
 func (c *Client) statPath(inst uint32, name string, lstat bool) (fs.Stat, error) {
-	call := uint32(wire.CallStat)
-	if lstat {
-		call = wire.CallLstat
-	}
-	b, err := c.pathOut(call, inst, name, "", int(wire.StatSize))
+	cl, err := c.begin()
 	if err != nil {
 		return fs.Stat{}, err
 	}
-	if len(b) < int(wire.StatSize) {
+	defer cl.end()
+	cl.req.Call, cl.req.Instance = wire.CallStat, inst
+	if lstat {
+		cl.req.Call = wire.CallLstat
+	}
+	if err := cl.path(name); err != nil {
+		return fs.Stat{}, err
+	}
+	out := cl.outRest(int(wire.StatSize))
+	n, err := cl.do()
+	if err != nil {
+		return fs.Stat{}, err
+	}
+	if n != int64(wire.StatSize) || out.Len < uint32(wire.StatSize) {
 		return fs.Stat{}, syscall.EIO
 	}
-	return wire.GetStat(b), nil
+	return wire.GetStat(cl.bytes(out)), nil
 }
 
 // fdCall runs a service-fd call without data.
@@ -134,14 +143,22 @@ func (c *Client) fdOut(call uint32, sfd uint64, max int) ([]byte, error) {
 }
 
 func (c *Client) fstat(sfd uint64) (fs.Stat, error) {
-	b, err := c.fdOut(wire.CallFstat, sfd, int(wire.StatSize))
+	cl, err := c.begin()
 	if err != nil {
 		return fs.Stat{}, err
 	}
-	if len(b) < int(wire.StatSize) {
+	defer cl.end()
+	cl.req.Call = wire.CallFstat
+	cl.req.Args[0] = sfd
+	out := cl.outRest(int(wire.StatSize))
+	n, err := cl.do()
+	if err != nil {
+		return fs.Stat{}, err
+	}
+	if n != int64(wire.StatSize) || out.Len < uint32(wire.StatSize) {
 		return fs.Stat{}, syscall.EIO
 	}
-	return wire.GetStat(b), nil
+	return wire.GetStat(cl.bytes(out)), nil
 }
 
 // copyIn / copyOut move data between the caller and the data area with

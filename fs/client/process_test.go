@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,9 +19,12 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"polytropon/fs"
 	"polytropon/fs/client"
 	"polytropon/fs/fstest"
+	"polytropon/ipc/queue"
 	"polytropon/ipc/shm"
 	"polytropon/ipc/wire"
 )
@@ -442,5 +446,59 @@ func TestServiceStopsOnSIGTERM(t *testing.T) {
 	}
 	if err := c.Null(); !errors.Is(err, syscall.ENOTCONN) {
 		t.Errorf("call after the stop: %v, want ENOTCONN", err)
+	}
+}
+
+// TestEverySharedDesign: the service runs on every queue design that can
+// live in shared memory, with each sleeping wait strategy.
+func TestEverySharedDesign(t *testing.T) {
+	for _, d := range queue.Designs() {
+		if !d.Shared {
+			continue
+		}
+		for _, wait := range []string{"spin-futex", "futex"} {
+			t.Run(d.Name+"/"+wait, func(t *testing.T) {
+				sp := startService(t, svcOpts{args: []string{"-design", d.Name, "-wait", wait}})
+				c := sp.dial(t, client.Options{})
+				mp, _ := mountLocal(t, sp, c)
+				v, _ := c.FS(mp)
+				var wg sync.WaitGroup
+				for w := 0; w < 4; w++ {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						if err := checkedIO(v, fmt.Sprintf("f%d", w), byte(w), 10); err != nil {
+							t.Error(err)
+						}
+					}()
+				}
+				wg.Wait()
+			})
+		}
+	}
+}
+
+// TestPinThreads: with Pin, a thread's first request pins it to the CPUs
+// of the queue's core group (here: one queue for every CPU of the service).
+func TestPinThreads(t *testing.T) {
+	sp := startService(t, svcOpts{args: []string{"-queues", "2"}})
+	c := sp.dial(t, client.Options{Pin: true})
+	runtime.LockOSThread() // keep this goroutine on the thread we inspect
+	defer runtime.UnlockOSThread()
+	var before unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &before); err != nil {
+		t.Fatal(err)
+	}
+	defer unix.SchedSetaffinity(0, &before)
+	if err := c.Null(); err != nil {
+		t.Fatal(err)
+	}
+	var after unix.CPUSet
+	unix.SchedGetaffinity(0, &after)
+	if before.Count() > 1 && after.Count() >= before.Count() {
+		t.Errorf("thread affinity %d CPUs after the first request, want fewer than %d (one core group)", after.Count(), before.Count())
+	}
+	if after.Count() == 0 {
+		t.Error("thread pinned to no CPU")
 	}
 }

@@ -1,6 +1,7 @@
 package fuse_test
 
 import (
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -15,8 +16,18 @@ import (
 // by the bridge (fs/local below it) and mounted without and with the
 // kernel page cache. Report ratios F/os and FP/os (docs/bench-fuse.md).
 // The daemon runs in the benchmark process, on goroutines of its own.
+//
+// -benchdir puts the backing directory on another filesystem (a tmpfs
+// keeps the host disk's noise out of create_close).
 func BenchmarkOps(b *testing.B) {
 	backing := b.TempDir()
+	if *benchDir != "" {
+		var err error
+		if backing, err = os.MkdirTemp(*benchDir, "fuse-bench-"); err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { os.RemoveAll(backing) })
+	}
 	dirs := []struct{ impl, dir string }{{"os", backing}}
 	for _, m := range modes {
 		dirs = append(dirs, struct{ impl, dir string }{m.name, mount(b, newLocal(b, backing), m.opts)})
@@ -52,6 +63,8 @@ func BenchmarkOps(b *testing.B) {
 }
 
 const benchFileSize = 1 << 20
+
+var benchDir = flag.String("benchdir", "", "parent of BenchmarkOps's backing directory (default: the test's temp dir)")
 
 func benchStat(b *testing.B, dir string) {
 	p := filepath.Join(dir, "f")

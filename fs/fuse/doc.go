@@ -65,8 +65,10 @@
 // a node leaves the table when a name of it is unlinked, removed or renamed
 // over through the mount, and when the kernel forgets it. Files deleted
 // behind the bridge's back (directly in a backing directory) are not
-// tracked; a union's copy-up changes (st_dev, st_ino) and so yields a new
-// node, as on overlayfs.
+// tracked. A union's copy-up changes (st_dev, st_ino): a copied-up file
+// gets a new node (and number), as on overlayfs without xino; a directory
+// already known under its name keeps its node and number, so descriptors
+// and working directories opened before the copy-up stay valid.
 //
 // # Permissions and ownership
 //

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -354,6 +355,64 @@ func TestStatfsAndErrors(t *testing.T) {
 				if got := fs.Errno(c.err); got != c.want {
 					t.Errorf("%s: got %v, want %v", c.what, c.err, c.want)
 				}
+			}
+		})
+	}
+}
+
+// TestUnionDirCopyUp holds a directory of a lower branch open while a
+// create inside it copies the directory up (its st_dev and st_ino change
+// in the service): the open directory must stay usable, and the directory
+// keeps its st_ino, as on overlayfs.
+func TestUnionDirCopyUp(t *testing.T) {
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			upper, lower := t.TempDir(), t.TempDir()
+			if err := os.MkdirAll(filepath.Join(lower, "d"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(lower, "d", "old"), []byte("lower"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			stack, err := fuse.BuildLocalStack(upper, lower)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { stack.Close() })
+			mnt := mount(t, stack.Service, m.opts)
+			var before unix.Stat_t
+			if err := unix.Stat(filepath.Join(mnt, "d"), &before); err != nil {
+				t.Fatal(err)
+			}
+			dfd, err := unix.Open(filepath.Join(mnt, "d"), unix.O_RDONLY|unix.O_DIRECTORY, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer unix.Close(dfd)
+			if err := os.WriteFile(filepath.Join(mnt, "d", "new"), []byte("upper"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := os.Stat(filepath.Join(upper, "d", "new")); err != nil {
+				t.Fatalf("the create did not copy the directory up: %v", err)
+			}
+			time.Sleep(1100 * time.Millisecond) // let FP's entry cache expire
+			var after unix.Stat_t
+			if err := unix.Stat(filepath.Join(mnt, "d", "old"), &after); err != nil { // a fresh lookup of d
+				t.Fatal(err)
+			}
+			fd, err := unix.Openat(dfd, "viafd", unix.O_CREAT|unix.O_WRONLY, 0o644)
+			if err != nil {
+				t.Fatalf("create through the directory opened before its copy-up: %v", err)
+			}
+			unix.Close(fd)
+			if err := unix.Fstat(dfd, &after); err != nil {
+				t.Fatal(err)
+			}
+			if err := unix.Stat(filepath.Join(mnt, "d"), &after); err != nil {
+				t.Fatal(err)
+			}
+			if after.Ino != before.Ino {
+				t.Errorf("directory st_ino changed across its copy-up: %d -> %d", before.Ino, after.Ino)
 			}
 		})
 	}

@@ -94,7 +94,7 @@ func svcCtx(ctx context.Context) context.Context { return context.WithoutCancel(
 type node struct {
 	fusefs.Inode
 	b   *bridge
-	key inoKey
+	key inoKey // guarded by b.mu (a directory's changes on copy-up)
 }
 
 // path returns the node's service name, rebuilt from go-fuse's tree.
@@ -143,10 +143,14 @@ func (b *bridge) fillAttr(a *gofuse.Attr, st *fs.Stat) {
 	a.Blksize = uint32(st.Blksize)
 }
 
-// child returns the node for a file just looked up or created under
+// child returns the node for file name just looked up or created under
 // parent: the live node of the same (st_dev, st_ino) and type if there is
-// one (hard links share it), else a new node with a fresh generation.
-func (b *bridge) child(ctx context.Context, parent *node, st *fs.Stat, out *gofuse.EntryOut) *fusefs.Inode {
+// one (hard links share it), else a new node with a fresh generation. A
+// directory that parent already knows under name keeps its node even when
+// its numbers changed (a union copies a directory up when something is
+// created in it): open descriptors and working directories of the old
+// node stay valid, and st_ino stays stable, as on overlayfs.
+func (b *bridge) child(ctx context.Context, parent *node, name string, st *fs.Stat, out *gofuse.EntryOut) *fusefs.Inode {
 	b.fillAttr(&out.Attr, st)
 	key := inoKey{st.Dev, st.Ino}
 	typ := st.Mode & syscall.S_IFMT
@@ -154,6 +158,16 @@ func (b *bridge) child(ctx context.Context, parent *node, st *fs.Stat, out *gofu
 	defer b.mu.Unlock()
 	if old := b.nodes[key]; old != nil && old.StableAttr().Mode == typ {
 		return &old.Inode
+	}
+	if typ == syscall.S_IFDIR {
+		if known, ok := nodeOf(parent.GetChild(name)); ok && known.StableAttr().Mode == typ && known != b.root {
+			if b.nodes[known.key] == known {
+				delete(b.nodes, known.key)
+			}
+			known.key = key
+			b.nodes[key] = known
+			return &known.Inode
+		}
 	}
 	n := &node{b: b, key: key}
 	b.nodes[key] = n
@@ -164,10 +178,7 @@ func (b *bridge) child(ctx context.Context, parent *node, st *fs.Stat, out *gofu
 // mount (it may be gone), or the kernel forgot it. A later lookup of the
 // same numbers makes a new node.
 func (b *bridge) drop(in *fusefs.Inode) {
-	if in == nil {
-		return
-	}
-	n, ok := in.Operations().(*node)
+	n, ok := nodeOf(in)
 	if !ok || n == b.root {
 		return
 	}
@@ -176,6 +187,15 @@ func (b *bridge) drop(in *fusefs.Inode) {
 		delete(b.nodes, n.key)
 	}
 	b.mu.Unlock()
+}
+
+// nodeOf returns the bridge node of a go-fuse inode.
+func nodeOf(in *fusefs.Inode) (*node, bool) {
+	if in == nil {
+		return nil, false
+	}
+	n, ok := in.Operations().(*node)
+	return n, ok
 }
 
 // OnForget implements fusefs.NodeOnForgetter.
@@ -202,7 +222,7 @@ func (n *node) Lookup(ctx context.Context, name string, out *gofuse.EntryOut) (*
 	if err != nil {
 		return nil, errno(err)
 	}
-	return n.b.child(ctx, n, &st, out), 0
+	return n.b.child(ctx, n, name, &st, out), 0
 }
 
 // Getattr implements fusefs.NodeGetattrer: through the open file when the
@@ -353,11 +373,11 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 		f.Close()
 		return nil, nil, 0, errno(err)
 	}
-	return n.b.child(ctx, n, &st, out), &fileHandle{f: f}, n.b.openReply(), 0
+	return n.b.child(ctx, n, name, &st, out), &fileHandle{f: f}, n.b.openReply(), 0
 }
 
 // created finishes Mkdir and Symlink: owner, attributes, node.
-func (n *node) created(ctx context.Context, p string, out *gofuse.EntryOut) (*fusefs.Inode, syscall.Errno) {
+func (n *node) created(ctx context.Context, p, name string, out *gofuse.EntryOut) (*fusefs.Inode, syscall.Errno) {
 	if e := n.b.chownToCaller(ctx, p); e != 0 {
 		return nil, e
 	}
@@ -365,7 +385,7 @@ func (n *node) created(ctx context.Context, p string, out *gofuse.EntryOut) (*fu
 	if err != nil {
 		return nil, errno(err)
 	}
-	return n.b.child(ctx, n, &st, out), 0
+	return n.b.child(ctx, n, name, &st, out), 0
 }
 
 // Mkdir implements fusefs.NodeMkdirer.
@@ -377,7 +397,7 @@ func (n *node) Mkdir(ctx context.Context, name string, mode uint32, out *gofuse.
 	if err := n.b.svc.Mkdir(svcCtx(ctx), p, mode); err != nil {
 		return nil, errno(err)
 	}
-	return n.created(ctx, p, out)
+	return n.created(ctx, p, name, out)
 }
 
 // Symlink implements fusefs.NodeSymlinker.
@@ -389,7 +409,7 @@ func (n *node) Symlink(ctx context.Context, target, name string, out *gofuse.Ent
 	if err := n.b.svc.Symlink(svcCtx(ctx), target, p); err != nil {
 		return nil, errno(err)
 	}
-	return n.created(ctx, p, out)
+	return n.created(ctx, p, name, out)
 }
 
 // Rmdir implements fusefs.NodeRmdirer.
@@ -469,7 +489,7 @@ func (n *node) Link(ctx context.Context, target fusefs.InodeEmbedder, name strin
 	if err != nil {
 		return nil, errno(err)
 	}
-	return n.b.child(ctx, n, &st, out), 0
+	return n.b.child(ctx, n, name, &st, out), 0
 }
 
 // Readlink implements fusefs.NodeReadlinker.

@@ -292,21 +292,31 @@ func (l *Local) Stat(_ context.Context, name string) (fs.Stat, error) {
 }
 
 // Lstat returns the attributes of name without following a final symlink.
+// A name without "/" is one fstatat on the root (nothing to resolve but the
+// name itself, which is not followed); a nested name is one confined walk:
+// openat2(O_PATH|O_NOFOLLOW) + fstat (an O_PATH|O_NOFOLLOW descriptor of a
+// symlink refers to the link itself), instead of resolving the parent and
+// then looking the last element up again.
 func (l *Local) Lstat(_ context.Context, name string) (fs.Stat, error) {
-	var out fs.Stat
-	err := l.withParent("lstat", name, func(dirfd int, base string) error {
-		var st unix.Stat_t
-		if base == "" {
-			if err := unix.Fstat(dirfd, &st); err != nil {
-				return err
-			}
-		} else if err := unix.Fstatat(dirfd, base, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-			return err
-		}
-		out = statFromUnix(&st)
-		return nil
-	})
-	return out, err
+	cleaned := fs.Clean(name)
+	if strings.Contains(cleaned, "/") {
+		return l.statPath("lstat", name, true)
+	}
+	root, err := l.acquire()
+	if err != nil {
+		return fs.Stat{}, fs.PathError("lstat", name, syscall.EBADF)
+	}
+	defer l.release()
+	var st unix.Stat_t
+	if cleaned == "" {
+		err = retry(func() error { return unix.Fstat(root, &st) })
+	} else {
+		err = retry(func() error { return unix.Fstatat(root, cleaned, &st, unix.AT_SYMLINK_NOFOLLOW) })
+	}
+	if err != nil {
+		return fs.Stat{}, pathErr("lstat", name, err)
+	}
+	return statFromUnix(&st), nil
 }
 
 func (l *Local) statPath(op, name string, nofollow bool) (fs.Stat, error) {

@@ -250,7 +250,7 @@ func (d *Driver) serve(qi uint32, extra bool) {
 	var idleSince uint64 // wire.MonotonicNow when the poll started
 	for !d.stopping.Load() {
 		idx, err := q.TryDequeue()
-		if errors.Is(err, queue.ErrEmpty) && wait != queue.Futex {
+		if err == queue.ErrEmpty && wait != queue.Futex { // sentinel, unwrapped
 			spins++
 			if spins&255 != 0 {
 				continue
@@ -263,11 +263,15 @@ func (d *Driver) serve(qi uint32, extra bool) {
 			if idle > 0 && polled > idle {
 				return
 			}
+			if polled > 20*time.Microsecond {
+				// Let a client thread that shares this CPU run.
+				unix.Syscall(unix.SYS_SCHED_YIELD, 0, 0, 0)
+			}
 			if wait == queue.Spin || polled < spinFor {
 				continue
 			}
 		}
-		if errors.Is(err, queue.ErrEmpty) {
+		if err == queue.ErrEmpty {
 			idx, err = q.Dequeue()
 		}
 		spins, idleSince = 0, 0

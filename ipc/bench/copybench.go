@@ -87,7 +87,17 @@ type CopyPoint struct {
 	Size    int
 	Copies  int64
 	Elapsed time.Duration
+	Each    *Latencies // time of every single copy (for the median)
 	Err     error
+}
+
+// MedianGBps is the bandwidth of the median copy: robust against the
+// preemptions a shared machine inflicts on a few copies.
+func (p CopyPoint) MedianGBps() float64 {
+	if p.Each == nil || p.Each.Count() == 0 {
+		return 0
+	}
+	return float64(p.Size) / float64(p.Each.Quantile(0.5))
 }
 
 // GBps is decimal gigabytes of payload per second.
@@ -110,6 +120,9 @@ func (p CopyPoint) Row() Row {
 		{"ns/op", float64(p.Elapsed.Nanoseconds()) / float64(max(p.Copies, 1))},
 		{"MB/s", p.GBps() * 1000},
 		{"GB/s", p.GBps()},
+	}
+	if p.Each != nil && p.Each.Count() > 0 {
+		r.Metrics = append(r.Metrics, Metric{"p50-ns", float64(p.Each.Quantile(0.5))}, Metric{"p50-GB/s", p.MedianGBps()})
 	}
 	return r
 }
@@ -207,7 +220,7 @@ func RunCopy(ctx context.Context, cfg CopyConfig) ([]CopyPoint, error) {
 	for _, size := range cfg.Sizes {
 		group := make([]CopyPoint, len(cs))
 		for i, c := range cs {
-			group[i] = CopyPoint{Method: c.method, Procs: c.procs, Size: size}
+			group[i] = CopyPoint{Method: c.method, Procs: c.procs, Size: size, Each: newLatencies(1024)}
 		}
 		for range cfg.Rounds {
 			for i, c := range cs {
@@ -218,7 +231,7 @@ func RunCopy(ctx context.Context, cfg CopyConfig) ([]CopyPoint, error) {
 					continue
 				}
 				clear(dst[:size])
-				n, d, err := measureCopy(size, c.run, c.check, mine, slice.Duration)
+				n, d, err := measureCopy(size, c.run, c.check, mine, slice.Duration, group[i].Each)
 				if err != nil {
 					group[i].Err = fmt.Errorf("%s/procs=%d/%s: %w", c.method, c.procs, sizeName(size), err)
 					continue
@@ -233,8 +246,9 @@ func RunCopy(ctx context.Context, cfg CopyConfig) ([]CopyPoint, error) {
 }
 
 // measureCopy runs one checked copy of n bytes, then copies until d has
-// passed, on a locked (at cpu >= 0 also pinned) thread.
-func measureCopy(n int, run, check func(int) error, cpu int, d time.Duration) (int64, time.Duration, error) {
+// passed, on a locked (at cpu >= 0 also pinned) thread, recording each
+// copy's time in each.
+func measureCopy(n int, run, check func(int) error, cpu int, d time.Duration, each *Latencies) (int64, time.Duration, error) {
 	type result struct {
 		n   int64
 		d   time.Duration
@@ -257,16 +271,19 @@ func measureCopy(n int, run, check func(int) error, cpu int, d time.Duration) (i
 		t0 := now()
 		deadline := t0 + int64(d)
 		var copies int64
-		for {
+		for a := t0; ; {
 			if err := run(n); err != nil {
 				res <- result{err: err}
 				return
 			}
 			copies++
-			if t := now(); t >= deadline {
-				res <- result{n: copies, d: time.Duration(t - t0)}
+			b := now()
+			each.Record(time.Duration(b - a))
+			if b >= deadline {
+				res <- result{n: copies, d: time.Duration(b - t0)}
 				return
 			}
+			a = b
 		}
 	}()
 	r := <-res

@@ -90,13 +90,14 @@ func QueuePlot(t Table, unit, wait string) (*plot.Plot, error) {
 	return p, addLines(p, QueueSeries(t, unit, wait), true, pow2Ticks{})
 }
 
-// CopySeries extracts GB/s against size (bytes), one series per method and
-// process count ("SMO 2p" when the data crosses into another process).
+// CopySeries extracts the bandwidth of the median copy (p50-GB/s) against
+// size (bytes), one series per method and process count ("SMO 2p" when the
+// data crosses into another process).
 func CopySeries(t Table) []Series {
 	idx := map[string]int{}
 	var out []Series
 	for _, r := range t.Filter("Copy") {
-		v, ok := r.Metric("GB/s")
+		v, ok := r.Metric("p50-GB/s")
 		size, err := ParseSize(r.Param("size"))
 		if !ok || err != nil || r.Err != "" {
 			continue
@@ -122,7 +123,7 @@ func CopyPlot(t Table) (*plot.Plot, error) {
 	p := plot.New()
 	p.Title.Text = "Copy methods: bandwidth vs size"
 	p.X.Label.Text = "bytes per copy"
-	p.Y.Label.Text = "GB/s"
+	p.Y.Label.Text = "GB/s (median copy)"
 	return p, addLines(p, CopySeries(t), false, sizeTicks{})
 }
 

@@ -50,6 +50,11 @@ func (c *QueueConfig) defaults() error {
 	if len(c.Designs) == 0 {
 		return errors.New("bench: no queue design registered")
 	}
+	for _, n := range c.Designs {
+		if _, err := queue.Lookup(n); err != nil {
+			return fmt.Errorf("bench: %w", err)
+		}
+	}
 	if len(c.Waits) == 0 {
 		c.Waits = []queue.Wait{queue.Spin, queue.SpinFutex, queue.Futex}
 	}

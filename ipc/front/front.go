@@ -220,7 +220,7 @@ func (c *Conn) Put(b *wire.Buffer) {
 	c.free = append(c.free, b)
 	c.inUse--
 	c.mu.Unlock()
-	c.cond.Signal()
+	c.cond.Broadcast()
 }
 
 // Call submits the request in b (req is written into the descriptor) on
@@ -281,6 +281,11 @@ func (c *Conn) await(b *wire.Buffer) error {
 				if c.wait == queue.SpinFutex && int64(now-start) > c.spinFor {
 					break
 				}
+				if now-start > yieldAfter {
+					// Let a service thread that shares this CPU run
+					// (an OS-level yield; the thread stays locked).
+					unix.Syscall(unix.SYS_SCHED_YIELD, 0, 0, 0)
+				}
 				if now-lastCheck > uint64(100*time.Millisecond) {
 					lastCheck = now
 					if err := c.W.Alive(); err != nil {
@@ -310,6 +315,11 @@ func (c *Conn) await(b *wire.Buffer) error {
 		}
 	}
 }
+
+// yieldAfter is how long a poll runs before it starts yielding the CPU
+// between checks (an oversubscribed host may run the service thread on the
+// polling thread's CPU).
+const yieldAfter = uint64(20 * time.Microsecond)
 
 // Dead reports whether the connection saw the service die.
 func (c *Conn) Dead() bool { return c.dead.Load() }
@@ -341,13 +351,17 @@ func (c *Conn) CPUsOfQueue(q uint32) []int {
 	return out
 }
 
-// Close releases every buffer this process claimed (those not abandoned
-// mid-request) and detaches the segment. Buffers in use must have been Put.
+// Close waits for the calls in progress (buffers not yet Put), releases
+// every buffer this process claimed (unless the service died, when their
+// state is unknown) and detaches the segment. Later calls get ENOTCONN.
 func (c *Conn) Close() error {
 	if c.closed.Swap(true) {
 		return nil
 	}
 	c.mu.Lock()
+	for c.inUse > 0 {
+		c.cond.Wait()
+	}
 	if !c.dead.Load() {
 		for _, b := range c.free {
 			b.Release(c.pid)

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -73,12 +75,16 @@ func BenchmarkCollectorOverhead(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
+				var parts []string
 				for _, m := range ms {
 					if m.Name == "collector_overhead_cores" {
 						sum += m.Value
-						b.Logf("%s: %.5f cores %v", name, m.Value, m.Labels)
+					}
+					if rest, ok := strings.CutPrefix(m.Name, "collector_overhead_"); ok {
+						parts = append(parts, fmt.Sprintf("%s=%.5g", rest, m.Value))
 					}
 				}
+				b.Logf("%s: %s", name, strings.Join(parts, " "))
 			}
 			b.ReportMetric(sum/float64(b.N), "overhead-cores")
 		})

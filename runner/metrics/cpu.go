@@ -211,7 +211,7 @@ func (c *cpuCollector) Stop(ctx context.Context) (ms []Metric, err error) {
 	if err != nil {
 		return nil, err
 	}
-	return append(ms, c.o.metric()), nil
+	return append(ms, c.o.metrics()...), nil
 }
 
 func safeDiv(a, b float64) float64 {

@@ -73,5 +73,5 @@ func (c *ctxswitchCollector) Stop(ctx context.Context) (ms []Metric, err error) 
 			)
 		}
 	})
-	return append(ms, c.o.metric()), nil
+	return append(ms, c.o.metrics()...), nil
 }

@@ -139,6 +139,45 @@ func TestStealFixtureV1(t *testing.T) {
 	if got := one(t, ms, "", "collector_overhead_cores", "collector", "steal"); got < 0 {
 		t.Errorf("collector_overhead_cores = %v", got)
 	}
+	checkOverheadMetrics(t, ms, "steal")
+}
+
+// checkOverheadMetrics: the overhead of a collector comes as values of
+// metrics whose only label is the collector's name, so that repetitions
+// fall into one series of summary.csv.
+func checkOverheadMetrics(t *testing.T, ms []Metric, collector string) {
+	t.Helper()
+	found := map[string]bool{}
+	for _, m := range ms {
+		if !strings.HasPrefix(m.Name, "collector_overhead_") {
+			continue
+		}
+		found[m.Name] = true
+		if len(m.Labels) != 1 || m.Labels["collector"] != collector {
+			t.Errorf("%s labels %v, want only collector=%s", m.Name, m.Labels, collector)
+		}
+		if m.Value < 0 {
+			t.Errorf("%s = %v, want >= 0", m.Name, m.Value)
+		}
+	}
+	for _, name := range []string{"collector_overhead_cores", "collector_overhead_cpu_seconds", "collector_overhead_start_seconds"} {
+		if !found[name] {
+			t.Errorf("no %s among %v", name, ms)
+		}
+	}
+}
+
+// TestUserlockNoServices: a system without filesystem-service processes
+// gives ErrNoData with a reason, not a dangling "<nil>".
+func TestUserlockNoServices(t *testing.T) {
+	c, _ := New("userlock")
+	err := c.Start(context.Background(), Target{Pools: []PoolTarget{{Name: "p0"}}})
+	if !errors.Is(err, ErrNoData) {
+		t.Fatalf("Start without service pids: %v, want ErrNoData", err)
+	}
+	if msg := err.Error(); strings.Contains(msg, "<nil>") || !strings.Contains(msg, "no filesystem-service process") {
+		t.Errorf("error %q, want the reason and no <nil>", msg)
+	}
 }
 
 func TestStealFixtureV2(t *testing.T) {

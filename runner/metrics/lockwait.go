@@ -38,8 +38,8 @@ import (
 // says which backend ran. The BPF programs run in the traced tasks' context;
 // the collector switches on kernel.bpf_stats_enabled for the window and adds
 // their run time (run_time_ns in the fdinfo of bpftrace's program fds) to
-// collector_overhead_cores (label bpf_run_seconds), next to bpftrace's own
-// CPU time.
+// collector_overhead_cores, next to bpftrace's own CPU time, and reports it
+// alone as collector_overhead_bpf_run_seconds.
 
 func init() { Register("lockwait", func() Collector { return &lockwaitCollector{} }) }
 
@@ -169,7 +169,7 @@ func (c *lockwaitCollector) Stop(ctx context.Context) (ms []Metric, err error) {
 	if err != nil {
 		return nil, err
 	}
-	return append(ms, c.o.metric()), nil
+	return append(ms, c.o.metrics()...), nil
 }
 
 func poolNames(t Target) []string {
@@ -437,10 +437,7 @@ func (b *bpftraceBackend) kill() {
 func (b *bpftraceBackend) stop() (lockTotals, error) {
 	bpfRun := bpfRunTime(b.cmd.Process.Pid)
 	b.o.addDuration(bpfRun)
-	if b.o.labels == nil {
-		b.o.labels = map[string]string{}
-	}
-	b.o.labels["bpf_run_seconds"] = strconv.FormatFloat(bpfRun.Seconds(), 'g', 6, 64)
+	b.o.addPart("bpf_run", bpfRun)
 	b.restoreBPFStats()
 	// SIGINT: bpftrace runs END and prints the maps.
 	b.cmd.Process.Signal(syscall.SIGINT)

@@ -108,5 +108,5 @@ func (m *memoryCollector) Stop(ctx context.Context) (ms []Metric, err error) {
 			}
 		}
 	})
-	return append(ms, m.o.metric()), err
+	return append(ms, m.o.metrics()...), err
 }

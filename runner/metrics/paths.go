@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -173,14 +174,16 @@ func threadCPU() time.Duration {
 // processes (bpftrace). Stop reports it as collector_overhead_cores: the
 // CPU used after Start returned, per second of window. Start runs before
 // the measured phase, so its cost (bpftrace compiling its program) is
-// reported apart, in the label startup_cpu_seconds.
+// reported apart, as collector_overhead_start_seconds. The labels of these
+// metrics name only the collector, so that every repetition adds a sample
+// to the same series.
 type overhead struct {
 	name    string
 	begin   time.Time
 	cpu     time.Duration
 	startup time.Duration
-	extra   chan time.Duration // from background goroutines
-	labels  map[string]string  // extra labels of the overhead metric
+	extra   chan time.Duration       // from background goroutines
+	parts   map[string]time.Duration // named parts of cpu, reported as collector_overhead_<part>_seconds
 }
 
 func newOverhead(name string) *overhead {
@@ -226,9 +229,21 @@ func processCPU(pid int) time.Duration {
 
 func (o *overhead) addDuration(d time.Duration) { o.cpu += d }
 
-// metric drains the goroutine reports and returns the overhead metric
-// (CPU seconds per wall-clock second of the window).
-func (o *overhead) metric() Metric {
+// addPart records a named part of the CPU time already counted (e.g. the
+// in-kernel run time of BPF programs), reported as its own metric.
+func (o *overhead) addPart(name string, d time.Duration) {
+	if o.parts == nil {
+		o.parts = map[string]time.Duration{}
+	}
+	o.parts[name] += d
+}
+
+// metrics drains the goroutine reports and returns the overhead metrics:
+// collector_overhead_cores (CPU seconds per wall-clock second of the
+// window, Start excluded), collector_overhead_cpu_seconds (all CPU time,
+// Start included), collector_overhead_start_seconds (Start's CPU time) and
+// one collector_overhead_<part>_seconds per part.
+func (o *overhead) metrics() []Metric {
 	for {
 		select {
 		case d := <-o.extra:
@@ -243,15 +258,21 @@ func (o *overhead) metric() Metric {
 	if window > 0 {
 		v = max(o.cpu-o.startup, 0).Seconds() / window
 	}
-	labels := map[string]string{
-		"collector":           o.name,
-		"cpu_seconds":         strconv.FormatFloat(o.cpu.Seconds(), 'g', 6, 64),
-		"startup_cpu_seconds": strconv.FormatFloat(o.startup.Seconds(), 'g', 6, 64),
+	label := func() map[string]string { return map[string]string{"collector": o.name} }
+	ms := []Metric{
+		{Name: "collector_overhead_cores", Unit: "cores", Value: v, Labels: label()},
+		{Name: "collector_overhead_cpu_seconds", Unit: "s", Value: o.cpu.Seconds(), Labels: label()},
+		{Name: "collector_overhead_start_seconds", Unit: "s", Value: o.startup.Seconds(), Labels: label()},
 	}
-	for k, v := range o.labels {
-		labels[k] = v
+	parts := make([]string, 0, len(o.parts))
+	for p := range o.parts {
+		parts = append(parts, p)
 	}
-	return Metric{Name: "collector_overhead_cores", Unit: "cores", Value: v, Labels: labels}
+	sort.Strings(parts)
+	for _, p := range parts {
+		ms = append(ms, Metric{Name: "collector_overhead_" + p + "_seconds", Unit: "s", Value: o.parts[p].Seconds(), Labels: label()})
+	}
+	return ms
 }
 
 // The parent-death signal of helper processes (bpftrace) fires when the

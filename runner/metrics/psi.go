@@ -142,5 +142,5 @@ func (c *psiCollector) Stop(ctx context.Context) (ms []Metric, err error) {
 			ms = append(ms, psiMetrics(p.Name, c.pools0[i], readPSISet(func(res string) string { return filepath.Join(p.CgroupV2, res+".pressure") }))...)
 		}
 	})
-	return append(ms, c.o.metric()), nil
+	return append(ms, c.o.metrics()...), nil
 }

@@ -129,6 +129,16 @@ func collect(t *testing.T, name string, tgt metrics.Target, window time.Duration
 	return ms
 }
 
+func count(ms []metrics.Metric, name string) int {
+	n := 0
+	for _, m := range ms {
+		if m.Name == name {
+			n++
+		}
+	}
+	return n
+}
+
 func value(ms []metrics.Metric, pool, name string, labels ...string) (float64, bool) {
 next:
 	for _, m := range ms {
@@ -235,6 +245,17 @@ func TestLockwaitReal(t *testing.T) {
 			if _, ok := value(ms, "", "collector_overhead_cores", "collector", "lockwait"); !ok {
 				t.Error("no collector_overhead_cores")
 			}
+			if _, ok := value(ms, "", "collector_overhead_start_seconds", "collector", "lockwait"); !ok {
+				t.Error("no collector_overhead_start_seconds")
+			}
+			if _, ok := value(ms, "", "collector_overhead_bpf_run_seconds", "collector", "lockwait"); backend == "bpftrace" && !ok {
+				t.Error("no collector_overhead_bpf_run_seconds with the bpftrace backend")
+			}
+			for _, m := range ms {
+				if strings.HasPrefix(m.Name, "collector_overhead_") && len(m.Labels) != 1 {
+					t.Errorf("%s labels %v, want only the collector's name", m.Name, m.Labels)
+				}
+			}
 			assertNoBpftrace(t)
 		})
 	}
@@ -326,13 +347,13 @@ func TestUserlockReal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	per, ok := value(ms, "svc", "service_lock_wait_seconds", "pid", strconv.Itoa(svc.Pid))
+	per, ok := value(ms, "svc", "service_lock_wait_seconds", "service", "0")
 	sum, _ := value(ms, "svc", "user_lock_wait_seconds")
 	if !ok || per <= 0 || sum != per {
 		t.Errorf("service lock wait %v (found %v), pool sum %v; want > 0 and equal", per, ok, sum)
 	}
-	if _, ok := value(ms, "", "service_lock_wait_seconds", "pid", strconv.Itoa(os.Getpid())); ok {
-		t.Error("a process without the protocol was reported")
+	if n := count(ms, "service_lock_wait_seconds"); n != 1 {
+		t.Errorf("%d service_lock_wait_seconds metrics, want 1: a process without the protocol was reported", n)
 	}
 	if _, err := os.Stat("/proc/" + strconv.Itoa(svc.Pid)); err != nil {
 		t.Errorf("the service died from the protocol: %v", err)

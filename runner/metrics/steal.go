@@ -131,5 +131,5 @@ func (s *stealCollector) Stop(ctx context.Context) (ms []Metric, err error) {
 			)
 		}
 	})
-	return append(ms, s.o.metric()), err
+	return append(ms, s.o.metrics()...), err
 }

@@ -18,8 +18,10 @@ import (
 // processes): the change of the Go runtime's /sync/mutex/wait/total:seconds
 // over the window, obtained through the runtime-metrics protocol (see
 // ServeRuntimeMetrics). Metrics: service_lock_wait_seconds per service
-// (label pid, in the pool the service runs in) and user_lock_wait_seconds,
-// their sum per pool.
+// (in the pool the service runs in; label service = its index among the
+// pool's services, in Target.ServicePIDs order: an identity that is the same
+// in every repetition, unlike the pid) and user_lock_wait_seconds, their sum
+// per pool.
 
 func init() { Register("userlock", func() Collector { return &userlockCollector{} }) }
 
@@ -36,6 +38,7 @@ type userlockService struct {
 	pid   int
 	file  string // as seen from here (/proc/<pid>/root/...)
 	pool  string
+	index int // among the services of the same pool
 	start float64
 }
 
@@ -120,7 +123,11 @@ func poolOfPid(t Target, pid int) string {
 func (u *userlockCollector) Start(ctx context.Context, t Target) (err error) {
 	u.o = newOverhead("userlock")
 	u.target = t
+	if len(t.ServicePIDs) == 0 {
+		return fmt.Errorf("%w: userlock: this system has no filesystem-service process to read user-level lock waits from", ErrNoData)
+	}
 	var errs []error
+	perPool := map[string]int{}
 	u.o.measure(func() {
 		for _, pid := range t.ServicePIDs {
 			file, err := snapshotPath(pid)
@@ -133,7 +140,9 @@ func (u *userlockCollector) Start(ctx context.Context, t Target) (err error) {
 				errs = append(errs, err)
 				continue
 			}
-			u.svcs = append(u.svcs, userlockService{pid: pid, file: file, pool: poolOfPid(t, pid), start: s.Metrics[MutexWaitMetric]})
+			pool := poolOfPid(t, pid)
+			u.svcs = append(u.svcs, userlockService{pid: pid, file: file, pool: pool, index: perPool[pool], start: s.Metrics[MutexWaitMetric]})
+			perPool[pool]++
 		}
 	})
 	if len(u.svcs) == 0 {
@@ -159,13 +168,13 @@ func (u *userlockCollector) Stop(ctx context.Context) (ms []Metric, err error) {
 			d := max(snap.Metrics[MutexWaitMetric]-s.start, 0)
 			perPool[s.pool] += d
 			ms = append(ms, Metric{Pool: s.pool, Name: "service_lock_wait_seconds", Unit: "s", Value: d,
-				Labels: map[string]string{"pid": strconv.Itoa(s.pid)}})
+				Labels: map[string]string{"service": strconv.Itoa(s.index)}})
 		}
 		for pool, v := range perPool {
 			ms = append(ms, Metric{Pool: pool, Name: "user_lock_wait_seconds", Unit: "s", Value: v})
 		}
 	})
-	ms = append(ms, u.o.metric())
+	ms = append(ms, u.o.metrics()...)
 	if len(errs) > 0 {
 		return ms, fmt.Errorf("metrics: userlock: %w", errors.Join(errs...))
 	}

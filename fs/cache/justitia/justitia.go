@@ -407,6 +407,14 @@ func (r *Report) WriteAll(dir string, weights []int) ([]string, error) {
 	if err != nil {
 		return files, err
 	}
+	// A starving tenant (weighted without aging) sends its setting's
+	// normalized bandwidths far off scale: clip the y axis near the ideal
+	// line (the legend still gives each setting's PV).
+	maxW, minW := 0.0, ws[0]
+	for _, w := range ws {
+		maxW, minW = max(maxW, w), min(minW, w)
+	}
+	p.Y.Min, p.Y.Max = 0, 1.5*maxW/minW
 	saved, err := results.SavePlot(p, filepath.Join(dir, "plots"), r.Name)
 	return append(files, saved...), err
 }

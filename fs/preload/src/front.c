@@ -365,7 +365,7 @@ static int await_done(struct poly_desc *d)
 					if (!poly_alive())
 						return -EIO;
 				}
-				if (i % 4096 == 0)
+				if (i % 1024 == 0)
 					sched_yield();
 			}
 		}

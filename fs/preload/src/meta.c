@@ -19,6 +19,8 @@
  * returns KERNEL (which may use rp.kdirfd and rp.kpath). */
 #define PATHOP(dirfd, path, KERNEL)                      \
 	struct rpath rp;                                 \
+	rp.kdirfd = (dirfd);                             \
+	rp.kpath = (path);                               \
 	if (!poly_active)                                \
 		return KERNEL;                           \
 	do {                                             \

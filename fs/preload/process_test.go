@@ -1,0 +1,90 @@
+package preload_test
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestForkExecInheritedFd: a shell opens a file (exec 3>file), then forks
+// and execs programs that keep writing through the inherited fd, and a
+// subshell writes too; the content must be complete and in order. The fd
+// crosses fork (FORK PREPARE/COMMIT, the child's REGISTER with the token)
+// and exec (EXEC_SAVE, EXEC_RESTORE in the new image).
+func TestForkExecInheritedFd(t *testing.T) {
+	p := startPool(t, poolOpts{})
+	script := `exec 3>log
+for i in $(seq 1 40); do
+	echo "shell $i" >&3
+	/bin/echo "exec $i" >&3
+	( echo "subshell $i" >&3 )
+	sh -c 'echo "nested $0" >&3' $i
+done
+exec 3>&-
+cat log
+`
+	var want strings.Builder
+	for i := 1; i <= 40; i++ {
+		fmt.Fprintf(&want, "shell %d\nexec %d\nsubshell %d\nnested %d\n", i, i, i, i)
+	}
+	got := run(t, p, p.Root, 120*time.Second, "bash", "-c", script)
+	if got != want.String() {
+		t.Fatalf("log read through the library:\n%s\nwant:\n%s", got, want.String())
+	}
+	host, err := os.ReadFile(filepath.Join(p.Upper, "log"))
+	if err != nil || string(host) != want.String() {
+		t.Fatalf("log in the writable branch (%v):\n%s", err, host)
+	}
+}
+
+// TestCwdAcrossExec: a working directory inside the mount that exists only
+// in the service survives exec.
+func TestCwdAcrossExec(t *testing.T) {
+	p := startPool(t, poolOpts{})
+	got := run(t, p, p.Root, 30*time.Second, "bash", "-c", "mkdir -p a/b && cd a/b && echo hi > f && /bin/pwd && cat f && ls")
+	want := filepath.Join(p.Root, "a", "b") + "\nhi\nf\n"
+	if got != want {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+}
+
+// TestServiceDown: once the service is gone, calls on its files fail with
+// EIO within about the heartbeat staleness, never hang, and never reach
+// the host directory under the mount path.
+func TestServiceDown(t *testing.T) {
+	prog := compile(t, "testdata/down.c")
+	p := startPool(t, poolOpts{})
+	ctx, cancel := contextTimeout(30 * time.Second)
+	defer cancel()
+	cmd := command(ctx, p, p.Root, prog, "f")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if !waitFor(10*time.Second, func() bool { return strings.Contains(out.String(), "opened") }) {
+		t.Fatalf("helper did not open its file: %s", out)
+	}
+	p.kill9()
+	stdin.Close() // go on
+	err = cmd.Wait()
+	if err != nil {
+		t.Fatalf("helper: %v\n%s", err, out)
+	}
+	for _, want := range []string{"write: EIO", "read: EIO", "stat: EIO", "open: EIO"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("missing %q in:\n%s", want, out)
+		}
+	}
+	t.Logf("after the service died:\n%s", out)
+	if ents, _ := os.ReadDir(p.Root); len(ents) != 0 {
+		t.Errorf("the host directory under the mount path got %d entries", len(ents))
+	}
+}

@@ -1,0 +1,155 @@
+package preload_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"polytropon/fs/client"
+)
+
+// served returns the service's count of answered requests (through the
+// Go client of the same protocol).
+func served(t testing.TB, p *pool) uint64 {
+	t.Helper()
+	c, err := client.Dial(context.Background(), client.Options{Key: p.Key})
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	defer c.Close()
+	in, err := c.Info()
+	if err != nil {
+		t.Fatalf("info: %v", err)
+	}
+	return in.Served
+}
+
+// checkTraffic fails unless at least min requests reached the service
+// since before, and the host directory under the mount path stayed empty.
+func checkTraffic(t testing.TB, p *pool, before, min uint64) {
+	t.Helper()
+	if n := served(t, p) - before; n < min {
+		t.Errorf("only %d requests reached the service, want at least %d", n, min)
+	}
+	if ents, _ := os.ReadDir(p.Root); len(ents) != 0 {
+		t.Errorf("the host directory under the mount path got %d entries", len(ents))
+	}
+}
+
+// TestStressNG runs stress-ng's hdd and iomix stressors on the union.
+func TestStressNG(t *testing.T) {
+	need(t, "stress-ng", "stress-ng")
+	p := startPool(t, poolOpts{})
+	for _, args := range [][]string{
+		{"--hdd", "1", "--hdd-bytes", "8M", "-t", "3s"},
+		{"--iomix", "1", "--iomix-bytes", "4M", "-t", "3s"},
+	} {
+		before := served(t, p)
+		yaml := filepath.Join(t.TempDir(), "m.yaml")
+		full := append(args, "--temp-path", p.Root, "--metrics-brief", "--yaml", yaml)
+		out := runEnv(t, p, p.Root, nil, "stress-ng", full...)
+		if !strings.Contains(out, "successful run completed") {
+			b, _ := os.ReadFile(yaml)
+			t.Errorf("stress-ng %v did not complete:\n%s\n%s", args, out, b)
+		}
+		checkTraffic(t, p, before, 500)
+	}
+}
+
+// TestSysbenchFileIO runs sysbench fileio prepare, run and cleanup.
+func TestSysbenchFileIO(t *testing.T) {
+	need(t, "sysbench", "sysbench")
+	p := startPool(t, poolOpts{})
+	before := served(t, p)
+	common := []string{"fileio", "--file-total-size=16M", "--file-num=4"}
+	run(t, p, p.Root, 60*time.Second, "sysbench", append(common, "prepare")...)
+	ents, _ := os.ReadDir(p.Upper)
+	if len(ents) != 4 {
+		t.Fatalf("prepare made %d files in the writable branch, want 4", len(ents))
+	}
+	out := run(t, p, p.Root, 60*time.Second, "sysbench", append(common, "--file-test-mode=rndrw", "--time=3", "run")...)
+	if !strings.Contains(out, "reads/s") || strings.Contains(out, "FATAL") {
+		t.Errorf("sysbench run:\n%s", out)
+	}
+	run(t, p, p.Root, 60*time.Second, "sysbench", append(common, "cleanup")...)
+	if ents, _ := os.ReadDir(p.Upper); len(ents) != 0 {
+		t.Errorf("cleanup left %d files", len(ents))
+	}
+	checkTraffic(t, p, before, 1000)
+}
+
+// TestLighttpd: lighttpd serves the union root; a file of the shared lower
+// branch and one written through the library come back intact over HTTP.
+func TestLighttpd(t *testing.T) {
+	need(t, "lighttpd", "lighttpd")
+	big := make([]byte, 3<<20+17)
+	for i := range big {
+		big[i] = byte(i * 31)
+	}
+	p := startPool(t, poolOpts{lower: func(d string) {
+		if err := os.WriteFile(filepath.Join(d, "image.bin"), big, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}})
+	run(t, p, p.Root, 10*time.Second, "sh", "-c", "echo written through the library > page.txt")
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	conf := filepath.Join(t.TempDir(), "lighttpd.conf")
+	cfg := fmt.Sprintf(`server.document-root = %q
+server.port = %d
+server.bind = "127.0.0.1"
+mimetype.assign = (".bin" => "application/octet-stream", ".txt" => "text/plain")
+`, p.Root, port)
+	if err := os.WriteFile(conf, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cmd := command(ctx, p, p.Root, "lighttpd", "-D", "-f", conf)
+	logs := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		cancel()
+		cmd.Wait()
+	}()
+	get := func(name string) ([]byte, error) {
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/%s", port, name))
+		if err != nil {
+			return nil, err
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 {
+			return b, fmt.Errorf("status %s", resp.Status)
+		}
+		return b, err
+	}
+	var body []byte
+	if !waitFor(10*time.Second, func() bool { body, err = get("page.txt"); return err == nil }) {
+		t.Fatalf("GET page.txt: %v\n%s", err, logs)
+	}
+	if string(body) != "written through the library\n" {
+		t.Errorf("page.txt = %q", body)
+	}
+	body, err = get("image.bin")
+	if err != nil || string(body) != string(big) {
+		t.Errorf("image.bin: %v, %d bytes (want %d), equal %v", err, len(body), len(big), string(body) == string(big))
+	}
+	if _, err := get("missing.txt"); err == nil || !strings.Contains(err.Error(), "404") {
+		t.Errorf("GET of a missing file: %v", err)
+	}
+}

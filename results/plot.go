@@ -157,9 +157,65 @@ func newPlot(spec PlotSpec, xLabel string) *plot.Plot {
 		p.Y.Tick.Marker = logTicks{}
 	} else {
 		p.Y.Min = 0 // the papers' figures start at zero; gonum grows it to fit negatives
+		p.Y.Tick.Marker = trimmedTicks{}
 	}
 	return p
 }
+
+// trimmedTicks are gonum's default ticks without the zeros it pads labels
+// with ("1250.00" becomes "1250"), keeping one precision for all labels.
+type trimmedTicks struct{}
+
+func (trimmedTicks) Ticks(lo, hi float64) []plot.Tick {
+	ticks := plot.DefaultTicks{}.Ticks(lo, hi)
+	decimals := 0
+	for _, t := range ticks {
+		if t.Label == "" || strings.ContainsAny(t.Label, "eE") {
+			if t.Label != "" {
+				return ticks // exponent form: leave as is
+			}
+			continue
+		}
+		if _, frac, ok := strings.Cut(strings.TrimRight(t.Label, "0"), "."); ok {
+			decimals = max(decimals, len(frac))
+		}
+	}
+	for i, t := range ticks {
+		if t.Label != "" {
+			ticks[i].Label = strconv.FormatFloat(t.Value, 'f', decimals, 64)
+		}
+	}
+	return ticks
+}
+
+// ciOfNonNegative is ciOf with the lower end clipped at zero for a metric
+// whose samples are all >= 0 (a throughput cannot be negative, although a
+// wide t interval of few samples may reach below zero).
+func ciOfNonNegative(r *Row) (lo, hi float64) {
+	lo, hi = ciOf(r)
+	nonNeg := len(r.Samples) > 0
+	for _, v := range r.Samples {
+		nonNeg = nonNeg && v >= 0
+	}
+	if nonNeg && r.Mean-lo < 0 {
+		lo = r.Mean
+	}
+	return lo, hi
+}
+
+// ciLegend is the legend entry that says what the error bars are.
+type ciLegend struct{}
+
+func (ciLegend) Thumbnail(c *draw.Canvas) {
+	sty := draw.LineStyle{Color: color.Black, Width: vg.Points(0.75)}
+	x := (c.Min.X + c.Max.X) / 2
+	lo, hi := c.Min.Y+1, c.Max.Y-1
+	c.StrokeLine2(sty, x, lo, x, hi)
+	c.StrokeLine2(sty, x-vg.Points(3), lo, x+vg.Points(3), lo)
+	c.StrokeLine2(sty, x-vg.Points(3), hi, x+vg.Points(3), hi)
+}
+
+const ciLegendText = "95% CI of the mean"
 
 // logTicks marks powers of ten, or falls back to the default ticks when
 // the data span less than a decade (a log axis without labels otherwise).
@@ -221,7 +277,7 @@ func LinePlot(t *Table, spec PlotSpec) (*plot.Plot, error) {
 			if spec.LogY && r.Mean <= 0 {
 				continue
 			}
-			lo, hi := ciOf(r)
+			lo, hi := ciOfNonNegative(r)
 			if spec.LogY {
 				lo = min(lo, r.Mean*0.999) // keep the bar above zero on a log axis
 			}
@@ -247,7 +303,12 @@ func LinePlot(t *Table, spec PlotSpec) (*plot.Plot, error) {
 			p.Add(eb)
 		}
 	}
-	makeLegendRoom(p, len(ss), spec.LogY)
+	entries := len(ss)
+	if spec.ErrorBars {
+		p.Legend.Add(ciLegendText, ciLegend{})
+		entries++
+	}
+	makeLegendRoom(p, entries, spec.LogY)
 	return p, nil
 }
 
@@ -304,7 +365,7 @@ func BarPlot(t *Table, spec PlotSpec) (*plot.Plot, error) {
 				vals[j] = math.NaN()
 				continue
 			}
-			lo, hi := ciOf(r)
+			lo, hi := ciOfNonNegative(r)
 			if spec.LogY {
 				lo = min(lo, r.Mean*0.999)
 			}
@@ -326,8 +387,13 @@ func BarPlot(t *Table, spec PlotSpec) (*plot.Plot, error) {
 		}
 		p.Legend.Add(s.label, b)
 	}
+	entries := len(ss)
+	if spec.ErrorBars {
+		p.Legend.Add(ciLegendText, ciLegend{})
+		entries++
+	}
 	p.NominalX(xs...)
-	makeLegendRoom(p, len(ss), spec.LogY)
+	makeLegendRoom(p, entries, spec.LogY)
 	// Half a group of room on either side, so the outer groups do not sit
 	// on the axis ends.
 	p.X.Min, p.X.Max = -0.5, float64(len(xs))-0.5

@@ -37,7 +37,7 @@ func TestPlotsGolden(t *testing.T) {
 	}{
 		{"line.svg", PlotSpec{Kind: "line", X: "pools", Y: MetricThroughput, Series: "system", ErrorBars: true, Title: "Fileserver scale-out"}},
 		{"line-log.svg", PlotSpec{Kind: "line", X: "pools", Y: "latency_p99_us", Series: "system", LogY: true, Title: "p99 latency"}},
-		{"bar.svg", PlotSpec{Kind: "bar", X: "system", Y: MetricThroughput, Series: "pools", Title: "Throughput by system"}},
+		{"bar.svg", PlotSpec{Kind: "bar", X: "system", Y: MetricThroughput, Series: "pools", ErrorBars: true, Title: "Throughput by system"}},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			a := renderSVG(t, tc.spec, tab, nil)

@@ -262,6 +262,23 @@ func BuildTable(recs []Record, weights []float64) *Table {
 			break
 		}
 	}
+	// Collector metrics carry their own unit ("s", "cores", "bytes").
+	units := map[string]string{}
+	for _, rec := range recs {
+		if rec.Kind != KindRepetition || !rec.OK {
+			continue
+		}
+		for _, m := range rec.Metrics {
+			if m.Unit == "" {
+				continue
+			}
+			key := m.Name + labelSuffix(m.Labels)
+			units[key] = m.Unit
+			if m.Pool != "" {
+				units[key+"@"+m.Pool] = m.Unit
+			}
+		}
+	}
 	for _, pt := range order {
 		reps := slices.Sorted(maps.Keys(values[pt]))
 		names := map[string]bool{}
@@ -272,6 +289,9 @@ func BuildTable(recs []Record, weights []float64) *Table {
 		}
 		for _, m := range slices.Sorted(maps.Keys(names)) {
 			row := &Row{Point: pt, Params: params[pt], Metric: m, Unit: DescribeMetric(m).Unit}
+			if u, ok := units[m]; ok && !DescribeMetric(m).Known {
+				row.Unit = u
+			}
 			for _, rep := range reps {
 				if v, ok := values[pt][rep][m]; ok && !math.IsNaN(v) {
 					row.Samples = append(row.Samples, v)

@@ -158,9 +158,12 @@ func (rc *recorder) finish(complete bool) error {
 func (rc *recorder) summarize(w io.Writer, out *Outcome) error {
 	main := rc.exp.Run.MainMetric
 	unit := results.DescribeMetric(main).Unit
+	target := rc.exp.Run.CITarget
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "point\t%s (%s)\t± ci95\tn\tstatus\t\n", main, unit)
+	// The CI is the mean's (Student t), so it stands beside the mean.
+	fmt.Fprintf(tw, "point\t%s (%s): mean\t± ci95\tmedian\tn\tstatus\n", main, unit)
 	for _, po := range out.Points {
+		row := rc.table.Lookup(po.Point.Name(), main)
 		status := "ok"
 		switch {
 		case po.Skipped != "":
@@ -169,12 +172,14 @@ func (rc *recorder) summarize(w io.Writer, out *Outcome) error {
 			status = "FAILED: " + truncate(strings.ReplaceAll(po.Err.Error(), "\n", " "), 100)
 		case len(po.Repetitions) < rc.exp.Run.Repetitions.Min:
 			status = "incomplete"
+		case row != nil && target > 0 && !(row.RelCI <= target):
+			status = fmt.Sprintf("ok; ci95 above the %g%% target after %d repetitions", target*100, row.N)
 		}
-		median, ci, n := "-", "-", 0
-		if row := rc.table.Lookup(po.Point.Name(), main); row != nil {
-			median, ci, n = fmtFloat(row.Median), fmtRelCI(row.RelCI), row.N
+		mean, ci, median, n := "-", "-", "-", 0
+		if row != nil {
+			mean, ci, median, n = fmtFloat(row.Mean), fmtRelCI(row.RelCI), fmtFloat(row.Median), row.N
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t\n", po.Point.Name(), median, ci, n, status)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", po.Point.Name(), mean, ci, median, n, status)
 	}
 	if err := tw.Flush(); err != nil {
 		return err

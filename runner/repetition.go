@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -391,7 +392,14 @@ func (rp *rep) startCollectors(ctx context.Context) []runningCollector {
 			continue
 		}
 		if err := c.Start(ctx, t); err != nil {
-			rp.note("collector %s: %v", name, err)
+			if errors.Is(err, metrics.ErrNoData) {
+				// "metrics: no data on this host: userlock: why" reads
+				// better as "collector userlock: no data: why".
+				why := strings.TrimPrefix(err.Error(), metrics.ErrNoData.Error()+": ")
+				rp.note("collector %s: no data: %s", name, strings.TrimPrefix(why, name+": "))
+			} else {
+				rp.note("collector %s: %v", name, err)
+			}
 			continue
 		}
 		out = append(out, runningCollector{name, c})

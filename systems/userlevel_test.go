@@ -105,7 +105,7 @@ func TestUserlevelSetupTeardown(t *testing.T) {
 	os.WriteFile(filepath.Join(lower, "image.txt"), []byte("from the image"), 0o644)
 	work := t.TempDir()
 	in, err := s.Setup(t.Context(), p, Request{Pool: 0, Containers: 2, WorkDir: work, Lower: lower,
-		Backend: "local", Options: map[string]string{"binary": bin, "pin": "false", "buffers": "8", "buffer_size": "65536"}})
+		Backend: "local", Options: map[string]string{"binary": bin, "pin": "true", "buffers": "8", "buffer_size": "65536", "cache": "true", "cache_capacity": "8M"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,6 +127,15 @@ func TestUserlevelSetupTeardown(t *testing.T) {
 			t.Errorf("container %d read %q", i, got)
 		}
 	}
+	// The segment lives in the pool's IPC namespace, not the host's.
+	if seg, err := shm.Open(wire.SegmentKey(p.Name())); err == nil {
+		seg.Detach()
+		t.Error("the pool's service segment is visible from the host namespace")
+	}
+	if err := in.Teardown(context.Background()); err != nil {
+		t.Errorf("teardown: %v", err)
+	}
+	// The cache (write-back) flushed on teardown at the latest.
 	for i := 0; i < 2; i++ {
 		got, err := os.ReadFile(filepath.Join(work, fmt.Sprintf("c%d", i), "upper", "mine.txt"))
 		if err != nil || string(got) != fmt.Sprintf("container%d", i) {
@@ -135,14 +144,6 @@ func TestUserlevelSetupTeardown(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(lower); len(ents) != 1 {
 		t.Errorf("the shared image has %d entries, want 1 (unchanged)", len(ents))
-	}
-	// The segment lives in the pool's IPC namespace, not the host's.
-	if seg, err := shm.Open(wire.SegmentKey(p.Name())); err == nil {
-		seg.Detach()
-		t.Error("the pool's service segment is visible from the host namespace")
-	}
-	if err := in.Teardown(context.Background()); err != nil {
-		t.Errorf("teardown: %v", err)
 	}
 	if err := in.Teardown(context.Background()); err != nil {
 		t.Errorf("second teardown: %v", err)

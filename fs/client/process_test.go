@@ -242,8 +242,10 @@ func TestKillService(t *testing.T) {
 		if !errors.Is(err, syscall.ENOTCONN) {
 			t.Errorf("got %v, want ENOTCONN", err)
 		}
-		if took > 3*time.Second {
-			t.Errorf("detecting the dead service took %v (the heartbeat is stale after %v)", took, wire.HeartbeatStale)
+		// The pid check notices a killed service within ~100 ms; allow a
+		// loaded CI machine some slack, but far less than the heartbeat.
+		if took > 2*time.Second {
+			t.Errorf("detecting the dead service took %v, want about 100ms (never the heartbeat's %v)", took, wire.HeartbeatStale)
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("a call to a dead service hung for 10s")

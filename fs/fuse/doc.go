@@ -41,7 +41,10 @@
 // the service's File (Pread, Pwrite, Stat, Truncate, Sync, Allocate), so
 // they keep working after the name is unlinked or renamed; name-based
 // operations on an unlinked node (fchmod of a deleted file) fail with
-// ENOENT. Errors are converted once, at the FUSE boundary, with fs.Errno.
+// ENOENT. Symbolic links are resolved by the kernel (READLINK only returns
+// the target), so absolute targets resolve against the caller's root, as on
+// any kernel filesystem. Errors are converted once, at the FUSE boundary,
+// with fs.Errno.
 // Requests are not cancelled by FUSE interrupts: the Go runtime's
 // preemption signal (SIGURG) interrupts callers that are Go programs, and
 // turning that into EINTR on, say, a union copy-up would fail their open(2).

@@ -154,20 +154,24 @@ func (b *bridge) child(ctx context.Context, parent *node, name string, st *fs.St
 	b.fillAttr(&out.Attr, st)
 	key := inoKey{st.Dev, st.Ino}
 	typ := st.Mode & syscall.S_IFMT
+	// The directory parent knows under name, read before taking b.mu:
+	// GetChild locks the parent inode, and b.mu stays a leaf.
+	var known *node
+	if typ == syscall.S_IFDIR {
+		known, _ = nodeOf(parent.GetChild(name))
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if old := b.nodes[key]; old != nil && old.StableAttr().Mode == typ {
 		return &old.Inode
 	}
-	if typ == syscall.S_IFDIR {
-		if known, ok := nodeOf(parent.GetChild(name)); ok && known.StableAttr().Mode == typ && known != b.root {
-			if b.nodes[known.key] == known {
-				delete(b.nodes, known.key)
-			}
-			known.key = key
-			b.nodes[key] = known
-			return &known.Inode
+	if known != nil && known.StableAttr().Mode == typ && known != b.root {
+		if b.nodes[known.key] == known {
+			delete(b.nodes, known.key)
 		}
+		known.key = key
+		b.nodes[key] = known
+		return &known.Inode
 	}
 	n := &node{b: b, key: key}
 	b.nodes[key] = n

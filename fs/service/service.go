@@ -39,7 +39,6 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"polytropon/ipc/back"
@@ -283,23 +282,4 @@ func nextPow2(n int) int {
 	return p
 }
 
-func processAlive(pid int) bool {
-	if err := syscall.Kill(pid, 0); err == syscall.ESRCH {
-		return false
-	}
-	// A zombie answers kill(pid, 0) but will never call again.
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return !os.IsNotExist(err)
-	}
-	// The state follows the last ')' (the command name may contain one).
-	for i := len(b) - 1; i > 0; i-- {
-		if b[i] == ')' {
-			if i+2 < len(b) && (b[i+2] == 'Z' || b[i+2] == 'X') {
-				return false
-			}
-			break
-		}
-	}
-	return true
-}
+func processAlive(pid int) bool { return wire.ProcessAlive(pid) }

@@ -39,10 +39,9 @@ import (
 // Timeouts and Close (how an abandoned ticket is handled): with a Timeout,
 // an operation first waits without a ticket until the queue looks non-empty
 // (dequeue) or non-full (enqueue), so operations timing out on an empty or
-// full queue hold no ticket. An operation
-// that times out (or is closed) while holding a ticket records that its
-// round's party is gone, in the gone mask bit for (its round - the slot's
-// round). When the slot reaches that round the partner does not wait for
+// full queue hold no ticket. An operation that times out (or is closed)
+// while holding a ticket records that its round's party is gone, in the
+// gone mask bit for (its round - the slot's round). When the slot reaches that round the partner does not wait for
 // nothing: an enqueuer whose dequeuer is gone (also if it notices while
 // filling) passes the round on and re-enqueues its item with a new ticket,
 // so the item is neither lost nor duplicated; a dequeuer whose enqueuer is

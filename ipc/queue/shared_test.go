@@ -338,8 +338,11 @@ func TestCorruptHeaderRejected(t *testing.T) {
 func TestCorruptWordsDetected(t *testing.T) {
 	cfg := Config{Capacity: 8, Timeout: time.Millisecond}
 	for name, scribble := range map[string]func(mem []byte){
-		// slot 0 claims round 5, ahead of ticket 0
-		"rcqb": func(mem []byte) { binary.NativeEndian.PutUint64(mem[rcqbOffSlots:], 5<<roundShift) },
+		// slot 0 claims round 5, ahead of ticket 0, which tail says was enqueued
+		"rcqb": func(mem []byte) {
+			binary.NativeEndian.PutUint64(mem[rcqbOffSlots:], 5<<roundShift)
+			binary.NativeEndian.PutUint64(mem[rcqbOffTail:], 1)
+		},
 		// cell 0 sequence far behind position 0
 		"vyukov": func(mem []byte) { binary.NativeEndian.PutUint64(mem[vyukovOffCells:], 1<<62) },
 		// tail more than capacity ahead of head

@@ -21,8 +21,9 @@ var (
 const (
 	HeartbeatInterval = 50 * time.Millisecond
 	// HeartbeatStale is how old a heartbeat may be before clients
-	// consider the service dead.
-	HeartbeatStale = 600 * time.Millisecond
+	// consider the service hung (a dead service is noticed at once by its
+	// pid; the heartbeat covers a frozen one).
+	HeartbeatStale = 3 * time.Second
 )
 
 // SegmentKey is the System V key of a pool's service segment.

@@ -1,8 +1,11 @@
 package wire
 
 import (
+	"bytes"
 	"fmt"
+	"os"
 	"runtime"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -40,19 +43,37 @@ func (s *Seg) SetStatus(v uint32) { atomic.StoreUint32(s.status, v) }
 func (s *Seg) ServicePid() int { return int(int32(atomic.LoadUint32(s.pid))) }
 
 // Alive reports whether the service looks alive: its status is ready, its
-// heartbeat is fresh and its pid exists.
+// process exists and is not a zombie, and its heartbeat is younger than
+// HeartbeatStale (a hung or frozen service).
 func (s *Seg) Alive() error {
 	if st := s.Status(); st != StatusReady {
 		return fmt.Errorf("service status %d (not ready)", st)
+	}
+	if pid := s.ServicePid(); pid <= 0 || !ProcessAlive(pid) {
+		return fmt.Errorf("service pid %d is gone", pid)
 	}
 	age := time.Duration(MonotonicNow() - s.Heartbeat())
 	if int64(age) > int64(HeartbeatStale) {
 		return fmt.Errorf("service heartbeat is %v old", age.Round(time.Millisecond))
 	}
-	if pid := s.ServicePid(); pid <= 0 || unix.Kill(pid, 0) == unix.ESRCH {
-		return fmt.Errorf("service pid %d is gone", pid)
-	}
 	return nil
+}
+
+// ProcessAlive reports whether pid exists and is not a zombie (a zombie
+// answers kill(pid, 0) but will never act again).
+func ProcessAlive(pid int) bool {
+	if err := unix.Kill(pid, 0); err == unix.ESRCH {
+		return false
+	}
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return !os.IsNotExist(err)
+	}
+	// The state follows the last ')' (the command name may contain one).
+	if i := bytes.LastIndexByte(b, ')'); i >= 0 && i+2 < len(b) {
+		return b[i+2] != 'Z' && b[i+2] != 'X'
+	}
+	return true
 }
 
 // Mount is one decoded mount-table entry.

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"polytropon/fs"
 	"polytropon/ipc/shm"
@@ -301,5 +302,30 @@ func TestExecBlob(t *testing.T) {
 	}
 	if i, g := wire.SplitSfd(wire.MakeSfd(7, 9)); i != 7 || g != 9 {
 		t.Errorf("sfd round trip: %d %d", i, g)
+	}
+}
+
+// TestProcessAlive: a running process is alive; a zombie (killed, not yet
+// reaped) and a reaped one are not.
+func TestProcessAlive(t *testing.T) {
+	cmd := exec.Command("sleep", "30")
+	if err := cmd.Start(); err != nil {
+		t.Skipf("needs sleep(1): %v", err)
+	}
+	pid := cmd.Process.Pid
+	if !wire.ProcessAlive(pid) {
+		t.Error("running process reported dead")
+	}
+	cmd.Process.Signal(syscall.SIGKILL)
+	deadline := time.Now().Add(5 * time.Second)
+	for wire.ProcessAlive(pid) && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if wire.ProcessAlive(pid) {
+		t.Error("zombie reported alive")
+	}
+	cmd.Wait()
+	if wire.ProcessAlive(pid) {
+		t.Error("reaped process reported alive")
 	}
 }

@@ -144,6 +144,7 @@ func (rc *recorder) mainSamples(point string) []float64 {
 // finish writes the summary of a complete run (and removes INCOMPLETE), or
 // only closes an interrupted one, which stays marked incomplete.
 func (rc *recorder) finish(complete bool) error {
+	os.Remove(rc.logDir()) // only when empty: no agent wrote to stderr
 	if complete {
 		t, err := rc.run.Finish()
 		rc.table = t

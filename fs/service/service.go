@@ -76,7 +76,8 @@ type Service struct {
 
 	stopOnce sync.Once
 	stopErr  error
-	done     chan struct{}
+	done     chan struct{} // closed by Stop
+	hkDone   chan struct{} // closed when housekeeping returns (nil before Start)
 }
 
 // New builds the instances of cfg, creates and formats the pool's segment
@@ -190,6 +191,7 @@ func (s *Service) Start() {
 	s.driver.Start()
 	s.w.Beat()
 	s.w.SetStatus(wire.StatusReady)
+	s.hkDone = make(chan struct{})
 	go s.housekeeping()
 }
 
@@ -203,6 +205,7 @@ func (s *Service) Run(ctx context.Context) error {
 // housekeeping beats the heartbeat every wire.HeartbeatInterval and reaps
 // dead clients every 100 ms.
 func (s *Service) housekeeping() {
+	defer close(s.hkDone)
 	tick := time.NewTicker(wire.HeartbeatInterval)
 	defer tick.Stop()
 	n := 0
@@ -225,6 +228,9 @@ func (s *Service) housekeeping() {
 func (s *Service) Stop() error {
 	s.stopOnce.Do(func() {
 		close(s.done)
+		if s.hkDone != nil {
+			<-s.hkDone // it touches the segment, which goes away below
+		}
 		s.w.SetStatus(wire.StatusStopping)
 		s.driver.Stop()
 		s.mu.Lock()

@@ -91,9 +91,6 @@ func crashChild(dir string) error {
 // TestCrashKeepsSyncedData kills a writer process mid-workload: every byte
 // it had fsync'd through the cache is in the backend.
 func TestCrashKeepsSyncedData(t *testing.T) {
-	if testing.Short() {
-		t.Skip("re-executes the test binary")
-	}
 	dir := t.TempDir()
 	must(t, os.Mkdir(filepath.Join(dir, "data"), 0o755))
 	cmd := exec.Command(os.Args[0], "-test.run=^$")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"runtime"
 	"syscall"
 	"testing"
 	"time"
@@ -56,7 +57,9 @@ func BenchmarkServicePath(b *testing.B) {
 	defer direct.Close()
 	serviceOps(b, "direct", direct, nil, small, large, true)
 	for _, wait := range []string{"spin", "spin-futex"} {
-		sp := startService(b, svcOpts{args: []string{"-wait", wait, "-queues", "1", "-buffer-size", "1048576", "-mount-dir", dir}})
+		// The papers' placement: the service thread on its own core (the
+		// first CPU; -pin), the application thread on another (pinCaller).
+		sp := startService(b, svcOpts{args: []string{"-wait", wait, "-queues", "1", "-pin", "-buffer-size", "1048576", "-mount-dir", dir}})
 		for _, cm := range []string{"SMC", "SMO", "CMA"} {
 			c := sp.dial(b, client.Options{Copy: cm})
 			mp := nextMount("/bench")
@@ -125,6 +128,7 @@ func serviceOps(b *testing.B, impl string, svc fs.Service, c *client.Client, sma
 	ctx := context.Background()
 	if smallOps && c != nil {
 		b.Run("op=null/impl="+impl, func(b *testing.B) {
+			defer pinCaller(b, c)()
 			for b.Loop() {
 				if err := c.Null(); err != nil {
 					b.Fatal(err)
@@ -134,6 +138,7 @@ func serviceOps(b *testing.B, impl string, svc fs.Service, c *client.Client, sma
 	}
 	if smallOps {
 		b.Run("op=stat/impl="+impl, func(b *testing.B) {
+			defer pinCaller(b, c)()
 			for b.Loop() {
 				if _, err := svc.Stat(ctx, "statme"); err != nil {
 					b.Fatal(err)
@@ -143,6 +148,7 @@ func serviceOps(b *testing.B, impl string, svc fs.Service, c *client.Client, sma
 	}
 	pread := func(op, file string, buf []byte) {
 		b.Run("op="+op+"/impl="+impl, func(b *testing.B) {
+			defer pinCaller(b, c)()
 			f, err := svc.Open(ctx, file, syscall.O_RDONLY, 0)
 			if err != nil {
 				b.Fatal(err)
@@ -162,6 +168,7 @@ func serviceOps(b *testing.B, impl string, svc fs.Service, c *client.Client, sma
 	pread("pread1m", "large", large)
 	if smallOps {
 		b.Run("op=create-close/impl="+impl, func(b *testing.B) {
+			defer pinCaller(b, c)()
 			name := "created-" + impl
 			for b.Loop() {
 				f, err := svc.Open(ctx, name, syscall.O_CREAT|syscall.O_WRONLY|syscall.O_TRUNC, 0o644)
@@ -171,5 +178,34 @@ func serviceOps(b *testing.B, impl string, svc fs.Service, c *client.Client, sma
 				f.Close()
 			}
 		})
+	}
+}
+
+// pinCaller locks the benchmark goroutine to its thread and pins it to the
+// last allowed CPU (the pinned service thread has the first), for IPC
+// points; it returns the undo function. Direct and kernel points (c == nil)
+// run unpinned.
+func pinCaller(b *testing.B, c *client.Client) func() {
+	if c == nil {
+		return func() {}
+	}
+	runtime.LockOSThread()
+	var old, set unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &old); err != nil || old.Count() < 2 {
+		return runtime.UnlockOSThread
+	}
+	last := -1
+	for cpu := 0; cpu < 1024; cpu++ {
+		if old.IsSet(cpu) {
+			last = cpu
+		}
+	}
+	set.Set(last)
+	if err := unix.SchedSetaffinity(0, &set); err != nil {
+		b.Logf("pinning the caller: %v", err)
+	}
+	return func() {
+		unix.SchedSetaffinity(0, &old)
+		runtime.UnlockOSThread()
 	}
 }

@@ -27,7 +27,9 @@
 // service's own tables before it touches a libservice: the service never
 // trusts shared memory.
 //
-// Lock order: Service.mu, then openFile.ioMu, then openFile.mu.
+// Lock order: Service.mu, then openFile.ioMu, then openFile.mu; Service.mu,
+// then sharedSet.mu (shared libservices). layersMu (the layer registry) is
+// taken alone.
 package service
 
 import (

@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -31,11 +33,15 @@ import (
 // /proc/<pid>/cgroup. Tracefs is mounted at TracingRoot when missing.
 //
 // Metrics: per pool and host-wide ("" = every task, kernel threads
-// included): lock_wait_seconds, lock_waits (count), and up to
-// LockwaitTop lock_wait_top_seconds per pool labelled with lock type
-// (from the flags: spinlock, rwlock:R, rwsem:W, mutex, ...), address and,
-// when /proc/kallsyms resolves it (static locks), symbol; label backend
-// says which backend ran. The BPF programs run in the traced tasks' context;
+// included): lock_wait_seconds, lock_waits (count); per pool
+// lock_wait_type_seconds by lock type (from the flags: spinlock, rwlock:R,
+// rwsem:W, mutex, ...), and lock_wait_top_seconds for those of the pool's
+// LockwaitTop most waited-for locks that /proc/kallsyms resolves (static
+// locks), labelled with type and symbol. Labels name only stable
+// identities, so every repetition adds a sample to the same series: a heap
+// lock's address (an inode's rwsem) differs from one repetition to the next
+// and is not reported; its wait counts in its type. Label backend says which
+// backend ran. The BPF programs run in the traced tasks' context;
 // the collector switches on kernel.bpf_stats_enabled for the window and adds
 // their run time (run_time_ns in the fdinfo of bpftrace's program fds) to
 // collector_overhead_cores, next to bpftrace's own CPU time, and reports it
@@ -150,18 +156,26 @@ func (c *lockwaitCollector) Stop(ctx context.Context) (ms []Metric, err error) {
 			if p == "" || len(tot.top[p]) == 0 {
 				continue
 			}
+			byType := map[string]uint64{}
+			for k, ns := range tot.top[p] {
+				byType[lockType(k.flags)] += ns
+			}
+			for _, typ := range slices.Sorted(maps.Keys(byType)) {
+				ms = append(ms, Metric{Pool: p, Name: "lock_wait_type_seconds", Unit: "s", Value: float64(byType[typ]) / 1e9,
+					Labels: map[string]string{"backend": c.backend.name(), "type": typ}})
+			}
 			for _, tl := range topLocks(tot.top[p], LockwaitTop) {
-				if syms == nil && tl.addr >= kernelImageBase {
+				if tl.addr < kernelImageBase {
+					continue // a heap lock: no identity that outlives the repetition
+				}
+				if syms == nil {
 					syms = cachedKallsyms() // slow (~0.3 s): only for static locks
 				}
-				labels := map[string]string{
-					"backend": c.backend.name(),
-					"type":    lockType(tl.flags),
-					"addr":    fmt.Sprintf("0x%x", tl.addr),
+				sym := syms.resolve(tl.addr)
+				if sym == "" {
+					continue
 				}
-				if s := syms.resolve(tl.addr); s != "" {
-					labels["symbol"] = s
-				}
+				labels := map[string]string{"backend": c.backend.name(), "type": lockType(tl.flags), "symbol": sym}
 				ms = append(ms, Metric{Pool: p, Name: "lock_wait_top_seconds", Unit: "s", Value: float64(tl.ns) / 1e9, Labels: labels})
 			}
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -235,6 +236,18 @@ func TestLockwaitReal(t *testing.T) {
 			}
 			if wait <= 0 || n <= 0 {
 				t.Errorf("hammer pool lock waits = %v s in %v waits, want > 0", wait, n)
+			}
+			var byType float64
+			for _, m := range ms {
+				if m.Pool == "hammer" && m.Name == "lock_wait_type_seconds" {
+					byType += m.Value
+				}
+				if _, ok := m.Labels["addr"]; ok {
+					t.Errorf("%s carries an address label %v: a new series every repetition", m.Name, m.Labels)
+				}
+			}
+			if byType <= 0 || math.Abs(byType-wait) > 0.01*wait+1e-6 {
+				t.Errorf("hammer pool waits by lock type sum to %v s, want the pool's total %v s", byType, wait)
 			}
 			if idleWait > wait {
 				t.Errorf("idle pool waited %v s, more than the hammer pool's %v s", idleWait, wait)

@@ -42,9 +42,6 @@ func TestCheckedInExperiments(t *testing.T) {
 // every tenant, PV and Jain are computed, and the report, benchmark lines
 // and plot are written.
 func TestRunSmoke(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs workloads for about 2 s")
-	}
 	weights := []int{100, 300}
 	cfg := justitia.Config{
 		Name:     "smoke",

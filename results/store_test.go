@@ -163,6 +163,8 @@ func TestDerive(t *testing.T) {
 			{Pool: "p0", Name: "cpu_seconds", Value: 2}, {Pool: "p1", Name: "cpu_seconds", Value: 3},
 			{Name: "lock_wait_seconds", Value: 1, Labels: map[string]string{"lock": "a"}},
 			{Name: "lock_wait_seconds", Value: 2, Labels: map[string]string{"lock": "a"}},
+			// Host-wide and per pool: the host value is not added to the pools' sum.
+			{Name: "lock_waits", Value: 40}, {Pool: "p0", Name: "lock_waits", Value: 5}, {Pool: "p1", Name: "lock_waits", Value: 7},
 		}},
 		// Repetition 2 failed; repetition 3 has no closing record (interrupted).
 		inst(2, 0, "main", "fileserver", 1, 1, h1),
@@ -179,6 +181,7 @@ func TestDerive(t *testing.T) {
 		"ops_per_sec": 30, "elapsed_s": 10, "ops": 200, "bytes": 400e6, "counter:errors": 2,
 		"stress-rnd.throughput_mbps": 1, "stress-rnd.ops": 100,
 		"cpu_seconds": 5, "cpu_seconds@p0": 2, "cpu_seconds@p1": 3, "lock_wait_seconds{lock=a}": 3,
+		"lock_waits": 12, "lock_waits@p0": 5, "lock_waits@p1": 7, "lock_waits@host": 40,
 		// Bandwidths 10, 60 vs weights 100, 200: |1-1| + |6-2| = 4, /2.
 		"pv": 2,
 		// x = 0.1, 0.3: 0.16 / (2 * 0.1) = 0.8.

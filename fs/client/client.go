@@ -3,7 +3,14 @@
 // package ipc/front) and implements fs.Service on top, so Go workloads and
 // the conformance suite run through the IPC path unchanged.
 //
-// A Client is one registered process. Its private state is the library fd
+// Dial returns a Client: one registered process, itself an fs.Service rooted
+// at "/" of the mount table (a name outside every mount fails with an error
+// that errors.Is ErrNotOurs, errno EXDEV); FS(root) gives the view of one
+// directory, as the harness's "client" opener uses. The fd API (OpenFd,
+// ReadFd, WriteFd, PreadFd, PwriteFd, Lseek, Dup, CloseFd, FstatFd) mirrors
+// what the preload library does for an application.
+//
+// A Client's private state is the library fd
 // table (library fds start at wire.LibFdBase and never collide with kernel
 // fds), the working directory and uid/gid; the shared state (open files,
 // offsets, reference counts) lives in the service. Paths are resolved
@@ -79,6 +86,7 @@ type Options struct {
 // Client is a connection of this process to its pool's service.
 type Client struct {
 	conn    *front.Conn
+	root    FS // the fs.Service view at "/" (service.go)
 	slot    uint32
 	copy    uint32
 	pin     bool
@@ -131,6 +139,7 @@ func Dial(ctx context.Context, opts Options) (*Client, error) {
 	}
 	c := &Client{conn: conn, pin: opts.Pin, fds: map[int]*libFile{}, nextFd: wire.LibFdBase, cwd: "/",
 		uid: uint32(os.Geteuid()), gid: uint32(os.Getegid()), dataMax: int(conn.W.Layout.DataSize)}
+	c.root = FS{c: c, root: "/"}
 	if wd, err := os.Getwd(); err == nil {
 		c.cwd = wd
 	}

@@ -106,3 +106,16 @@ func checkNoOpenFiles(t *testing.T, c *client.Client) {
 		t.Errorf("service has %d open files after the suite, want 0", in.OpenFiles)
 	}
 }
+
+// TestConformanceClientIsService: the Client returned by Dial is itself an
+// fs.Service (rooted at "/" of the mount table); each case gets a fresh
+// service process serving a fresh directory at "/".
+func TestConformanceClientIsService(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts one service process per case")
+	}
+	fstest.Run(t, func(t *testing.T) fs.Service {
+		sp := startService(t, svcOpts{args: []string{"-dir", t.TempDir(), "-buffers", "8"}})
+		return sp.dial(t, client.Options{})
+	})
+}

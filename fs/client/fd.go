@@ -15,9 +15,9 @@ import (
 // library fds (>= wire.LibFdBase) that name service fds, READ/WRITE at the
 // service-side offset shared by every holder, dup, and the process calls.
 
-// Open opens path (relative to the working directory) and returns a library
-// fd. O_CLOEXEC is kept in the library (it decides what survives exec).
-func (c *Client) Open(p string, flags int, mode uint32) (int, error) {
+// OpenFd opens path (relative to the working directory) and returns a
+// library fd. O_CLOEXEC is kept in the library (it decides what survives exec).
+func (c *Client) OpenFd(p string, flags int, mode uint32) (int, error) {
 	c.mu.Lock()
 	abs := c.absPathLocked(p)
 	inst, rel, err := c.resolveLocked(abs)
@@ -89,8 +89,8 @@ func (c *Client) Dup(fd int) (int, error) {
 	return c.installFd(f.sfd, f.flags&^syscall.O_CLOEXEC), nil
 }
 
-// Read reads at the file offset, which the service advances.
-func (c *Client) Read(fd int, p []byte) (int, error) {
+// ReadFd reads at the file offset, which the service advances.
+func (c *Client) ReadFd(fd int, p []byte) (int, error) {
 	f, err := c.lookup(fd)
 	if err != nil {
 		return 0, err
@@ -98,8 +98,8 @@ func (c *Client) Read(fd int, p []byte) (int, error) {
 	return c.readAt(wire.CallRead, f.sfd, p, 0)
 }
 
-// Write writes at the file offset (at the end with O_APPEND).
-func (c *Client) Write(fd int, p []byte) (int, error) {
+// WriteFd writes at the file offset (at the end with O_APPEND).
+func (c *Client) WriteFd(fd int, p []byte) (int, error) {
 	f, err := c.lookup(fd)
 	if err != nil {
 		return 0, err
@@ -107,8 +107,8 @@ func (c *Client) Write(fd int, p []byte) (int, error) {
 	return c.writeAt(wire.CallWrite, f.sfd, p, 0)
 }
 
-// Pread reads at off.
-func (c *Client) Pread(fd int, p []byte, off int64) (int, error) {
+// PreadFd reads at off.
+func (c *Client) PreadFd(fd int, p []byte, off int64) (int, error) {
 	f, err := c.lookup(fd)
 	if err != nil {
 		return 0, err
@@ -116,8 +116,8 @@ func (c *Client) Pread(fd int, p []byte, off int64) (int, error) {
 	return c.readAt(wire.CallPread, f.sfd, p, off)
 }
 
-// Pwrite writes at off.
-func (c *Client) Pwrite(fd int, p []byte, off int64) (int, error) {
+// PwriteFd writes at off.
+func (c *Client) PwriteFd(fd int, p []byte, off int64) (int, error) {
 	f, err := c.lookup(fd)
 	if err != nil {
 		return 0, err
@@ -134,8 +134,8 @@ func (c *Client) Lseek(fd int, off int64, whence int) (int64, error) {
 	return c.fdCall(wire.CallLseek, f.sfd, uint64(off), uint64(uint32(int32(whence))))
 }
 
-// Fstat returns the attributes of fd's file.
-func (c *Client) Fstat(fd int) (fs.Stat, error) {
+// FstatFd returns the attributes of fd's file.
+func (c *Client) FstatFd(fd int) (fs.Stat, error) {
 	f, err := c.lookup(fd)
 	if err != nil {
 		return fs.Stat{}, err

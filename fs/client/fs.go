@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path"
 	"syscall"
 
@@ -67,6 +68,15 @@ func (v *FS) resolve(name string) (uint32, string, error) {
 	return v.c.resolveLocked(abs)
 }
 
+// notOursErr is the error of a name outside every mount: errors.Is it
+// ErrNotOurs (callers fall back to the kernel) and its errno is EXDEV.
+type notOursErr struct{}
+
+func (notOursErr) Error() string   { return "not served by the filesystem service" }
+func (notOursErr) Unwrap() []error { return []error{ErrNotOurs, syscall.EXDEV} }
+
+func notOurs(op, name string) error { return &os.PathError{Op: op, Path: name, Err: notOursErr{}} }
+
 // perr wraps an error the way every libservice does.
 func perr(op, name string, err error) error {
 	if err == nil {
@@ -86,7 +96,7 @@ func (v *FS) Open(ctx context.Context, name string, flags int, mode uint32) (fs.
 	}
 	inst, rel, err := v.resolve(name)
 	if err != nil {
-		return nil, perr("open", name, syscall.EXDEV)
+		return nil, notOurs("open", name)
 	}
 	sfd, err := v.c.openSfd(inst, rel, flags, mode)
 	if err != nil {
@@ -98,7 +108,7 @@ func (v *FS) Open(ctx context.Context, name string, flags int, mode uint32) (fs.
 func (v *FS) simple(op string, call uint32, name string, args ...uint64) error {
 	inst, rel, err := v.resolve(name)
 	if err != nil {
-		return perr(op, name, syscall.EXDEV)
+		return notOurs(op, name)
 	}
 	_, err = v.c.pathCall(call, inst, rel, args...)
 	return perr(op, name, err)
@@ -117,7 +127,7 @@ func (v *FS) Lstat(_ context.Context, name string) (fs.Stat, error) {
 func (v *FS) stat(op, name string, lstat bool) (fs.Stat, error) {
 	inst, rel, err := v.resolve(name)
 	if err != nil {
-		return fs.Stat{}, perr(op, name, syscall.EXDEV)
+		return fs.Stat{}, notOurs(op, name)
 	}
 	st, err := v.c.statPath(inst, rel, lstat)
 	return st, perr(op, name, err)
@@ -141,10 +151,13 @@ func (v *FS) Unlink(_ context.Context, name string) error {
 func (v *FS) two(op string, call uint32, oldname, newname string, args ...uint64) error {
 	i1, r1, err := v.resolve(oldname)
 	if err != nil {
-		return perr(op, oldname, syscall.EXDEV)
+		return notOurs(op, oldname)
 	}
 	i2, r2, err := v.resolve(newname)
-	if err != nil || i1 != i2 {
+	if err != nil {
+		return notOurs(op, newname)
+	}
+	if i1 != i2 {
 		return perr(op, oldname, syscall.EXDEV)
 	}
 	_, err = v.c.pathCall2(call, i1, r1, r2, nil, args...)
@@ -165,7 +178,7 @@ func (v *FS) Link(_ context.Context, oldname, newname string) error {
 func (v *FS) Symlink(_ context.Context, target, linkname string) error {
 	inst, rel, err := v.resolve(linkname)
 	if err != nil {
-		return perr("symlink", linkname, syscall.EXDEV)
+		return notOurs("symlink", linkname)
 	}
 	_, err = v.c.pathCall2(wire.CallSymlink, inst, rel, target, nil)
 	return perr("symlink", linkname, err)
@@ -175,7 +188,7 @@ func (v *FS) Symlink(_ context.Context, target, linkname string) error {
 func (v *FS) Readlink(_ context.Context, name string) (string, error) {
 	inst, rel, err := v.resolve(name)
 	if err != nil {
-		return "", perr("readlink", name, syscall.EXDEV)
+		return "", notOurs("readlink", name)
 	}
 	b, err := v.c.pathOut(wire.CallReadlink, inst, rel, "", wire.PathMax)
 	if err != nil {
@@ -188,7 +201,7 @@ func (v *FS) Readlink(_ context.Context, name string) (string, error) {
 func (v *FS) OpenDir(_ context.Context, name string) (fs.Dir, error) {
 	inst, rel, err := v.resolve(name)
 	if err != nil {
-		return nil, perr("opendir", name, syscall.EXDEV)
+		return nil, notOurs("opendir", name)
 	}
 	sfd, err := v.c.openSfd(inst, rel, syscall.O_RDONLY|syscall.O_DIRECTORY, 0)
 	if err != nil {
@@ -227,7 +240,7 @@ func (v *FS) Access(_ context.Context, name string, mode uint32) error {
 func (v *FS) Statfs(_ context.Context, name string) (fs.Statfs, error) {
 	inst, rel, err := v.resolve(name)
 	if err != nil {
-		return fs.Statfs{}, perr("statfs", name, syscall.EXDEV)
+		return fs.Statfs{}, notOurs("statfs", name)
 	}
 	b, err := v.c.pathOut(wire.CallStatfs, inst, rel, "", int(wire.StatfsSize))
 	if err != nil {
@@ -243,7 +256,7 @@ func (v *FS) Statfs(_ context.Context, name string) (fs.Statfs, error) {
 func (v *FS) Getxattr(_ context.Context, name, attr string, dest []byte) (int, error) {
 	inst, rel, err := v.resolve(name)
 	if err != nil {
-		return 0, perr("getxattr", name, syscall.EXDEV)
+		return 0, notOurs("getxattr", name)
 	}
 	if len(dest) == 0 {
 		n, err := v.c.pathCall2(wire.CallGetxattr, inst, rel, attr, nil, 0)
@@ -260,7 +273,7 @@ func (v *FS) Getxattr(_ context.Context, name, attr string, dest []byte) (int, e
 func (v *FS) Setxattr(_ context.Context, name, attr string, data []byte, flags int) error {
 	inst, rel, err := v.resolve(name)
 	if err != nil {
-		return perr("setxattr", name, syscall.EXDEV)
+		return notOurs("setxattr", name)
 	}
 	if data == nil {
 		data = []byte{}
@@ -273,7 +286,7 @@ func (v *FS) Setxattr(_ context.Context, name, attr string, data []byte, flags i
 func (v *FS) Listxattr(_ context.Context, name string, dest []byte) (int, error) {
 	inst, rel, err := v.resolve(name)
 	if err != nil {
-		return 0, perr("listxattr", name, syscall.EXDEV)
+		return 0, notOurs("listxattr", name)
 	}
 	if len(dest) == 0 {
 		n, err := v.c.pathCall(wire.CallListxattr, inst, rel, 0)
@@ -290,7 +303,7 @@ func (v *FS) Listxattr(_ context.Context, name string, dest []byte) (int, error)
 func (v *FS) Removexattr(_ context.Context, name, attr string) error {
 	inst, rel, err := v.resolve(name)
 	if err != nil {
-		return perr("removexattr", name, syscall.EXDEV)
+		return notOurs("removexattr", name)
 	}
 	_, err = v.c.pathCall2(wire.CallRemovexattr, inst, rel, attr, nil)
 	return perr("removexattr", name, err)

@@ -69,7 +69,7 @@ func helper(role string) error {
 		}
 		var fds []int
 		for i := 0; i < 5; i++ {
-			fd, err := c.Open(fmt.Sprintf("%s/busy%d", os.Getenv("MNT"), i), syscall.O_CREAT|syscall.O_RDWR, 0o644)
+			fd, err := c.OpenFd(fmt.Sprintf("%s/busy%d", os.Getenv("MNT"), i), syscall.O_CREAT|syscall.O_RDWR, 0o644)
 			if err != nil {
 				return err
 			}
@@ -78,7 +78,7 @@ func helper(role string) error {
 		fmt.Println("ready")
 		buf := make([]byte, 4096)
 		for i := 0; ; i++ {
-			c.Pwrite(fds[i%len(fds)], buf, int64(i%16)*4096)
+			c.PwriteFd(fds[i%len(fds)], buf, int64(i%16)*4096)
 			v.Stat(context.Background(), "busy0")
 		}
 	case "load":
@@ -89,17 +89,17 @@ func helper(role string) error {
 		}
 		defer c.Close()
 		name := fmt.Sprintf("%s/load-%d", os.Getenv("MNT"), os.Getpid())
-		fd, err := c.Open(name, syscall.O_CREAT|syscall.O_RDWR|syscall.O_TRUNC, 0o644)
+		fd, err := c.OpenFd(name, syscall.O_CREAT|syscall.O_RDWR|syscall.O_TRUNC, 0o644)
 		if err != nil {
 			return err
 		}
 		want := bytes.Repeat([]byte{byte(os.Getpid())}, 10000)
 		got := make([]byte, len(want))
 		for i := 0; i < 200; i++ {
-			if _, err := c.Pwrite(fd, want, int64(i)*10); err != nil {
+			if _, err := c.PwriteFd(fd, want, int64(i)*10); err != nil {
 				return err
 			}
-			if n, err := c.Pread(fd, got, int64(i)*10); err != nil || n != len(got) || !bytes.Equal(got, want) {
+			if n, err := c.PreadFd(fd, got, int64(i)*10); err != nil || n != len(got) || !bytes.Equal(got, want) {
 				return fmt.Errorf("round %d: read %d bytes, err %v, equal %v", i, n, err, bytes.Equal(got, want))
 			}
 		}
@@ -125,7 +125,7 @@ func helper(role string) error {
 		}
 		fd, _ := strconv.Atoi(os.Getenv("FD"))
 		buf := make([]byte, 100)
-		n, err := c.Read(fd, buf)
+		n, err := c.ReadFd(fd, buf)
 		if err != nil {
 			return err
 		}
@@ -137,16 +137,16 @@ func helper(role string) error {
 		if err != nil {
 			return err
 		}
-		fd, err := c.Open(os.Getenv("FILE"), syscall.O_RDONLY, 0)
+		fd, err := c.OpenFd(os.Getenv("FILE"), syscall.O_RDONLY, 0)
 		if err != nil {
 			return err
 		}
-		cloexec, err := c.Open(os.Getenv("FILE"), syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+		cloexec, err := c.OpenFd(os.Getenv("FILE"), syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
 		if err != nil {
 			return err
 		}
 		buf := make([]byte, 3)
-		if _, err := c.Read(fd, buf); err != nil {
+		if _, err := c.ReadFd(fd, buf); err != nil {
 			return err
 		}
 		if err := c.SaveExec(); err != nil {
@@ -169,7 +169,7 @@ func helper(role string) error {
 		fd, _ := strconv.Atoi(os.Getenv("FD"))
 		cloexec, _ := strconv.Atoi(os.Getenv("CLOEXEC_FD"))
 		buf := make([]byte, 100)
-		n, err := c.Read(fd, buf)
+		n, err := c.ReadFd(fd, buf)
 		if err != nil {
 			return err
 		}

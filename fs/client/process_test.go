@@ -270,11 +270,11 @@ func TestForkSharesOpenFiles(t *testing.T) {
 	sp := startService(t, svcOpts{})
 	c := sp.dial(t, client.Options{})
 	mp, _ := mountLocal(t, sp, c)
-	fd, err := c.Open(mp+"/shared", syscall.O_CREAT|syscall.O_RDWR, 0o644)
+	fd, err := c.OpenFd(mp+"/shared", syscall.O_CREAT|syscall.O_RDWR, 0o644)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Write(fd, []byte("hello world")); err != nil {
+	if _, err := c.WriteFd(fd, []byte("hello world")); err != nil {
 		t.Fatal(err)
 	}
 	if off, err := c.Lseek(fd, 6, io.SeekStart); err != nil || off != 6 {
@@ -312,7 +312,7 @@ func TestForkSharesOpenFiles(t *testing.T) {
 		t.Errorf("after the child: %d open files, %d fork slots; want 0", in.OpenFiles, in.ForkTokens)
 	}
 	// An aborted fork leaves nothing behind.
-	fd, _ = c.Open(mp+"/shared", syscall.O_RDONLY, 0)
+	fd, _ = c.OpenFd(mp+"/shared", syscall.O_RDONLY, 0)
 	tok, _ = c.ForkPrepare()
 	if in, _ := c.Info(); in.ForkTokens != 1 {
 		t.Errorf("%d fork slots after prepare, want 1", in.ForkTokens)
@@ -360,24 +360,24 @@ func TestDupSharesOffset(t *testing.T) {
 	sp := startService(t, svcOpts{})
 	c := sp.dial(t, client.Options{})
 	mp, _ := mountLocal(t, sp, c)
-	fd, err := c.Open(mp+"/d", syscall.O_CREAT|syscall.O_RDWR|syscall.O_TRUNC, 0o644)
+	fd, err := c.OpenFd(mp+"/d", syscall.O_CREAT|syscall.O_RDWR|syscall.O_TRUNC, 0o644)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.Write(fd, []byte("abcdef"))
+	c.WriteFd(fd, []byte("abcdef"))
 	c.Lseek(fd, 0, io.SeekStart)
 	fd2, err := c.Dup(fd)
 	if err != nil || fd2 == fd || fd2 < wire.LibFdBase {
 		t.Fatalf("dup: %d %v", fd2, err)
 	}
 	buf := make([]byte, 2)
-	c.Read(fd, buf)
+	c.ReadFd(fd, buf)
 	c.CloseFd(fd)
-	n, err := c.Read(fd2, buf)
+	n, err := c.ReadFd(fd2, buf)
 	if err != nil || string(buf[:n]) != "cd" {
 		t.Errorf("read after dup and close: %q %v, want \"cd\"", buf[:n], err)
 	}
-	if _, err := c.Read(fd, buf); !errors.Is(err, syscall.EBADF) {
+	if _, err := c.ReadFd(fd, buf); !errors.Is(err, syscall.EBADF) {
 		t.Errorf("read on a closed library fd: %v, want EBADF", err)
 	}
 	c.CloseFd(fd2)
@@ -393,7 +393,7 @@ func TestPathsOutsideMounts(t *testing.T) {
 		if _, _, err := c.Resolve(p); !errors.Is(err, client.ErrNotOurs) {
 			t.Errorf("resolve %s: %v, want ErrNotOurs", p, err)
 		}
-		if _, err := c.Open(p, syscall.O_RDONLY, 0); !errors.Is(err, client.ErrNotOurs) {
+		if _, err := c.OpenFd(p, syscall.O_RDONLY, 0); !errors.Is(err, client.ErrNotOurs) {
 			t.Errorf("open %s: %v, want ErrNotOurs", p, err)
 		}
 	}
@@ -402,6 +402,21 @@ func TestPathsOutsideMounts(t *testing.T) {
 	}
 	if _, err := c.FS("/nowhere"); !errors.Is(err, client.ErrNotOurs) {
 		t.Errorf("FS outside: %v", err)
+	}
+	// The Client as an fs.Service: outside names are not ours (EXDEV).
+	ctx := context.Background()
+	_, err := c.Stat(ctx, "/etc/passwd")
+	if !errors.Is(err, client.ErrNotOurs) || fs.Errno(err) != syscall.EXDEV {
+		t.Errorf("Client.Stat outside: %v (errno %v), want ErrNotOurs with EXDEV", err, fs.Errno(err))
+	}
+	if err := c.Mkdir(ctx, mp+"/sub", 0o755); err != nil {
+		t.Errorf("Client.Mkdir inside: %v", err)
+	}
+	if st, err := c.Stat(ctx, mp+"/sub"); err != nil || !st.IsDir() {
+		t.Errorf("Client.Stat inside: %+v %v", st, err)
+	}
+	if err := c.Rename(ctx, mp+"/sub", "/elsewhere", 0); !errors.Is(err, client.ErrNotOurs) {
+		t.Errorf("rename out of the mounts: %v", err)
 	}
 }
 

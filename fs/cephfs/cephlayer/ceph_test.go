@@ -1,0 +1,98 @@
+//go:build ceph && cgo
+
+package cephlayer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"syscall"
+	"testing"
+	"time"
+
+	"polytropon/fs"
+	"polytropon/fs/cephfs"
+	"polytropon/fs/service"
+	"polytropon/fs/union"
+)
+
+// TestUnionOfCephLayers builds what a D-over-Ceph instance is made of: a
+// union of a writable cephfs layer over a read-only cephfs image layer.
+func TestUnionOfCephLayers(t *testing.T) {
+	conf := os.Getenv("POLYTROPON_CEPH_CONF")
+	if conf == "" {
+		t.Skip("needs a Ceph cluster: set POLYTROPON_CEPH_CONF (scripts/ceph-up.sh DIR; scripts/test.sh does it)")
+	}
+	admin, err := cephfs.New(t.Context(), cephfs.Config{ConfPath: conf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := fmt.Sprintf("polytropon-test/cephlayer-%d-%d", os.Getpid(), time.Now().UnixNano())
+	ctx := t.Context()
+	for _, d := range []string{"polytropon-test", base, base + "/upper", base + "/image"} {
+		if err := admin.Mkdir(ctx, d, 0o755); err != nil && !errors.Is(err, syscall.EEXIST) {
+			t.Fatal(err)
+		}
+	}
+	f, err := admin.Open(ctx, base+"/image/base.txt", syscall.O_CREAT|syscall.O_WRONLY, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Pwrite([]byte("image"), 0)
+	f.Close()
+	t.Cleanup(func() {
+		c := context.Background()
+		for _, n := range []string{base + "/upper/base.txt", base + "/upper/new", base + "/image/base.txt", base + "/upper", base + "/image", base} {
+			admin.Unlink(c, n)
+			admin.Rmdir(c, n)
+		}
+		admin.Close()
+	})
+
+	opts := map[string]string{"conf": conf, "client_oc_size": "16777216", "mount_timeout": "10s"}
+	upper, err := Build(service.Layer{Type: Type, Dir: "/" + base + "/upper", Options: opts}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer upper.Close()
+	lower, err := Build(service.Layer{Type: Type, Dir: "/" + base + "/image", ReadOnly: true, Options: opts}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lower.Close()
+
+	if _, err := lower.Open(ctx, "base.txt", syscall.O_RDWR, 0); !errors.Is(err, syscall.EROFS) {
+		t.Errorf("open for write on the read-only layer: got %v, want EROFS", err)
+	}
+	if err := lower.Mkdir(ctx, "d", 0o755); !errors.Is(err, syscall.EROFS) {
+		t.Errorf("mkdir on the read-only layer: got %v, want EROFS", err)
+	}
+	u, err := union.New([]fs.Service{upper, lower})
+	if err != nil {
+		t.Fatal(err)
+	}
+	uf, err := u.Open(ctx, "base.txt", syscall.O_WRONLY|syscall.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := uf.Pwrite([]byte("+clone"), 0); err != nil {
+		t.Fatal(err)
+	}
+	uf.Close()
+	buf := make([]byte, 64)
+	for _, c := range []struct {
+		s    fs.Service
+		want string
+	}{{u, "image+clone"}, {lower, "image"}} {
+		f, err := c.s.Open(ctx, "base.txt", syscall.O_RDONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, _ := f.Pread(buf, 0)
+		f.Close()
+		if string(buf[:n]) != c.want {
+			t.Errorf("got %q, want %q", buf[:n], c.want)
+		}
+	}
+}

@@ -125,6 +125,7 @@ if [ -f "$CONF" ]; then
   if healthy; then
     log "cluster in $DIR is already up and healthy"
     add_tenants
+    echo "$CONF"
     exit 0
   fi
   log "cluster in $DIR is not healthy: tearing it down and rebuilding"

@@ -211,7 +211,7 @@ func TestOSDKilledMidWrite(t *testing.T) {
 	outcome := map[string]string{}
 	var plainErr, timedErr error
 	plainPending, timedPending := true, true
-	wait := time.After(20 * time.Second)
+	wait := time.After(12 * time.Second)
 	for plainPending || timedPending {
 		select {
 		case plainErr = <-plainDone:
@@ -222,10 +222,10 @@ func TestOSDKilledMidWrite(t *testing.T) {
 			outcome["rados_osd_op_timeout=5"] = fmt.Sprintf("returned while the OSD was down: %v", timedErr)
 		case <-wait:
 			if plainPending {
-				outcome["default client"] = "blocked for 20 s while the OSD was down"
+				outcome["default client"] = "blocked for 12 s while the OSD was down"
 			}
 			if timedPending {
-				outcome["rados_osd_op_timeout=5"] = "blocked for 20 s while the OSD was down"
+				outcome["rados_osd_op_timeout=5"] = "blocked for 12 s while the OSD was down"
 			}
 			plainPending, timedPending = false, false
 		}

@@ -108,14 +108,16 @@ func checkNoOpenFiles(t *testing.T, c *client.Client) {
 }
 
 // TestConformanceClientIsService: the Client returned by Dial is itself an
-// fs.Service (rooted at "/" of the mount table); each case gets a fresh
-// service process serving a fresh directory at "/".
+// fs.Service (rooted at "/" of the mount table); each case mounts a fresh
+// directory at "/".
 func TestConformanceClientIsService(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts one service process per case")
-	}
+	sp := startService(t, svcOpts{})
+	c := sp.dial(t, client.Options{})
 	fstest.Run(t, func(t *testing.T) fs.Service {
-		sp := startService(t, svcOpts{args: []string{"-dir", t.TempDir(), "-buffers", "8"}})
-		return sp.dial(t, client.Options{})
+		if _, err := c.Mount("/", "local", "dir="+sp.newDir(t), false); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Umount("/") })
+		return c
 	})
 }

@@ -171,3 +171,39 @@ func runEnv(t testing.TB, p *pool, dir string, env []string, name string, args .
 	}
 	return string(out)
 }
+
+// TestAncestorDirfd: programs that start above the mount path and walk
+// into it with *at calls relative to a kernel directory fd (tar -C, find,
+// rm -r) reach the service, not the empty host directory.
+func TestAncestorDirfd(t *testing.T) {
+	need(t, "tar", "tar")
+	need(t, "find", "findutils")
+	p := startPool(t, poolOpts{})
+	src := t.TempDir()
+	mnt := filepath.Base(p.Root)
+	if err := os.MkdirAll(filepath.Join(src, mnt, "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(src, mnt, "sub", "file"), []byte("deep\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	archive := filepath.Join(t.TempDir(), "a.tar")
+	run(t, nil, src, 30*time.Second, "tar", "cf", archive, mnt)
+	parent := filepath.Dir(p.Root)
+	run(t, p, parent, 30*time.Second, "tar", "xf", archive, "-C", parent)
+	if b, err := os.ReadFile(filepath.Join(p.Upper, "sub", "file")); err != nil || string(b) != "deep\n" {
+		t.Fatalf("tar -C above the mount: file in the branch: %q, %v", b, err)
+	}
+	// The parent also holds the branches (upper/sub/file is the same file
+	// seen on the host).
+	if got := run(t, p, parent, 30*time.Second, "find", parent, "-name", "file"); !strings.Contains(got, filepath.Join(p.Root, "sub", "file")+"\n") {
+		t.Errorf("find from above the mount printed %q", got)
+	}
+	run(t, p, parent, 30*time.Second, "rm", "-r", filepath.Join(p.Root, "sub"))
+	if _, err := os.Stat(filepath.Join(p.Upper, "sub")); !os.IsNotExist(err) {
+		t.Errorf("rm -r through the library left the directory: %v", err)
+	}
+	if ents, _ := os.ReadDir(p.Root); len(ents) != 0 {
+		t.Errorf("the host directory under the mount path got %d entries", len(ents))
+	}
+}

@@ -51,3 +51,16 @@ func TestInert(t *testing.T) {
 		t.Errorf("inert run did not write to the kernel: %v", err)
 	}
 }
+
+// TestConformanceCMA: the same checks with the payload moved by the
+// service with cross-memory attach (POLYTROPON_COPY=CMA) instead of the
+// buffer's data area.
+func TestConformanceCMA(t *testing.T) {
+	prog := compile(t, "testdata/conform.c")
+	p := startPool(t, poolOpts{})
+	run(t, p, p.Root, 10*time.Second, "mkdir", "c")
+	out := runEnv(t, p, p.Root, []string{"POLYTROPON_COPY=CMA"}, prog, filepath.Join(p.Root, "c"))
+	if !strings.Contains(out, "0 failures") {
+		t.Fatalf("through the library with CMA:\n%s", out)
+	}
+}

@@ -88,3 +88,15 @@ func TestServiceDown(t *testing.T) {
 		t.Errorf("the host directory under the mount path got %d entries", len(ents))
 	}
 }
+
+// TestClone: a child made by clone() without CLONE_VM writes through the
+// fd it inherited (the fork protocol runs around clone).
+func TestClone(t *testing.T) {
+	prog := compile(t, "testdata/clone.c")
+	p := startPool(t, poolOpts{})
+	run(t, p, p.Root, 30*time.Second, prog, "out")
+	b, err := os.ReadFile(filepath.Join(p.Upper, "out"))
+	if err != nil || string(b) != "from the clone child\nparent\n" {
+		t.Fatalf("out = %q, %v", b, err)
+	}
+}

@@ -153,3 +153,21 @@ mimetype.assign = (".bin" => "application/octet-stream", ".txt" => "text/plain")
 		t.Errorf("GET of a missing file: %v", err)
 	}
 }
+
+// TestFio runs fio with the psync, libaio (Linux aio through libaio's
+// syscall() and io_getevents, emulated for library fds) and mmap engines,
+// verifying the data it wrote.
+func TestFio(t *testing.T) {
+	need(t, "fio", "fio")
+	p := startPool(t, poolOpts{})
+	for _, engine := range []string{"psync", "libaio", "mmap"} {
+		before := served(t, p)
+		out := runEnv(t, p, p.Root, nil, "fio", "--name=v-"+engine, "--directory="+p.Root, "--rw=randwrite",
+			"--bs=4k", "--size=2M", "--ioengine="+engine, "--iodepth=8", "--verify=crc32c", "--do_verify=1",
+			"--verify_fatal=1")
+		if !strings.Contains(out, "err= 0") {
+			t.Errorf("fio %s:\n%s", engine, out)
+		}
+		checkTraffic(t, p, before, 500)
+	}
+}

@@ -109,8 +109,12 @@ func (p RTTPoint) Row() Row {
 	return r
 }
 
+// replyTimeout bounds every wait for the other side: far above any sane
+// round trip, also on an overloaded machine, yet no hang.
+const replyTimeout = 5 * time.Second
+
 // ErrNoReply means the serving side stopped answering.
-var ErrNoReply = errors.New("bench: no reply within 1s")
+var ErrNoReply = fmt.Errorf("bench: no reply within %v", replyTimeout)
 
 const pingStop = ^uint64(0) // odd, so the server sees it, and never a sequence value
 
@@ -163,7 +167,7 @@ func pingPongClient(w *atomic.Uint64, cfg RTTConfig, cpu int) (*Latencies, error
 			if w.Load() == v+2 {
 				break
 			}
-			if spins&0xffff == 0xffff && now()-a > int64(time.Second) {
+			if spins&0xffff == 0xffff && now()-a > int64(replyTimeout) {
 				return nil, ErrNoReply
 			}
 		}

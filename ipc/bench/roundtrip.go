@@ -72,7 +72,7 @@ func RunRoundTrip(ctx context.Context, cfg RTTConfig) ([]RTTPoint, error) {
 }
 
 func roundTripPoint(d queue.Design, w queue.Wait, peer string, cfg RTTConfig) (*Latencies, error) {
-	qc := queue.Config{Capacity: cfg.Capacity, Wait: w, SpinBudget: cfg.SpinBudget, Timeout: time.Second}
+	qc := queue.Config{Capacity: cfg.Capacity, Wait: w, SpinBudget: cfg.SpinBudget, Timeout: replyTimeout}
 	size := d.Size(qc)
 	if size <= 0 {
 		return nil, fmt.Errorf("bench: Shared design %s reports size %d", d.Name, size)

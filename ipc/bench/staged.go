@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"sync/atomic"
-	"time"
 
 	xcopy "polytropon/ipc/copy"
 )
@@ -98,7 +97,7 @@ func (s *stagedXProc) transfer(src []byte) error {
 	s.seq.Store(2*s.v - 1)
 	start := now()
 	for spins := 0; s.seq.Load() != 2*s.v; spins++ {
-		if spins&0xffff == 0xffff && now()-start > int64(time.Second) {
+		if spins&0xffff == 0xffff && now()-start > int64(replyTimeout) {
 			return ErrNoReply
 		}
 	}

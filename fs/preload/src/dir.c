@@ -49,8 +49,12 @@ POLY_EXPORT DIR *opendir(const char *path)
 		errno = -r;
 		return NULL;
 	}
-	if (!rp.ours)
-		return REAL(opendir)(rp.kpath);
+	if (!rp.ours) {
+		DIR *d = REAL(opendir)(rp.kpath);
+		if (d && rp.have_abs)
+			kdir_note(REAL(dirfd)(d), rp.abs);
+		return d;
+	}
 	int fd = poly_open_path(&rp, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0, -1);
 	if (fd < 0) {
 		errno = -fd;
@@ -181,8 +185,11 @@ POLY_EXPORT int readdir_r(DIR *dirp, struct dirent *entry, struct dirent **resul
 
 POLY_EXPORT int closedir(DIR *dirp)
 {
-	if (!poly_is_our_dir(dirp))
+	if (!poly_is_our_dir(dirp)) {
+		if (dirp)
+			kdir_forget(REAL(dirfd)(dirp));
 		return REAL(closedir)(dirp);
+	}
 	struct pdir *d = (struct pdir *)dirp;
 	int fd = d->fd;
 	d->magic = 0;

@@ -54,6 +54,7 @@ int lfd_install_at(int fd, uint64_t sfd, uint32_t inst, int flags, int cloexec, 
 {
 	if (fd < 0 || fd >= POLY_MAX_FDS)
 		return -EMFILE;
+	kdir_forget(fd);
 	char *p = path ? strdup(path) : NULL;
 	pthread_mutex_lock(&tab_mu);
 	struct lfd *f = &table[fd];

@@ -33,8 +33,12 @@ static int do_openat(int dirfd, const char *path, int flags, mode_t mode)
 	int r = poly_resolve(dirfd, path, &rp);
 	if (r < 0)
 		return (int)poly_ret(r);
-	if (!rp.ours)
-		return REAL(openat)(rp.kdirfd, rp.kpath, flags, mode);
+	if (!rp.ours) {
+		int fd = REAL(openat)(rp.kdirfd, rp.kpath, flags, mode);
+		if (fd >= 0 && rp.have_abs)
+			kdir_note(fd, rp.abs);
+		return fd;
+	}
 	return (int)poly_ret(poly_open_path(&rp, flags, mode, -1));
 }
 
@@ -82,8 +86,10 @@ POLY_EXPORT int creat64(const char *path, mode_t mode)
 
 POLY_EXPORT int close(int fd)
 {
-	if (!lfd_get(fd))
+	if (!lfd_get(fd)) {
+		kdir_forget(fd);
 		return REAL(close)(fd);
+	}
 	return (int)poly_ret(lfd_close(fd));
 }
 

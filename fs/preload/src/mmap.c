@@ -16,7 +16,12 @@ struct pmap {
 	off_t off;
 	uint64_t sfd;
 	int writeback; /* MAP_SHARED with PROT_WRITE */
+	int prot;
+	dev_t dev; /* the file, to find other mappings of it */
+	ino_t ino;
 };
+
+static int write_back(struct pmap *m, uintptr_t a, size_t n);
 static struct pmap *maps;
 static size_t nmaps, capmaps;
 static pthread_mutex_t map_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -37,6 +42,19 @@ static void *do_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t 
 		errno = EACCES;
 		return MAP_FAILED;
 	}
+	/* Dirty pages of other shared mappings of the same file go to the
+	 * file first, so the new mapping sees them (as the page cache would). */
+	struct stat st;
+	int r0 = poly_fstat_sfd(f->sfd, &st);
+	if (r0 < 0) {
+		errno = -r0;
+		return MAP_FAILED;
+	}
+	pthread_mutex_lock(&map_mu);
+	for (size_t i = 0; i < nmaps; i++)
+		if (maps[i].writeback && maps[i].dev == st.st_dev && maps[i].ino == st.st_ino)
+			write_back(&maps[i], maps[i].addr, maps[i].len);
+	pthread_mutex_unlock(&map_mu);
 	int aflags = (flags & ~(MAP_SHARED | MAP_SHARED_VALIDATE | MAP_PRIVATE)) | MAP_PRIVATE | MAP_ANONYMOUS;
 	void *p = REAL(mmap)(addr, len, prot | PROT_WRITE, aflags, -1, 0);
 	if (p == MAP_FAILED)
@@ -69,7 +87,8 @@ static void *do_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t 
 		maps = nm;
 		capmaps = nc;
 	}
-	maps[nmaps++] = (struct pmap){(uintptr_t)p, len, off, f->sfd, shared && (prot & PROT_WRITE)};
+	maps[nmaps++] = (struct pmap){(uintptr_t)p, len, off, f->sfd, shared && (prot & PROT_WRITE), prot, st.st_dev,
+				      st.st_ino};
 	__atomic_store_n(&nmaps_hint, nmaps, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&map_mu);
 	return p;
@@ -163,4 +182,67 @@ POLY_EXPORT int munmap(void *addr, size_t len)
 	for (int i = 0; i < nclose; i++)
 		poly_fdcall(POLY_CALL_CLOSE, toclose[i], 0, 0, 0, 0);
 	return REAL(munmap)(addr, len);
+}
+
+/* madvise: dropping pages (MADV_DONTNEED, MADV_FREE, MADV_REMOVE...) of an
+ * emulated mapping would zero anonymous memory where a file mapping would
+ * re-read the file: a shared mapping is written back and kept, a private
+ * one is re-read from the file. Other advice is accepted. */
+static int drops_pages(int advice)
+{
+	return advice == MADV_DONTNEED || advice == MADV_FREE || advice == MADV_REMOVE;
+}
+
+static int do_madvise(void *addr, size_t len, int advice)
+{
+	uintptr_t a = (uintptr_t)addr, e = a + len;
+	int found = 0, r = 0;
+	pthread_mutex_lock(&map_mu);
+	for (size_t i = 0; i < nmaps; i++) {
+		struct pmap *m = &maps[i];
+		uintptr_t lo = a > m->addr ? a : m->addr, hi = e < m->addr + m->len ? e : m->addr + m->len;
+		if (lo >= hi)
+			continue;
+		found = 1;
+		if (!drops_pages(advice))
+			continue;
+		if (m->writeback) {
+			int w = write_back(m, lo, hi - lo);
+			if (w < 0)
+				r = w;
+		} else {
+			if (!(m->prot & PROT_WRITE))
+				mprotect((void *)lo, hi - lo, m->prot | PROT_WRITE);
+			ssize_t n = poly_rw(POLY_CALL_PREAD, m->sfd, (void *)lo, hi - lo, m->off + (off_t)(lo - m->addr));
+			if (n >= 0 && (size_t)n < hi - lo)
+				memset((char *)lo + n, 0, hi - lo - (size_t)n);
+			if (!(m->prot & PROT_WRITE))
+				mprotect((void *)lo, hi - lo, m->prot);
+		}
+	}
+	pthread_mutex_unlock(&map_mu);
+	if (!found)
+		return 1; /* not ours: the caller asks the kernel */
+	return r;
+}
+
+POLY_EXPORT int madvise(void *addr, size_t len, int advice)
+{
+	if (!__atomic_load_n(&nmaps_hint, __ATOMIC_RELAXED))
+		return REAL(madvise)(addr, len, advice);
+	int r = do_madvise(addr, len, advice);
+	if (r == 1)
+		return REAL(madvise)(addr, len, advice);
+	return (int)poly_ret(r);
+}
+
+POLY_EXPORT int posix_madvise(void *addr, size_t len, int advice)
+{
+	if (!__atomic_load_n(&nmaps_hint, __ATOMIC_RELAXED))
+		return REAL(posix_madvise)(addr, len, advice);
+	/* POSIX_MADV_DONTNEED is advisory in glibc (never drops pages). */
+	int r = do_madvise(addr, len, advice == POSIX_MADV_DONTNEED ? -1 : advice);
+	if (r == 1)
+		return REAL(posix_madvise)(addr, len, advice);
+	return r < 0 ? -r : 0;
 }

@@ -170,6 +170,88 @@ int poly_match(const char *abs, uint32_t *inst, const char **name, int *ro)
 	return found;
 }
 
+/* ---- kernel directory fds above mounts ---- */
+
+static char *kdirs[POLY_MAX_FDS];
+static int nkdirs;
+static pthread_mutex_t kdir_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* is_ancestor reports whether the cleaned path abs is a proper ancestor of
+ * some mount path. */
+static int is_ancestor(const char *abs)
+{
+	size_t al = strlen(abs);
+	int found = 0;
+	pthread_mutex_lock(&mnt_mu);
+	refresh_locked();
+	for (uint32_t i = 0; i < nmounts && !found; i++) {
+		struct mnt *m = &mounts[i];
+		if (al == 1 && abs[0] == '/')
+			found = m->len > 1;
+		else if (m->len > al && memcmp(m->path, abs, al) == 0 && m->path[al] == '/')
+			found = 1;
+	}
+	pthread_mutex_unlock(&mnt_mu);
+	return found;
+}
+
+void kdir_note(int fd, const char *abs)
+{
+	if (fd < 0 || fd >= POLY_MAX_FDS || !poly_active || !is_ancestor(abs))
+		return;
+	char *p = strdup(abs);
+	pthread_mutex_lock(&kdir_mu);
+	if (!kdirs[fd])
+		nkdirs++;
+	free(kdirs[fd]);
+	kdirs[fd] = p;
+	pthread_mutex_unlock(&kdir_mu);
+}
+
+void kdir_forget(int fd)
+{
+	if (fd < 0 || fd >= POLY_MAX_FDS || !__atomic_load_n(&nkdirs, __ATOMIC_RELAXED))
+		return;
+	pthread_mutex_lock(&kdir_mu);
+	if (kdirs[fd]) {
+		free(kdirs[fd]);
+		kdirs[fd] = NULL;
+		nkdirs--;
+	}
+	pthread_mutex_unlock(&kdir_mu);
+}
+
+void kdir_copy(int from, int to)
+{
+	if (from < 0 || from >= POLY_MAX_FDS || to < 0 || to >= POLY_MAX_FDS ||
+	    !__atomic_load_n(&nkdirs, __ATOMIC_RELAXED))
+		return;
+	pthread_mutex_lock(&kdir_mu);
+	char *p = kdirs[from] ? strdup(kdirs[from]) : NULL;
+	if (kdirs[to]) {
+		free(kdirs[to]);
+		nkdirs--;
+	}
+	kdirs[to] = p;
+	if (p)
+		nkdirs++;
+	pthread_mutex_unlock(&kdir_mu);
+}
+
+const char *kdir_path(int fd, char *buf, size_t cap)
+{
+	if (fd < 0 || fd >= POLY_MAX_FDS || !__atomic_load_n(&nkdirs, __ATOMIC_RELAXED))
+		return NULL;
+	const char *r = NULL;
+	pthread_mutex_lock(&kdir_mu);
+	if (kdirs[fd] && strlen(kdirs[fd]) < cap) {
+		strcpy(buf, kdirs[fd]);
+		r = buf;
+	}
+	pthread_mutex_unlock(&kdir_mu);
+	return r;
+}
+
 void poly_set_cwd(const char *abs)
 {
 	uint32_t inst;
@@ -201,6 +283,7 @@ void poly_cwd_init(const char *cwd)
 int poly_resolve(int dirfd, const char *path, struct rpath *rp)
 {
 	rp->ours = 0;
+	rp->have_abs = 0;
 	rp->kpath = path;
 	rp->kdirfd = dirfd;
 	rp->readonly = 0;
@@ -220,6 +303,7 @@ int poly_resolve(int dirfd, const char *path, struct rpath *rp)
 		pthread_mutex_unlock(&poly_cwd_mu);
 		if (r < 0)
 			return r;
+		rp->have_abs = 1;
 		if (!ours) {
 			/* The kernel's cwd is ours too: a relative path below a
 			 * kernel cwd is ours only if the cwd is under a mount. */
@@ -230,12 +314,15 @@ int poly_resolve(int dirfd, const char *path, struct rpath *rp)
 		}
 	} else {
 		struct lfd *f = lfd_get(dirfd);
-		if (!f || !f->path)
-			return 0; /* a kernel directory fd */
-		r = poly_clean(rp->abs, sizeof rp->abs, f->path, path);
+		char kbuf[POLY_PATH_MAX + 2];
+		const char *base = f ? f->path : kdir_path(dirfd, kbuf, sizeof kbuf);
+		if (!base)
+			return 0; /* a kernel directory fd (not above a mount) */
+		r = poly_clean(rp->abs, sizeof rp->abs, base, path);
 	}
 	if (r < 0)
 		return r;
+	rp->have_abs = 1;
 	if (poly_match(rp->abs, &rp->inst, &rp->name, &rp->readonly)) {
 		rp->ours = 1;
 		return 0;

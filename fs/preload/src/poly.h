@@ -6,6 +6,8 @@
  * memory protocol of polytropon_wire.h; everything else goes to the kernel
  * unchanged (the next definition found with dlsym(RTLD_NEXT)).
  *
+ * Sources live in fs/preload/src (Go refuses C files beside a Go package
+ * without cgo); make -C fs/preload builds fs/preload/libpolytropon.so.
  * Files: front.c (segment, buffers, the request/wait protocol), rcqb.c (the
  * request queue's enqueue side), fdtab.c (library fds), path.c (cwd, mount
  * table, path resolution), io.c (open/read/write family), meta.c (stat and
@@ -129,11 +131,18 @@ struct rpath {
 	const char *name;  /* name inside the instance (points into abs) */
 	const char *kpath; /* path for the kernel when not ours */
 	int kdirfd;        /* dirfd for the kernel when not ours */
+	int have_abs;      /* abs holds the full path (also when not ours) */
 	char abs[POLY_PATH_MAX + 2];
 };
 int poly_resolve(int dirfd, const char *path, struct rpath *rp) POLY_HIDDEN; /* 0 or -errno */
 int poly_clean(char *dst, size_t cap, const char *base, const char *rel) POLY_HIDDEN;
 int poly_match(const char *abs, uint32_t *inst, const char **name, int *ro) POLY_HIDDEN;
+/* Kernel directory fds whose path is an ancestor of a mount path are
+ * remembered, so *at calls relative to them can enter the mount. */
+void kdir_note(int fd, const char *abs) POLY_HIDDEN;
+void kdir_forget(int fd) POLY_HIDDEN;
+void kdir_copy(int from, int to) POLY_HIDDEN;
+const char *kdir_path(int fd, char *buf, size_t cap) POLY_HIDDEN;
 extern char poly_cwd[POLY_PATH_MAX + 2] POLY_HIDDEN;
 extern int poly_cwd_ours POLY_HIDDEN;
 void poly_cwd_init(const char *cwd) POLY_HIDDEN;

@@ -16,6 +16,7 @@
  */
 #include "poly.h"
 
+#include <sched.h>
 #include <spawn.h>
 #include <stdlib.h>
 
@@ -140,6 +141,61 @@ POLY_EXPORT pid_t fork(void)
 	}
 	if (tok > 0)
 		poly_fdcall(POLY_CALL_FORK, POLY_FORK_COMMIT, (uint64_t)tok, (uint64_t)pid, 0, 0);
+	return pid;
+}
+
+/* clone without CLONE_VM makes a process with a copy of our memory: it
+ * goes through the fork protocol, the child registering in a trampoline
+ * before it runs fn. clone with CLONE_VM (threads, vfork-like spawns)
+ * shares the parent's state and is passed through. */
+struct clone_tramp {
+	int (*fn)(void *);
+	void *arg;
+	int64_t tok;
+};
+
+static int clone_child(void *p)
+{
+	struct clone_tramp *t = p;
+	poly_front_after_fork_child();
+	if (t->tok > 0)
+		poly_register((uint64_t)t->tok);
+	return t->fn(t->arg);
+}
+
+POLY_EXPORT int clone(int (*fn)(void *), void *stack, int flags, void *arg, ...)
+{
+	va_list ap;
+	va_start(ap, arg);
+	pid_t *ptid = va_arg(ap, pid_t *);
+	void *tls = va_arg(ap, void *);
+	pid_t *ctid = va_arg(ap, pid_t *);
+	va_end(ap);
+	if (!poly_active || poly_dead || (flags & CLONE_VM))
+		return REAL(clone)(fn, stack, flags, arg, ptid, tls, ctid);
+	struct clone_tramp *t = malloc(sizeof *t);
+	if (!t) {
+		errno = ENOMEM;
+		return -1;
+	}
+	t->fn = fn;
+	t->arg = arg;
+	t->tok = 0;
+	if (poly_registered && lfd_count() > 0) {
+		t->tok = poly_fdcall(POLY_CALL_FORK, POLY_FORK_PREPARE, 0, 0, 0, 0);
+		if (t->tok < 0 && t->tok != -EIO) {
+			free(t);
+			errno = EAGAIN;
+			return -1;
+		}
+	}
+	int pid = REAL(clone)(clone_child, stack, flags, t, ptid, tls, ctid);
+	int e = errno;
+	if (t->tok > 0)
+		poly_fdcall(POLY_CALL_FORK, pid < 0 ? POLY_FORK_ABORT : POLY_FORK_COMMIT, (uint64_t)t->tok,
+			    pid < 0 ? 0 : (uint64_t)pid, 0, 0);
+	free(t);
+	errno = e;
 	return pid;
 }
 

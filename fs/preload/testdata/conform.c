@@ -2,6 +2,7 @@
  * natively, as a reference). Usage: conform DIR (an empty writable
  * directory). Prints one line per check; exits with the number of failures. */
 #define _GNU_SOURCE
+#include <aio.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -188,6 +189,26 @@ int main(int argc, char **argv)
 		CHECK("mmap write-back", buf[0] == 'X', "got %s", buf);
 		munmap(m, 10);
 	}
+	close(fd);
+
+	/* POSIX aio (glibc's aio threads call the internal pread, not the
+	 * interposed one). */
+	fd = open("a1", O_CREAT | O_RDWR, 0644);
+	struct aiocb cb;
+	memset(&cb, 0, sizeof cb);
+	cb.aio_fildes = fd;
+	cb.aio_buf = "aio data";
+	cb.aio_nbytes = 8;
+	const struct aiocb *list[1] = {&cb};
+	CHECK("aio_write", aio_write(&cb) == 0 && aio_suspend(list, 1, NULL) == 0 && aio_error(&cb) == 0 &&
+				   aio_return(&cb) == 8, "aio_write");
+	memset(buf, 0, sizeof buf);
+	memset(&cb, 0, sizeof cb);
+	cb.aio_fildes = fd;
+	cb.aio_buf = buf;
+	cb.aio_nbytes = 100;
+	CHECK("aio_read", aio_read(&cb) == 0 && aio_suspend(list, 1, NULL) == 0 && aio_error(&cb) == 0 &&
+				  aio_return(&cb) == 8 && !strcmp(buf, "aio data"), "got %s", buf);
 	close(fd);
 
 	printf("%d failures\n", fails);

@@ -141,7 +141,8 @@ func openIn(root int, name string, flags int, mode uint32) (int, error) {
 		name = "."
 	}
 	how := unix.OpenHow{Flags: uint64(flags | unix.O_CLOEXEC), Resolve: resolveFlags}
-	if flags&(unix.O_CREAT|unix.O_TMPFILE) != 0 {
+	// O_TMPFILE includes the O_DIRECTORY bit, so test it as a whole.
+	if flags&unix.O_CREAT != 0 || flags&unix.O_TMPFILE == unix.O_TMPFILE {
 		how.Mode = uint64(mode & 0o7777)
 	}
 	for i := 0; ; i++ {
@@ -247,7 +248,7 @@ func (l *Local) checkWritable(op, name string) error {
 // Open opens name; see fs.Service.
 func (l *Local) Open(_ context.Context, name string, flags int, mode uint32) (fs.File, error) {
 	acc := flags & unix.O_ACCMODE
-	if l.readOnly && (acc != unix.O_RDONLY || flags&(unix.O_CREAT|unix.O_TRUNC|unix.O_TMPFILE) != 0) {
+	if l.readOnly && (acc != unix.O_RDONLY || flags&(unix.O_CREAT|unix.O_TRUNC) != 0 || flags&unix.O_TMPFILE == unix.O_TMPFILE) {
 		return nil, fs.PathError("open", name, syscall.EROFS)
 	}
 	direct := l.odirect || flags&unix.O_DIRECT != 0

@@ -123,6 +123,17 @@ func TestReadOnly(t *testing.T) {
 		t.Errorf("read: got (%q, %v)", buf[:n], err)
 	}
 	f.Close()
+	// O_TMPFILE shares the O_DIRECTORY bit: a plain directory open must
+	// still work on a read-only service, and O_TMPFILE must not.
+	d, err := l.Open(c, "d", unix.O_RDONLY|unix.O_DIRECTORY, 0)
+	if err != nil {
+		t.Errorf("O_DIRECTORY open on a read-only service: got %v, want success", err)
+	} else {
+		d.Close()
+	}
+	if _, err := l.Open(c, "d", unix.O_RDWR|unix.O_TMPFILE, 0o600); fs.Errno(err) != syscall.EROFS {
+		t.Errorf("O_TMPFILE on a read-only service: got %v, want EROFS", err)
+	}
 	if err := l.Access(c, "f", unix.R_OK); err != nil {
 		t.Errorf("access R_OK: %v", err)
 	}

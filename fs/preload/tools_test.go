@@ -78,6 +78,11 @@ func TestSysbenchFileIO(t *testing.T) {
 	if !strings.Contains(out, "reads/s") || strings.Contains(out, "FATAL") {
 		t.Errorf("sysbench run:\n%s", out)
 	}
+	// Linux aio through libaio (emulated for library fds).
+	out = run(t, p, p.Root, 60*time.Second, "sysbench", append(common, "--file-test-mode=rndrw", "--file-io-mode=async", "--time=2", "run")...)
+	if !strings.Contains(out, "reads/s") || strings.Contains(out, "FATAL") {
+		t.Errorf("sysbench run, async mode:\n%s", out)
+	}
 	run(t, p, p.Root, 60*time.Second, "sysbench", append(common, "cleanup")...)
 	if ents, _ := os.ReadDir(p.Upper); len(ents) != 0 {
 		t.Errorf("cleanup left %d files", len(ents))

@@ -5,6 +5,7 @@ package cephfs
 import (
 	"context"
 	"fmt"
+	"syscall"
 
 	"polytropon/fs"
 )
@@ -18,7 +19,10 @@ type FS struct {
 	fs.Unimplemented
 }
 
-var _ fs.Service = (*FS)(nil)
+var (
+	_ fs.Service = (*FS)(nil)
+	_ fs.Xattrer = (*FS)(nil)
+)
 
 // New fails: this binary was built without libcephfs.
 func New(_ context.Context, cfg Config) (*FS, error) {
@@ -34,3 +38,23 @@ func (f *FS) Root() string { return "" }
 
 // SyncFS writes every dirty byte of the client back to the cluster.
 func (f *FS) SyncFS() error { return ErrUnavailable }
+
+// Getxattr implements fs.Xattrer (ENOSYS in this build).
+func (f *FS) Getxattr(_ context.Context, name, _ string, _ []byte) (int, error) {
+	return 0, fs.PathError("getxattr", name, syscall.ENOSYS)
+}
+
+// Setxattr implements fs.Xattrer (ENOSYS in this build).
+func (f *FS) Setxattr(_ context.Context, name, _ string, _ []byte, _ int) error {
+	return fs.PathError("setxattr", name, syscall.ENOSYS)
+}
+
+// Listxattr implements fs.Xattrer (ENOSYS in this build).
+func (f *FS) Listxattr(_ context.Context, name string, _ []byte) (int, error) {
+	return 0, fs.PathError("listxattr", name, syscall.ENOSYS)
+}
+
+// Removexattr implements fs.Xattrer (ENOSYS in this build).
+func (f *FS) Removexattr(_ context.Context, name, _ string) error {
+	return fs.PathError("removexattr", name, syscall.ENOSYS)
+}

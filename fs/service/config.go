@@ -1,10 +1,12 @@
 package service
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path"
+	"strconv"
 	"strings"
 
 	"github.com/BurntSushi/toml"
@@ -28,8 +30,9 @@ var ErrConfig = errors.New("service: bad configuration")
 //	mount_dirs = ["/srv/tenants"]  # host dirs under which MOUNT may create local branches
 //
 //	[[instance]]
-//	path = "/"
+//	path = "/data"
 //	share = true
+//	fuse = true               # also mount it with FUSE at /data (or fuse = "/mnt/data")
 //	stack = [{type = "union", branches = [
 //	    {type = "local", dir = "/srv/upper"},
 //	    {type = "local", dir = "/srv/image", readonly = true, shared = "image"}]}]
@@ -60,6 +63,57 @@ type InstanceConfig struct {
 	Path  string  `toml:"path"`
 	Share bool    `toml:"share"` // later MOUNTs may share its libservices
 	Stack []Layer `toml:"stack"` // top first; see Layer
+	// Fuse mounts the same instance with FUSE too (the legacy interface,
+	// for static binaries and kernel-initiated I/O: exec, mmap).
+	Fuse FuseTarget `toml:"fuse"`
+	// FuseKernelCache lets the kernel cache pages, entries and attributes
+	// of the FUSE mount (1 s timeouts). Off by default: direct I/O and zero
+	// timeouts, so writes through shared memory are seen through the
+	// mount at once.
+	FuseKernelCache bool `toml:"fuse_kernel_cache"`
+}
+
+// FuseTarget says where an instance is mounted with FUSE. In TOML:
+// false or "" = nowhere, true = at the instance's own path, "/dir" = at
+// that host directory.
+type FuseTarget struct {
+	Dir    string // explicit mount point
+	AtPath bool   // mount at the instance path
+}
+
+// Enabled reports whether a FUSE mount is asked for.
+func (f FuseTarget) Enabled() bool { return f.Dir != "" || f.AtPath }
+
+// Mountpoint returns the FUSE mount point of an instance at instPath.
+func (f FuseTarget) Mountpoint(instPath string) string {
+	if f.Dir != "" {
+		return path.Clean(f.Dir)
+	}
+	if f.AtPath {
+		return path.Clean(instPath)
+	}
+	return ""
+}
+
+// UnmarshalTOML accepts a boolean or a string.
+func (f *FuseTarget) UnmarshalTOML(v any) error {
+	switch x := v.(type) {
+	case bool:
+		*f = FuseTarget{AtPath: x}
+	case string:
+		*f = FuseTarget{Dir: x}
+	default:
+		return fmt.Errorf("fuse = %v: want true, false or a mount point path", v)
+	}
+	return nil
+}
+
+// MarshalTOML writes the form UnmarshalTOML reads.
+func (f FuseTarget) MarshalTOML() ([]byte, error) {
+	if f.Dir != "" {
+		return json.Marshal(f.Dir) // a JSON string is a valid TOML basic string
+	}
+	return []byte(strconv.FormatBool(f.AtPath)), nil
 }
 
 // Layer is one libservice of a stack. Types:
@@ -186,7 +240,7 @@ func (c *Config) Validate() error {
 			return bad("mount_dirs[%d] = %q is not absolute", i, d)
 		}
 	}
-	seen := map[string]bool{}
+	seen, fuseAt := map[string]bool{}, map[string]int{}
 	for i, in := range c.Instances {
 		p, err := CleanMountPath(in.Path)
 		if err != nil {
@@ -198,6 +252,21 @@ func (c *Config) Validate() error {
 		seen[p] = true
 		if len(in.Stack) == 0 {
 			return bad("instance[%d] (%s): empty stack", i, p)
+		}
+		if in.Fuse.Enabled() {
+			mp := in.Fuse.Mountpoint(p)
+			switch {
+			case !path.IsAbs(mp):
+				return bad("instance[%d] (%s): fuse mount point %q is not absolute", i, p, in.Fuse.Dir)
+			case mp == "/":
+				return bad("instance[%d] (%s): cannot mount FUSE over / (give fuse a directory)", i, p)
+			}
+			if j, dup := fuseAt[mp]; dup {
+				return bad("instance[%d] (%s): fuse mount point %s already used by instance[%d]", i, p, mp, j)
+			}
+			fuseAt[mp] = i
+		} else if in.FuseKernelCache {
+			return bad("instance[%d] (%s): fuse_kernel_cache without fuse", i, p)
 		}
 		for j, l := range in.Stack {
 			if err := l.validate(); err != nil {

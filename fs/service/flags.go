@@ -9,6 +9,8 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"strings"
+
+	"polytropon/runner/metrics"
 )
 
 // stringList is a repeatable string flag.
@@ -33,9 +35,12 @@ func BindFlags(fset *flag.FlagSet) func() (Config, error) {
 		bufSize   = fset.Int("buffer-size", 0, "bytes of each buffer's data area")
 		queues    = fset.Int("queues", 0, "request queues (0: one per core group)")
 		pin       = fset.Bool("pin", false, "pin service threads to their core group")
+		fuseCache = fset.Bool("fuse-kernel-cache", false, "let the kernel cache the -fuse mounts (default: direct I/O, no caching)")
 		mountDirs stringList
+		fuseMnts  stringList
 	)
 	fset.Var(&mountDirs, "mount-dir", "host directory under which MOUNT requests may create local branches (repeatable)")
+	fset.Var(&fuseMnts, "fuse", "also mount an instance with FUSE: `PATH` (at its own path) or PATH=DIR (at host directory DIR); repeatable")
 	return func() (Config, error) {
 		var cfg Config
 		if *cfgFile != "" {
@@ -79,6 +84,33 @@ func BindFlags(fset *flag.FlagSet) func() (Config, error) {
 				Path: "/", Share: true, Stack: []Layer{{Type: "local", Dir: *dir}},
 			})
 		}
+		for _, spec := range fuseMnts {
+			inst, dir, explicit := strings.Cut(spec, "=")
+			p, err := CleanMountPath(inst)
+			if err != nil {
+				return cfg, fmt.Errorf("%w: -fuse %q: %v", ErrConfig, spec, err)
+			}
+			found := false
+			for i := range cfg.Instances {
+				if ip, _ := CleanMountPath(cfg.Instances[i].Path); ip == p {
+					cfg.Instances[i].Fuse = FuseTarget{AtPath: !explicit, Dir: dir}
+					found = true
+				}
+			}
+			if !found {
+				return cfg, fmt.Errorf("%w: -fuse %q: no instance at %s", ErrConfig, spec, p)
+			}
+			if explicit && dir == "" {
+				return cfg, fmt.Errorf("%w: -fuse %q: empty mount point", ErrConfig, spec)
+			}
+		}
+		if *fuseCache {
+			for i := range cfg.Instances {
+				if cfg.Instances[i].Fuse.Enabled() {
+					cfg.Instances[i].FuseKernelCache = true
+				}
+			}
+		}
 		cfg.EnsureDefaults()
 		return cfg, cfg.Validate()
 	}
@@ -88,10 +120,19 @@ func BindFlags(fset *flag.FlagSet) func() (Config, error) {
 // once clients can attach, serves until ctx is done and stops (removing
 // the segment).
 //
-// With $POLYTROPON_SERVE_CPUPROFILE set, the service writes a CPU profile
+// With $POLYTROPON_METRICS_FILE set, it answers the runtime-metrics
+// protocol of runner/metrics (SIGUSR1 -> snapshot in that file). With
+// $POLYTROPON_SERVE_CPUPROFILE set, the service writes a CPU profile
 // of its whole run to that file (for diagnosing the service side of the
 // IPC path).
 func Serve(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
+	// The userlock collector reads this process's Go lock waits
+	// (no-op unless $POLYTROPON_METRICS_FILE is set).
+	stopMetrics, err := metrics.ServeRuntimeMetrics("")
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
 	svc, err := New(cfg, stderr)
 	if err != nil {
 		return err

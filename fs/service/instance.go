@@ -8,6 +8,7 @@ import (
 	"syscall"
 
 	"polytropon/fs"
+	"polytropon/fs/fuse"
 	"polytropon/fs/local"
 	"polytropon/fs/union"
 	"polytropon/ipc/wire"
@@ -25,6 +26,7 @@ type instance struct {
 	mountIdx uint32
 
 	// guarded by Service.mu
+	fuse      *fuse.Server // legacy FUSE mount serving this instance; nil: none
 	unmounted bool
 	files     int         // service open files on this instance
 	holders   int         // instances sharing this one's libservices
@@ -101,7 +103,7 @@ func (s *Service) unmountLocked(in *instance) {
 // instances it shared.
 // Preconditions: s.mu held for writing.
 func (s *Service) maybeCloseLocked(in *instance) {
-	if !in.unmounted || in.files > 0 || in.holders > 0 {
+	if !in.unmounted || in.files > 0 || in.holders > 0 || in.fuse != nil {
 		return
 	}
 	if _, ok := s.instances[in.id]; !ok {
@@ -259,12 +261,19 @@ func (s *Service) umount(p string) (syscall.Errno, error) {
 		return syscall.EINVAL, err
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	var found *instance
 	for _, in := range s.instances {
 		if !in.unmounted && in.path == mp {
+			found = in
 			s.unmountLocked(in)
-			return 0, nil
+			break
 		}
 	}
-	return syscall.EINVAL, fmt.Errorf("%s is not a mount point", mp)
+	s.mu.Unlock()
+	if found == nil {
+		return syscall.EINVAL, fmt.Errorf("%s is not a mount point", mp)
+	}
+	// The instance leaves both interfaces.
+	s.stopFuse(found, fuseStopWait)
+	return 0, nil
 }

@@ -135,9 +135,10 @@ func New(cfg Config, logw io.Writer) (_ *Service, err error) {
 		return nil, err
 	}
 	s.mu.Lock()
+	built := make([]*instance, len(cfg.Instances))
 	for i, ic := range cfg.Instances {
 		p, _ := CleanMountPath(ic.Path)
-		if _, err = s.addInstanceLocked(p, ic.Share, ic.Stack); err != nil {
+		if built[i], err = s.addInstanceLocked(p, ic.Share, ic.Stack); err != nil {
 			s.mu.Unlock()
 			s.closeInstances()
 			return nil, fmt.Errorf("service: instance[%d] at %s: %w", i, p, err)
@@ -151,6 +152,16 @@ func New(cfg Config, logw io.Writer) (_ *Service, err error) {
 	if err != nil {
 		s.closeInstances()
 		return nil, err
+	}
+	for i, ic := range cfg.Instances {
+		if !ic.Fuse.Enabled() {
+			continue
+		}
+		if err = s.mountFuse(built[i], ic.Fuse.Mountpoint(built[i].path), ic.FuseKernelCache); err != nil {
+			s.stopAllFuse(fuseStopWait)
+			s.closeInstances()
+			return nil, fmt.Errorf("service: instance[%d] at %s: %w", i, built[i].path, err)
+		}
 	}
 	return s, nil
 }
@@ -225,8 +236,9 @@ func (s *Service) housekeeping() {
 	}
 }
 
-// Stop marks the segment stopping, stops the service threads, closes every
-// open file and instance and removes the segment. Idempotent.
+// Stop marks the segment stopping, removes the FUSE mounts, stops the
+// service threads, closes every open file and instance and removes the
+// segment. Idempotent.
 func (s *Service) Stop() error {
 	s.stopOnce.Do(func() {
 		close(s.done)
@@ -234,6 +246,8 @@ func (s *Service) Stop() error {
 			<-s.hkDone // it touches the segment, which goes away below
 		}
 		s.w.SetStatus(wire.StatusStopping)
+		// No FUSE mount may outlive the service (lazily detached if busy).
+		s.stopAllFuse(fuseStopWait)
 		s.driver.Stop()
 		s.mu.Lock()
 		for i, f := range s.files {
@@ -254,7 +268,7 @@ func (s *Service) closeInstances() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, in := range s.instances {
-		in.unmounted, in.files, in.holders = true, 0, 0
+		in.unmounted, in.files, in.holders, in.fuse = true, 0, 0, nil
 	}
 	for _, in := range s.instances {
 		s.maybeCloseLocked(in)

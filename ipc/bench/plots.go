@@ -234,8 +234,7 @@ func addLines(p *plot.Plot, series []Series, logY bool, logX plot.Ticker) error 
 			p.X.Tick.Marker = logX
 		}
 	}
-	p.Legend.Top = true
-	p.Legend.Left = true
+	p.Legend.Top = true // top right: where throughput and bandwidth curves end low
 	p.Add(plotter.NewGrid())
 	return nil
 }

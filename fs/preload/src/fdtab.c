@@ -150,6 +150,9 @@ int lfd_dup(int oldfd, int newfd, int min, int cloexec)
 			lfd_forget(newfd);
 			poly_fdcall(POLY_CALL_CLOSE, old, 0, 0, 0, 0);
 		}
+		/* A standard stream's buffered output belongs to the old fd. */
+		if (newfd == 1 || newfd == 2)
+			fflush(newfd == 1 ? stdout : stderr);
 		/* dup3 onto newfd: the kernel closes whatever was there. */
 		int ph = REAL(open)("/dev/null", O_PATH | O_CLOEXEC);
 		int ok = ph >= 0;

@@ -21,9 +21,11 @@ const (
 	MaxWeight     = 10000
 )
 
-// PaperSystems are the system labels of the papers' table 1, accepted when
-// SystemNames is nil.
-var PaperSystems = []string{"D", "K", "K/K", "F", "FP", "F/F", "FP/FP", "F/K"}
+// PaperSystems are the system labels of the papers' table 1, plus their
+// explicit Ceph-backed variants (docs/ceph.md), accepted when SystemNames is
+// nil.
+var PaperSystems = []string{"D", "K", "K/K", "F", "FP", "F/F", "FP/FP", "F/K",
+	"D-ceph", "F-ceph", "FP-ceph", "K-ceph", "K/K-ceph"}
 
 // SystemNames, when set, lists the system labels Validate accepts; the
 // runner sets it to systems.Names. (config does not import systems, which

@@ -2,6 +2,7 @@ package systems
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -20,25 +21,40 @@ import (
 
 	"polytropon/fs"
 	"polytropon/fs/client"
+	"polytropon/fs/fuse"
+	"polytropon/fs/preload"
 	"polytropon/fs/service"
+	"polytropon/runner/metrics"
 	"polytropon/runner/pool"
 )
 
 // D is the user-level stack of the papers on the local backend: one
 // filesystem service per pool ("polytropon serve", started inside the pool
-// so it shares the pool's cores, memory limit and IPC namespace) with one
-// instance per container: a union of the container's private writable
-// branch over the shared read-only image (Request.Lower, one libservice
-// shared by every clone), optionally under a client cache. Applications
-// reach it through the preload library (Container.ProcEnv) and Go workloads
-// through the "client" opener (Container.FS), both over the pool's shared
-// memory.
+// so it shares the pool's cores, memory limit and IPC and mount
+// namespaces) with one instance per container: a union of the container's
+// private writable branch over the shared read-only image (Request.Lower,
+// one libservice shared by every clone), optionally under a client cache.
+//
+// The dual interface: the instance's mount path (Container.Dir) is also a
+// FUSE mount of the same instance, made by the service inside the pool's
+// mount namespace. Dynamically linked programs run with Container.ProcEnv
+// (LD_PRELOAD=libpolytropon.so, POLYTROPON_POOL) and Go workloads through
+// the "client" opener (Container.FS) reach the instance over the pool's
+// shared memory; what the library cannot intercept (exec of a binary, mmap
+// of shared libraries, statically linked programs) reaches the same
+// instance through the kernel and the FUSE mount at the same path.
 //
 // Options:
 //
 //	binary       polytropon executable to run as the service (default:
 //	             $POLYTROPON_BIN, this executable if it is polytropon, or
 //	             polytropon in PATH)
+//	preload      libpolytropon.so to put in ProcEnv (default: built from
+//	             fs/preload with make, or $POLYTROPON_PRELOAD)
+//	fuse         "false" leaves out the legacy FUSE mounts (default true)
+//	fuse_kernel_cache
+//	             "true" lets the kernel cache the FUSE mounts (default: direct
+//	             I/O and zero timeouts, so both paths agree at once)
 //	design, wait, copy, buffers, buffer_size, queues, pin
 //	             service settings (see fs/service.Config; pin defaults to true)
 //	cache        "true" puts a client cache (fs/cache) on top of each
@@ -96,8 +112,59 @@ func (*userlevelSystem) Check() error {
 }
 
 var userlevelOptions = map[string]bool{
-	"binary": true, "design": true, "wait": true, "copy": true, "buffers": true,
+	"binary": true, "preload": true, "fuse": true, "fuse_kernel_cache": true,
+	"design": true, "wait": true, "copy": true, "buffers": true,
 	"buffer_size": true, "queues": true, "pin": true, "cache": true,
+}
+
+// preloadLibrary returns the preload library for ProcEnv: opt if set, else
+// fs/preload's library, rebuilt with make when make and gcc are installed
+// (a no-op when it is up to date).
+func preloadLibrary(opt string) (string, error) {
+	if opt != "" {
+		abs, err := filepath.Abs(opt)
+		if err == nil {
+			_, err = os.Stat(abs)
+		}
+		if err != nil {
+			return "", fmt.Errorf("systems: D: option preload: %w", err)
+		}
+		return abs, nil
+	}
+	lib, err := preload.Path()
+	if err != nil {
+		return "", fmt.Errorf("%w: D: cannot locate %s (set option preload or $POLYTROPON_PRELOAD): %v", ErrUnavailable, preload.LibName, err)
+	}
+	var missing []string
+	for _, tool := range []string{"make", "gcc"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			missing = append(missing, tool)
+		}
+	}
+	if len(missing) > 0 {
+		if _, err := os.Stat(lib); err == nil {
+			return lib, nil // prebuilt; it cannot be rebuilt here
+		}
+		return "", fmt.Errorf("%w: D: %s is missing and cannot be built without %s (Debian packages: %s)",
+			ErrUnavailable, lib, strings.Join(missing, " and "), strings.Join(missing, ", "))
+	}
+	if lib, err = preload.Build(); err != nil {
+		return "", fmt.Errorf("systems: D: building the preload library: %w", err)
+	}
+	return lib, nil
+}
+
+// boolOption parses a boolean option with a default.
+func boolOption(o map[string]string, key string, def bool) (bool, error) {
+	v := o[key]
+	if v == "" {
+		return def, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, fmt.Errorf("systems: D: option %s = %q is not a boolean", key, v)
+	}
+	return b, nil
 }
 
 // Setup writes the pool's service configuration and starts the service
@@ -124,17 +191,28 @@ func (s *userlevelSystem) Setup(ctx context.Context, p *pool.Pool, req Request) 
 	}
 	if len(unknown) > 0 {
 		sort.Strings(unknown)
-		return nil, fmt.Errorf("systems: D: unknown options %v (have binary, design, wait, copy, buffers, buffer_size, queues, pin, cache, cache_*)", unknown)
+		return nil, fmt.Errorf("systems: D: unknown options %v (have binary, preload, fuse, fuse_kernel_cache, design, wait, copy, buffers, buffer_size, queues, pin, cache, cache_*)", unknown)
 	}
 	bin, err := serviceBinary(req.Options["binary"])
 	if err != nil {
 		return nil, err
 	}
-	cfg, containers, err := userlevelConfig(p.Name(), req)
+	useFuse, err := boolOption(req.Options, "fuse", true)
 	if err != nil {
 		return nil, err
 	}
-	in := &userlevelInstance{pool: p, containers: containers}
+	if _, err := os.Stat("/dev/fuse"); useFuse && err != nil {
+		return nil, fmt.Errorf("%w: D mounts each container's instance with FUSE too and needs /dev/fuse (or option fuse = \"false\"): %v", ErrUnavailable, err)
+	}
+	lib, err := preloadLibrary(req.Options["preload"])
+	if err != nil {
+		return nil, err
+	}
+	cfg, containers, err := userlevelConfig(p.Name(), lib, req)
+	if err != nil {
+		return nil, err
+	}
+	in := &userlevelInstance{pool: p, containers: containers, fuse: useFuse}
 	if err := in.start(ctx, bin, cfg, req.WorkDir); err != nil {
 		if terr := in.Teardown(context.WithoutCancel(ctx)); terr != nil {
 			err = errors.Join(err, terr)
@@ -145,7 +223,7 @@ func (s *userlevelSystem) Setup(ctx context.Context, p *pool.Pool, req Request) 
 }
 
 // userlevelConfig builds the service configuration and the containers.
-func userlevelConfig(poolName string, req Request) (service.Config, []Container, error) {
+func userlevelConfig(poolName, lib string, req Request) (service.Config, []Container, error) {
 	o := req.Options
 	cfg := service.Config{Pool: poolName, Design: o["design"], Wait: o["wait"], Copy: o["copy"], Pin: true}
 	for k, dst := range map[string]*int{"buffers": &cfg.Buffers, "buffer_size": &cfg.BufferSize, "queues": &cfg.Queues} {
@@ -157,20 +235,21 @@ func userlevelConfig(poolName string, req Request) (service.Config, []Container,
 			*dst = n
 		}
 	}
-	if v := o["pin"]; v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return cfg, nil, fmt.Errorf("systems: D: option pin = %q is not a boolean", v)
-		}
-		cfg.Pin = b
+	var err error
+	if cfg.Pin, err = boolOption(o, "pin", true); err != nil {
+		return cfg, nil, err
 	}
-	useCache := false
-	if v := o["cache"]; v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return cfg, nil, fmt.Errorf("systems: D: option cache = %q is not a boolean", v)
-		}
-		useCache = b
+	useCache, err := boolOption(o, "cache", false)
+	if err != nil {
+		return cfg, nil, err
+	}
+	useFuse, err := boolOption(o, "fuse", true)
+	if err != nil {
+		return cfg, nil, err
+	}
+	fuseCache, err := boolOption(o, "fuse_kernel_cache", false)
+	if err != nil {
+		return cfg, nil, err
 	}
 	cacheOpts := map[string]string{}
 	for k, v := range o {
@@ -215,13 +294,15 @@ func userlevelConfig(poolName string, req Request) (service.Config, []Container,
 		if useCache {
 			stack = append([]service.Layer{{Type: "cache", Options: cacheOpts}}, stack...)
 		}
-		// The mount path is a real (empty) host directory, so programs
-		// that look at it before the preload library takes over see a
-		// directory.
-		cfg.Instances = append(cfg.Instances, service.InstanceConfig{Path: mnt, Share: true, Stack: stack})
+		// The mount path is a real host directory, and the service
+		// mounts the instance on it with FUSE inside the pool: the kernel
+		// (exec, mmap, programs without the library) and the library see
+		// the same files at the same path.
+		cfg.Instances = append(cfg.Instances, service.InstanceConfig{Path: mnt, Share: true, Stack: stack,
+			Fuse: service.FuseTarget{AtPath: useFuse}, FuseKernelCache: useFuse && fuseCache})
 		containers = append(containers, Container{
 			Dir:     mnt,
-			ProcEnv: []string{"POLYTROPON_POOL=" + poolName},
+			ProcEnv: preload.Env(lib, 0, poolName),
 			FS:      FSSpec{Kind: ClientKind, Options: map[string]string{"pool": poolName, "root": mnt}},
 		})
 	}
@@ -236,6 +317,8 @@ func userlevelConfig(poolName string, req Request) (service.Config, []Container,
 type userlevelInstance struct {
 	pool       *pool.Pool
 	containers []Container
+	fuse       bool   // the service FUSE-mounts every container's instance
+	logPath    string // the service's stderr
 
 	mu      sync.Mutex
 	proc    *pool.Process
@@ -244,6 +327,18 @@ type userlevelInstance struct {
 }
 
 func (in *userlevelInstance) Container(i int) Container { return in.containers[i] }
+
+// ServicePIDs returns the host pid of the pool's filesystem service
+// (runner.ServicePIDer): the userlock collector reads its Go runtime lock
+// waits through $POLYTROPON_METRICS_FILE.
+func (in *userlevelInstance) ServicePIDs() []int {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.proc == nil || in.proc.Exited() {
+		return nil
+	}
+	return []int{in.proc.Pid}
+}
 
 // start writes the configuration and runs the service in the pool until
 // it prints its ready line.
@@ -265,10 +360,13 @@ func (in *userlevelInstance) start(ctx context.Context, bin string, cfg service.
 	if err != nil {
 		return err
 	}
+	// The service's runtime-metrics snapshots (userlock collector); the
+	// path is the same in the pool's mount namespace.
+	env := append(os.Environ(), metrics.EnvRuntimeMetricsFile+"="+filepath.Join(workDir, "serve-metrics.json"))
 	pr, pw := io.Pipe()
 	in.mu.Lock()
-	in.logFile = logFile
-	in.proc, err = in.pool.Start(ctx, pool.Cmd{Path: bin, Args: []string{bin, "serve", "-config", cfgFile}, Stdout: pw, Stderr: logFile})
+	in.logFile, in.logPath = logFile, logPath
+	in.proc, err = in.pool.Start(ctx, pool.Cmd{Path: bin, Args: []string{bin, "serve", "-config", cfgFile}, Env: env, Stdout: pw, Stderr: logFile})
 	proc := in.proc
 	in.mu.Unlock()
 	if err != nil {
@@ -308,11 +406,23 @@ func (in *userlevelInstance) start(ctx context.Context, bin string, cfg service.
 		log, _ := os.ReadFile(logPath)
 		return fmt.Errorf("%w; log %s:\n%s", err, logPath, log)
 	}
+	// The service mounts before it says ready; check it from its own
+	// mount namespace (the pool's).
+	if in.fuse {
+		for _, c := range in.containers {
+			ok, err := fuse.IsMounted(fmt.Sprintf("/proc/%d/mountinfo", proc.Pid), c.Dir)
+			if !ok {
+				return fmt.Errorf("the service is ready but %s is not FUSE-mounted (%v); log %s:\n%s", c.Dir, err, logPath, readTail(logPath))
+			}
+		}
+	}
 	return nil
 }
 
-// Teardown stops the service (SIGTERM: it removes its segment), killing it
-// after 10 s.
+// Teardown stops the service (SIGTERM: it unmounts its FUSE mounts, lazily
+// when busy, and removes its segment), killing it after 10 s, and removes
+// FUSE mounts a killed service left in the pool. A lazy detach is
+// reported, like K's.
 func (in *userlevelInstance) Teardown(ctx context.Context) error {
 	in.mu.Lock()
 	defer in.mu.Unlock()
@@ -339,6 +449,17 @@ func (in *userlevelInstance) Teardown(ctx context.Context) error {
 	}
 	if in.logFile != nil {
 		in.logFile.Close()
+		if log, _ := os.ReadFile(in.logPath); bytes.Contains(log, []byte("detached lazily")) {
+			err = errors.Join(err, fmt.Errorf("systems: D: a FUSE mount was busy, detached lazily (processes of the pool still use it)"))
+		}
+	}
+	if in.fuse && in.pool != nil {
+		leftovers := &fuseInstance{pool: in.pool}
+		for _, c := range in.containers {
+			if uerr := leftovers.unmountLeftover(ctx, c.Dir); uerr != nil {
+				err = errors.Join(err, uerr)
+			}
+		}
 	}
 	return err
 }

@@ -3,18 +3,24 @@ package systems
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"crypto/sha256"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 
+	"polytropon/fs/fuse"
 	"polytropon/ipc/shm"
 	"polytropon/ipc/wire"
+	"polytropon/runner/metrics"
 	"polytropon/runner/pool"
 )
 
@@ -34,7 +40,8 @@ func init() {
 }
 
 // userlevelHelper opens the container's filesystem through the "client"
-// opener, reads the image file, writes its own file.
+// opener and, by $HELPER_MODE: "put" writes stdin to $NAME (mode 0755),
+// "get" prints $NAME, default: reads the image file, writes its own file.
 func userlevelHelper() error {
 	var c Container
 	if err := json.Unmarshal([]byte(os.Getenv("CONTAINER")), &c); err != nil {
@@ -46,6 +53,44 @@ func userlevelHelper() error {
 		return err
 	}
 	defer svc.Close()
+	switch name := os.Getenv("NAME"); os.Getenv("HELPER_MODE") {
+	case "put":
+		data, err := io.ReadAll(os.Stdin)
+		if err != nil {
+			return err
+		}
+		if dir := filepath.Dir(name); dir != "." {
+			if err := svc.Mkdir(ctx, dir, 0o755); err != nil && !errors.Is(err, syscall.EEXIST) {
+				return err
+			}
+		}
+		f, err := svc.Open(ctx, name, syscall.O_CREAT|syscall.O_TRUNC|syscall.O_WRONLY, 0o755)
+		if err != nil {
+			return err
+		}
+		if _, err := f.Pwrite(data, 0); err != nil {
+			f.Close()
+			return err
+		}
+		return f.Close()
+	case "get":
+		st, err := svc.Stat(ctx, name)
+		if err != nil {
+			return err
+		}
+		f, err := svc.Open(ctx, name, syscall.O_RDONLY, 0)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		buf := make([]byte, st.Size)
+		n, err := f.Pread(buf, 0)
+		if n != len(buf) {
+			return fmt.Errorf("read %d of %d bytes of %s: %v", n, len(buf), name, err)
+		}
+		_, err = os.Stdout.Write(buf)
+		return err
+	}
 	f, err := svc.Open(ctx, "image.txt", syscall.O_RDONLY, 0)
 	if err != nil {
 		return err
@@ -63,40 +108,26 @@ func userlevelHelper() error {
 	return nil
 }
 
-var (
-	binOnce sync.Once
-	binPath string
-	binErr  error
-)
-
-// polytroponBinary builds the service binary once per test run.
+// polytroponBinary builds the service binary into the test's temporary
+// directory (the Go build cache makes the second build a link).
 func polytroponBinary(t *testing.T) string {
 	t.Helper()
-	binOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "polytropon-systems-bin-")
-		if err != nil {
-			binErr = err
-			return
+	bin := filepath.Join(t.TempDir(), "polytropon")
+	out, err := exec.Command("go", "build", "-o", bin, "polytropon/cmd/polytropon").CombinedOutput()
+	if err != nil {
+		// Other packages of the command may be half-written; the serve
+		// subcommand alone is the same service.
+		out2, err2 := exec.Command("go", "build", "-o", bin, "polytropon/fs/service/internal/serve").CombinedOutput()
+		if err2 != nil {
+			t.Fatalf("building the service: %v\n%s\n%s", err2, out, out2)
 		}
-		binPath = filepath.Join(dir, "polytropon")
-		out, err := exec.Command("go", "build", "-o", binPath, "polytropon/cmd/polytropon").CombinedOutput()
-		if err != nil {
-			out2, err2 := exec.Command("go", "build", "-o", binPath, "polytropon/fs/service/internal/serve").CombinedOutput()
-			if err2 != nil {
-				binErr = fmt.Errorf("building the service: %v\n%s\n%s", err2, out, out2)
-			}
-		}
-	})
-	if binErr != nil {
-		t.Fatal(binErr)
 	}
-	return binPath
+	return bin
 }
 
 func TestUserlevelSetupTeardown(t *testing.T) {
 	p := newTestPool(t)
 	bin := polytroponBinary(t)
-	defer os.RemoveAll(filepath.Dir(bin))
 	s, err := Lookup("D")
 	if err != nil {
 		t.Fatal(err)
@@ -165,7 +196,7 @@ func TestUserlevelRejectsBadRequests(t *testing.T) {
 		}
 	}
 	// The generated configuration with a cache validates and round-trips.
-	cfg, cs, err := userlevelConfig("p1", Request{Containers: 2, WorkDir: t.TempDir(), Lower: t.TempDir(),
+	cfg, cs, err := userlevelConfig("p1", "/lib/libpolytropon.so", Request{Containers: 2, WorkDir: t.TempDir(), Lower: t.TempDir(),
 		Options: map[string]string{"cache": "true", "cache_capacity": "64M"}})
 	if err != nil {
 		t.Fatal(err)
@@ -173,7 +204,166 @@ func TestUserlevelRejectsBadRequests(t *testing.T) {
 	if len(cfg.Instances) != 2 || cfg.Instances[0].Stack[0].Type != "cache" || cfg.Instances[0].Stack[1].Type != "union" {
 		t.Errorf("config %+v", cfg.Instances)
 	}
-	if cs[1].FS.Options["pool"] != "p1" || cs[1].ProcEnv[0] != "POLYTROPON_POOL=p1" {
+	if in := cfg.Instances[1]; in.Fuse.Mountpoint(in.Path) != cs[1].Dir || in.FuseKernelCache {
+		t.Errorf("instance %s: FUSE at %q (kernel cache %v), want at the container dir %s without kernel cache", in.Path, in.Fuse.Mountpoint(in.Path), in.FuseKernelCache, cs[1].Dir)
+	}
+	if env := strings.Join(cs[1].ProcEnv, " "); cs[1].FS.Options["pool"] != "p1" || env != "LD_PRELOAD=/lib/libpolytropon.so POLYTROPON_POOL=p1" {
 		t.Errorf("container %+v", cs[1])
+	}
+	cfg, _, err = userlevelConfig("p1", "/lib/libpolytropon.so", Request{Containers: 1, WorkDir: t.TempDir(), Options: map[string]string{"fuse": "false"}})
+	if err != nil || cfg.Instances[0].Fuse.Enabled() {
+		t.Errorf("fuse = false: %+v %v", cfg.Instances, err)
+	}
+	if _, _, err := userlevelConfig("p1", "/lib/libpolytropon.so", Request{Containers: 1, WorkDir: t.TempDir(), Options: map[string]string{"fuse": "maybe"}}); err == nil {
+		t.Errorf("fuse = maybe accepted")
+	}
+}
+
+// TestUserlevelDualInterface: in a real pool, programs run with D's
+// ProcEnv (the preload library over shared memory), programs run without
+// it (the kernel, through the service's FUSE mount at the same path) and
+// the Go client see the same files; binaries placed in the container by
+// the client run; the service answers the userlock collector; teardown
+// leaves no mount.
+func TestUserlevelDualInterface(t *testing.T) {
+	p := newTestPool(t)
+	if _, err := os.Stat("/dev/fuse"); err != nil {
+		t.Skip("needs /dev/fuse (FUSE kernel support)")
+	}
+	lib, err := preloadLibrary("")
+	if errors.Is(err, ErrUnavailable) {
+		t.Skipf("%v", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := polytroponBinary(t)
+	s, _ := Lookup("D")
+	lower := t.TempDir()
+	os.WriteFile(filepath.Join(lower, "image.txt"), []byte("from the image"), 0o644)
+	work := t.TempDir()
+	in, err := s.Setup(t.Context(), p, Request{Pool: 0, Containers: 1, WorkDir: work, Lower: lower, Backend: "local",
+		Options: map[string]string{"binary": bin, "buffers": "8", "buffer_size": "65536", "cache": "true", "cache_capacity": "8M"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { in.Teardown(context.Background()) })
+	c := in.Container(0)
+	if !slices.Contains(c.ProcEnv, "LD_PRELOAD="+lib) || !slices.Contains(c.ProcEnv, "POLYTROPON_POOL="+p.Name()) {
+		t.Errorf("ProcEnv %q", c.ProcEnv)
+	}
+	poolInfo := fmt.Sprintf("/proc/%d/mountinfo", p.EnginePid())
+	if ok, _ := fuse.IsMounted(poolInfo, c.Dir); !ok {
+		t.Fatalf("%s is not FUSE-mounted in the pool", c.Dir)
+	}
+	if ok, _ := fuse.IsMounted("/proc/self/mountinfo", c.Dir); ok {
+		t.Errorf("the pool's FUSE mount %s is visible on the host", c.Dir)
+	}
+	js, _ := json.Marshal(c)
+	// run starts argv in the pool in the container dir; preloaded: with
+	// ProcEnv.
+	run := func(preloaded bool, stdin []byte, argv ...string) string {
+		t.Helper()
+		env := os.Environ()
+		if preloaded {
+			env = append(env, c.ProcEnv...)
+		}
+		var out, errb bytes.Buffer
+		err := p.Run(t.Context(), pool.Cmd{Path: argv[0], Args: argv, Env: env, Dir: c.Dir,
+			Stdin: bytes.NewReader(stdin), Stdout: &out, Stderr: &errb})
+		if err != nil {
+			t.Fatalf("%q (preloaded %v): %v\n%s", argv, preloaded, err, errb.String())
+		}
+		return out.String()
+	}
+	goClient := func(mode, name string, stdin []byte) string {
+		t.Helper()
+		var out, errb bytes.Buffer
+		err := p.Run(t.Context(), pool.Cmd{Path: os.Args[0], Args: []string{os.Args[0], "-test.run=^$"},
+			Env:   append(os.Environ(), userlevelHelperEnv+"=1", "CONTAINER="+string(js), "HELPER_MODE="+mode, "NAME="+name),
+			Stdin: bytes.NewReader(stdin), Stdout: &out, Stderr: &errb})
+		if err != nil {
+			t.Fatalf("Go client %s %s: %v\n%s", mode, name, err, errb.String())
+		}
+		return out.String()
+	}
+
+	// The library is loaded, and what it writes the Go client reads.
+	if got := run(true, nil, "sh", "-c", "echo hi > f; cat f; grep -q libpolytropon.so /proc/self/maps && echo preloaded"); got != "hi\npreloaded\n" {
+		t.Errorf("preloaded shell printed %q", got)
+	}
+	if got := goClient("get", "f", nil); got != "hi\n" {
+		t.Errorf("Go client read %q", got)
+	}
+	// What the kernel path writes (no library: FUSE) the others read.
+	run(false, nil, "sh", "-c", "echo kernel > g")
+	if got := goClient("get", "g", nil); got != "kernel\n" {
+		t.Errorf("Go client read %q of a file written through FUSE", got)
+	}
+	if got := run(true, nil, "cat", "g", "image.txt"); got != "kernel\nfrom the image" {
+		t.Errorf("preloaded cat printed %q", got)
+	}
+	// Data written by the Go client hashes the same on both paths.
+	data := make([]byte, 300<<10)
+	rand.Read(data)
+	goClient("put", "data.bin", data)
+	want := fmt.Sprintf("%x  data.bin\n", sha256.Sum256(data))
+	for _, preloaded := range []bool{true, false} {
+		if got := run(preloaded, nil, "sha256sum", "data.bin"); got != want {
+			t.Errorf("sha256sum (preloaded %v) = %q, want %q", preloaded, got, want)
+		}
+	}
+	// A binary placed in the container by the client runs (the kernel
+	// loads it through the FUSE mount), started from either kind of
+	// process.
+	echo, err := exec.LookPath("echo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	prog, err := os.ReadFile(echo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	goClient("put", "bin/echo", prog)
+	if got := run(false, nil, filepath.Join(c.Dir, "bin/echo"), "exec", "works"); got != "exec works\n" {
+		t.Errorf("exec from the kernel side printed %q", got)
+	}
+	if got := run(true, nil, "sh", "-c", "./bin/echo from a preloaded shell"); got != "from a preloaded shell\n" {
+		t.Errorf("exec from a preloaded shell printed %q", got)
+	}
+
+	// The service answers the userlock collector.
+	sp, ok := in.(interface{ ServicePIDs() []int })
+	if !ok || len(sp.ServicePIDs()) != 1 {
+		t.Fatalf("D's instance does not report its service pid")
+	}
+	col, err := metrics.New("userlock")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tgt := metrics.Target{Pools: []metrics.PoolTarget{p.MetricsTarget()}, ServicePIDs: sp.ServicePIDs()}
+	if err := col.Start(t.Context(), tgt); err != nil {
+		t.Fatalf("userlock collector: %v", err)
+	}
+	ms, err := col.Stop(t.Context())
+	if err != nil {
+		t.Fatalf("userlock collector: %v", err)
+	}
+	if !slices.ContainsFunc(ms, func(m metrics.Metric) bool { return m.Name == "service_lock_wait_seconds" && m.Pool == p.Name() }) {
+		t.Errorf("no service_lock_wait_seconds for pool %s in %+v", p.Name(), ms)
+	}
+
+	if err := in.Teardown(context.Background()); err != nil {
+		t.Errorf("teardown: %v", err)
+	}
+	if ok, _ := fuse.IsMounted(poolInfo, c.Dir); ok {
+		t.Errorf("%s still mounted in the pool after teardown", c.Dir)
+	}
+	if pids := sp.ServicePIDs(); len(pids) != 0 {
+		t.Errorf("service pids %v after teardown", pids)
+	}
+	// Everything reached the container's private branch.
+	if got, _ := os.ReadFile(filepath.Join(work, "c0", "upper", "g")); string(got) != "kernel\n" {
+		t.Errorf("upper branch g = %q", got)
 	}
 }

@@ -367,3 +367,43 @@ func TestUserlevelDualInterface(t *testing.T) {
 		t.Errorf("upper branch g = %q", got)
 	}
 }
+
+// TestUserlevelKilledService: a service killed with SIGKILL cannot unmount
+// its FUSE mounts; Teardown removes them from the pool.
+func TestUserlevelKilledService(t *testing.T) {
+	p := newTestPool(t)
+	if _, err := os.Stat("/dev/fuse"); err != nil {
+		t.Skip("needs /dev/fuse (FUSE kernel support)")
+	}
+	lib, err := preloadLibrary("")
+	if errors.Is(err, ErrUnavailable) {
+		t.Skipf("%v", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _ := Lookup("D")
+	in, err := s.Setup(t.Context(), p, Request{Containers: 2, WorkDir: t.TempDir(), Backend: "local",
+		Options: map[string]string{"binary": polytroponBinary(t), "preload": lib, "buffers": "8", "buffer_size": "65536"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { in.Teardown(context.Background()) })
+	ul := in.(*userlevelInstance)
+	ul.proc.Signal(syscall.SIGKILL)
+	ul.proc.Wait()
+	poolInfo := fmt.Sprintf("/proc/%d/mountinfo", p.EnginePid())
+	for i := 0; i < 2; i++ {
+		if ok, _ := fuse.IsMounted(poolInfo, in.Container(i).Dir); !ok {
+			t.Fatalf("container %d: no FUSE mount left by the killed service, nothing to test", i)
+		}
+	}
+	if err := in.Teardown(context.Background()); err != nil {
+		t.Errorf("teardown: %v", err)
+	}
+	for i := 0; i < 2; i++ {
+		if ok, _ := fuse.IsMounted(poolInfo, in.Container(i).Dir); ok {
+			t.Errorf("container %d: %s still mounted after teardown", i, in.Container(i).Dir)
+		}
+	}
+}

@@ -47,6 +47,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -131,9 +132,17 @@ func (l *Local) release() { l.closeMu.RUnlock() }
 
 const resolveFlags = unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS
 
-// maxRetries bounds the EAGAIN retries of openat2: the kernel returns EAGAIN
-// when a rename raced with a ".." step, and retrying is the documented cure.
-const maxRetries = 100
+// openat2 with RESOLVE_IN_ROOT fails with EAGAIN when any rename or mount on
+// the whole host moved the global rename/mount seqlocks while the walk was
+// past a ".." step; retrying is the documented cure. A slow walk (a FUSE
+// backing directory with zero timeouts, a loaded host) can lose many times in
+// a row, so after a few immediate retries back off, within a time budget, and
+// only then report EAGAIN.
+const (
+	immediateRetries = 16
+	retryBudget      = 2 * time.Second
+	maxBackoff       = time.Millisecond
+)
 
 // openIn resolves name (cleaned, relative) under root with openat2.
 func openIn(root int, name string, flags int, mode uint32) (int, error) {
@@ -145,12 +154,23 @@ func openIn(root int, name string, flags int, mode uint32) (int, error) {
 	if flags&unix.O_CREAT != 0 || flags&unix.O_TMPFILE == unix.O_TMPFILE {
 		how.Mode = uint64(mode & 0o7777)
 	}
+	var deadline time.Time
+	backoff := 20 * time.Microsecond
 	for i := 0; ; i++ {
 		fd, err := unix.Openat2(root, name, &how)
-		if (err == unix.EINTR || err == unix.EAGAIN) && i < maxRetries {
+		if err != unix.EINTR && err != unix.EAGAIN {
+			return fd, err
+		}
+		if i < immediateRetries {
 			continue
 		}
-		return fd, err
+		if deadline.IsZero() {
+			deadline = time.Now().Add(retryBudget)
+		} else if time.Now().After(deadline) {
+			return fd, err
+		}
+		time.Sleep(backoff)
+		backoff = min(2*backoff, maxBackoff)
 	}
 }
 

@@ -84,7 +84,7 @@ stack = [{type = "local", dir = %q}]
 	}{
 		{[]string{"-dir", dir, "-fuse", "/=/mnt/x"}, "/mnt/x"},
 		{[]string{"-dir", dir}, ""},
-		{[]string{"-dir", dir, "-fuse", "/"}, "error"},           // FUSE over /
+		{[]string{"-dir", dir, "-fuse", "/"}, "error"},             // FUSE over /
 		{[]string{"-dir", dir, "-fuse", "/other=/mnt/x"}, "error"}, // no such instance
 		{[]string{"-dir", dir, "-fuse", "/="}, "error"},
 	} {

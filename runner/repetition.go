@@ -168,6 +168,7 @@ func (rp *rep) run(ctx context.Context) error {
 		inst, err := rp.sys.Setup(ctx, p, systems.Request{
 			Pool: i, Containers: n, WorkDir: wd, Lower: lower,
 			Backend: exp.Backend, Options: systemOptions(exp, rp.pt.System),
+			Oversubscribed: over,
 		})
 		if err != nil {
 			return fmt.Errorf("runner: pool %d: %w", i, err)

@@ -46,6 +46,10 @@ type Request struct {
 	Backend string
 	// Options are system-specific settings from the experiment file.
 	Options map[string]string
+	// Oversubscribed reports that the pool shares its cores with other
+	// pools (more pools x cores than the host has). Systems that would spin
+	// on their cores (D's service threads) should sleep instead.
+	Oversubscribed bool
 }
 
 // Instance is a system set up for one pool.

@@ -24,6 +24,7 @@ import (
 	"polytropon/fs/fuse"
 	"polytropon/fs/preload"
 	"polytropon/fs/service"
+	"polytropon/ipc/queue"
 	"polytropon/runner/metrics"
 	"polytropon/runner/pool"
 )
@@ -208,6 +209,7 @@ func (s *userlevelSystem) Setup(ctx context.Context, p *pool.Pool, req Request) 
 	if err != nil {
 		return nil, err
 	}
+	req.Options = withDefaultWait(req.Options, len(p.Cores()), req.Oversubscribed)
 	cfg, containers, err := userlevelConfig(p.Name(), lib, req)
 	if err != nil {
 		return nil, err
@@ -220,6 +222,28 @@ func (s *userlevelSystem) Setup(ctx context.Context, p *pool.Pool, req Request) 
 		return nil, fmt.Errorf("systems: D setup of pool %d: %w", req.Pool, err)
 	}
 	return in, nil
+}
+
+// withDefaultWait picks the service's wait strategy when the experiment did
+// not: spin-then-futex (the papers' choice) only when the pool owns at least
+// two cores that no other pool shares, so a polling service thread never
+// takes the core its own tenant's application needs; plain futex sleeps
+// otherwise (measured in docs/bench-preload.md: spinning on oversubscribed
+// cores made db_bench fillrandom 4.8x slower). It returns a copy; opts is
+// shared by every pool of the experiment.
+func withDefaultWait(opts map[string]string, cores int, oversubscribed bool) map[string]string {
+	if opts["wait"] != "" {
+		return opts
+	}
+	out := make(map[string]string, len(opts)+1)
+	for k, v := range opts {
+		out[k] = v
+	}
+	out["wait"] = queue.SpinFutex.String()
+	if cores < 2 || oversubscribed {
+		out["wait"] = queue.Futex.String()
+	}
+	return out
 }
 
 // userlevelConfig builds the service configuration and the containers.

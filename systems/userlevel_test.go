@@ -407,3 +407,34 @@ func TestUserlevelKilledService(t *testing.T) {
 		}
 	}
 }
+
+func TestUserlevelDefaultWait(t *testing.T) {
+	for _, tc := range []struct {
+		opts           map[string]string
+		cores          int
+		oversubscribed bool
+		want           string
+	}{
+		{nil, 2, false, "spin-futex"},
+		{nil, 4, false, "spin-futex"},
+		{nil, 1, false, "futex"},                                      // the app needs the pool's only core
+		{nil, 2, true, "futex"},                                       // other pools share the cores
+		{map[string]string{"wait": "spin"}, 1, true, "spin"},          // the experiment's choice wins
+		{map[string]string{"cache": "64MiB"}, 2, false, "spin-futex"}, // other options kept
+	} {
+		got := withDefaultWait(tc.opts, tc.cores, tc.oversubscribed)
+		if got["wait"] != tc.want {
+			t.Errorf("withDefaultWait(%v, cores=%d, oversubscribed=%v): wait %q, want %q", tc.opts, tc.cores, tc.oversubscribed, got["wait"], tc.want)
+		}
+		for k, v := range tc.opts {
+			if got[k] != v {
+				t.Errorf("option %s changed: got %q, want %q", k, got[k], v)
+			}
+		}
+	}
+	shared := map[string]string{"cache": "1GiB"}
+	_ = withDefaultWait(shared, 1, false)
+	if _, ok := shared["wait"]; ok {
+		t.Errorf("withDefaultWait modified the experiment's shared options map: %v", shared)
+	}
+}

@@ -33,6 +33,14 @@ func register(c command) {
 }
 
 func main() {
+	// Systems start this same binary inside pools (the filesystem service,
+	// FUSE daemons, workload agents); tell them where it is, whatever it is
+	// named, unless the user chose another one.
+	if os.Getenv("POLYTROPON_BIN") == "" {
+		if exe, err := os.Executable(); err == nil {
+			os.Setenv("POLYTROPON_BIN", exe)
+		}
+	}
 	os.Exit(run(os.Stdout, os.Stderr, os.Args[1:]))
 }
 

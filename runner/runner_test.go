@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"polytropon/ipc/wire"
 	"polytropon/results"
 	"polytropon/runner/config"
 	"polytropon/runner/metrics"
@@ -111,10 +112,37 @@ file = "it-throughput"
 `
 
 // TestRunTwoPoolsFileserver provisions two real pools, runs a short
-// fileserver in each through K, and checks what the run directory holds.
+// fileserver in each through K and through D (a filesystem service per
+// pool), and checks what the run directory holds and that nothing is left.
 func TestRunTwoPoolsFileserver(t *testing.T) {
 	requireHarness(t)
-	_, exp := writeExperiment(t, fmt.Sprintf(twoPoolsFileserver, "2s"))
+	t.Run("K", func(t *testing.T) { runTwoPoolsFileserver(t, "K", fmt.Sprintf(twoPoolsFileserver, "2s")) })
+	t.Run("D", func(t *testing.T) {
+		d, err := systems.Lookup("D")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Stat("/dev/fuse"); err != nil {
+			t.Skip("D mounts its instances with FUSE too: needs /dev/fuse")
+		}
+		t.Setenv("POLYTROPON_BIN", polytroponBin)
+		if err := d.Check(); err != nil {
+			t.Skip(err)
+		}
+		kPart := "systems = [\"K\"]\n[options.K]\nsize = \"512M\"\n"
+		if !strings.Contains(twoPoolsFileserver, kPart) {
+			t.Fatalf("twoPoolsFileserver no longer holds %q", kPart)
+		}
+		text := strings.Replace(twoPoolsFileserver, kPart, fmt.Sprintf("systems = [\"D\"]\n[options.D]\nbinary = %q\n", polytroponBin), 1)
+		runTwoPoolsFileserver(t, "D", fmt.Sprintf(text, "2s"))
+	})
+}
+
+// runTwoPoolsFileserver runs the two-pool experiment text on system and
+// checks the outcome.
+func runTwoPoolsFileserver(t *testing.T, system, text string) {
+	_, exp := writeExperiment(t, text)
+	point := "system=" + system + "/pools=2"
 	work, out := t.TempDir(), t.TempDir()
 	var stdout, stderr bytes.Buffer
 	res, err := Run(t.Context(), exp, Options{OutDir: out, WorkDir: work, AgentBinary: polytroponBin, Stdout: &stdout, Stderr: &stderr})
@@ -151,7 +179,7 @@ func TestRunTwoPoolsFileserver(t *testing.T) {
 	if !run.Complete() {
 		t.Errorf("run dir %s marked incomplete", res.Dir)
 	}
-	row := run.Table().Lookup("system=K/pools=2", results.MetricThroughput)
+	row := run.Table().Lookup(point, results.MetricThroughput)
 	if row == nil || row.N != 2 || !(row.Mean > 0) {
 		t.Fatalf("summary of throughput: %+v; want 2 positive samples", row)
 	}
@@ -163,34 +191,69 @@ func TestRunTwoPoolsFileserver(t *testing.T) {
 	if plots, _ := filepath.Glob(filepath.Join(res.Dir, results.PlotsDir, "it-throughput.*")); len(plots) == 0 {
 		t.Errorf("no plot it-throughput.* in %s", filepath.Join(res.Dir, results.PlotsDir))
 	}
-	if collectorRan(res, "lockwait") && run.Table().Lookup("system=K/pools=2", "lock_wait_seconds{backend=bpftrace}") == nil &&
-		run.Table().Lookup("system=K/pools=2", "lock_wait_seconds{backend=ftrace}") == nil {
+	if collectorRan(res, "lockwait") && run.Table().Lookup(point, "lock_wait_seconds{backend=bpftrace}") == nil &&
+		run.Table().Lookup(point, "lock_wait_seconds{backend=ftrace}") == nil {
 		t.Errorf("lockwait collector ran but no lock_wait_seconds in the summary: %v", run.Table().Metrics())
 	}
-	if !strings.Contains(stdout.String(), "system=K/pools=2") {
+	if !strings.Contains(stdout.String(), point) {
 		t.Errorf("summary table lacks the point:\n%s", stdout.String())
 	}
 	// Collector overhead is one series per collector, a sample per repetition.
-	if row := run.Table().Lookup("system=K/pools=2", "collector_overhead_cores{collector=cpu}"); row == nil || row.N != 2 {
+	if row := run.Table().Lookup(point, "collector_overhead_cores{collector=cpu}"); row == nil || row.N != 2 {
 		t.Errorf("collector_overhead_cores{collector=cpu}: %+v; want one series with 2 samples", row)
 	}
-	// K has no filesystem service: the userlock collector's note is stored
-	// once for both repetitions, in host.json and after the summary.
 	if slices.Contains(metrics.Names(), "userlock") {
-		var found bool
-		for _, n := range run.Info.Notes {
-			if strings.HasPrefix(n.Text, "collector userlock:") {
-				found = true
-				if n.Count != 2 || strings.Contains(n.Text, "<nil>") {
-					t.Errorf("userlock note %+v: want 2 repetitions and a reason", n)
-				}
+		if system == "D" {
+			// D's services report their lock waits: one sample per repetition.
+			if row := run.Table().Lookup(point, "user_lock_wait_seconds"); row == nil || row.N != 2 {
+				t.Errorf("user_lock_wait_seconds: %+v; want 2 samples (metrics %v)", row, run.Table().Metrics())
 			}
-		}
-		if !found || !strings.Contains(stdout.String(), "notes (also in") {
-			t.Errorf("host.json notes %+v / summary without the userlock note:\n%s", run.Info.Notes, stdout.String())
+		} else {
+			userlockNoted(t, run, stdout.String())
 		}
 	}
 	assertNothingLeft(t, work, os.Getpid())
+	assertNoSegments(t, "p0", "p1")
+}
+
+// userlockNoted checks that a system without a filesystem service (K) made
+// the userlock collector's note, stored once for both repetitions, in
+// host.json and after the summary.
+func userlockNoted(t *testing.T, run *results.Run, stdout string) {
+	t.Helper()
+	var found bool
+	for _, n := range run.Info.Notes {
+		if strings.HasPrefix(n.Text, "collector userlock:") {
+			found = true
+			if n.Count != 2 || strings.Contains(n.Text, "<nil>") {
+				t.Errorf("userlock note %+v: want 2 repetitions and a reason", n)
+			}
+		}
+	}
+	if !found || !strings.Contains(stdout, "notes (also in") {
+		t.Errorf("host.json notes %+v / summary without the userlock note:\n%s", run.Info.Notes, stdout)
+	}
+}
+
+// assertNoSegments checks that no System V segment of the named pools'
+// services is left in our IPC namespace (/proc/sysvipc/shm, what ipcs -m
+// lists). The pools' own IPC namespaces die with their last process, which
+// assertNothingLeft checks is gone.
+func assertNoSegments(t *testing.T, pools ...string) {
+	t.Helper()
+	data, err := os.ReadFile("/proc/sysvipc/shm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := map[string]string{}
+	for _, p := range pools {
+		keys[fmt.Sprint(wire.SegmentKey(p))] = p
+	}
+	for _, line := range strings.Split(string(data), "\n")[1:] {
+		if f := strings.Fields(line); len(f) > 1 && keys[f[0]] != "" {
+			t.Errorf("segment of pool %s left on the host: shmid %s", keys[f[0]], f[1])
+		}
+	}
 }
 
 // collectorRan reports whether a registered collector started in every
@@ -591,8 +654,8 @@ func assertNothingLeft(t *testing.T, work string, runnerPid int) {
 	if loops := loopsUnder(t, work); len(loops) > 0 {
 		t.Errorf("loop devices left: %v", loops)
 	}
-	if pids := agentPIDs(); len(pids) > 0 {
-		t.Errorf("agent processes left: %v", pids)
+	if pids := polytroponPIDs(""); len(pids) > 0 {
+		t.Errorf("processes of polytropon left (agents, services, pool engines): %v", pids)
 	}
 	if ents, _ := os.ReadDir(work); len(ents) > 0 {
 		t.Errorf("work dir not emptied: %v", ents)
@@ -600,17 +663,26 @@ func assertNothingLeft(t *testing.T, work string, runnerPid int) {
 }
 
 // agentPIDs lists running `polytropon _agent` processes of the test binary.
-func agentPIDs() []string {
+func agentPIDs() []string { return polytroponPIDs("_agent") }
+
+// polytroponPIDs lists running processes of the test's polytropon binary
+// whose subcommand is sub; sub "" lists every process of that binary
+// (agents, services, `polytropon run`) and every other process of this test
+// binary (the in-process runner's pool engines re-execute it).
+func polytroponPIDs(sub string) []string {
+	self, _ := os.Executable()
 	var out []string
 	procs, _ := filepath.Glob("/proc/[0-9]*")
 	for _, p := range procs {
 		exe, _ := os.Readlink(filepath.Join(p, "exe"))
+		exe = strings.TrimSuffix(exe, " (deleted)")
 		data, err := os.ReadFile(filepath.Join(p, "cmdline"))
-		if err != nil || strings.TrimSuffix(exe, " (deleted)") != polytroponBin {
+		engine := sub == "" && exe == self && filepath.Base(p) != fmt.Sprint(os.Getpid())
+		if err != nil || exe != polytroponBin && !engine {
 			continue
 		}
-		if args := strings.Split(string(data), "\x00"); len(args) > 1 && args[1] == "_agent" {
-			out = append(out, filepath.Base(p))
+		if args := strings.Split(string(data), "\x00"); sub == "" || len(args) > 1 && args[1] == sub {
+			out = append(out, filepath.Base(p)+" "+strings.Join(args, " "))
 		}
 	}
 	return out

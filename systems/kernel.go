@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"polytropon/fs/mountinfo"
 	"polytropon/runner/pool"
 )
 
@@ -282,36 +283,12 @@ func unmount(ctx context.Context, p *pool.Pool, mnt string) error {
 
 // hostMounted reports whether mnt is a mount point in our mount namespace.
 func hostMounted(mnt string) bool {
-	data, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
-		return false
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if f := strings.Fields(line); len(f) > 4 && unescapeMountPath(f[4]) == mnt {
-			return true
-		}
-	}
-	return false
+	ok, _ := mountinfo.Mounted("/proc/self/mountinfo", mnt)
+	return ok
 }
 
 // unescapeMountPath undoes mountinfo's octal escapes (\040 for a space).
-func unescapeMountPath(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
+func unescapeMountPath(s string) string { return mountinfo.Unescape(s) }
 
 // cmdTimeout bounds every helper program, so a wedged mount never hangs a run.
 const cmdTimeout = 2 * time.Minute

@@ -5,13 +5,20 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"io"
+	iofs "io/fs"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 
+	"golang.org/x/sys/unix"
+
+	"polytropon/fs"
 	"polytropon/fs/cephfs"
 	"polytropon/fs/cephfs/cephlayer"
 	"polytropon/fs/service"
@@ -47,19 +54,18 @@ type userlevelCephSystem struct{}
 func (*userlevelCephSystem) Name() string { return "D-ceph" }
 
 // Check needs a binary built with libcephfs (cephfs.Available: the service
-// is normally this very executable), root, the ceph CLI and ceph-fuse (to
-// make the tenant) and the service binary.
+// is normally this very executable, and the tenant's directories are made
+// with an admin client in this process), root, the ceph CLI (the tenant's
+// key) and the service binary.
 func (*userlevelCephSystem) Check() error {
 	if !cephfs.Available {
 		return fmt.Errorf("%w: D-ceph: this binary was built without libcephfs (rebuild with -tags \"ceph pacific\"; Debian packages libcephfs-dev, librados-dev)", ErrUnavailable)
 	}
 	if os.Geteuid() != 0 {
-		return fmt.Errorf("%w: D-ceph must run as root (pools, the tenant's admin mount)", ErrUnavailable)
+		return fmt.Errorf("%w: D-ceph must run as root (pools, namespaces, FUSE mounts)", ErrUnavailable)
 	}
-	for _, p := range []struct{ prog, pkg string }{{"ceph", "ceph-common"}, {"ceph-fuse", "ceph-fuse"}} {
-		if _, err := exec.LookPath(p.prog); err != nil {
-			return fmt.Errorf("%w: D-ceph needs %s to make the pool's tenant: apt-get install %s", ErrUnavailable, p.prog, p.pkg)
-		}
+	if _, err := exec.LookPath("ceph"); err != nil {
+		return fmt.Errorf("%w: D-ceph needs the ceph CLI to make the pool's tenant key: apt-get install ceph-common", ErrUnavailable)
 	}
 	_, err := serviceBinary("")
 	return err
@@ -211,14 +217,14 @@ func makeCephTenant(ctx context.Context, in *cephInstance, req Request) error {
 		dirs = append(dirs, in.dir+"/image")
 	}
 	in.dirMade = true
-	if err := in.admin(ctx, func(mnt string) error {
+	if err := cephAdmin(ctx, in, func(admin fs.Service) error {
 		for _, d := range dirs {
-			if err := os.MkdirAll(mnt+d, 0o755); err != nil {
+			if err := mkdirAll(ctx, admin, d); err != nil {
 				return err
 			}
 		}
 		if req.Lower != "" {
-			if _, err := hostCmd(ctx, "cp", "-a", "--", req.Lower+"/.", mnt+in.dir+"/image"); err != nil {
+			if err := copyIntoCeph(ctx, admin, req.Lower, in.dir+"/image"); err != nil {
 				return fmt.Errorf("copying the lower image into the file system: %w", err)
 			}
 		}
@@ -234,6 +240,146 @@ func makeCephTenant(ctx context.Context, in *cephInstance, req Request) error {
 	in.tenant = tenant
 	in.keyring = filepath.Join(in.workDir, "client."+tenant+".keyring")
 	return os.WriteFile(in.keyring, []byte(out), 0o600)
+}
+
+// cephAdmin runs fn on a libcephfs client of the admin user rooted at the
+// file system's root, in this process. (Not a short-lived ceph-fuse: one
+// unmounted within a few seconds of its mount aborts in its remount test
+// without closing its MDS session, and the MDS then holds the caps of the
+// directories it made, blocking the tenant's clients, until it evicts the
+// dead session a minute later.) Closing the client closes its session.
+func cephAdmin(ctx context.Context, in *cephInstance, fn func(admin fs.Service) error) error {
+	admin, err := cephfs.New(ctx, cephfs.Config{ConfPath: in.conf, Keyring: in.adminKeyring, ID: in.adminUser(),
+		FSName: in.opts["ceph_fs_name"]})
+	if err != nil {
+		return fmt.Errorf("admin client: %w", err)
+	}
+	return errors.Join(fn(admin), admin.Close())
+}
+
+// mkdirAll makes an absolute directory path of the file system and its
+// parents.
+func mkdirAll(ctx context.Context, svc fs.Service, dir string) error {
+	var cur string
+	for _, part := range strings.Split(strings.Trim(dir, "/"), "/") {
+		cur = path.Join(cur, part)
+		if err := svc.Mkdir(ctx, cur, 0o755); err != nil && !errors.Is(err, syscall.EEXIST) {
+			return err
+		}
+	}
+	return nil
+}
+
+// copyIntoCeph copies the host tree src into the existing directory dst of
+// the file system: directories, regular files and symbolic links, with
+// their permission bits and owners (times are not kept).
+func copyIntoCeph(ctx context.Context, svc fs.Service, src, dst string) error {
+	buf := make([]byte, 1<<20)
+	return filepath.WalkDir(src, func(p string, d iofs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(src, p)
+		if err != nil {
+			return err
+		}
+		to := path.Join(strings.TrimPrefix(dst, "/"), filepath.ToSlash(rel))
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		st, ok := info.Sys().(*syscall.Stat_t)
+		if !ok {
+			return fmt.Errorf("%s: no owner information", p)
+		}
+		perm := uint32(info.Mode().Perm())
+		switch {
+		case rel == ".":
+		case d.IsDir():
+			if err := svc.Mkdir(ctx, to, perm); err != nil {
+				return err
+			}
+		case d.Type()&iofs.ModeSymlink != 0:
+			target, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			if err := svc.Symlink(ctx, target, to); err != nil {
+				return err
+			}
+		case d.Type().IsRegular():
+			if err := copyFileIntoCeph(ctx, svc, p, to, perm, buf); err != nil {
+				return err
+			}
+		default:
+			return fmt.Errorf("%s: cannot copy a %v into Ceph", p, d.Type())
+		}
+		if rel == "." {
+			return nil
+		}
+		return svc.Chown(ctx, to, int(st.Uid), int(st.Gid), unix.AT_SYMLINK_NOFOLLOW)
+	})
+}
+
+func copyFileIntoCeph(ctx context.Context, svc fs.Service, from, to string, perm uint32, buf []byte) error {
+	in, err := os.Open(from)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := svc.Open(ctx, to, syscall.O_CREAT|syscall.O_EXCL|syscall.O_WRONLY, perm)
+	if err != nil {
+		return err
+	}
+	var off int64
+	for {
+		n, rerr := in.Read(buf)
+		if n > 0 {
+			if _, err := out.Pwrite(buf[:n], off); err != nil {
+				out.Close()
+				return err
+			}
+			off += int64(n)
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			out.Close()
+			return rerr
+		}
+	}
+	return out.Close()
+}
+
+// removeFromCeph removes a path of the file system and everything below
+// it; a missing path is not an error.
+func removeFromCeph(ctx context.Context, svc fs.Service, name string) error {
+	st, err := svc.Lstat(ctx, name)
+	if errors.Is(err, syscall.ENOENT) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if !st.IsDir() {
+		return svc.Unlink(ctx, name)
+	}
+	d, err := svc.OpenDir(ctx, name)
+	if err != nil {
+		return err
+	}
+	ents, err := d.ReadDir(0)
+	d.Close()
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		if err := removeFromCeph(ctx, svc, path.Join(name, e.Name)); err != nil {
+			return err
+		}
+	}
+	return svc.Rmdir(ctx, name)
 }
 
 // userlevelCephInstance is D-ceph set up for one pool: D's service
@@ -261,13 +407,14 @@ func (in *userlevelCephInstance) Teardown(ctx context.Context) error {
 	if t.dirMade {
 		// The service is gone (killed at worst), so no client of the
 		// tenant writes into the directory any more.
-		rerr := t.admin(ctx, func(mnt string) error {
-			if err := os.RemoveAll(mnt + t.dir); err != nil {
+		rerr := cephAdmin(ctx, t, func(admin fs.Service) error {
+			rel := strings.TrimPrefix(t.dir, "/")
+			if err := removeFromCeph(ctx, admin, rel); err != nil {
 				return err
 			}
 			// /polytropon/<run> is this pool's alone (run hashes the
 			// pool's WorkDir); leave it if anything else is there.
-			os.Remove(mnt + filepath.Dir(t.dir))
+			admin.Rmdir(ctx, path.Dir(rel))
 			return nil
 		})
 		if rerr != nil {

@@ -63,6 +63,17 @@ func TestUserlevelCephSetupTeardown(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(lower, "image.txt"), []byte("from the image"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// The image is copied into Ceph with its subdirectories, modes and
+	// symbolic links.
+	if err := os.Mkdir(filepath.Join(lower, "sub"), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(lower, "sub", "run.sh"), []byte("deep"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("sub/run.sh", filepath.Join(lower, "link")); err != nil {
+		t.Fatal(err)
+	}
 	in, err := s.Setup(t.Context(), p, Request{Pool: 0, Containers: 2, WorkDir: work, Lower: lower, Backend: "ceph",
 		Options: map[string]string{"ceph_conf": conf, "binary": bin, "buffers": "8", "buffer_size": "65536", "client_oc_size": "16777216"}})
 	if errors.Is(err, ErrUnavailable) {
@@ -94,9 +105,9 @@ func TestUserlevelCephSetupTeardown(t *testing.T) {
 		// The legacy path: a program without the library reads the same
 		// file through the service's FUSE mount of the same instance.
 		out.Reset()
-		if err := p.Run(t.Context(), pool.Cmd{Path: "cat", Args: []string{"cat", "mine.txt", "image.txt"}, Dir: c.Dir, Stdout: &out, Stderr: &errb}); err != nil {
+		if err := p.Run(t.Context(), pool.Cmd{Path: "cat", Args: []string{"cat", "mine.txt", "image.txt", "link"}, Dir: c.Dir, Stdout: &out, Stderr: &errb}); err != nil {
 			t.Errorf("cat through the FUSE mount of container %d: %v\n%s", i, err, errb.String())
-		} else if want := fmt.Sprintf("container%dfrom the image", i); out.String() != want {
+		} else if want := fmt.Sprintf("container%dfrom the imagedeep", i); out.String() != want {
 			t.Errorf("cat through the FUSE mount of container %d: %q, want %q", i, out.String(), want)
 		}
 	}
@@ -119,6 +130,11 @@ func TestUserlevelCephSetupTeardown(t *testing.T) {
 	}
 	if got := readCeph(t, admin, rel+"/image/image.txt"); got != "from the image" {
 		t.Errorf("image in CephFS = %q", got)
+	}
+	for name, want := range map[string]uint32{"sub": syscall.S_IFDIR | 0o750, "sub/run.sh": syscall.S_IFREG | 0o755, "link": syscall.S_IFLNK | 0o777} {
+		if st, err := admin.Lstat(t.Context(), rel+"/image/"+name); err != nil || st.Mode != want {
+			t.Errorf("image/%s in CephFS: mode %o (%v), want %o", name, st.Mode, err, want)
+		}
 	}
 	// The tenant's key is confined to the pool's directory.
 	if f, err := cephfs.New(t.Context(), cephfs.Config{ConfPath: conf, ID: id, Keyring: keyring, Root: filepath.Dir(dir), MountTimeout: 5 * time.Second}); err == nil {

@@ -73,7 +73,9 @@ func BenchmarkServicePath(b *testing.B) {
 			// Small operations do not depend on the copy method.
 			serviceOps(b, "ipc-"+wait+"-"+cm, view, c, small, large, cm == "SMC")
 		}
-		sp.stop(b)
+		if err := sp.Stop(b); err != nil {
+			b.Errorf("service exited with %v", err)
+		}
 	}
 }
 

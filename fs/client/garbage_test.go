@@ -74,7 +74,7 @@ func TestGarbageDescriptors(t *testing.T) {
 	f.Close()
 	before, _ := c.Info()
 
-	raw, err := front.Attach(sp.key, front.Options{})
+	raw, err := front.Attach(sp.Key, front.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -236,7 +236,8 @@ func TestGarbageDescriptors(t *testing.T) {
 		t.Errorf("rejected count grew by %d, want at least %d", after.Rejected-before.Rejected, len(cases))
 	}
 	for _, want := range []string{"dropped item 0x10000000000: not a buffer index", "is not submitted (stale or forged)", "rejected request"} {
-		if !strings.Contains(sp.log.String(), want) {
+		// The log reaches us through a pipe, after the counters.
+		if !waitFor(3*time.Second, func() bool { return strings.Contains(sp.Log.String(), want) }) {
 			t.Errorf("service log lacks %q", want)
 		}
 	}

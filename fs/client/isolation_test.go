@@ -35,15 +35,15 @@ func TestPoolsCannotSeeEachOther(t *testing.T) {
 	}
 	a := start("/pool-a")
 	b := start("/pool-b")
-	if a.key != b.key {
-		t.Fatalf("services got keys %d and %d, want the same", a.key, b.key)
+	if a.Key != b.Key {
+		t.Fatalf("services got keys %d and %d, want the same", a.Key, b.Key)
 	}
 	for _, c := range []struct {
 		sp   *svcProc
 		want string
 	}{{a, "ok /pool-a"}, {b, "ok /pool-b"}} {
 		cmd := helperCmd(t, "attach", "KEY="+strconv.Itoa(key))
-		args := append([]string{"--ipc=/proc/" + strconv.Itoa(c.sp.cmd.Process.Pid) + "/ns/ipc", "--"}, cmd.Args...)
+		args := append([]string{"--ipc=/proc/" + strconv.Itoa(c.sp.Pid()) + "/ns/ipc", "--"}, cmd.Args...)
 		ns := exec.Command(nsenter, args...)
 		ns.Env = cmd.Env
 		out, err := ns.CombinedOutput()

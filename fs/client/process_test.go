@@ -24,6 +24,7 @@ import (
 	"polytropon/fs"
 	"polytropon/fs/client"
 	"polytropon/fs/fstest"
+	"polytropon/fs/service/servicetest"
 	"polytropon/ipc/queue"
 	"polytropon/ipc/shm"
 	"polytropon/ipc/wire"
@@ -110,10 +111,10 @@ func TestSeveralClientProcesses(t *testing.T) {
 	v, _ := c.FS(mp)
 	const procs = 4
 	cmds := make([]*exec.Cmd, procs)
-	outs := make([]*syncBuffer, procs)
+	outs := make([]*servicetest.Log, procs)
 	for i := range cmds {
-		outs[i] = &syncBuffer{}
-		cmds[i] = helperCmd(t, "load", "KEY="+strconv.Itoa(sp.key), "MNT="+mp)
+		outs[i] = &servicetest.Log{}
+		cmds[i] = helperCmd(t, "load", "KEY="+strconv.Itoa(sp.Key), "MNT="+mp)
 		cmds[i].Stdout, cmds[i].Stderr = outs[i], outs[i]
 		if err := cmds[i].Start(); err != nil {
 			t.Fatal(err)
@@ -166,8 +167,8 @@ func TestKillClientMidRequest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := helperCmd(t, "busy", "KEY="+strconv.Itoa(sp.key), "MNT="+mp)
-	var errOut syncBuffer
+	cmd := helperCmd(t, "busy", "KEY="+strconv.Itoa(sp.Key), "MNT="+mp)
+	var errOut servicetest.Log
 	cmd.Stderr = &errOut
 	stdout, _ := cmd.StdoutPipe()
 	if err := cmd.Start(); err != nil {
@@ -195,7 +196,7 @@ func TestKillClientMidRequest(t *testing.T) {
 	if !ok {
 		t.Errorf("after the kill: %d open files, %d clients; want %d and %d", after.OpenFiles, after.Clients, before.OpenFiles, before.Clients)
 	}
-	if owned := buffersOwnedBy(t, sp.key, cmd.Process.Pid); owned != 0 {
+	if owned := buffersOwnedBy(t, sp.Key, cmd.Process.Pid); owned != 0 {
 		t.Errorf("%d request buffers still owned by the dead client", owned)
 	}
 	if err := checkedIO(v, "after-kill", 7, 5); err != nil {
@@ -231,7 +232,7 @@ func TestKillService(t *testing.T) {
 		}
 	}()
 	time.Sleep(20 * time.Millisecond)
-	sp.kill9(t)
+	sp.Kill()
 	start := time.Now()
 	res := make(chan error, 1)
 	go func() { _, err := v.Stat(context.Background(), "before"); res <- err }()
@@ -259,7 +260,7 @@ func TestKillService(t *testing.T) {
 		close(stop)
 		t.Error("the busy goroutine hung")
 	}
-	if _, err := client.Dial(context.Background(), client.Options{Key: sp.key, ReadyTimeout: 100 * time.Millisecond}); err == nil {
+	if _, err := client.Dial(context.Background(), client.Options{Key: sp.Key, ReadyTimeout: 100 * time.Millisecond}); err == nil {
 		t.Error("dialing a dead service succeeded")
 	}
 }
@@ -288,9 +289,9 @@ func TestForkSharesOpenFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := helperCmd(t, "fork-child", "KEY="+strconv.Itoa(sp.key), "TOKEN="+strconv.FormatUint(tok, 10),
+	cmd := helperCmd(t, "fork-child", "KEY="+strconv.Itoa(sp.Key), "TOKEN="+strconv.FormatUint(tok, 10),
 		"STATE="+hex.EncodeToString(blob), "FD="+strconv.Itoa(fd))
-	var out syncBuffer
+	var out servicetest.Log
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -335,8 +336,8 @@ func TestExecKeepsOpenFiles(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "f"), []byte("hello world"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd := helperCmd(t, "exec1", "KEY="+strconv.Itoa(sp.key), "FILE="+mp+"/f")
-	var out syncBuffer
+	cmd := helperCmd(t, "exec1", "KEY="+strconv.Itoa(sp.Key), "FILE="+mp+"/f")
+	var out servicetest.Log
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -442,22 +443,15 @@ func TestEscape(t *testing.T) {
 // TestServiceStopsOnSIGTERM: SIGTERM stops the service cleanly (exit 0),
 // removes its segment, and clients see ENOTCONN.
 func TestServiceStopsOnSIGTERM(t *testing.T) {
-	sp := startService(t, svcOpts{})
+	sp := startService(t, svcOpts{stop: 10 * time.Second})
 	c := sp.dial(t, client.Options{})
 	if err := c.Null(); err != nil {
 		t.Fatal(err)
 	}
-	sp.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-sp.done:
-		sp.done <- err
-		if err != nil {
-			t.Errorf("service exit: %v\n%s", err, sp.log)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("service did not stop on SIGTERM")
+	if err := sp.Stop(t); err != nil {
+		t.Errorf("service exit: %v\n%s", err, sp.Log)
 	}
-	if seg, err := shm.Open(sp.key); err == nil {
+	if seg, err := shm.Open(sp.Key); err == nil {
 		seg.Detach()
 		t.Error("the segment survived a clean stop")
 	}

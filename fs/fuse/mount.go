@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"polytropon/fs"
+	"polytropon/fs/mountinfo"
 )
 
 // Options configure a mount.
@@ -178,16 +179,15 @@ func mounted(dir string) bool {
 	return ok
 }
 
-// IsMounted reports whether mountinfo (a /proc/<pid>/mountinfo file, so
-// that another mount namespace can be inspected) lists a mount of FSType on
-// dir.
-func IsMounted(mountinfo, dir string) (bool, error) {
-	data, err := os.ReadFile(mountinfo)
+// IsMounted reports whether file (a /proc/<pid>/mountinfo file, so that
+// another mount namespace can be inspected) lists a mount of FSType on dir.
+func IsMounted(file, dir string) (bool, error) {
+	entries, err := mountinfo.Read(file)
 	if err != nil {
 		return false, err
 	}
-	for _, m := range parseMountinfo(string(data)) {
-		if m.point == dir && m.fstype == FSType {
+	for _, e := range entries {
+		if e.Point == dir && e.FSType == FSType {
 			return true, nil
 		}
 	}

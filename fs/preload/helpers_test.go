@@ -1,87 +1,45 @@
 package preload_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"polytropon/fs/preload"
-	"polytropon/ipc/shm"
+	"polytropon/fs/service/servicetest"
 )
 
-// servePath is the polytropon binary and libPath the preload library,
-// both built by TestMain.
-var servePath, libPath string
+// libPath is the preload library, built by TestMain.
+var libPath string
 
 func TestMain(m *testing.M) {
 	if os.Getenv(helperEnv) != "" {
 		os.Exit(runHelper())
 	}
-	dir, err := os.MkdirTemp("", "polytropon-preload-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	servePath = filepath.Join(dir, "polytropon")
-	if out, err := exec.Command("go", "build", "-o", servePath, "polytropon/cmd/polytropon").CombinedOutput(); err != nil {
-		// Other packages of the command may be half-written; the serve
-		// subcommand alone is the same code.
-		fmt.Fprintf(os.Stderr, "building cmd/polytropon failed (%v); using fs/service/internal/serve\n%s", err, out)
-		if out, err := exec.Command("go", "build", "-o", servePath, "polytropon/fs/service/internal/serve").CombinedOutput(); err != nil {
-			fmt.Fprintf(os.Stderr, "building the service: %v\n%s", err, out)
-			os.RemoveAll(dir)
-			os.Exit(1)
-		}
-	}
+	var err error
 	if libPath, err = preload.Build(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
-		os.RemoveAll(dir)
 		os.Exit(1)
 	}
 	code := m.Run()
-	os.RemoveAll(dir)
+	servicetest.RemoveBinary()
 	os.Exit(code)
-}
-
-// syncBuffer collects a process's output.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // pool is a running "polytropon serve" with one instance: a union of a
 // private writable branch over a shared read-only lower branch, mounted at
 // Root (a real, empty host directory, as system D sets it up).
 type pool struct {
-	Key   int
+	*servicetest.Service
 	Root  string // mount path
 	Upper string // writable branch (host dir)
 	Lower string // read-only shared branch (host dir)
-	cmd   *exec.Cmd
-	log   *syncBuffer
-	done  chan error
 }
 
 type poolOpts struct {
@@ -91,12 +49,11 @@ type poolOpts struct {
 }
 
 // startPool starts a service with a fresh key and waits for its ready
-// line; cleanup stops it and removes its segment.
+// line; cleanup stops it and removes its segment (servicetest).
 func startPool(t testing.TB, o poolOpts) *pool {
 	t.Helper()
 	base := t.TempDir()
-	p := &pool{Key: int(rand.Int32N(1<<30)) + 1, Root: filepath.Join(base, "root"), Upper: filepath.Join(base, "upper"),
-		Lower: filepath.Join(base, "lower"), log: &syncBuffer{}, done: make(chan error, 1)}
+	p := &pool{Root: filepath.Join(base, "root"), Upper: filepath.Join(base, "upper"), Lower: filepath.Join(base, "lower")}
 	for _, d := range []string{p.Root, p.Upper, p.Lower} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			t.Fatal(err)
@@ -112,79 +69,13 @@ stack = [{type = "union", branches = [
     {type = "local", dir = %q},
     {type = "local", dir = %q, readonly = true, shared = "image"}]}]
 `, p.Root, p.Upper, p.Lower)
-	cfgFile := filepath.Join(base, "serve.toml")
-	if err := os.WriteFile(cfgFile, []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
 	bs := o.bufSize
 	if bs == 0 {
 		bs = 256 << 10
 	}
-	args := []string{"serve", "-key", fmt.Sprint(p.Key), "-config", cfgFile, "-wait", "spin-futex",
-		"-buffers", "128", "-buffer-size", fmt.Sprint(bs)}
-	args = append(args, o.args...)
-	p.cmd = exec.Command(servePath, args...)
-	p.cmd.Stderr = p.log
-	stdout, err := p.cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { p.done <- p.cmd.Wait() }()
-	t.Cleanup(func() { p.stop(t) })
-	ready := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			select {
-			case ready <- sc.Text():
-			default:
-			}
-		}
-	}()
-	select {
-	case line := <-ready:
-		if !strings.HasPrefix(line, "ready ") {
-			t.Fatalf("service said %q, want a ready line; log:\n%s", line, p.log)
-		}
-	case err := <-p.done:
-		p.done <- err
-		t.Fatalf("service exited before it was ready: %v; log:\n%s", err, p.log)
-	case <-time.After(20 * time.Second):
-		t.Fatalf("service not ready after 20s; log:\n%s", p.log)
-	}
+	args := append([]string{"-wait", "spin-futex", "-buffers", "128", "-buffer-size", fmt.Sprint(bs)}, o.args...)
+	p.Service = servicetest.Start(t, servicetest.Options{Config: cfg, Args: args})
 	return p
-}
-
-func (p *pool) stop(t testing.TB) {
-	if p.cmd.ProcessState == nil {
-		p.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case err := <-p.done:
-			p.done <- err
-		case <-time.After(5 * time.Second):
-			p.cmd.Process.Kill()
-			err := <-p.done
-			p.done <- err
-			t.Errorf("service did not stop on SIGTERM within 5s; log:\n%s", p.log)
-		}
-	}
-	if seg, err := shm.Open(p.Key); err == nil {
-		seg.Remove()
-		seg.Detach()
-	}
-	if t.Failed() {
-		t.Logf("service log:\n%s", p.log)
-	}
-}
-
-// kill9 kills the service without letting it clean up.
-func (p *pool) kill9() {
-	p.cmd.Process.Signal(syscall.SIGKILL)
-	err := <-p.done
-	p.done <- err
 }
 
 // Env is the environment of a program on this pool.
@@ -262,17 +153,8 @@ func runHelper() int {
 	return 2
 }
 
-// waitFor polls cond every 20ms until it holds or d passes.
-func waitFor(d time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) {
-		if cond() {
-			return true
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return cond()
-}
+// waitFor polls cond until it holds or d passes.
+var waitFor = servicetest.WaitFor
 
 func contextTimeout(d time.Duration) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), d)

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"polytropon/fs/service/servicetest"
 )
 
 // TestForkExecInheritedFd: a shell opens a file (exec 3>file), then forks
@@ -64,7 +66,7 @@ func TestServiceDown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := &syncBuffer{}
+	out := &servicetest.Log{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -72,7 +74,7 @@ func TestServiceDown(t *testing.T) {
 	if !waitFor(10*time.Second, func() bool { return strings.Contains(out.String(), "opened") }) {
 		t.Fatalf("helper did not open its file: %s", out)
 	}
-	p.kill9()
+	p.Kill()
 	stdin.Close() // go on
 	err = cmd.Wait()
 	if err != nil {

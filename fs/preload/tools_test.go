@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"polytropon/fs/client"
+	"polytropon/fs/service/servicetest"
 )
 
 // served returns the service's count of answered requests (through the
@@ -122,7 +123,7 @@ mimetype.assign = (".bin" => "application/octet-stream", ".txt" => "text/plain")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	cmd := command(ctx, p, p.Root, "lighttpd", "-D", "-f", conf)
-	logs := &syncBuffer{}
+	logs := &servicetest.Log{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -1,17 +1,14 @@
 package service
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -22,6 +19,7 @@ import (
 	"polytropon/fs"
 	fsclient "polytropon/fs/client"
 	"polytropon/fs/fuse"
+	"polytropon/fs/service/servicetest"
 	"polytropon/ipc/shm"
 )
 
@@ -116,141 +114,20 @@ func needFuse(t *testing.T) {
 	}
 }
 
-var (
-	serveBinOnce sync.Once
-	serveBin     string
-	serveBinErr  error
-)
-
-// serveBinary builds "polytropon serve" once: the full command, or the
-// serve subcommand alone when other packages of the command do not compile.
-func serveBinary(t *testing.T) string {
-	t.Helper()
-	serveBinOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "polytropon-service-test-")
-		if err != nil {
-			serveBinErr = err
-			return
-		}
-		serveBin = filepath.Join(dir, "polytropon")
-		out, err := exec.Command("go", "build", "-o", serveBin, "polytropon/cmd/polytropon").CombinedOutput()
-		if err != nil {
-			out2, err2 := exec.Command("go", "build", "-o", serveBin, "polytropon/fs/service/internal/serve").CombinedOutput()
-			if err2 != nil {
-				serveBinErr = fmt.Errorf("building the service: %v\n%s\n%s", err2, out, out2)
-			}
-		}
-	})
-	if serveBinErr != nil {
-		t.Fatal(serveBinErr)
-	}
-	return serveBin
-}
-
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if serveBin != "" {
-		os.RemoveAll(filepath.Dir(serveBin))
-	}
+	servicetest.RemoveBinary()
 	os.Exit(code)
-}
-
-// lockedBuffer is a log written by a process's stderr copier.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-// serveProc is a running "polytropon serve" process.
-type serveProc struct {
-	cmd  *exec.Cmd
-	key  int
-	log  *lockedBuffer
-	done chan error // the exit status, put back after each read
 }
 
 // startServe runs "polytropon serve -config" with cfgText and waits for its
 // ready line (ok = false: it exited first; the error is in its log).
-// Cleanup kills it if it still runs and removes its segment.
-func startServe(t *testing.T, cfgText string) (*serveProc, bool) {
+// Cleanup stops it if it still runs and removes its segment (servicetest).
+func startServe(t *testing.T, cfgText string) (*servicetest.Service, bool) {
 	t.Helper()
-	sp := &serveProc{key: 1 + int(rand.Int32N(1<<30)), log: &lockedBuffer{}, done: make(chan error, 1)}
-	cfgFile := writeConfig(t, fmt.Sprintf("key = %d\nbuffers = 8\nbuffer_size = 65536\n%s", sp.key, cfgText))
-	bin := serveBinary(t)
-	sp.cmd = exec.Command(bin, "serve", "-config", cfgFile)
-	sp.cmd.Stderr = sp.log
-	stdout, err := sp.cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := sp.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { sp.done <- sp.cmd.Wait() }()
-	t.Cleanup(func() {
-		sp.cmd.Process.Kill()
-		sp.exitErr()
-		if seg, err := shm.Open(sp.key); err == nil {
-			seg.Remove()
-			seg.Detach()
-		}
-	})
-	ready := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			select {
-			case ready <- sc.Text():
-			default:
-			}
-		}
-	}()
-	select {
-	case line := <-ready:
-		if !strings.HasPrefix(line, "ready ") {
-			t.Fatalf("service said %q; log:\n%s", line, sp.log)
-		}
-		return sp, true
-	case err := <-sp.done:
-		sp.done <- err
-		return sp, false
-	case <-time.After(30 * time.Second):
-		t.Fatalf("service not ready after 30s; log:\n%s", sp.log)
-	}
-	return sp, false
-}
-
-// exitErr waits for the exit and returns its status (repeatable).
-func (sp *serveProc) exitErr() error {
-	err := <-sp.done
-	sp.done <- err
-	return err
-}
-
-// stop sends SIGTERM and returns the exit status (failing after 10 s).
-func (sp *serveProc) stop(t *testing.T) error {
-	t.Helper()
-	sp.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-sp.done:
-		sp.done <- err
-		return err
-	case <-time.After(10 * time.Second):
-		t.Fatalf("service did not stop within 10s of SIGTERM; log:\n%s", sp.log)
-		return nil
-	}
+	sp, err := servicetest.Launch(t, servicetest.Options{Config: "buffers = 8\nbuffer_size = 65536\n" + cfgText,
+		ReadyTimeout: 30 * time.Second, StopTimeout: 10 * time.Second})
+	return sp, err == nil
 }
 
 // fuseMounted reports whether dir carries a polytropon FUSE mount here.
@@ -330,12 +207,12 @@ stack = [{type = "cache", options = {capacity = "8M"}},
                                       {type = "local", dir = %q, readonly = true}]}]
 `, mnt, upper, lower))
 	if !ok {
-		t.Fatalf("service failed: %v; log:\n%s", sp.exitErr(), sp.log)
+		t.Fatalf("service failed: %v; log:\n%s", sp.Wait(), sp.Log)
 	}
 	if !fuseMounted(t, mnt) {
-		t.Fatalf("no FUSE mount on %s; log:\n%s", mnt, sp.log)
+		t.Fatalf("no FUSE mount on %s; log:\n%s", mnt, sp.Log)
 	}
-	cl, err := fsclient.OpenFS(context.Background(), fsclient.Options{Key: sp.key}, mnt)
+	cl, err := fsclient.OpenFS(context.Background(), fsclient.Options{Key: sp.Key}, mnt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -439,8 +316,8 @@ stack = [{type = "cache", options = {capacity = "8M"}},
 		}
 	})
 	t.Run("ShutdownUnmounts", func(t *testing.T) {
-		if err := sp.stop(t); err != nil {
-			t.Errorf("service exit: %v; log:\n%s", err, sp.log)
+		if err := sp.Stop(t); err != nil {
+			t.Errorf("service exit: %v; log:\n%s", err, sp.Log)
 		}
 		if fuseMounted(t, mnt) {
 			t.Errorf("%s still mounted after the service stopped", mnt)
@@ -465,7 +342,7 @@ func TestFuseBusyShutdown(t *testing.T) {
 	unmountLeftover(t, mnt)
 	sp, ok := startServe(t, fmt.Sprintf("[[instance]]\npath = \"/inst\"\nfuse = %q\nstack = [{type = \"local\", dir = %q}]\n", mnt, dir))
 	if !ok {
-		t.Fatalf("service failed: %v; log:\n%s", sp.exitErr(), sp.log)
+		t.Fatalf("service failed: %v; log:\n%s", sp.Wait(), sp.Log)
 	}
 	held, err := os.Open(filepath.Join(mnt, "held.txt"))
 	if err != nil {
@@ -478,14 +355,14 @@ func TestFuseBusyShutdown(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { sleeper.Process.Kill(); sleeper.Wait() }()
-	if err := sp.stop(t); err != nil {
-		t.Errorf("service exit: %v; log:\n%s", err, sp.log)
+	if err := sp.Stop(t); err != nil {
+		t.Errorf("service exit: %v; log:\n%s", err, sp.Log)
 	}
 	if fuseMounted(t, mnt) {
 		t.Errorf("%s still mounted after the service stopped", mnt)
 	}
-	if !strings.Contains(sp.log.String(), "detached lazily") {
-		t.Errorf("the service did not report the lazy detach; log:\n%s", sp.log)
+	if !strings.Contains(sp.Log.String(), "detached lazily") {
+		t.Errorf("the service did not report the lazy detach; log:\n%s", sp.Log)
 	}
 	// The connection is gone with the service: the held file fails
 	// instead of hanging.
@@ -506,9 +383,9 @@ func TestFuseUmountAndErrors(t *testing.T) {
 	unmountLeftover(t, mnt)
 	sp, ok := startServe(t, fmt.Sprintf("[[instance]]\npath = %q\nfuse = true\nstack = [{type = \"local\", dir = %q}]\n", mnt, dir))
 	if !ok {
-		t.Fatalf("service failed: %v; log:\n%s", sp.exitErr(), sp.log)
+		t.Fatalf("service failed: %v; log:\n%s", sp.Wait(), sp.Log)
 	}
-	c, err := fsclient.Dial(context.Background(), fsclient.Options{Key: sp.key})
+	c, err := fsclient.Dial(context.Background(), fsclient.Options{Key: sp.Key})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -519,8 +396,8 @@ func TestFuseUmountAndErrors(t *testing.T) {
 		t.Errorf("%s still FUSE-mounted after UMOUNT of its instance", mnt)
 	}
 	c.Close()
-	if err := sp.stop(t); err != nil {
-		t.Errorf("service exit: %v; log:\n%s", err, sp.log)
+	if err := sp.Stop(t); err != nil {
+		t.Errorf("service exit: %v; log:\n%s", err, sp.Log)
 	}
 
 	missing := filepath.Join(base, "nonexistent")
@@ -528,10 +405,10 @@ func TestFuseUmountAndErrors(t *testing.T) {
 	if ok {
 		t.Fatalf("service started with a missing FUSE mount point")
 	}
-	if err := sp.exitErr(); err == nil || !strings.Contains(sp.log.String(), "instance[0] at /x") || !strings.Contains(sp.log.String(), missing) {
-		t.Errorf("exit %v; the log should name the instance and the mount point:\n%s", err, sp.log)
+	if err := sp.Wait(); err == nil || !strings.Contains(sp.Log.String(), "instance[0] at /x") || !strings.Contains(sp.Log.String(), missing) {
+		t.Errorf("exit %v; the log should name the instance and the mount point:\n%s", err, sp.Log)
 	}
-	if seg, err := shm.Open(sp.key); err == nil {
+	if seg, err := shm.Open(sp.Key); err == nil {
 		seg.Detach()
 		t.Errorf("the failed service left its segment")
 	}

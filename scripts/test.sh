@@ -11,7 +11,9 @@ export GOTOOLCHAIN=auto GOFLAGS=-mod=mod
 TAGS="ceph pacific"
 
 echo "== gofmt"
-bad=$("$(dirname "$GO")/gofmt" -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go') 2>&1 || true)
+# The gofmt of the toolchain that builds (GOTOOLCHAIN may have switched it).
+GOFMT="$("$GO" env GOROOT)/bin/gofmt"
+bad=$("$GOFMT" -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go') 2>&1 || true)
 if [ -n "$bad" ]; then echo "gofmt would change:"; echo "$bad"; exit 1; fi
 
 echo "== go vet"

@@ -15,6 +15,7 @@ const (
 	defaultCapacity   = 1024
 	maxCapacity       = 1 << 20
 	defaultSpinBudget = 1000
+	yieldEvery        = 64 // polls between yields while spinning (~2-3 µs)
 )
 
 // ringCapacity is cfg.Capacity rounded up to a power of two in
@@ -82,8 +83,13 @@ func (ws *waitState) expired() bool {
 func (ws *waitState) spin() bool {
 	if ws.wait == Spin || (ws.wait == SpinFutex && ws.spins < ws.budget) {
 		ws.spins++
-		if ws.spins%8 == 0 {
-			runtime.Gosched() // let other goroutines (maybe the peer) run
+		// Yield only every yieldEvery polls: on a goroutine locked to its
+		// thread (bake-off threads, pinned service threads) Gosched parks
+		// the thread and hands the P over, a multi-microsecond round trip
+		// that would dominate sub-microsecond waits; but a peer that shares
+		// our P (GOMAXPROCS=1) only runs when we do yield.
+		if ws.spins%yieldEvery == 0 {
+			runtime.Gosched()
 		} else {
 			pause()
 		}

@@ -100,6 +100,11 @@ func Run(ctx context.Context, exp *config.Experiment, opts Options) (*Outcome, e
 	if opts.Stderr == nil {
 		opts.Stderr = io.Discard
 	}
+	// Before anything is set up: settings the harness cannot apply would
+	// otherwise be ignored silently.
+	if err := exp.ValidateRun(); err != nil {
+		return nil, err
+	}
 	if err := requireRoot("polytropon run"); err != nil {
 		return nil, err
 	}

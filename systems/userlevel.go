@@ -61,6 +61,23 @@ import (
 //	cache        "true" puts a client cache (fs/cache) on top of each
 //	             container's union; cache_<option> sets its options
 //	             (cache_capacity = "512M", cache_write_through = "true", ...)
+//
+// Tenant options (set by the runner from [tenants] when the tenants are
+// the containers of one pool, the Justitia experiments; docs/cache.md):
+//
+//	tenant_weights  comma-separated weight of each container ("100,200")
+//	tenant_policy   conventional: one shared cache pool (clock2q, FIFO
+//	                allocation queue) whose tenant i is container i with
+//	                weight i; justitia: the same with the weighted policy
+//	                and the weight-ordered queue; direct: no cache
+//	tenant_aging    "true": aging in the weighted queue (justitia)
+//	tenant_cache    bytes of cache per tenant (the pool is their sum)
+//	tenant_slots    concurrent allocations of a full pool (default 1: the
+//	                allocation lock)
+//
+// Every container's branch is then fs/local with O_DIRECT (the service's
+// "direct" layer), so the kernel page cache does not help; the tenant
+// options exclude cache, cache_* and a shared lower image.
 func init() {
 	Register(&userlevelSystem{})
 	RegisterOpener(ClientKind, openClient)
@@ -186,13 +203,13 @@ func (s *userlevelSystem) Setup(ctx context.Context, p *pool.Pool, req Request) 
 	}
 	var unknown []string
 	for k := range req.Options {
-		if !userlevelOptions[k] && !strings.HasPrefix(k, "cache_") {
+		if !userlevelOptions[k] && !strings.HasPrefix(k, "cache_") && !tenantOptions[k] {
 			unknown = append(unknown, k)
 		}
 	}
 	if len(unknown) > 0 {
 		sort.Strings(unknown)
-		return nil, fmt.Errorf("systems: D: unknown options %v (have binary, preload, fuse, fuse_kernel_cache, design, wait, copy, buffers, buffer_size, queues, pin, cache, cache_*)", unknown)
+		return nil, fmt.Errorf("systems: D: unknown options %v (have binary, preload, fuse, fuse_kernel_cache, design, wait, copy, buffers, buffer_size, queues, pin, cache, cache_*, tenant_weights, tenant_policy, tenant_aging, tenant_cache, tenant_slots)", unknown)
 	}
 	bin, err := serviceBinary(req.Options["binary"])
 	if err != nil {
@@ -284,6 +301,16 @@ func userlevelConfig(poolName, lib string, req Request) (service.Config, []Conta
 	if len(cacheOpts) > 0 && !useCache {
 		return cfg, nil, fmt.Errorf("systems: D: cache_* options without cache = true")
 	}
+	ten, err := parseTenants(o, req.Containers)
+	if err != nil {
+		return cfg, nil, err
+	}
+	if ten != nil && (useCache || len(cacheOpts) > 0) {
+		return cfg, nil, fmt.Errorf("systems: D: tenant_* options build the tenants' shared cache; leave out cache and cache_*")
+	}
+	if ten != nil && req.Lower != "" {
+		return cfg, nil, fmt.Errorf("systems: D: tenant_* options with a shared lower image are not supported")
+	}
 	var lower string
 	if req.Lower != "" {
 		abs, err := filepath.Abs(req.Lower)
@@ -317,6 +344,9 @@ func userlevelConfig(poolName, lib string, req Request) (service.Config, []Conta
 		stack := []service.Layer{top}
 		if useCache {
 			stack = append([]service.Layer{{Type: "cache", Options: cacheOpts}}, stack...)
+		}
+		if ten != nil {
+			stack = ten.stack(poolName, i, upper)
 		}
 		// The mount path is a real host directory, and the service
 		// mounts the instance on it with FUSE inside the pool: the kernel
@@ -486,4 +516,86 @@ func (in *userlevelInstance) Teardown(ctx context.Context) error {
 		}
 	}
 	return err
+}
+
+// tenantOptions are the options parseTenants reads.
+var tenantOptions = map[string]bool{
+	"tenant_weights": true, "tenant_policy": true, "tenant_aging": true, "tenant_cache": true, "tenant_slots": true,
+}
+
+// tenantCache is the shared cache of the tenants (containers) of a pool.
+type tenantCache struct {
+	weights  []int
+	policy   string // conventional, justitia or direct
+	aging    bool
+	perBytes int64 // cache per tenant
+	slots    int
+}
+
+// parseTenants reads the tenant_* options; nil when there are none.
+func parseTenants(o map[string]string, containers int) (*tenantCache, error) {
+	any := false
+	for k := range tenantOptions {
+		if _, ok := o[k]; ok {
+			any = true
+		}
+	}
+	if !any {
+		return nil, nil
+	}
+	t := &tenantCache{policy: o["tenant_policy"], slots: 1}
+	for i, f := range strings.Split(o["tenant_weights"], ",") {
+		w, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || w < 1 || w > cache.MaxWeight {
+			return nil, fmt.Errorf("systems: D: tenant_weights = %q: weight %d is not an integer 1..%d", o["tenant_weights"], i, cache.MaxWeight)
+		}
+		t.weights = append(t.weights, w)
+	}
+	if len(t.weights) != containers {
+		return nil, fmt.Errorf("systems: D: tenant_weights = %q: %d weights for %d containers (tenant i is container i)", o["tenant_weights"], len(t.weights), containers)
+	}
+	switch t.policy {
+	case "conventional", "justitia", "direct":
+	default:
+		return nil, fmt.Errorf("systems: D: tenant_policy = %q: want conventional, justitia or direct", t.policy)
+	}
+	var err error
+	if t.aging, err = boolOption(o, "tenant_aging", false); err != nil {
+		return nil, err
+	}
+	if v := o["tenant_slots"]; v != "" {
+		if t.slots, err = strconv.Atoi(v); err != nil || t.slots < 1 {
+			return nil, fmt.Errorf("systems: D: tenant_slots = %q: want an integer >= 1", v)
+		}
+	}
+	if t.policy != "direct" {
+		v := o["tenant_cache"]
+		if t.perBytes, err = strconv.ParseInt(v, 10, 64); err != nil || t.perBytes <= 0 {
+			return nil, fmt.Errorf("systems: D: tenant_cache = %q: want the bytes of cache per tenant (> 0)", v)
+		}
+	}
+	return t, nil
+}
+
+// stack is container i's stack: its private directory with O_DIRECT,
+// under its tenant of the pool's shared cache unless the policy is direct.
+func (t *tenantCache) stack(poolName string, i int, dir string) []service.Layer {
+	bottom := service.Layer{Type: "direct", Dir: dir}
+	if t.policy == "direct" {
+		return []service.Layer{bottom}
+	}
+	policy := "clock2q" // conventional: kernel-like active/inactive lists, FIFO queue
+	if t.policy == "justitia" {
+		policy = "weighted" // weight-aware reclamation and weight-ordered queue
+	}
+	opts := map[string]string{
+		"pool":          "tenants-" + poolName,
+		"tenant":        fmt.Sprintf("c%d", i),
+		"weight":        strconv.Itoa(t.weights[i]),
+		"pool_capacity": strconv.FormatInt(t.perBytes*int64(len(t.weights)), 10),
+		"pool_policy":   policy,
+		"pool_aging":    strconv.FormatBool(t.aging),
+		"pool_slots":    strconv.Itoa(t.slots),
+	}
+	return []service.Layer{{Type: "cache", Options: opts}, bottom}
 }

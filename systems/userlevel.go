@@ -20,6 +20,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"polytropon/fs"
+	"polytropon/fs/cache"
 	"polytropon/fs/client"
 	"polytropon/fs/fuse"
 	"polytropon/fs/preload"
@@ -191,7 +192,7 @@ func (s *userlevelSystem) Setup(ctx context.Context, p *pool.Pool, req Request) 
 	switch req.Backend {
 	case "", "local":
 	case "ceph":
-		return nil, fmt.Errorf("%w: D on the ceph backend needs the cephfs libservice layer, which the service does not build yet", ErrUnavailable)
+		return nil, fmt.Errorf("%w: D runs on the local backend; over Ceph use system D-ceph (docs/ceph.md)", ErrUnavailable)
 	default:
 		return nil, fmt.Errorf("systems: D: unknown backend %q (want local or ceph)", req.Backend)
 	}
@@ -534,13 +535,13 @@ type tenantCache struct {
 
 // parseTenants reads the tenant_* options; nil when there are none.
 func parseTenants(o map[string]string, containers int) (*tenantCache, error) {
-	any := false
+	set := false
 	for k := range tenantOptions {
 		if _, ok := o[k]; ok {
-			any = true
+			set = true
 		}
 	}
-	if !any {
+	if !set {
 		return nil, nil
 	}
 	t := &tenantCache{policy: o["tenant_policy"], slots: 1}

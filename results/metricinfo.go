@@ -17,12 +17,14 @@ import (
 //   - qualifier is the op kind of a latency metric ("latency_p99_us:put")
 //     or the name of a workload counter ("counter:fsync_count");
 //   - @<pool> restricts a metric to one pool, named as the runner names
-//     pools ("throughput_mbps@p0", see PoolName).
+//     pools ("throughput_mbps@p0", see PoolName), or to one container of
+//     the only pool when the containers are the tenants
+//     ("throughput_mbps@c0", see ContainerName).
 //
 // Collector metrics keep the collector's name, summed over pools and per
 // pool as "name@<pool name>"; labels become "name{k=v}". "pv" and "jain"
-// measure how proportional per-pool main throughput is to the [tenants]
-// weights (see PV, Jain).
+// measure how proportional per-tenant (per-pool, or per-container) main
+// throughput is to the [tenants] weights (see PV, Jain).
 const (
 	MetricThroughput = "throughput_mbps" // MB/s (10^6 B/s), summed over instances
 	MetricOpsPerSec  = "ops_per_sec"     // ops/s, summed over instances

@@ -457,7 +457,8 @@ func makeLegendRoom(p *plot.Plot, entries int, logY bool) {
 }
 
 // ProportionalityPlot draws, per point, each tenant's normalized bandwidth
-// (mean of spec.Y at "@p<pool>", divided by the lowest-weight tenant's)
+// (mean of spec.Y at "@p<pool>", or "@c<container>" when the tenants are
+// the containers of one pool, divided by the lowest-weight tenant's)
 // against its normalized weight, with the ideal y = x line; the legend
 // gives each point's PV.
 func ProportionalityPlot(t *Table, spec PlotSpec, weights []float64) (*plot.Plot, error) {
@@ -472,15 +473,9 @@ func ProportionalityPlot(t *Table, spec PlotSpec, weights []float64) (*plot.Plot
 	ideal := plotter.XYs{}
 	drawn := 0
 	for i, pt := range t.Points() {
-		bw := make([]float64, len(weights))
-		ok := true
-		for k := range weights {
-			r := t.Lookup(pt, spec.Y+"@"+PoolName(k))
-			if r == nil || r.N == 0 {
-				ok = false
-				break
-			}
-			bw[k] = r.Mean
+		bw, ok := tenantMeans(t, pt, spec.Y, len(weights), PoolName)
+		if !ok {
+			bw, ok = tenantMeans(t, pt, spec.Y, len(weights), ContainerName)
 		}
 		if !ok {
 			continue
@@ -510,7 +505,7 @@ func ProportionalityPlot(t *Table, spec PlotSpec, weights []float64) (*plot.Plot
 		drawn++
 	}
 	if drawn == 0 {
-		return nil, fmt.Errorf("%w: no point has %s@p0..p%d for %d tenants", ErrNoData, spec.Y, len(weights)-1, len(weights))
+		return nil, fmt.Errorf("%w: no point has %s@p0..p%d or %s@c0..c%d for %d tenants", ErrNoData, spec.Y, len(weights)-1, spec.Y, len(weights)-1, len(weights))
 	}
 	l, err := plotter.NewLine(ideal)
 	if err != nil {
@@ -521,6 +516,20 @@ func ProportionalityPlot(t *Table, spec PlotSpec, weights []float64) (*plot.Plot
 	p.Legend.Add("ideal (weight ratio)", l)
 	makeLegendRoom(p, drawn+1, false)
 	return p, nil
+}
+
+// tenantMeans are the means of y at "@<name(k)>" for tenants 0..n-1, if
+// the point has them all.
+func tenantMeans(t *Table, pt, y string, n int, name func(int) string) ([]float64, bool) {
+	bw := make([]float64, n)
+	for k := range bw {
+		r := t.Lookup(pt, y+"@"+name(k))
+		if r == nil || r.N == 0 {
+			return nil, false
+		}
+		bw[k] = r.Mean
+	}
+	return bw, true
 }
 
 // SavePlot writes dir/base.png and dir/base.svg.

@@ -209,7 +209,7 @@ func (p *Param) UnmarshalJSON(b []byte) error {
 type Info struct {
 	Experiment string    `json:"experiment"`
 	MainMetric string    `json:"main_metric,omitempty"`
-	Weights    []float64 `json:"weights,omitempty"` // [tenants] weights, tenant i = pool i
+	Weights    []float64 `json:"weights,omitempty"` // [tenants] weights: tenant i = pool i, or container i of the only pool
 	Start      time.Time `json:"start"`
 	End        time.Time `json:"end,omitzero"`
 	Host       Host      `json:"host"`

@@ -115,12 +115,14 @@ func RepetitionValues(recs []Record, weights []float64) (order []string, params 
 type aggregate struct {
 	mbps, ops, opsTotal, bytes, elapsed float64
 	poolMBps, poolOps                   map[int]float64
+	instMBps, instOps                   map[[2]int]float64 // by (pool, container)
 	lat                                 map[string]*Histogram
 	counters                            map[string]float64
 }
 
 func newAggregate() *aggregate {
-	return &aggregate{poolMBps: map[int]float64{}, poolOps: map[int]float64{}, lat: map[string]*Histogram{}, counters: map[string]float64{}}
+	return &aggregate{poolMBps: map[int]float64{}, poolOps: map[int]float64{},
+		instMBps: map[[2]int]float64{}, instOps: map[[2]int]float64{}, lat: map[string]*Histogram{}, counters: map[string]float64{}}
 }
 
 func (a *aggregate) add(rec *Record) {
@@ -133,6 +135,8 @@ func (a *aggregate) add(rec *Record) {
 		a.ops += ops
 		a.poolMBps[rec.Pool] += mb
 		a.poolOps[rec.Pool] += ops
+		a.instMBps[[2]int{rec.Pool, rec.Instance}] += mb
+		a.instOps[[2]int{rec.Pool, rec.Instance}] += ops
 	}
 	a.opsTotal += float64(res.Ops)
 	a.bytes += float64(res.Bytes)
@@ -187,6 +191,41 @@ func (a *aggregate) into(out map[string]float64, prefix string, perPool bool) {
 // same name the runner gives the pool (and so the collectors use).
 func PoolName(i int) string { return "p" + strconv.Itoa(i) }
 
+// ContainerName is the name of container i of the only pool in
+// per-container metric names ("c0"): written when the [tenants] weights
+// are the containers of one pool (the Justitia experiments).
+func ContainerName(i int) string { return "c" + strconv.Itoa(i) }
+
+// tenantMBps returns each tenant's main throughput: tenant i is pool i
+// when there are as many pools as weights, else container i of the only
+// pool when it has as many containers as weights. ok is false when
+// neither fits (a tenant without results). perContainer reports the
+// second case.
+func (a *aggregate) tenantMBps(n int) (bw []float64, perContainer, ok bool) {
+	bw = make([]float64, n)
+	if len(a.poolMBps) == n {
+		for i := range bw {
+			v, has := a.poolMBps[i]
+			if !has {
+				return nil, false, false
+			}
+			bw[i] = v
+		}
+		return bw, false, true
+	}
+	if _, only := a.poolMBps[0]; !only || len(a.poolMBps) != 1 || len(a.instMBps) != n {
+		return nil, false, false
+	}
+	for i := range bw {
+		v, has := a.instMBps[[2]int{0, i}]
+		if !has {
+			return nil, false, false
+		}
+		bw[i] = v
+	}
+	return bw, true, true
+}
+
 func us(ns int64) float64 { return float64(ns) / 1e3 }
 
 // deriveRepetition computes every metric of one repetition (see the
@@ -235,14 +274,15 @@ func deriveRepetition(insts []*Record, ms []Metric, weights []float64) map[strin
 		}
 	}
 	if len(weights) > 0 {
-		bw := make([]float64, len(weights))
-		complete := true
-		for i := range weights {
-			v, ok := main.poolMBps[i]
-			complete = complete && ok
-			bw[i] = v
+		bw, perContainer, complete := main.tenantMBps(len(weights))
+		if complete && perContainer && len(weights) > 1 {
+			for i := range weights {
+				key := [2]int{0, i}
+				out[MetricThroughput+"@"+ContainerName(i)] = main.instMBps[key]
+				out[MetricOpsPerSec+"@"+ContainerName(i)] = main.instOps[key]
+			}
 		}
-		if complete && len(main.poolMBps) == len(weights) {
+		if complete {
 			if pv, err := PV(bw, weights); err == nil {
 				out[MetricPV] = pv
 			}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -167,7 +168,7 @@ func (rp *rep) run(ctx context.Context) error {
 		}
 		inst, err := rp.sys.Setup(ctx, p, systems.Request{
 			Pool: i, Containers: n, WorkDir: wd, Lower: lower,
-			Backend: exp.Backend, Options: systemOptions(exp, rp.pt.System),
+			Backend: exp.Backend, Options: pointOptions(exp, rp.pt),
 			Oversubscribed: over,
 		})
 		if err != nil {
@@ -480,6 +481,32 @@ func systemOptions(exp *config.Experiment, system string) map[string]string {
 			}
 		}
 	}
+	return opts
+}
+
+// pointOptions are the system's options at point pt: systemOptions plus,
+// when the tenants are the containers of the pool and the system applies
+// tenant cache policies (D), the point's tenant settings (see
+// systems/userlevel.go): weights, policy, aging, cache per tenant, slots.
+func pointOptions(exp *config.Experiment, pt config.Point) map[string]string {
+	opts := systemOptions(exp, pt.System)
+	if !exp.TenantContainers() || pt.System != config.TenantCacheSystem {
+		return opts
+	}
+	ws := make([]string, len(exp.Tenants.Weights))
+	for i, w := range exp.Tenants.Weights {
+		ws[i] = strconv.Itoa(w)
+	}
+	policy, aging := exp.TenantPolicy(pt)
+	slots := exp.Tenants.Slots
+	if slots == 0 {
+		slots = 1
+	}
+	opts["tenant_weights"] = strings.Join(ws, ",")
+	opts["tenant_policy"] = policy
+	opts["tenant_aging"] = strconv.FormatBool(aging)
+	opts["tenant_cache"] = strconv.FormatInt(exp.TenantCacheBytes(), 10)
+	opts["tenant_slots"] = strconv.Itoa(slots)
 	return opts
 }
 

@@ -124,15 +124,70 @@ type Sweep struct {
 	Values []any  `toml:"values"`
 }
 
-// Tenants is the [tenants] table: per-tenant (= per-pool) settings of the
-// cache and proportional-share experiments; tenant i is pool i.
+// Tenants is the [tenants] table: per-tenant settings of the cache and
+// proportional-share experiments. Tenant i is pool i, or, with
+// pools.count = [1] and pools.containers = len(weights), container i of
+// the one pool: the tenants then share the pool's filesystem service and
+// its cache (TenantContainers; the Justitia experiments).
 type Tenants struct {
 	Weights []int `toml:"weights"` // I/O weights (cgroup io.weight range 1..10000)
-	Cache   Size  `toml:"cache"`   // user-level cache size per tenant; 0 = system default (50% of pool memory)
-	// Policy: "conventional" (kernel page cache), "direct" (O_DIRECT) or
-	// "justitia" (weight-aware allocation and reclamation).
+	// Cache is the user-level cache per tenant; 0 = system default (pool
+	// tenants: 50% of pool memory; container tenants: 50% of the pool's
+	// memory shared among them).
+	Cache Size `toml:"cache"`
+	// Policy: "conventional" (one shared cache, clock2q with a FIFO
+	// allocation queue), "direct" (no cache, O_DIRECT) or "justitia"
+	// (weight-aware allocation and reclamation); sweep it with
+	// [[sweep]] param = "tenants.policy".
 	Policy string `toml:"policy"`
-	Aging  bool   `toml:"aging"` // weight aging in the allocation lock
+	Aging  bool   `toml:"aging"` // weight aging in the allocation lock; sweepable as "tenants.aging"
+	// Slots is how many allocations of a full cache run at once (0: 1, the
+	// allocation lock of the paper).
+	Slots int `toml:"slots"`
+}
+
+// TenantPolicies are the [tenants] policy names.
+var TenantPolicies = []string{"conventional", "direct", "justitia"}
+
+// TenantContainers reports whether the tenants are the containers of one
+// pool (pools.count = [1], pools.containers = len(weights)) rather than
+// the pools.
+func (e *Experiment) TenantContainers() bool {
+	t := e.Tenants
+	return t != nil && len(t.Weights) > 1 && len(e.Pools.Count) == 1 && e.Pools.Count[0] == 1 &&
+		e.Pools.Containers == len(t.Weights)
+}
+
+// TenantPolicy is the tenant cache policy and aging at point p: the swept
+// values, else the [tenants] table's.
+func (e *Experiment) TenantPolicy(p Point) (policy string, aging bool) {
+	if e.Tenants == nil {
+		return "", false
+	}
+	policy, aging = e.Tenants.Policy, e.Tenants.Aging
+	if v, ok := p.Value("tenants.policy"); ok {
+		if s, ok := v.(string); ok {
+			policy = s
+		}
+	}
+	if v, ok := p.Value("tenants.aging"); ok {
+		if b, ok := v.(bool); ok {
+			aging = b
+		}
+	}
+	return policy, aging
+}
+
+// TenantCacheBytes is the cache per tenant (the [tenants] cache or its
+// default) for container tenants.
+func (e *Experiment) TenantCacheBytes() int64 {
+	if e.Tenants == nil || len(e.Tenants.Weights) == 0 {
+		return 0
+	}
+	if e.Tenants.Cache > 0 {
+		return int64(e.Tenants.Cache)
+	}
+	return int64(e.Pools.Memory) / 2 / int64(len(e.Tenants.Weights))
 }
 
 // Plot is one [[plot]] table: a figure drawn from the run's summary.

@@ -85,6 +85,9 @@ func (e *Experiment) EnsureDefaults() {
 	if p.Memory == 0 {
 		p.Memory = DefaultPoolMemory
 	}
+	if p.Containers == 0 && e.Tenants != nil && len(e.Tenants.Weights) > 1 && len(p.Count) == 1 && p.Count[0] == 1 {
+		p.Containers = len(e.Tenants.Weights) // one pool: the tenants are its containers
+	}
 	if p.Containers == 0 {
 		p.Containers = 1
 	}
@@ -361,12 +364,30 @@ func (e *Experiment) validateSweeps(p *problems) {
 					p.add(fmt.Sprintf("%s.values[%d]", key, j), "%v: noise must be true or false", v)
 				}
 			}
+		case "tenants.policy":
+			for j, v := range s.Values {
+				if str, ok := v.(string); !ok || !slices.Contains(TenantPolicies, str) {
+					p.add(fmt.Sprintf("%s.values[%d]", key, j), "%#v: want one of %q", v, TenantPolicies)
+				}
+			}
+			if e.Tenants == nil {
+				p.add(key+".param", "%q swept without a [tenants] table", s.Param)
+			}
+		case "tenants.aging":
+			for j, v := range s.Values {
+				if _, ok := v.(bool); !ok {
+					p.add(fmt.Sprintf("%s.values[%d]", key, j), "%v: aging must be true or false", v)
+				}
+			}
+			if e.Tenants == nil {
+				p.add(key+".param", "%q swept without a [tenants] table", s.Param)
+			}
 		case "system", "pools":
 			p.add(key+".param", "%q is swept by %q already", s.Param, map[string]string{"system": "systems", "pools": "pools.count"}[s.Param])
 		default:
 			wname, param, ok := cutLast(s.Param)
 			if !ok || e.workload(wname) == nil {
-				p.add(key+".param", "%q: want \"containers\", \"noise\" or \"<workload>.<param>\" naming a listed workload", s.Param)
+				p.add(key+".param", "%q: want \"containers\", \"noise\", \"tenants.policy\", \"tenants.aging\" or \"<workload>.<param>\" naming a listed workload", s.Param)
 				continue
 			}
 			if param == "" {
@@ -420,16 +441,48 @@ func (e *Experiment) validateTenants(p *problems) {
 			p.add(fmt.Sprintf("tenants.weights[%d]", i), "%d: want 1..%d", w, MaxWeight)
 		}
 	}
-	for _, n := range e.Pools.Count {
-		if len(t.Weights) > 0 && n != len(t.Weights) {
-			p.add("tenants.weights", "%d weights for %d pools: want one weight per pool (tenant i is pool i)", len(t.Weights), n)
+	if e.TenantContainers() {
+		e.validateTenantContainers(p)
+	} else {
+		for _, n := range e.Pools.Count {
+			if len(t.Weights) > 0 && n != len(t.Weights) {
+				p.add("tenants.weights", "%d weights for %d pools: want one weight per pool (tenant i is pool i), or pools.count = [1] with pools.containers = %d (tenant i is container i of the one pool, sharing its cache)", len(t.Weights), n, len(t.Weights))
+			}
 		}
 	}
 	if t.Cache < 0 || (t.Cache > 0 && t.Cache > e.Pools.Memory) {
 		p.add("tenants.cache", "%v: want 0 (default) up to pools.memory (%v)", t.Cache, e.Pools.Memory)
 	}
-	if !slices.Contains([]string{"conventional", "direct", "justitia"}, t.Policy) {
+	if !slices.Contains(TenantPolicies, t.Policy) {
 		p.add("tenants.policy", "%q: want \"conventional\", \"direct\" or \"justitia\"", t.Policy)
+	}
+	if t.Slots < 0 {
+		p.add("tenants.slots", "%d: want 0 (default: 1, the allocation lock) or more", t.Slots)
+	}
+}
+
+// validateTenantContainers checks the layout of container tenants: tenant
+// i is container i of the one pool, so that pool holds exactly the one
+// main workload's instances.
+func (e *Experiment) validateTenantContainers(p *problems) {
+	for i, s := range e.Sweeps {
+		if s.Param == "containers" {
+			p.add(fmt.Sprintf("sweep[%d].param", i), "containers cannot be swept when the tenants are the containers (one per [tenants] weight)")
+		}
+	}
+	mains := 0
+	for i, w := range e.Workloads {
+		if w.Role == "noise" {
+			p.add(fmt.Sprintf("workload[%d].role", i), "noise workloads would take tenant containers: not supported when the tenants are the containers")
+			continue
+		}
+		mains++
+		if w.Instances != 0 && w.Instances != len(e.Tenants.Weights) {
+			p.add(fmt.Sprintf("workload[%d].instances", i), "%d: the tenants are the containers; leave instances out (one per [tenants] weight)", w.Instances)
+		}
+	}
+	if mains > 1 {
+		p.add("workload", "%d main workloads: tenants as containers need exactly one", mains)
 	}
 }
 

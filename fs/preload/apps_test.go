@@ -47,8 +47,8 @@ func treeSums(t testing.TB, p *pool, dir, sub string) string {
 }
 
 // TestTarSha256: tar extracts an archive into the union through the
-// library; the checksums of the tree match a native extraction, and the
-// data sits in the writable branch.
+// library and through the service's FUSE mount; the checksums of the tree
+// match a native extraction, and the data sits in the writable branch.
 func TestTarSha256(t *testing.T) {
 	need(t, "tar", "tar")
 	need(t, "sha256sum", "coreutils")
@@ -61,46 +61,52 @@ func TestTarSha256(t *testing.T) {
 	run(t, nil, native, 60*time.Second, "tar", "xf", archive)
 	want := treeSums(t, nil, native, ".")
 
-	p := startPool(t, poolOpts{})
-	run(t, p, p.Root, 10*time.Second, "mkdir", "x")
-	run(t, p, p.Root, 60*time.Second, "tar", "xf", archive, "-C", "x")
-	got := treeSums(t, p, p.Root, "x")
-	if got != want {
-		t.Fatalf("checksums differ\nthrough the library:\n%s\nnative:\n%s", got, want)
-	}
-	if strings.Count(got, "\n") != 24 {
-		t.Errorf("%d files summed, want 24", strings.Count(got, "\n"))
-	}
-	// The same bytes are in the writable branch on the host.
-	if hostSums := treeSums(t, nil, p.Upper, "x"); hostSums != want {
-		t.Errorf("writable branch holds other data:\n%s", hostSums)
-	}
-	if l, err := os.Readlink(filepath.Join(p.Upper, "x", "link")); err != nil || l != "da/ea/fa.bin" {
-		t.Errorf("symlink in the branch: %q, %v", l, err)
-	}
+	forEachAccess(t, func(t *testing.T, via access) {
+		p := startPool(t, poolOpts{via: via})
+		run(t, p, p.Root, 10*time.Second, "mkdir", "x")
+		run(t, p, p.Root, 60*time.Second, "tar", "xf", archive, "-C", "x")
+		got := treeSums(t, p, p.Root, "x")
+		if got != want {
+			t.Fatalf("checksums differ\nthrough %s:\n%s\nnative:\n%s", via, got, want)
+		}
+		if strings.Count(got, "\n") != 24 {
+			t.Errorf("%d files summed, want 24", strings.Count(got, "\n"))
+		}
+		// The same bytes are in the writable branch on the host.
+		if hostSums := treeSums(t, nil, p.Upper, "x"); hostSums != want {
+			t.Errorf("writable branch holds other data:\n%s", hostSums)
+		}
+		if l, err := os.Readlink(filepath.Join(p.Upper, "x", "link")); err != nil || l != "da/ea/fa.bin" {
+			t.Errorf("symlink in the branch: %q, %v", l, err)
+		}
+	})
 }
 
 // TestLowerBranch: files of the shared read-only branch are read through
-// the union; writing one copies it up and leaves the lower branch intact.
+// the union (library and FUSE); writing one copies it up and leaves the
+// lower branch intact.
 func TestLowerBranch(t *testing.T) {
-	p := startPool(t, poolOpts{lower: func(d string) { makeTree(t, d, 2) }})
-	want := treeSums(t, nil, p.Lower, ".")
-	if got := treeSums(t, p, p.Root, "."); got != want {
-		t.Fatalf("union view differs from the lower branch\nunion:\n%s\nlower:\n%s", got, want)
-	}
-	run(t, p, p.Root, 10*time.Second, "sh", "-c", "echo changed >> da/ea/fa.bin")
-	lower, _ := os.ReadFile(filepath.Join(p.Lower, "da", "ea", "fa.bin"))
-	upper, err := os.ReadFile(filepath.Join(p.Upper, "da", "ea", "fa.bin"))
-	if err != nil {
-		t.Fatalf("no copy-up: %v", err)
-	}
-	if !bytes.Equal(upper, append(append([]byte(nil), lower...), "changed\n"...)) {
-		t.Errorf("copied-up file: %d bytes, lower %d bytes", len(upper), len(lower))
-	}
+	forEachAccess(t, func(t *testing.T, via access) {
+		p := startPool(t, poolOpts{via: via, lower: func(d string) { makeTree(t, d, 2) }})
+		want := treeSums(t, nil, p.Lower, ".")
+		if got := treeSums(t, p, p.Root, "."); got != want {
+			t.Fatalf("union view through %s differs from the lower branch\nunion:\n%s\nlower:\n%s", via, got, want)
+		}
+		run(t, p, p.Root, 10*time.Second, "sh", "-c", "echo changed >> da/ea/fa.bin")
+		lower, _ := os.ReadFile(filepath.Join(p.Lower, "da", "ea", "fa.bin"))
+		upper, err := os.ReadFile(filepath.Join(p.Upper, "da", "ea", "fa.bin"))
+		if err != nil {
+			t.Fatalf("no copy-up: %v", err)
+		}
+		if !bytes.Equal(upper, append(append([]byte(nil), lower...), "changed\n"...)) {
+			t.Errorf("copied-up file: %d bytes, lower %d bytes", len(upper), len(lower))
+		}
+	})
 }
 
-// TestGit: git init, add and commit of a tree through the library give the
-// same commit id as natively (fixed dates and identity).
+// TestGit: git init, add and commit of a tree through the library and
+// through FUSE give the same commit id as natively (fixed dates and
+// identity).
 func TestGit(t *testing.T) {
 	need(t, "git", "git")
 	src := t.TempDir()
@@ -119,18 +125,20 @@ git fsck --no-progress 2>&1
 		"HOME=" + t.TempDir(), "GIT_CONFIG_NOSYSTEM=1"}
 	native := t.TempDir()
 	want := runEnv(t, nil, native, env, "sh", "-c", script)
-	p := startPool(t, poolOpts{})
-	got := runEnv(t, p, p.Root, env, "sh", "-c", script)
-	if got != want || len(strings.TrimSpace(got)) < 40 {
-		t.Fatalf("git through the library printed\n%s\nnatively\n%s", got, want)
-	}
-	if _, err := os.Stat(filepath.Join(p.Upper, "repo", ".git", "HEAD")); err != nil {
-		t.Errorf("repository not in the writable branch: %v", err)
-	}
+	forEachAccess(t, func(t *testing.T, via access) {
+		p := startPool(t, poolOpts{via: via})
+		got := runEnv(t, p, p.Root, env, "sh", "-c", script)
+		if got != want || len(strings.TrimSpace(got)) < 40 {
+			t.Fatalf("git through %s printed\n%s\nnatively\n%s", via, got, want)
+		}
+		if _, err := os.Stat(filepath.Join(p.Upper, "repo", ".git", "HEAD")); err != nil {
+			t.Errorf("repository not in the writable branch: %v", err)
+		}
+	})
 }
 
 // TestSqlite: sqlite3 creates and queries a database through the library
-// with the same results as natively.
+// and through FUSE with the same results as natively.
 func TestSqlite(t *testing.T) {
 	need(t, "sqlite3", "sqlite3")
 	sql := `create table t(a integer primary key, b text);
@@ -145,18 +153,20 @@ pragma integrity_check;
 `
 	native := t.TempDir()
 	want := run(t, nil, native, 60*time.Second, "sqlite3", "db.sqlite", sql)
-	p := startPool(t, poolOpts{})
-	got := run(t, p, p.Root, 60*time.Second, "sqlite3", "db.sqlite", sql)
-	if got != want {
-		t.Fatalf("sqlite3 through the library:\n%s\nnatively:\n%s", got, want)
-	}
-	again := run(t, p, p.Root, 60*time.Second, "sqlite3", "db.sqlite", "select count(*) from t;")
-	if strings.TrimSpace(again) != "13334" {
-		t.Errorf("reopened database has %q rows, want 13334", again)
-	}
-	if st, err := os.Stat(filepath.Join(p.Upper, "db.sqlite")); err != nil || st.Size() < 100<<10 {
-		t.Errorf("database in the writable branch: %v", err)
-	}
+	forEachAccess(t, func(t *testing.T, via access) {
+		p := startPool(t, poolOpts{via: via})
+		got := run(t, p, p.Root, 60*time.Second, "sqlite3", "db.sqlite", sql)
+		if got != want {
+			t.Fatalf("sqlite3 through %s:\n%s\nnatively:\n%s", via, got, want)
+		}
+		again := run(t, p, p.Root, 60*time.Second, "sqlite3", "db.sqlite", "select count(*) from t;")
+		if strings.TrimSpace(again) != "13334" {
+			t.Errorf("reopened database has %q rows, want 13334", again)
+		}
+		if st, err := os.Stat(filepath.Join(p.Upper, "db.sqlite")); err != nil || st.Size() < 100<<10 {
+			t.Errorf("database in the writable branch: %v", err)
+		}
+	})
 }
 
 func runEnv(t testing.TB, p *pool, dir string, env []string, name string, args ...string) string {
@@ -167,7 +177,7 @@ func runEnv(t testing.TB, p *pool, dir string, env []string, name string, args .
 	cmd.Env = append(cmd.Env, env...)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		t.Fatalf("%s %v (preload=%v): %v\n%s", name, args, p != nil, err, out)
+		t.Fatalf("%s %v (%s): %v\n%s", name, args, p.via(), err, out)
 	}
 	return string(out)
 }

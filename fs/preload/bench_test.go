@@ -3,6 +3,7 @@ package preload_test
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -10,76 +11,149 @@ import (
 	"testing"
 	"time"
 
-	"polytropon/fs"
-	"polytropon/fs/fuse"
-	"polytropon/fs/local"
-	"polytropon/fs/union"
+	"golang.org/x/sys/unix"
+
+	"polytropon/fs/mountinfo"
+	"polytropon/fs/service/servicetest"
 )
 
-// The benchmarks compare, in one run, the same program on a plain ext4
-// directory (sys=native), through the preload library on the service
-// (sys=preload, system D) and through the FUSE bridge serving the same
-// union stack in this process (sys=fuse, system F: no kernel cache, no
-// passthrough). The preload systems differ in the service's wait strategy
-// (preload-spin-futex is the default):
+// The benchmarks compare, in one run, the same program on
 //
-//	go test -run '^$' -bench Pread4K -benchtime 20000x ./fs/preload
-//	go test -run '^$' -bench DbBench -benchtime 1x ./fs/preload
+//   - native: a fresh ext4 on a loop device (sparse image), the file
+//     system every other system's branches also live on;
+//   - preload-spin-futex, preload-futex: the preload library on a
+//     "polytropon serve" union (writable branch over a shared read-only
+//     branch), with the service's default wait (spin 1 ms, then futex) and
+//     with pure futex sleeps (system D);
+//   - fuse: the same service's own FUSE mount of such an instance (the
+//     legacy interface: direct I/O, no kernel cache, passthrough off),
+//     programs without the library (system F);
+//   - unionfs: unionfs-fuse over the same two kinds of branches
+//     (cow, allow_other, use_ino), the usual user-level union baseline.
+//
+//	go test -run '^$' -bench . -benchtime 1x -count 3 ./fs/preload
 //
 // Each reports the program's own per-operation time (prog-ns/op or
-// micros/op); docs/bench-preload.md has the ratios.
+// <phase>-us/op); docs/bench-preload.md has the ratios.
 
 type benchSys struct {
 	name string
 	dir  string // where the program works
-	pool *pool  // preload: the service
+	pool *pool  // the service; nil for native and unionfs
 }
 
-// benchSystems sets up the three systems; fuse is skipped (with a log
-// line) when it cannot mount.
+// benchSystems sets up the five systems on one loop-device ext4; unionfs
+// is left out (with a log line) when unionfs-fuse is not installed.
 func benchSystems(b *testing.B) []benchSys {
 	b.Helper()
-	native := b.TempDir()
-	out := []benchSys{{name: "native", dir: native}}
-	// The service's default wait (spin-futex, 1 ms of polling on both
-	// sides) and pure futex sleeps, which fare better when the CPUs are
-	// oversubscribed.
+	needFuse(b)
+	fsDir := loopExt4(b)
+	sub := func(name string) string {
+		d := filepath.Join(fsDir, name)
+		if err := os.Mkdir(d, 0o755); err != nil {
+			b.Fatal(err)
+		}
+		return d
+	}
+	out := []benchSys{{name: "native", dir: sub("native")}}
 	for _, w := range []string{"spin-futex", "futex"} {
-		p := startPool(b, poolOpts{bufSize: 1 << 20, args: []string{"-wait", w}})
+		p := startPool(b, poolOpts{bufSize: 1 << 20, args: []string{"-wait", w}, base: sub("preload-" + w)})
 		out = append(out, benchSys{name: "preload-" + w, dir: p.Root, pool: p})
 	}
-	upper, lower, mnt := b.TempDir(), b.TempDir(), b.TempDir()
-	up, err := local.New(upper)
-	if err != nil {
-		b.Fatal(err)
-	}
-	lo, err := local.New(lower, local.WithReadOnly())
-	if err != nil {
-		b.Fatal(err)
-	}
-	u, err := union.New([]fs.Service{up, lo})
-	if err != nil {
-		b.Fatal(err)
-	}
-	srv, err := fuse.Mount(u, mnt, fuse.Options{})
-	if err != nil {
-		b.Logf("no FUSE comparison: %v", err)
+	p := startPool(b, poolOpts{bufSize: 1 << 20, via: viaFuse, base: sub("fuse")})
+	out = append(out, benchSys{name: "fuse", dir: p.Root, pool: p})
+	if _, err := exec.LookPath("unionfs"); err != nil {
+		b.Logf("no unionfs-fuse comparison: install package unionfs-fuse")
 		return out
 	}
+	return append(out, benchSys{name: "unionfs", dir: unionfsMount(b, sub("unionfs"))})
+}
+
+// loopExt4 makes a 4 GiB sparse image, attaches it to a free loop device,
+// formats it with ext4 and mounts it on a temporary directory; cleanup
+// unmounts it and detaches the device.
+func loopExt4(b *testing.B) string {
+	b.Helper()
+	for _, prog := range [][2]string{{"losetup", "mount"}, {"mkfs.ext4", "e2fsprogs"}} {
+		need(b, prog[0], prog[1])
+	}
+	img := filepath.Join(b.TempDir(), "ext4.img")
+	if err := os.WriteFile(img, nil, 0o644); err != nil {
+		b.Fatal(err)
+	}
+	if err := os.Truncate(img, 4<<30); err != nil {
+		b.Fatal(err)
+	}
+	devOut, err := exec.Command("losetup", "--find", "--show", img).CombinedOutput()
+	if err != nil {
+		b.Skipf("needs root and loop devices: losetup --find --show: %v: %s", err, devOut)
+	}
+	dev := strings.TrimSpace(string(devOut))
 	b.Cleanup(func() {
-		if srv.Unmount() != nil {
-			srv.Detach()
+		if out, err := exec.Command("losetup", "-d", dev).CombinedOutput(); err != nil {
+			b.Errorf("losetup -d %s: %v: %s", dev, err, out)
 		}
-		srv.Wait()
-		u.Close()
-		up.Close()
-		lo.Close()
 	})
-	return append(out, benchSys{name: "fuse", dir: mnt})
+	if out, err := exec.Command("mkfs.ext4", "-q", dev).CombinedOutput(); err != nil {
+		b.Fatalf("mkfs.ext4 %s: %v: %s", dev, err, out)
+	}
+	mnt := b.TempDir()
+	if err := unix.Mount(dev, mnt, "ext4", 0, ""); err != nil {
+		b.Fatalf("mount %s on %s: %v", dev, mnt, err)
+	}
+	// Registered before the services and mounts that live on it start,
+	// so it runs after their cleanups (last in, first out).
+	b.Cleanup(func() {
+		if err := unix.Unmount(mnt, 0); err != nil {
+			b.Errorf("umount %s: %v; detaching lazily", mnt, err)
+			unix.Unmount(mnt, unix.MNT_DETACH)
+		}
+	})
+	return mnt
+}
+
+// unionfsMount starts unionfs-fuse in the foreground as a child, with a
+// writable and a read-only branch under base, and waits for its mount;
+// cleanup unmounts it and waits for the process to exit.
+func unionfsMount(b *testing.B, base string) string {
+	b.Helper()
+	up, low, mnt := filepath.Join(base, "upper"), filepath.Join(base, "lower"), filepath.Join(base, "mnt")
+	for _, d := range []string{up, low, mnt} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			b.Fatal(err)
+		}
+	}
+	cmd := exec.Command("unionfs", "-f", "-o", "cow,allow_other,use_ino", up+"=RW:"+low+"=RO", mnt)
+	logs := &servicetest.Log{}
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	b.Cleanup(func() {
+		if err := unix.Unmount(mnt, 0); err != nil {
+			b.Errorf("umount unionfs on %s: %v; detaching lazily", mnt, err)
+			unix.Unmount(mnt, unix.MNT_DETACH)
+		}
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			b.Errorf("unionfs did not exit after its unmount; killing it")
+			cmd.Process.Kill()
+			<-done
+		}
+	})
+	mounted := func() bool { ok, _ := mountinfo.Mounted("/proc/self/mountinfo", mnt); return ok }
+	if !waitFor(10*time.Second, mounted) {
+		b.Fatalf("unionfs did not mount %s:\n%s", mnt, logs)
+	}
+	return mnt
 }
 
 // BenchmarkPread4K: random 4 KiB preads over an 8 MiB file
-// (testdata/preadloop.c), b.N of them per system.
+// (testdata/preadloop.c), at least 20000 of them per system (b.N when
+// larger).
 func BenchmarkPread4K(b *testing.B) {
 	prog := compile(b, "testdata/preadloop.c")
 	data := make([]byte, 8<<20)
@@ -93,10 +167,11 @@ func BenchmarkPread4K(b *testing.B) {
 			if err := os.WriteFile(src, data, 0o644); err != nil {
 				b.Fatal(err)
 			}
-			run(b, s.pool, s.dir, 60*time.Second, "cp", src, "data")
-			n := max(b.N, 1000)
+			name := fmt.Sprintf("data-%d", b.N)
+			run(b, s.pool, s.dir, 60*time.Second, "cp", src, name)
+			n := max(b.N, 20000)
 			b.ResetTimer()
-			out := run(b, s.pool, s.dir, 10*time.Minute, prog, "data", strconv.Itoa(n))
+			out := run(b, s.pool, s.dir, 10*time.Minute, prog, name, strconv.Itoa(n))
 			b.StopTimer()
 			ns, err := strconv.ParseFloat(strings.TrimSpace(strings.TrimPrefix(out, "ns/op")), 64)
 			if err != nil {
@@ -121,9 +196,14 @@ func BenchmarkDbBench(b *testing.B) {
 			db := fmt.Sprintf("db-%d", b.N)
 			args := append(dbBenchArgs(filepath.Join(s.dir, db), 20000), "--benchmarks=fillrandom,readrandom")
 			out := run(b, s.pool, s.dir, 10*time.Minute, "db_bench", args...)
+			phases := 0
 			for _, m := range microsRe.FindAllStringSubmatch(out, -1) {
 				v, _ := strconv.ParseFloat(m[2], 64)
 				b.ReportMetric(v, m[1]+"-us/op")
+				phases++
+			}
+			if phases != 2 {
+				b.Fatalf("db_bench printed %d phase results, want 2:\n%s", phases, out)
 			}
 		})
 	}

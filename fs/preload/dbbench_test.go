@@ -32,9 +32,9 @@ func readseqCount(t *testing.T, p *pool, dir, db string, num int) string {
 }
 
 // TestDbBench: RocksDB's db_bench fills, reads, overwrites and compacts a
-// database through the library; readseq over it then counts as many keys
-// as over a native database built with the same seed, and SST files exist
-// in the writable branch.
+// database through the library and through FUSE; readseq over it then
+// counts as many keys as over a native database built with the same seed,
+// and SST files exist in the writable branch.
 func TestDbBench(t *testing.T) {
 	need(t, "db_bench", "rocksdb-tools")
 	const num = 10000
@@ -43,22 +43,24 @@ func TestDbBench(t *testing.T) {
 	run(t, nil, native, 120*time.Second, "db_bench", append(dbBenchArgs(filepath.Join(native, "db"), num), bench)...)
 	want := readseqCount(t, nil, native, filepath.Join(native, "db"), num)
 
-	p := startPool(t, poolOpts{})
-	db := filepath.Join(p.Root, "db")
-	out := run(t, p, p.Root, 300*time.Second, "db_bench", append(dbBenchArgs(db, num), bench)...)
-	for _, b := range []string{"fillrandom", "readrandom", "overwrite", "compact"} {
-		if !strings.Contains(out, b) {
-			t.Errorf("db_bench output has no %s result:\n%s", b, out)
+	forEachAccess(t, func(t *testing.T, via access) {
+		p := startPool(t, poolOpts{via: via})
+		db := filepath.Join(p.Root, "db")
+		out := run(t, p, p.Root, 300*time.Second, "db_bench", append(dbBenchArgs(db, num), bench)...)
+		for _, b := range []string{"fillrandom", "readrandom", "overwrite", "compact"} {
+			if !strings.Contains(out, b) {
+				t.Errorf("db_bench output has no %s result:\n%s", b, out)
+			}
 		}
-	}
-	got := readseqCount(t, p, p.Root, db, num)
-	if got != want {
-		t.Errorf("readseq counted %s keys through the library, %s natively", got, want)
-	}
-	ssts, _ := filepath.Glob(filepath.Join(p.Upper, "db", "*.sst"))
-	if len(ssts) == 0 {
-		ents, _ := os.ReadDir(filepath.Join(p.Upper, "db"))
-		t.Errorf("no SST file in the writable branch (%d entries)", len(ents))
-	}
-	t.Logf("readseq: %s keys; %d SST files", got, len(ssts))
+		got := readseqCount(t, p, p.Root, db, num)
+		if got != want {
+			t.Errorf("readseq counted %s keys through %s, %s natively", got, via, want)
+		}
+		ssts, _ := filepath.Glob(filepath.Join(p.Upper, "db", "*.sst"))
+		if len(ssts) == 0 {
+			ents, _ := os.ReadDir(filepath.Join(p.Upper, "db"))
+			t.Errorf("no SST file in the writable branch (%d entries)", len(ents))
+		}
+		t.Logf("readseq: %s keys; %d SST files", got, len(ssts))
+	})
 }

@@ -11,6 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
+	"polytropon/fs/fuse"
 	"polytropon/fs/preload"
 	"polytropon/fs/service/servicetest"
 )
@@ -34,26 +37,79 @@ func TestMain(m *testing.M) {
 
 // pool is a running "polytropon serve" with one instance: a union of a
 // private writable branch over a shared read-only lower branch, mounted at
-// Root (a real, empty host directory, as system D sets it up).
+// Root (a real, empty host directory, as system D sets it up). With Via
+// fuse the service also mounts the instance with FUSE on Root (the legacy
+// interface, docs/dual-interface.md) and programs run without the library.
 type pool struct {
 	*servicetest.Service
 	Root  string // mount path
 	Upper string // writable branch (host dir)
 	Lower string // read-only shared branch (host dir)
+	Via   access
 }
 
 type poolOpts struct {
 	lower   func(dir string) // fills the lower branch before the start
 	args    []string         // extra serve flags
 	bufSize int              // data area per buffer (0: 256 KiB)
+	via     access           // how programs reach the instance ("": preload)
+	base    string           // directory for Root and the branches (default: a temporary one)
+}
+
+// access is how programs reach the instance: through the preload library
+// over shared memory (the default interface), or through the service's own
+// FUSE mount of the same instance (the legacy interface), no LD_PRELOAD.
+type access string
+
+const (
+	viaPreload access = "preload"
+	viaFuse    access = "fuse"
+)
+
+// forEachAccess runs f as one subtest per access path, so that every
+// real-program proof holds for both interfaces with the same assertions.
+func forEachAccess(t *testing.T, f func(t *testing.T, via access)) {
+	for _, via := range []access{viaPreload, viaFuse} {
+		t.Run(string(via), func(t *testing.T) {
+			if via == viaFuse {
+				needFuse(t)
+			}
+			f(t, via)
+		})
+	}
+}
+
+// needFuse skips the test when the kernel offers no FUSE.
+func needFuse(t testing.TB) {
+	t.Helper()
+	if _, err := os.Stat("/dev/fuse"); err != nil {
+		t.Skip("needs /dev/fuse (kernel FUSE support) and root")
+	}
+}
+
+// fuseMounted reports whether dir carries the service's FUSE mount.
+func fuseMounted(t testing.TB, dir string) bool {
+	t.Helper()
+	ok, err := fuse.IsMounted("/proc/self/mountinfo", dir)
+	if err != nil {
+		t.Fatalf("reading mountinfo: %v", err)
+	}
+	return ok
 }
 
 // startPool starts a service with a fresh key and waits for its ready
 // line; cleanup stops it and removes its segment (servicetest).
 func startPool(t testing.TB, o poolOpts) *pool {
 	t.Helper()
-	base := t.TempDir()
-	p := &pool{Root: filepath.Join(base, "root"), Upper: filepath.Join(base, "upper"), Lower: filepath.Join(base, "lower")}
+	base := o.base
+	if base == "" {
+		base = t.TempDir()
+	}
+	via := o.via
+	if via == "" {
+		via = viaPreload
+	}
+	p := &pool{Root: filepath.Join(base, "root"), Upper: filepath.Join(base, "upper"), Lower: filepath.Join(base, "lower"), Via: via}
 	for _, d := range []string{p.Root, p.Upper, p.Lower} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			t.Fatal(err)
@@ -69,18 +125,54 @@ stack = [{type = "union", branches = [
     {type = "local", dir = %q},
     {type = "local", dir = %q, readonly = true, shared = "image"}]}]
 `, p.Root, p.Upper, p.Lower)
+	if via == viaFuse {
+		cfg += "fuse = true\n" // at the instance's own path, Root
+		// Runs after the service's stop (cleanups run last-in first-out):
+		// the service must have removed its mount, and nothing may have
+		// reached the host directory under it.
+		t.Cleanup(func() { checkFuseGone(t, p) })
+	}
 	bs := o.bufSize
 	if bs == 0 {
 		bs = 256 << 10
 	}
 	args := append([]string{"-wait", "spin-futex", "-buffers", "128", "-buffer-size", fmt.Sprint(bs)}, o.args...)
 	p.Service = servicetest.Start(t, servicetest.Options{Config: cfg, Args: args})
+	if via == viaFuse && !fuseMounted(t, p.Root) {
+		t.Fatalf("the service did not mount the instance with FUSE on %s; log:\n%s", p.Root, p.Log)
+	}
 	return p
 }
 
-// Env is the environment of a program on this pool.
+// checkFuseGone fails the test when the stopped service left its FUSE
+// mount (and removes it) or when the host directory under it got entries.
+func checkFuseGone(t testing.TB, p *pool) {
+	if fuseMounted(t, p.Root) {
+		t.Errorf("FUSE mount on %s outlived the service", p.Root)
+		if err := unix.Unmount(p.Root, unix.MNT_DETACH); err != nil {
+			t.Errorf("lazy unmount of %s: %v", p.Root, err)
+		}
+	}
+	if ents, _ := os.ReadDir(p.Root); len(ents) != 0 {
+		t.Errorf("the host directory under the FUSE mount got %d entries", len(ents))
+	}
+}
+
+// Env is the environment of a program on this pool: the library's
+// variables, or the plain environment when the pool is reached by FUSE.
 func (p *pool) Env() []string {
+	if p.Via == viaFuse {
+		return os.Environ()
+	}
 	return preload.WithEnv(os.Environ(), preload.Env(libPath, p.Key, ""))
+}
+
+// via names how a program runs on p, for messages.
+func (p *pool) via() string {
+	if p == nil {
+		return "native"
+	}
+	return string(p.Via)
 }
 
 // command builds a command running in dir; preloaded selects the library.
@@ -102,7 +194,7 @@ func run(t testing.TB, p *pool, dir string, timeout time.Duration, name string, 
 	t.Helper()
 	out, err := runErr(p, dir, timeout, name, args...)
 	if err != nil {
-		t.Fatalf("%s %s (preload=%v, dir %s): %v\n%s", name, strings.Join(args, " "), p != nil, dir, err, out)
+		t.Fatalf("%s %s (%s, dir %s): %v\n%s", name, strings.Join(args, " "), p.via(), dir, err, out)
 	}
 	return out
 }

@@ -84,6 +84,8 @@ type Local struct {
 	// was closed and possibly reused for an unrelated directory.
 	closeMu sync.RWMutex
 	root    int // O_PATH|O_DIRECTORY descriptor of the root; -1 once closed
+
+	dirs dirCache // resolved directories for Stat/Lstat (dircache.go)
 }
 
 // New opens the host directory root as a service.
@@ -110,6 +112,7 @@ func (l *Local) Close() error {
 	if l.root < 0 {
 		return fs.PathError("close", "", syscall.EBADF)
 	}
+	l.dirs.reset()
 	err := unix.Close(l.root)
 	l.root = -1
 	if err != nil {
@@ -308,8 +311,42 @@ func (l *Local) Stat(_ context.Context, name string) (fs.Stat, error) {
 		if st.Mode&unix.S_IFMT != unix.S_IFLNK {
 			return statFromUnix(&st), nil
 		}
+	} else if st, ok, err := l.statCached("stat", name, cleaned); ok && (err != nil || st.Mode&unix.S_IFMT != unix.S_IFLNK) {
+		// A nested name in a cached directory: one fstatat; a final
+		// symlink takes the confined path below.
+		return st, err
 	}
 	return l.statPath("stat", name, false)
+}
+
+// statCached lstats a nested name through the directory cache, caching its
+// parent on a miss. ok is false when the cache cannot answer (the root name,
+// a parent that does not resolve); the caller then takes the confined path,
+// which also produces the right error.
+func (l *Local) statCached(op, name, cleaned string) (out fs.Stat, ok bool, err error) {
+	dir, base := fs.Split(cleaned)
+	if dir == "" {
+		return out, false, nil
+	}
+	root, err := l.acquire()
+	if err != nil {
+		return out, false, nil
+	}
+	defer l.release()
+	var st unix.Stat_t
+	hit, err := l.dirs.fstatat(dir, base, &st)
+	if !hit {
+		if l.dirs.add(root, dir) != nil {
+			return out, false, nil
+		}
+		if hit, err = l.dirs.fstatat(dir, base, &st); !hit {
+			return out, false, nil
+		}
+	}
+	if err != nil {
+		return out, true, pathErr(op, name, err)
+	}
+	return statFromUnix(&st), true, nil
 }
 
 // Lstat returns the attributes of name without following a final symlink.
@@ -321,6 +358,9 @@ func (l *Local) Stat(_ context.Context, name string) (fs.Stat, error) {
 func (l *Local) Lstat(_ context.Context, name string) (fs.Stat, error) {
 	cleaned := fs.Clean(name)
 	if strings.Contains(cleaned, "/") {
+		if st, ok, err := l.statCached("lstat", name, cleaned); ok {
+			return st, err
+		}
 		return l.statPath("lstat", name, true)
 	}
 	root, err := l.acquire()
@@ -375,7 +415,7 @@ func (l *Local) Rmdir(_ context.Context, name string) error {
 		if base == "" {
 			return unix.EBUSY
 		}
-		return unix.Unlinkat(dirfd, base, unix.AT_REMOVEDIR)
+		return l.dirs.changing(func() error { return unix.Unlinkat(dirfd, base, unix.AT_REMOVEDIR) })
 	})
 }
 
@@ -388,7 +428,7 @@ func (l *Local) Unlink(_ context.Context, name string) error {
 		if base == "" {
 			return unix.EISDIR
 		}
-		return unix.Unlinkat(dirfd, base, 0)
+		return l.dirs.unlinking(fs.Clean(name), func() error { return unix.Unlinkat(dirfd, base, 0) })
 	})
 }
 
@@ -424,7 +464,7 @@ func (l *Local) Rename(_ context.Context, oldname, newname string, flags uint32)
 		if ob == "" || nb == "" {
 			return unix.EBUSY
 		}
-		return unix.Renameat2(od, ob, nd, nb, uint(flags))
+		return l.dirs.changing(func() error { return unix.Renameat2(od, ob, nd, nb, uint(flags)) })
 	})
 }
 

@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"sync"
 	"sync/atomic"
 )
 
@@ -46,6 +47,15 @@ type bq struct {
 	_     [56]byte
 	flags uint32
 	ec    [2]uint32 // notEmpty: seq, waiters
+
+	// linkMu serializes the helpers that link a batch into the list. A
+	// lock-free link let a helper with a stale view (it saw the batch
+	// unlinked, then stalled while another helper linked and finished it
+	// and the list grew) link the batch's first node a second time at the
+	// new end, closing a cycle that every thread then chased forever
+	// (TestBQBatch under -race). Single enqueues and dequeues stay
+	// lock-free; only the link step of a batch takes the lock.
+	linkMu sync.Mutex
 }
 
 type bqNode struct {
@@ -91,18 +101,22 @@ func (q *bq) closed() bool { return atomic.LoadUint32(&q.flags) != 0 }
 // execute carries a published announcement to its end; any thread may call
 // it, any number of times.
 func (q *bq) execute(a *bqAnn) {
-	for a.oldTail.Load() == nil { // link the batch after the last node
-		t := q.tail.Load()
-		next := t.next.Load()
-		if next == nil {
-			t.next.CompareAndSwap(nil, a.first)
-			next = t.next.Load()
+	if a.oldTail.Load() == nil {
+		q.linkMu.Lock()
+		for a.oldTail.Load() == nil { // link the batch after the last node
+			t := q.tail.Load()
+			next := t.next.Load()
+			if next == nil {
+				t.next.CompareAndSwap(nil, a.first)
+				next = t.next.Load()
+			}
+			if next == a.first {
+				a.oldTail.CompareAndSwap(nil, t)
+				break
+			}
+			q.tail.CompareAndSwap(t, next) // finish a single enqueue first
 		}
-		if next == a.first {
-			a.oldTail.CompareAndSwap(nil, t)
-			break
-		}
-		q.tail.CompareAndSwap(t, next) // finish a single enqueue first
+		q.linkMu.Unlock()
 	}
 	ot := a.oldTail.Load()
 	base := ot.cnt.Load()

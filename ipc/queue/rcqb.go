@@ -38,8 +38,9 @@ import (
 //
 // Timeouts and Close (how an abandoned ticket is handled): with a Timeout,
 // an operation first waits without a ticket until the queue looks non-empty
-// (dequeue) or non-full (enqueue), so operations timing out on an empty or
-// full queue hold no ticket. An operation that times out (or is closed)
+// (dequeue) or non-full (enqueue) and the ticket's slot is fewer than
+// maxTicketLag rounds behind, so operations timing out on an empty or full
+// queue, or behind a stuck slot, hold no ticket. An operation that times out (or is closed)
 // while holding a ticket records that its round's party is gone, in the
 // gone mask bit for (its round - the slot's round). When the slot reaches that round the partner does not wait for
 // nothing: an enqueuer whose dequeuer is gone (also if it notices while
@@ -205,6 +206,23 @@ func (q *rcqb) ticket(t uint64) (*rcqbSlot, uint64) {
 	return &q.slots[t&q.mask], (t >> q.shift) & roundMask
 }
 
+// maxTicketLag bounds how many rounds the slot of a new ticket may be behind
+// it when an operation with a timeout takes one. Abandoned tickets are
+// recorded in goneBits-wide masks; without this bound, a slot whose party is
+// descheduled mid-operation lets the others lap the ring (each lap timing
+// out and abandoning one more round of that slot) until the mask overflows
+// and the queue breaks. Half the mask leaves room for threads racing past
+// the check together (ceil(threads / capacity) rounds).
+const maxTicketLag = goneBits / 2
+
+// slotLagging reports whether ticket t's slot is maxTicketLag or more
+// rounds behind t (a corrupt word is left to the operation to report).
+func (q *rcqb) slotLagging(t uint64) bool {
+	s, r := q.ticket(t)
+	l, err := q.lag(s, r, atomic.LoadUint64(s.word))
+	return err == nil && l >= maxTicketLag
+}
+
 // lag is how many rounds the slot is behind round r.
 func (q *rcqb) lag(s *rcqbSlot, r, w uint64) (uint64, error) {
 	l := (r - slotRound(w)) & roundMask
@@ -306,7 +324,7 @@ func (q *rcqb) Enqueue(v uint64) error {
 func (q *rcqb) awaitItems(ws *waitState) error {
 	for {
 		h := atomic.LoadUint64(q.head)
-		if int64(atomic.LoadUint64(q.tail)-h) > 0 || atomic.LoadUint32(q.flags) != 0 {
+		if (int64(atomic.LoadUint64(q.tail)-h) > 0 && !q.slotLagging(h)) || atomic.LoadUint32(q.flags) != 0 {
 			return nil
 		}
 		if ws.expired() {
@@ -317,7 +335,7 @@ func (q *rcqb) awaitItems(ws *waitState) error {
 		}
 		s, _ := q.ticket(h)
 		w := atomic.LoadUint64(s.word)
-		if int64(atomic.LoadUint64(q.tail)-h) > 0 || atomic.LoadUint64(q.head) != h {
+		if (int64(atomic.LoadUint64(q.tail)-h) > 0 && !q.slotLagging(h)) || atomic.LoadUint64(q.head) != h {
 			continue // changed after we read the word: re-evaluate
 		}
 		if err := q.sleep(ws, s, w); err != nil {
@@ -332,7 +350,7 @@ func (q *rcqb) awaitItems(ws *waitState) error {
 func (q *rcqb) awaitRoom(ws *waitState) error {
 	for {
 		t := atomic.LoadUint64(q.tail)
-		if int64(t-atomic.LoadUint64(q.head)) <= int64(q.mask) || atomic.LoadUint32(q.flags) != 0 {
+		if (int64(t-atomic.LoadUint64(q.head)) <= int64(q.mask) && !q.slotLagging(t)) || atomic.LoadUint32(q.flags) != 0 {
 			return nil
 		}
 		if ws.expired() {
@@ -343,7 +361,7 @@ func (q *rcqb) awaitRoom(ws *waitState) error {
 		}
 		s, _ := q.ticket(t)
 		w := atomic.LoadUint64(s.word)
-		if int64(t-atomic.LoadUint64(q.head)) <= int64(q.mask) || atomic.LoadUint64(q.tail) != t {
+		if (int64(t-atomic.LoadUint64(q.head)) <= int64(q.mask) && !q.slotLagging(t)) || atomic.LoadUint64(q.tail) != t {
 			continue
 		}
 		if err := q.sleep(ws, s, w); err != nil {

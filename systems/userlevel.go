@@ -59,9 +59,12 @@ import (
 //	             I/O and zero timeouts, so both paths agree at once)
 //	design, wait, copy, buffers, buffer_size, queues, pin
 //	             service settings (see fs/service.Config; pin defaults to true)
-//	cache        "true" puts a client cache (fs/cache) on top of each
-//	             container's union; cache_<option> sets its options
-//	             (cache_capacity = "512M", cache_write_through = "true", ...)
+//	cache        "false" leaves out the client cache (fs/cache) on top of
+//	             each container's union (default true, the papers' D);
+//	             cache_<option> sets its options (cache_capacity = "512M",
+//	             cache_write_through = "true", ...)
+//	odirect      "false" opens the local branches without O_DIRECT
+//	             (default true: D keeps no kernel page cache)
 //
 // Tenant options (set by the runner from [tenants] when the tenants are
 // the containers of one pool, the Justitia experiments; docs/cache.md):
@@ -76,8 +79,8 @@ import (
 //	tenant_slots    concurrent allocations of a full pool (default 1: the
 //	                allocation lock)
 //
-// Every container's branch is then fs/local with O_DIRECT (the service's
-// "direct" layer), so the kernel page cache does not help; the tenant
+// Every container's branch is then fs/local with O_DIRECT (a local layer
+// with odirect), so the kernel page cache does not help; the tenant
 // options exclude cache, cache_* and a shared lower image.
 func init() {
 	Register(&userlevelSystem{})
@@ -133,7 +136,7 @@ func (*userlevelSystem) Check() error {
 var userlevelOptions = map[string]bool{
 	"binary": true, "preload": true, "fuse": true, "fuse_kernel_cache": true,
 	"design": true, "wait": true, "copy": true, "buffers": true,
-	"buffer_size": true, "queues": true, "pin": true, "cache": true,
+	"buffer_size": true, "queues": true, "pin": true, "cache": true, "odirect": true,
 }
 
 // preloadLibrary returns the preload library for ProcEnv: opt if set, else
@@ -210,7 +213,7 @@ func (s *userlevelSystem) Setup(ctx context.Context, p *pool.Pool, req Request) 
 	}
 	if len(unknown) > 0 {
 		sort.Strings(unknown)
-		return nil, fmt.Errorf("systems: D: unknown options %v (have binary, preload, fuse, fuse_kernel_cache, design, wait, copy, buffers, buffer_size, queues, pin, cache, cache_*, tenant_weights, tenant_policy, tenant_aging, tenant_cache, tenant_slots)", unknown)
+		return nil, fmt.Errorf("systems: D: unknown options %v (have binary, preload, fuse, fuse_kernel_cache, design, wait, copy, buffers, buffer_size, queues, pin, cache, cache_*, odirect, tenant_weights, tenant_policy, tenant_aging, tenant_cache, tenant_slots)", unknown)
 	}
 	bin, err := serviceBinary(req.Options["binary"])
 	if err != nil {
@@ -281,7 +284,18 @@ func userlevelConfig(poolName, lib string, req Request) (service.Config, []Conta
 	if cfg.Pin, err = boolOption(o, "pin", true); err != nil {
 		return cfg, nil, err
 	}
-	useCache, err := boolOption(o, "cache", false)
+	ten, err := parseTenants(o, req.Containers)
+	if err != nil {
+		return cfg, nil, err
+	}
+	// The default stack is the papers' single-host D: the user-level cache
+	// over the union over local branches opened with O_DIRECT, so D keeps
+	// no kernel page cache and flushes on the pool's own cores.
+	useCache, err := boolOption(o, "cache", ten == nil)
+	if err != nil {
+		return cfg, nil, err
+	}
+	odirect, err := boolOption(o, "odirect", true)
 	if err != nil {
 		return cfg, nil, err
 	}
@@ -301,10 +315,6 @@ func userlevelConfig(poolName, lib string, req Request) (service.Config, []Conta
 	}
 	if len(cacheOpts) > 0 && !useCache {
 		return cfg, nil, fmt.Errorf("systems: D: cache_* options without cache = true")
-	}
-	ten, err := parseTenants(o, req.Containers)
-	if err != nil {
-		return cfg, nil, err
 	}
 	if ten != nil && (useCache || len(cacheOpts) > 0) {
 		return cfg, nil, fmt.Errorf("systems: D: tenant_* options build the tenants' shared cache; leave out cache and cache_*")
@@ -336,11 +346,11 @@ func userlevelConfig(poolName, lib string, req Request) (service.Config, []Conta
 		var top service.Layer
 		if lower != "" {
 			top = service.Layer{Type: "union", Branches: []service.Layer{
-				{Type: "local", Dir: upper},
-				{Type: "local", Dir: lower, ReadOnly: true, Shared: "image"},
+				{Type: "local", Dir: upper, ODirect: odirect},
+				{Type: "local", Dir: lower, ReadOnly: true, Shared: "image", ODirect: odirect},
 			}}
 		} else {
-			top = service.Layer{Type: "local", Dir: upper}
+			top = service.Layer{Type: "local", Dir: upper, ODirect: odirect}
 		}
 		stack := []service.Layer{top}
 		if useCache {
@@ -581,7 +591,7 @@ func parseTenants(o map[string]string, containers int) (*tenantCache, error) {
 // stack is container i's stack: its private directory with O_DIRECT,
 // under its tenant of the pool's shared cache unless the policy is direct.
 func (t *tenantCache) stack(poolName string, i int, dir string) []service.Layer {
-	bottom := service.Layer{Type: "direct", Dir: dir}
+	bottom := service.Layer{Type: "local", Dir: dir, ODirect: true}
 	if t.policy == "direct" {
 		return []service.Layer{bottom}
 	}

@@ -27,8 +27,8 @@ func TestUserlevelTenantConfig(t *testing.T) {
 		}
 		for i, in := range cfg.Instances {
 			st := in.Stack
-			if len(st) != 2 || st[0].Type != "cache" || st[1].Type != "direct" {
-				t.Fatalf("%s: instance %d stack %+v, want cache over direct", policy, i, st)
+			if len(st) != 2 || st[0].Type != "cache" || st[1].Type != "local" || !st[1].ODirect {
+				t.Fatalf("%s: instance %d stack %+v, want cache over O_DIRECT local", policy, i, st)
 			}
 			o := st[0].Options
 			wantW := []string{"100", "200", "400"}[i]
@@ -42,8 +42,8 @@ func TestUserlevelTenantConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st := cfg.Instances[2].Stack; len(st) != 1 || st[0].Type != "direct" {
-		t.Errorf("direct: stack %+v, want one direct layer", st)
+	if st := cfg.Instances[2].Stack; len(st) != 1 || st[0].Type != "local" || !st[0].ODirect {
+		t.Errorf("direct: stack %+v, want one O_DIRECT local layer", st)
 	}
 	for name, tc := range map[string]struct {
 		req  Request

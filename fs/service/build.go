@@ -137,6 +137,9 @@ func (s *sharedSet) make(l Layer, below fs.Service, sb *stackBuild) (fs.Service,
 		if l.ReadOnly {
 			opts = append(opts, local.WithReadOnly())
 		}
+		if l.ODirect {
+			opts = append(opts, local.WithODirect())
+		}
 		svc, err = local.New(l.Dir, opts...)
 	case "union":
 		branches := make([]fs.Service, 0, len(l.Branches))

@@ -129,6 +129,7 @@ type Layer struct {
 	Type     string            `toml:"type"`
 	Dir      string            `toml:"dir"`
 	ReadOnly bool              `toml:"readonly"`
+	ODirect  bool              `toml:"odirect"` // local: data I/O with O_DIRECT (no kernel page cache)
 	Shared   string            `toml:"shared"`
 	Branches []Layer           `toml:"branches"`
 	Options  map[string]string `toml:"options"`
@@ -278,6 +279,9 @@ func (c *Config) Validate() error {
 }
 
 func (l *Layer) validate() error {
+	if l.ODirect && l.Type != "local" {
+		return fmt.Errorf("%s layer: odirect applies to local layers only", l.Type)
+	}
 	switch l.Type {
 	case "local":
 		if !path.IsAbs(l.Dir) {
@@ -286,6 +290,7 @@ func (l *Layer) validate() error {
 		if len(l.Branches) > 0 {
 			return fmt.Errorf("local layer has branches")
 		}
+		return nil
 	case "union":
 		if len(l.Branches) == 0 {
 			return fmt.Errorf("union layer without branches")

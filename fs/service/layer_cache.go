@@ -2,7 +2,6 @@ package service
 
 import (
 	"fmt"
-	"path"
 	"sort"
 	"strconv"
 	"strings"
@@ -11,7 +10,6 @@ import (
 
 	"polytropon/fs"
 	"polytropon/fs/cache"
-	"polytropon/fs/local"
 )
 
 // The "cache" layer wraps the rest of the stack in a client cache
@@ -44,29 +42,7 @@ import (
 // tenant of a name must give the same pool_* options; the pool lives while
 // it has open tenants, and the next tenant of a name whose tenants have all
 // closed gets a fresh pool.
-//
-// The "direct" layer is a bottom layer: fs/local over dir with O_DIRECT,
-// so that the kernel page cache does not help (the "direct" tenant policy,
-// and the backend of the shared caches above).
-func init() {
-	RegisterLayer("cache", buildCache)
-	RegisterLayer("direct", buildDirect)
-}
-
-func buildDirect(l Layer, below fs.Service) (fs.Service, error) {
-	if below != nil || len(l.Branches) > 0 {
-		return nil, fmt.Errorf("%w: a direct layer is a bottom layer (fs/local with O_DIRECT): nothing below it, no branches", ErrConfig)
-	}
-	if !path.IsAbs(l.Dir) {
-		return nil, fmt.Errorf("%w: direct layer needs an absolute dir, got %q", ErrConfig, l.Dir)
-	}
-	var opts []local.Option
-	opts = append(opts, local.WithODirect())
-	if l.ReadOnly {
-		opts = append(opts, local.WithReadOnly())
-	}
-	return local.New(l.Dir, opts...)
-}
+func init() { RegisterLayer("cache", buildCache) }
 
 // sharedPools are the named shared cache pools of this process.
 var sharedPools = struct {

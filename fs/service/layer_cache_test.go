@@ -15,7 +15,7 @@ import (
 
 // TestSharedCachePool: two instances of one service are tenants of one
 // named shared pool (weights 100 and 800, weighted policy, one allocation
-// slot) over "direct" (O_DIRECT) branches; data written through each
+// slot) over O_DIRECT local branches; data written through each
 // reaches its own directory, the pool lists both tenants, and it is gone
 // once the service stops.
 func TestSharedCachePool(t *testing.T) {
@@ -26,8 +26,8 @@ func TestSharedCachePool(t *testing.T) {
 			"pool_policy": "weighted", "pool_aging": "true", "pool_slots": "1", "write_through": "true"}
 	}
 	s := newInProcess(t, Config{Instances: []InstanceConfig{
-		{Path: "/a", Stack: []Layer{{Type: "cache", Options: tenant("a", "100")}, {Type: "direct", Dir: dirA}}},
-		{Path: "/b", Stack: []Layer{{Type: "cache", Options: tenant("b", "800")}, {Type: "direct", Dir: dirB}}},
+		{Path: "/a", Stack: []Layer{{Type: "cache", Options: tenant("a", "100")}, {Type: "local", Dir: dirA, ODirect: true}}},
+		{Path: "/b", Stack: []Layer{{Type: "cache", Options: tenant("b", "800")}, {Type: "local", Dir: dirB, ODirect: true}}},
 	}})
 	c := dial(t, s)
 	payload := bytes.Repeat([]byte("0123456789abcdef"), 8192) // 128 KiB: two pages
@@ -81,7 +81,7 @@ func TestSharedCachePool(t *testing.T) {
 	}
 	// A later tenant of the name gets a fresh pool, with its own settings.
 	s2 := newInProcess(t, Config{Instances: []InstanceConfig{{Path: "/a", Stack: []Layer{
-		{Type: "cache", Options: map[string]string{"pool": name, "pool_capacity": "2MiB"}}, {Type: "direct", Dir: dirA}}}}})
+		{Type: "cache", Options: map[string]string{"pool": name, "pool_capacity": "2MiB"}}, {Type: "local", Dir: dirA, ODirect: true}}}}})
 	_ = s2
 	sharedPools.Lock()
 	np2 := sharedPools.m[name]
@@ -95,7 +95,7 @@ func TestSharedCachePoolErrors(t *testing.T) {
 	dir := t.TempDir()
 	name := fmt.Sprintf("test-pool-%d", rand.Int64())
 	for label, insts := range map[string][][]Layer{
-		"no capacity":    {{{Type: "cache", Options: map[string]string{"pool": name}}, {Type: "direct", Dir: dir}}},
+		"no capacity":    {{{Type: "cache", Options: map[string]string{"pool": name}}, {Type: "local", Dir: dir, ODirect: true}}},
 		"tenant alone":   {{{Type: "cache", Options: map[string]string{"tenant": "a", "weight": "5"}}, {Type: "local", Dir: dir}}},
 		"bad weight":     {{{Type: "cache", Options: map[string]string{"pool": name, "pool_capacity": "1M", "weight": "0"}}, {Type: "local", Dir: dir}}},
 		"bad policy":     {{{Type: "cache", Options: map[string]string{"pool": name, "pool_capacity": "1M", "pool_policy": "mru"}}, {Type: "local", Dir: dir}}},
@@ -105,8 +105,8 @@ func TestSharedCachePoolErrors(t *testing.T) {
 			{{Type: "cache", Options: map[string]string{"pool": name, "pool_capacity": "1M"}}, {Type: "local", Dir: dir}},
 			{{Type: "cache", Options: map[string]string{"pool": name, "pool_capacity": "2M"}}, {Type: "local", Dir: dir}},
 		},
-		"direct with below": {{{Type: "direct", Dir: dir}, {Type: "local", Dir: dir}}},
-		"direct relative":   {{{Type: "direct", Dir: "rel"}}},
+		"odirect on a cache":     {{{Type: "cache", ODirect: true}, {Type: "local", Dir: dir}}},
+		"odirect relative local": {{{Type: "local", Dir: "rel", ODirect: true}}},
 	} {
 		cfg := Config{Key: 1 + int(rand.Int32N(1<<30)), Buffers: 4, BufferSize: 65536}
 		for i, st := range insts {

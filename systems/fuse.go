@@ -292,8 +292,14 @@ func (d *fuseDaemon) stop() error {
 	case <-time.After(fuseStopTimeout):
 	}
 	d.proc.Signal(syscall.SIGKILL)
-	<-done
-	return fmt.Errorf("systems: FUSE daemon of %s did not exit %v after SIGTERM; killed", d.mnt, fuseStopTimeout)
+	select {
+	case <-done:
+		return fmt.Errorf("systems: FUSE daemon of %s did not exit %v after SIGTERM; killed", d.mnt, fuseStopTimeout)
+	case <-time.After(fuseStopTimeout):
+		// Never hang a teardown on an exit report that does not come;
+		// destroying the pool kills whatever is left.
+		return fmt.Errorf("systems: FUSE daemon of %s: no exit reported %v after SIGKILL", d.mnt, fuseStopTimeout)
+	}
 }
 
 // unmountLeftover removes a mount that is still on mnt in the pool (its

@@ -6,6 +6,7 @@ import (
 	"os/signal"
 	"sync"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -39,7 +40,14 @@ type engine struct {
 	// waits until it is empty.
 	unacked    map[int]bool
 	reapWanted bool
+	// wantedSince is when a reap was first deferred for missing acks; past
+	// maxAckWait the engine reaps anyway, so a lost ack (a runner that
+	// gave up on a start) can never leave the pool's exits unreported.
+	wantedSince time.Time
 }
+
+// maxAckWait bounds how long reaping waits for the runner's acks.
+const maxAckWait = 2 * time.Second
 
 func runEngine() int {
 	e := &engine{sock: engineSockFd, tracked: map[int]bool{}, unacked: map[int]bool{}}
@@ -77,7 +85,22 @@ func (e *engine) serve() error {
 	// a pool without a PID namespace; the runner ends pools with SIGKILL.
 	signal.Notify(make(chan os.Signal, 1), unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGPIPE)
 	go func() {
-		for range sigc {
+		tick := time.NewTicker(maxAckWait / 2)
+		defer tick.Stop()
+		for {
+			select {
+			case <-sigc:
+			case <-tick.C:
+				e.mu.Lock()
+				stale := e.reapWanted && time.Since(e.wantedSince) > maxAckWait
+				if stale {
+					clear(e.unacked) // their acks are not coming
+				}
+				e.mu.Unlock()
+				if !stale {
+					continue
+				}
+			}
 			e.mu.Lock()
 			e.reap()
 			e.mu.Unlock()
@@ -177,6 +200,9 @@ func (e *engine) spawn(m *message, fds []int) {
 // runner started. Called with mu held.
 func (e *engine) reap() {
 	if len(e.unacked) > 0 {
+		if !e.reapWanted {
+			e.wantedSince = time.Now()
+		}
 		e.reapWanted = true // after the acks
 		return
 	}

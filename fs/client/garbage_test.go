@@ -235,7 +235,7 @@ func TestGarbageDescriptors(t *testing.T) {
 	if after.Rejected < before.Rejected+uint64(len(cases)) {
 		t.Errorf("rejected count grew by %d, want at least %d", after.Rejected-before.Rejected, len(cases))
 	}
-	for _, want := range []string{"dropped item 0x10000000000: not a buffer index", "is not submitted (stale or forged)", "rejected request"} {
+	for _, want := range []string{"dropped item 0x10000000000: not a buffer index", "is not submitted (stale, duplicate or forged)", "rejected request"} {
 		// The log reaches us through a pipe, after the counters.
 		if !waitFor(3*time.Second, func() bool { return strings.Contains(sp.Log.String(), want) }) {
 			t.Errorf("service log lacks %q", want)

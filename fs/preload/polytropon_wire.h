@@ -14,7 +14,7 @@
 #include <stdint.h>
 
 #define POLY_MAGIC 0x504f4c5957495245ULL
-#define POLY_VERSION 1
+#define POLY_VERSION 2
 #define POLY_CACHE_LINE 64
 #define POLY_PAGE_SIZE 4096
 #define POLY_MAX_CPUS 256
@@ -39,7 +39,6 @@
 #define POLY_STATE_IDLE 0
 #define POLY_STATE_SUBMITTED 1
 #define POLY_STATE_BUSY 2
-#define POLY_STATE_DONE 3
 #define POLY_FLAG_CMA 1
 #define POLY_COPY_SMC 0
 #define POLY_COPY_SMO 1
@@ -55,6 +54,11 @@
 #define POLY_ADDR_ARG 3
 #define POLY_DIRENT_NAME_OFFSET 19
 #define POLY_EXEC_VERSION 1
+#define POLY_LOCK_GET 0
+#define POLY_LOCK_SET 1
+#define POLY_LOCK_POSIX 0
+#define POLY_LOCK_OFD 1
+#define POLY_LOCK_FLOCK 2
 #define POLY_HEARTBEAT_INTERVAL_NS 50000000
 #define POLY_HEARTBEAT_STALE_NS 3000000000
 #define POLY_CALL_NULL 0
@@ -102,7 +106,8 @@
 #define POLY_CALL_MOUNT 42
 #define POLY_CALL_UMOUNT 43
 #define POLY_CALL_INFO 44
-#define POLY_NUM_CALLS 45
+#define POLY_CALL_LOCK 45
+#define POLY_NUM_CALLS 46
 
 /* A service fd: open-file index in the low 32 bits, generation above. */
 #define POLY_SFD(index, gen) ((((uint64_t)(gen) & 0x7fffffffu) << 32) | (uint32_t)(index))
@@ -173,13 +178,11 @@ _Static_assert(offsetof(struct poly_header, service_id) == 160, "poly_header.ser
 _Static_assert(offsetof(struct poly_header, queue_of_cpu) == 168, "poly_header.queue_of_cpu offset");
 
 struct poly_queue_stats {
-	uint64_t pending;
 	uint32_t threads;
-	uint8_t _pad0[52];
+	uint8_t _pad0[60];
 };
 _Static_assert(sizeof(struct poly_queue_stats) == 64, "struct poly_queue_stats size");
-_Static_assert(offsetof(struct poly_queue_stats, pending) == 0, "poly_queue_stats.pending offset");
-_Static_assert(offsetof(struct poly_queue_stats, threads) == 8, "poly_queue_stats.threads offset");
+_Static_assert(offsetof(struct poly_queue_stats, threads) == 0, "poly_queue_stats.threads offset");
 
 struct poly_mount_entry {
 	uint32_t flags;
@@ -214,10 +217,10 @@ _Static_assert(offsetof(struct poly_client_slot, exec) == 64, "poly_client_slot.
 
 struct poly_desc {
 	uint32_t state;
-	uint32_t waiter;
+	uint8_t _pad0[4];
 	int32_t owner;
 	int32_t tid;
-	int64_t ret;
+	uint8_t _pad1[8];
 	uint64_t seq;
 	uint32_t call;
 	uint32_t flags;
@@ -225,7 +228,7 @@ struct poly_desc {
 	uint32_t instance;
 	uint32_t uid;
 	uint32_t gid;
-	uint8_t _pad0[8];
+	uint8_t _pad2[8];
 	uint64_t args[8];
 	uint32_t path_off;
 	uint32_t path_len;
@@ -235,14 +238,16 @@ struct poly_desc {
 	uint32_t data_len;
 	uint32_t out_off;
 	uint32_t out_len;
-	uint8_t _pad1[96];
+	uint8_t _pad3[32];
+	uint32_t done;
+	uint32_t waiter;
+	int64_t ret;
+	uint8_t _pad4[48];
 };
 _Static_assert(sizeof(struct poly_desc) == 256, "struct poly_desc size");
 _Static_assert(offsetof(struct poly_desc, state) == 0, "poly_desc.state offset");
-_Static_assert(offsetof(struct poly_desc, waiter) == 4, "poly_desc.waiter offset");
 _Static_assert(offsetof(struct poly_desc, owner) == 8, "poly_desc.owner offset");
 _Static_assert(offsetof(struct poly_desc, tid) == 12, "poly_desc.tid offset");
-_Static_assert(offsetof(struct poly_desc, ret) == 16, "poly_desc.ret offset");
 _Static_assert(offsetof(struct poly_desc, seq) == 24, "poly_desc.seq offset");
 _Static_assert(offsetof(struct poly_desc, call) == 32, "poly_desc.call offset");
 _Static_assert(offsetof(struct poly_desc, flags) == 36, "poly_desc.flags offset");
@@ -259,6 +264,9 @@ _Static_assert(offsetof(struct poly_desc, data_off) == 144, "poly_desc.data_off 
 _Static_assert(offsetof(struct poly_desc, data_len) == 148, "poly_desc.data_len offset");
 _Static_assert(offsetof(struct poly_desc, out_off) == 152, "poly_desc.out_off offset");
 _Static_assert(offsetof(struct poly_desc, out_len) == 156, "poly_desc.out_len offset");
+_Static_assert(offsetof(struct poly_desc, done) == 192, "poly_desc.done offset");
+_Static_assert(offsetof(struct poly_desc, waiter) == 196, "poly_desc.waiter offset");
+_Static_assert(offsetof(struct poly_desc, ret) == 200, "poly_desc.ret offset");
 
 struct poly_stat {
 	uint64_t dev;
@@ -349,6 +357,18 @@ _Static_assert(offsetof(struct poly_info, rejected) == 32, "poly_info.rejected o
 _Static_assert(offsetof(struct poly_info, dropped) == 40, "poly_info.dropped offset");
 _Static_assert(offsetof(struct poly_info, threads) == 48, "poly_info.threads offset");
 _Static_assert(offsetof(struct poly_info, fork_tokens) == 56, "poly_info.fork_tokens offset");
+
+struct poly_lock_info {
+	int64_t type;
+	int64_t pid;
+	int64_t start;
+	int64_t len;
+};
+_Static_assert(sizeof(struct poly_lock_info) == 32, "struct poly_lock_info size");
+_Static_assert(offsetof(struct poly_lock_info, type) == 0, "poly_lock_info.type offset");
+_Static_assert(offsetof(struct poly_lock_info, pid) == 8, "poly_lock_info.pid offset");
+_Static_assert(offsetof(struct poly_lock_info, start) == 16, "poly_lock_info.start offset");
+_Static_assert(offsetof(struct poly_lock_info, len) == 24, "poly_lock_info.len offset");
 
 struct poly_exec_header {
 	uint32_t version;

@@ -120,7 +120,21 @@ func (s *Service) dropClientLocked(c *client) []*openFile {
 	}
 	s.clients[c.slot] = nil
 	s.w.SetClient(c.slot, wire.ClientInfo{State: wire.ClientFree, Gen: c.gen})
+	if c.pid > 0 && !s.pidHasClientLocked(c.pid) {
+		s.locks.dropProcess(nil, c.pid) // POSIX locks end with their process
+	}
 	return closeList
+}
+
+// pidHasClientLocked reports whether a client slot still belongs to pid.
+// Preconditions: s.mu held.
+func (s *Service) pidHasClientLocked(pid int) bool {
+	for _, c := range s.clients {
+		if c != nil && c.pid == pid {
+			return true
+		}
+	}
+	return false
 }
 
 // unregister serves CallUnregister.
@@ -224,6 +238,16 @@ func (s *Service) execRestore(c *client, out []byte) (int64, syscall.Errno) {
 // reap drops the clients whose process died (and unclaimed fork slots of
 // dead parents) and frees the request buffers dead processes held.
 func (s *Service) reap() {
+	s.reapClients()
+	s.reclaimBuffers()
+}
+
+// reapClients drops the clients whose process died and unclaimed fork
+// slots of dead parents; it returns how many it dropped. Housekeeping and
+// lock conflicts call it.
+func (s *Service) reapClients() int {
+	s.reapMu.Lock()
+	defer s.reapMu.Unlock()
 	var dead []*client
 	s.mu.RLock()
 	for _, c := range s.clients {
@@ -251,12 +275,13 @@ func (s *Service) reap() {
 		s.mu.Unlock()
 		s.closeFiles(files...)
 	}
-	s.reclaimBuffers()
+	return len(dead)
 }
 
 // reclaimBuffers frees buffers held by dead processes. A buffer being
-// served (Busy) is left for the next round; a submitted one is first moved
-// back to Idle so that its queue item, if still queued, is dropped.
+// served (Busy, not yet Done) is left for the next round; a submitted one
+// is first moved back to Idle so that its queue item, if still queued, is
+// dropped.
 func (s *Service) reclaimBuffers() {
 	alive := map[int]bool{}
 	for i := uint32(0); i < s.w.Layout.NumBuffers; i++ {
@@ -276,15 +301,16 @@ func (s *Service) reclaimBuffers() {
 		if ok {
 			continue
 		}
-		switch st := b.State(); st {
-		case wire.StateBusy:
-			continue
-		case wire.StateSubmitted:
+		switch st := b.State(); {
+		case st == wire.StateBusy && !b.Completed():
+			continue // being served: the next round frees it
+		case st == wire.StateSubmitted:
 			if !b.CASState(st, wire.StateIdle) {
 				continue
 			}
 		}
-		b.SetWaiter(0)
+		b.SetState(wire.StateIdle)
+		b.ResetCompletion()
 		b.Release(pid)
 	}
 }

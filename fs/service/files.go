@@ -2,6 +2,7 @@ package service
 
 import (
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"polytropon/fs"
@@ -22,13 +23,20 @@ type openFile struct {
 	// writing by the final close, so nothing uses a closed handle.
 	ioMu sync.RWMutex
 
-	// mu guards the stream state below (READ/WRITE/LSEEK/GETDENTS).
-	mu      sync.Mutex
-	off     int64
-	dir     fs.Dir
-	pending []fs.Dirent
-	dirPos  int64
-	dirDone bool
+	// locked is set once the file took an OFD or flock lock, so its last
+	// close releases them.
+	locked atomic.Bool
+
+	// mu guards the stream state below (READ/WRITE/LSEEK/GETDENTS) and
+	// the identity the lock table keys the file by.
+	mu         sync.Mutex
+	identKnown bool
+	dev, ino   uint64
+	off        int64
+	dir        fs.Dir
+	pending    []fs.Dirent
+	dirPos     int64
+	dirDone    bool
 }
 
 func (f *openFile) close() {
@@ -122,6 +130,9 @@ func (s *Service) closeFiles(files ...*openFile) {
 	any := false
 	for _, f := range files {
 		if f != nil {
+			if f.locked.Load() {
+				s.locks.dropFile(f)
+			}
 			f.close()
 			any = true
 		}

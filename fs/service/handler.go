@@ -122,7 +122,7 @@ func isFdCall(call uint32) bool {
 	case wire.CallClose, wire.CallDup, wire.CallRead, wire.CallWrite, wire.CallPread,
 		wire.CallPwrite, wire.CallLseek, wire.CallFstat, wire.CallFtruncate, wire.CallFsync,
 		wire.CallFchmod, wire.CallFchown, wire.CallFutimens, wire.CallFstatfs,
-		wire.CallFallocate, wire.CallGetdents:
+		wire.CallFallocate, wire.CallGetdents, wire.CallLock:
 		return true
 	}
 	return false
@@ -335,6 +335,7 @@ func (s *Service) serveFd(c *client, b *wire.Buffer, req *wire.Request) (int64, 
 	sfd := req.Args[0]
 	switch req.Call {
 	case wire.CallClose:
+		s.releasePOSIXOnClose(c, sfd)
 		s.mu.Lock()
 		f, e := s.fileLocked(c, sfd)
 		if e != 0 {
@@ -411,6 +412,8 @@ func (s *Service) serveFd(c *client, b *wire.Buffer, req *wire.Request) (int64, 
 		return int64(wire.StatfsSize), 0, false
 	case wire.CallGetdents:
 		return s.getdents(f, b, req)
+	case wire.CallLock:
+		return s.lockCall(f, c, b, req)
 	}
 	return 0, syscall.ENOSYS, true
 }

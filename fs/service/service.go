@@ -73,6 +73,9 @@ type Service struct {
 	openCount    int
 	clients      []*client // by slot; nil = free
 
+	locks  lockTable  // advisory record locks (its own mutex)
+	reapMu sync.Mutex // serializes reapClients
+
 	rejected atomic.Uint64
 	answered atomic.Uint64
 

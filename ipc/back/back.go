@@ -2,11 +2,11 @@
 // side of the shared-memory protocol of package ipc/wire. It formats the
 // request queues of a service segment and runs the service threads: one per
 // queue (one queue per core group), locked to its OS thread and pinned to a
-// core of its group, plus extra threads while a queue's pending count stays
-// above a threshold. A thread dequeues a buffer index, claims the buffer by
-// moving its state Submitted -> Busy, hands the request to the Handler and
-// publishes the result (Buffer.Complete: state Done, futex wake only when the
-// client sleeps).
+// core of its group, plus extra threads while a queue's backlog stays
+// above a threshold. A thread dequeues a buffer index, takes the request
+// by moving its state Submitted -> Busy (CAS), hands it to the Handler and
+// publishes the result on the descriptor's completion line
+// (Buffer.Complete: Done = 1, futex wake only when the client sleeps).
 //
 // Items that are not a valid buffer index, or name a buffer that is not
 // submitted (stale, forged, or a dead client's), are logged (rate limited)
@@ -46,8 +46,8 @@ type Config struct {
 	// Pin pins each queue's threads to the CPUs of its core group (the
 	// main thread to the group's first CPU).
 	Pin bool
-	// ExtraThreshold adds a service thread to a queue when its pending
-	// count exceeds it (0: 8); MaxExtra bounds the extra threads per queue
+	// ExtraThreshold adds a service thread to a queue when its backlog
+	// exceeds it (0: 8); MaxExtra bounds the extra threads per queue
 	// (0: 1; negative: none).
 	ExtraThreshold int
 	MaxExtra       int
@@ -152,7 +152,7 @@ func (d *Driver) Stop() {
 	d.wg.Wait()
 }
 
-// Balance adds an extra service thread to every queue whose pending count
+// Balance adds an extra service thread to every queue whose backlog
 // exceeds the threshold (the service calls it periodically, so a queue
 // whose threads are all stuck in long requests still gets help).
 func (d *Driver) Balance() {
@@ -160,11 +160,26 @@ func (d *Driver) Balance() {
 		return
 	}
 	for qi := range d.queues {
-		if int64(atomic.LoadUint64(d.stats[qi].Pending)) > int64(d.cfg.ExtraThreshold) {
+		if d.Backlog(uint32(qi)) > d.cfg.ExtraThreshold {
 			d.addExtra(uint32(qi))
 		}
 	}
 }
+
+// Backlog is the number of requests queued on queue q and not yet taken
+// by a service thread (0 for designs that cannot tell: they get no extra
+// threads).
+func (d *Driver) Backlog(q uint32) int {
+	if b, ok := d.queues[q].(queue.Backlogger); ok {
+		return b.Backlog()
+	}
+	return 0
+}
+
+// backlogEvery is how many requests a main service thread serves between
+// two looks at its queue's backlog: the look reads the clients' tail line,
+// which is not worth a cache-line transfer per request.
+const backlogEvery = 32
 
 // addExtra starts an extra thread on queue q unless it has MaxExtra
 // already or the driver is stopping.
@@ -234,6 +249,7 @@ func (d *Driver) serve(qi uint32, extra bool) {
 	wait := qcfg.Wait
 	qcfg.Wait = queue.Futex
 	qcfg.Timeout = time.Second
+	qcfg.OnItem = d.prefetchRequest
 	idle := time.Duration(0)
 	if extra {
 		qcfg.Timeout = 100 * time.Millisecond
@@ -245,8 +261,7 @@ func (d *Driver) serve(qi uint32, extra bool) {
 		d.cfg.Logf("back: attaching queue %d: %v", qi, err)
 		return
 	}
-	st := d.stats[qi]
-	spins := 0
+	spins, served := 0, 0
 	var idleSince uint64 // wire.MonotonicNow when the poll started
 	for !d.stopping.Load() {
 		idx, err := q.TryDequeue()
@@ -289,12 +304,19 @@ func (d *Driver) serve(qi uint32, extra bool) {
 			}
 			continue
 		}
-		pending := int64(atomic.AddUint64(st.Pending, ^uint64(0)))
-		if !extra && pending > int64(d.cfg.ExtraThreshold) && d.cfg.MaxExtra > 0 &&
-			d.extra[qi].Load() < int32(d.cfg.MaxExtra) {
+		if served++; !extra && served%backlogEvery == 0 && d.cfg.MaxExtra > 0 &&
+			d.extra[qi].Load() < int32(d.cfg.MaxExtra) && d.Backlog(qi) > d.cfg.ExtraThreshold {
 			d.addExtra(qi)
 		}
 		d.serveOne(qi, idx)
+	}
+}
+
+// prefetchRequest starts fetching the descriptor of buffer idx, so the
+// fetch overlaps the queue's own completion of the dequeue.
+func (d *Driver) prefetchRequest(idx uint64) {
+	if idx < uint64(len(d.bufs)) {
+		d.bufs[idx].Prefetch()
 	}
 }
 
@@ -307,7 +329,7 @@ func (d *Driver) serveOne(q uint32, idx uint64) {
 	b := d.bufs[idx]
 	if !b.CASState(wire.StateSubmitted, wire.StateBusy) {
 		d.dropped.Add(1)
-		d.logf("back: queue %d: dropped item %d: buffer state %d is not submitted (stale or forged)", q, idx, b.State())
+		d.logf("back: queue %d: dropped item %d: buffer state %d is not submitted (stale, duplicate or forged)", q, idx, b.State())
 		return
 	}
 	d.served.Add(1)

@@ -72,9 +72,8 @@ func submit(t *testing.T, w *wire.Seg, q queue.Queue, i uint32, req wire.Request
 		t.Fatal(err)
 	}
 	b.WriteRequest(&req)
+	b.ResetCompletion()
 	b.SetState(wire.StateSubmitted)
-	_, st, _ := w.QueueMem(0)
-	atomic.AddUint64(st.Pending, 1)
 	if err := q.Enqueue(uint64(i)); err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +83,7 @@ func submit(t *testing.T, w *wire.Seg, q queue.Queue, i uint32, req wire.Request
 func waitDone(t *testing.T, b *wire.Buffer) int64 {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
-	for b.State() != wire.StateDone {
+	for !b.Completed() {
 		if time.Now().After(deadline) {
 			t.Fatalf("buffer %d not done (state %d)", b.Index, b.State())
 		}

@@ -57,7 +57,6 @@ type Conn struct {
 	wait    queue.Wait
 	spinFor int64
 	queues  []queue.Queue
-	stats   []wire.QueueStatsView
 
 	mu      sync.Mutex
 	free    []*wire.Buffer // claimed buffers not in use
@@ -131,7 +130,7 @@ func attachSeg(seg *shm.Segment, opts Options) (*Conn, error) {
 	}
 	qcfg := queue.Config{Capacity: int(l.QueueCapacity), Wait: queue.Wait(l.QueueWait), Timeout: 200 * time.Millisecond}
 	for i := uint32(0); i < l.NumQueues; i++ {
-		mem, st, err := w.QueueMem(i)
+		mem, _, err := w.QueueMem(i)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrNoService, err)
 		}
@@ -140,7 +139,6 @@ func attachSeg(seg *shm.Segment, opts Options) (*Conn, error) {
 			return nil, fmt.Errorf("%w: queue %d: %v", ErrNoService, i, err)
 		}
 		c.queues = append(c.queues, q)
-		c.stats = append(c.stats, st)
 	}
 	return c, nil
 }
@@ -206,7 +204,7 @@ func (c *Conn) claimLocked() (*wire.Buffer, error) {
 			continue
 		}
 		b.SetState(wire.StateIdle)
-		b.SetWaiter(0)
+		b.ResetCompletion()
 		c.nextBuf = idx + 1
 		c.held = append(c.held, b)
 		return b, nil
@@ -233,21 +231,19 @@ func (c *Conn) Call(b *wire.Buffer, q uint32, req *wire.Request) (int64, error) 
 	if q >= uint32(len(c.queues)) {
 		q = 0
 	}
+	if p, ok := c.queues[q].(queue.EnqueuePrefetcher); ok {
+		p.PrefetchEnqueue()
+	}
 	b.WriteRequest(req)
-	b.SetWaiter(0)
+	b.ResetCompletion()
 	b.SetState(wire.StateSubmitted)
-	atomic.AddUint64(c.stats[q].Pending, 1)
 	for {
 		err := c.queues[q].Enqueue(uint64(b.Index))
 		if err == nil {
 			break
 		}
-		atomic.AddUint64(c.stats[q].Pending, ^uint64(0))
-		if errors.Is(err, queue.ErrTimeout) {
-			if aerr := c.W.Alive(); aerr == nil {
-				atomic.AddUint64(c.stats[q].Pending, 1)
-				continue
-			}
+		if errors.Is(err, queue.ErrTimeout) && c.W.Alive() == nil {
+			continue
 		}
 		c.dead.Store(true)
 		return 0, syscall.ENOTCONN
@@ -261,10 +257,10 @@ func (c *Conn) Call(b *wire.Buffer, q uint32, req *wire.Request) (int64, error) 
 	return ret, nil
 }
 
-// await waits until b is StateDone: spin, then futex sleep with liveness
+// await waits until b is Completed: spin, then futex sleep with liveness
 // checks.
 func (c *Conn) await(b *wire.Buffer) error {
-	if b.State() == wire.StateDone {
+	if b.Completed() {
 		return nil
 	}
 	if c.wait != queue.Futex {
@@ -273,7 +269,7 @@ func (c *Conn) await(b *wire.Buffer) error {
 		start := wire.MonotonicNow()
 		lastCheck := start
 		for i := 1; ; i++ {
-			if b.State() == wire.StateDone {
+			if b.Completed() {
 				return nil
 			}
 			if i%256 == 0 {
@@ -295,18 +291,17 @@ func (c *Conn) await(b *wire.Buffer) error {
 			}
 		}
 	}
-	p := b.StatePtr()
+	p := b.DonePtr()
 	for {
 		b.SetWaiter(1)
-		s := atomic.LoadUint32(p)
-		if s == wire.StateDone {
+		if b.Completed() {
 			b.SetWaiter(0)
 			return nil
 		}
-		if err := shm.FutexWait(p, s, 100*time.Millisecond); err != nil && !errors.Is(err, shm.ErrTimedOut) {
+		if err := shm.FutexWait(p, 0, 100*time.Millisecond); err != nil && !errors.Is(err, shm.ErrTimedOut) {
 			return fmt.Errorf("%w: %v", syscall.ENOTCONN, err)
 		}
-		if b.State() == wire.StateDone {
+		if b.Completed() {
 			b.SetWaiter(0)
 			return nil
 		}

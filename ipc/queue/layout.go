@@ -88,3 +88,18 @@ func regionOf(mem []byte) shm.Region { return shm.NewRegion(mem) }
 
 // inProcessSize is Design.Size of designs that allocate their own memory.
 func inProcessSize(Config) int { return 0 }
+
+// clampBacklog is tail - head as a count in [0, capacity]: the words come
+// from shared memory and are read at different moments, so a consumer
+// that overtook a pending enqueue (or a corrupt word) may make the
+// difference negative or huge.
+func clampBacklog(tail, head, capacity uint64) int {
+	n := int64(tail - head)
+	switch {
+	case n < 0:
+		return 0
+	case uint64(n) > capacity:
+		return int(capacity)
+	}
+	return int(n)
+}

@@ -194,3 +194,8 @@ func (q *mutexRing) Close() error {
 	q.notFull.broadcast()
 	return nil
 }
+
+// Backlog implements Backlogger (read without the lock: a snapshot).
+func (q *mutexRing) Backlog() int {
+	return clampBacklog(atomic.LoadUint64(q.tail), atomic.LoadUint64(q.head), q.cap)
+}

@@ -39,6 +39,23 @@ type Queue interface {
 	Close() error
 }
 
+// Backlogger is implemented by designs that can count the items queued
+// and not yet dequeued (for the ticket-based rings: tail - head, which
+// also counts enqueues still completing). The count is a snapshot, stale
+// once read; the back driver reads it off the request path to decide when
+// to add service threads, so the request path needs no shared counter.
+type Backlogger interface {
+	Backlog() int
+}
+
+// EnqueuePrefetcher is implemented by designs that can start fetching the
+// memory the next enqueue will write (a hint; it changes nothing). A
+// caller that prepares an item in shared memory first calls it, so the
+// queue line's cross-core transfer overlaps the writes of the item.
+type EnqueuePrefetcher interface {
+	PrefetchEnqueue()
+}
+
 // Wait is how a blocked operation waits.
 type Wait int
 
@@ -80,6 +97,11 @@ type Config struct {
 	Wait       Wait          // wait strategy of blocking operations
 	SpinBudget int           // spins before sleeping with SpinFutex; 0 means a default
 	Timeout    time.Duration // bound on a blocking operation; 0 waits forever
+	// OnItem, when set, is called by a dequeuer with the item as soon as
+	// it has read it, before the dequeue completes (designs that can tell
+	// early call it; a retried dequeue may call it again). It must not
+	// block: it is for starting a prefetch of what the item names.
+	OnItem func(item uint64)
 }
 
 // Design describes one queue implementation.

@@ -3,6 +3,7 @@ package queue
 import (
 	"fmt"
 	"sync/atomic"
+	"time"
 
 	"polytropon/ipc/shm"
 )
@@ -14,10 +15,13 @@ import (
 // They then complete in parallel, possibly out of FIFO order: an enqueuer
 // waits until its slot is empty for its round, locks it (state "filling"),
 // puts the item, marks it full; its dequeuer waits until the slot is full
-// for that round, locks it ("taking"), takes the item and hands the slot to
-// the next round. Waiting follows Config.Wait; sleepers set a waiter flag
-// in the slot word, so a completing operation issues a futex wake only when
-// someone sleeps.
+// for that round, then reads the item and hands the slot to the next round
+// with one CAS (a full slot at the dequeuer's round is its alone, so it
+// needs no lock state of its own). Waiting follows Config.Wait; sleepers
+// set a waiter flag in the slot word, so a completing operation issues a
+// futex wake only when someone sleeps. Enqueuers check for room against
+// the largest head they have seen and read the consumers' head line only
+// when that says the ring may be full.
 //
 // Ordering: each consumer sees each producer's items in the order they were
 // enqueued (tickets are monotonic), unless timeouts made operations give up
@@ -33,7 +37,7 @@ import (
 //	     +0 slot word uint64, +8 item uint64
 //
 // The slot word packs, from bit 0: waiters (1), state (2: empty, filling,
-// full, taking), round (25, modulo 2^25), enqueuer-gone mask (18),
+// full; 3 is invalid), round (25, modulo 2^25), enqueuer-gone mask (18),
 // dequeuer-gone mask (18). Its low 32 bits are the futex word.
 //
 // Timeouts and Close (how an abandoned ticket is handled): with a Timeout,
@@ -51,8 +55,12 @@ import (
 // its item was not enqueued. Only 18 rounds ahead can be recorded; giving
 // up a ticket further ahead (more than 17 x capacity operations queued on
 // one slot) marks the queue broken (ErrCorrupt) instead of losing an item
-// silently. A peer killed while it holds a slot ("filling"/"taking") or a
-// ticket leaves that slot stuck: survivors that reach it fail with
+// silently. A dequeuer that gives up on its own round of a slot that is
+// still empty skips that round (both gone bits set): an enqueuer killed
+// between its ticket and its fill would otherwise leave the slot stuck for
+// good; an enqueuer that was only slow finds its round skipped before it
+// stores anything and re-enqueues with a new ticket. An enqueuer killed
+// while "filling" leaves its slot stuck: survivors that reach it fail with
 // ErrTimeout (when Timeout > 0) but never spin forever.
 //
 // Nothing read from the memory is trusted: slot indices come from
@@ -67,6 +75,12 @@ type rcqb struct {
 	flags      *uint32
 	tail, head *uint64
 	slots      []rcqbSlot
+
+	// headSeen is the largest head this handle has read (process-local).
+	// head only grows, so a stale value underestimates the room left:
+	// enqueuers check for room against it and read the consumers' head
+	// line only when it says the ring may be full.
+	headSeen atomic.Uint64
 }
 
 type rcqbSlot struct {
@@ -75,7 +89,7 @@ type rcqbSlot struct {
 }
 
 const (
-	rcqbMagic     = 0x5243514231000001 // "RCQB1" + layout version
+	rcqbMagic     = 0x5243514231000002 // "RCQB1" + protocol version (2: skipped rounds)
 	rcqbOffCap    = 8
 	rcqbOffFlags  = 16
 	rcqbOffTail   = 64
@@ -97,7 +111,7 @@ const (
 	stEmpty     = 0
 	stFilling   = 1
 	stFull      = 2
-	stTaking    = 3
+	stInvalid   = 3 // no party sets it: a corrupted word
 	roundShift  = 3
 	roundBits   = 25
 	roundMask   = 1<<roundBits - 1
@@ -267,11 +281,24 @@ func (q *rcqb) sleep(ws *waitState, s *rcqbSlot, w uint64) error {
 // the operation can complete without waiting; it should do so.
 var errProceed = fmt.Errorf("queue: rcqb proceed")
 
+// skipped reports whether the slot word w is past round r: a dequeuer gave
+// up on round r while its enqueuer had not come (see abandon), so the
+// enqueuer holding r must take a new ticket.
+func skipped(r, w uint64) bool { return (r-slotRound(w))&roundMask >= roundHalf }
+
 // abandon records that the enqueuer (goneShift = eGoneShift) or dequeuer
-// (dGoneShift) holding round r of slot s gives up.
+// (dGoneShift) holding round r of slot s gives up. A dequeuer giving up on
+// its own round of an empty slot skips the round instead of waiting for
+// the enqueuer to pass it on: an enqueuer killed between its ticket and
+// its fill would otherwise leave the slot stuck for good. The enqueuer, if
+// it was only slow, finds its round skipped before it stores anything
+// (its fill starts with a CAS from empty at its round) and re-enqueues.
 func (q *rcqb) abandon(s *rcqbSlot, r uint64, goneShift uint) error {
 	for {
 		w := atomic.LoadUint64(s.word)
+		if goneShift == eGoneShift && skipped(r, w) {
+			return nil // nothing to record: the round is gone already
+		}
 		lag, err := q.lag(s, r, w)
 		if err != nil {
 			return err
@@ -280,8 +307,15 @@ func (q *rcqb) abandon(s *rcqbSlot, r uint64, goneShift uint) error {
 			if goneShift == eGoneShift || slotState(w) == stFull || eGone(w)&1 != 0 {
 				return errProceed // can complete (or skip) at once
 			}
-			if slotState(w) == stTaking {
-				return q.corrupt(s, w, "slot taken while its dequeuer waits")
+			if slotState(w) == stInvalid {
+				return q.corrupt(s, w, "invalid slot state")
+			}
+			if slotState(w) == stEmpty {
+				if atomic.CompareAndSwapUint64(s.word, w, advance(w|1<<eGoneShift|1<<dGoneShift)) {
+					q.wake(s, w)
+					return nil
+				}
+				continue
 			}
 		}
 		if lag >= goneBits {
@@ -350,7 +384,12 @@ func (q *rcqb) awaitItems(ws *waitState) error {
 func (q *rcqb) awaitRoom(ws *waitState) error {
 	for {
 		t := atomic.LoadUint64(q.tail)
-		if (int64(t-atomic.LoadUint64(q.head)) <= int64(q.mask) && !q.slotLagging(t)) || atomic.LoadUint32(q.flags) != 0 {
+		if int64(t-q.headSeen.Load()) <= int64(q.mask) && !q.slotLagging(t) {
+			return nil
+		}
+		h := atomic.LoadUint64(q.head)
+		q.headSeen.Store(h) // racing stores may keep an older head: still a lower bound
+		if (int64(t-h) <= int64(q.mask) && !q.slotLagging(t)) || atomic.LoadUint32(q.flags) != 0 {
 			return nil
 		}
 		if ws.expired() {
@@ -371,13 +410,16 @@ func (q *rcqb) awaitRoom(ws *waitState) error {
 }
 
 // put completes the enqueue of ticket t. It reports false (and no error)
-// when the ticket's dequeuer gave up: the round was passed on and the
-// caller must take a new ticket. ws == nil: the caller knows the slot is
-// at t's round and nothing may wait.
+// when the ticket's dequeuer gave up: the round was passed on or skipped
+// and the caller must take a new ticket. ws == nil: the caller saw the
+// slot at t's round and nothing may wait.
 func (q *rcqb) put(t, v uint64, ws *waitState) (bool, error) {
 	s, r := q.ticket(t)
 	for {
 		w := atomic.LoadUint64(s.word)
+		if skipped(r, w) {
+			return false, nil
+		}
 		lag, err := q.lag(s, r, w)
 		if err != nil {
 			return false, err
@@ -411,7 +453,7 @@ func (q *rcqb) put(t, v uint64, ws *waitState) (bool, error) {
 			}
 		}
 		if ws == nil {
-			return false, q.corrupt(s, w, "slot left the enqueuer's round")
+			return false, q.corrupt(s, w, "slot behind the round the enqueuer saw")
 		}
 		var giveUp error
 		if f := atomic.LoadUint32(q.flags); f != 0 {
@@ -460,6 +502,10 @@ func (q *rcqb) Dequeue() (uint64, error) {
 			}
 		}
 		h := atomic.AddUint64(q.head, 1) - 1
+		// The ticket's enqueuer gets a whole Timeout to fill the slot
+		// before take gives up and skips the round, however long the
+		// wait for an item took.
+		ws.deadline = time.Time{}
 		v, done, err := q.take(h, &ws)
 		if done || err != nil {
 			return v, err
@@ -481,17 +527,19 @@ func (q *rcqb) take(h uint64, ws *waitState) (uint64, bool, error) {
 		if lag == 0 {
 			switch slotState(w) {
 			case stFull:
-				if !atomic.CompareAndSwapUint64(s.word, w, w&^stateMask|stTaking<<stateShift) {
+				// Full at our round, the slot is ours alone: nobody else
+				// moves it on or writes the item, so take the item and
+				// hand the round on with one CAS (others may only add
+				// waiter or gone bits meanwhile: then retry).
+				v := atomic.LoadUint64(s.item)
+				if q.cfg.OnItem != nil {
+					q.cfg.OnItem(v)
+				}
+				if !atomic.CompareAndSwapUint64(s.word, w, advance(w)) {
 					continue
 				}
-				v := atomic.LoadUint64(s.item)
-				for {
-					w = atomic.LoadUint64(s.word)
-					if atomic.CompareAndSwapUint64(s.word, w, advance(w)) {
-						q.wake(s, w)
-						return v, true, nil
-					}
-				}
+				q.wake(s, w)
+				return v, true, nil
 			case stEmpty:
 				if eGone(w)&1 != 0 { // our enqueuer gave up: pass the round on
 					if atomic.CompareAndSwapUint64(s.word, w, advance(w)) {
@@ -500,8 +548,8 @@ func (q *rcqb) take(h uint64, ws *waitState) (uint64, bool, error) {
 					}
 					continue
 				}
-			case stTaking:
-				return 0, false, q.corrupt(s, w, "slot taken while its dequeuer waits")
+			case stInvalid:
+				return 0, false, q.corrupt(s, w, "invalid slot state")
 			}
 		}
 		if ws == nil {
@@ -603,6 +651,19 @@ func (q *rcqb) TryDequeue() (uint64, error) {
 			return v, err
 		}
 	}
+}
+
+// PrefetchEnqueue implements EnqueuePrefetcher: it starts fetching, for
+// writing, the slot of the ticket the next enqueue is likely to take.
+func (q *rcqb) PrefetchEnqueue() {
+	s, _ := q.ticket(atomic.LoadUint64(q.tail))
+	shm.PrefetchW(s.word)
+}
+
+// Backlog implements Backlogger: tickets taken by enqueuers and not yet by
+// dequeuers, clamped to [0, capacity].
+func (q *rcqb) Backlog() int {
+	return clampBacklog(atomic.LoadUint64(q.tail), atomic.LoadUint64(q.head), q.mask+1)
 }
 
 // Close sets the closed flag, then clears every slot's waiter flag and wakes

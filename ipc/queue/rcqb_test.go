@@ -115,3 +115,50 @@ func TestRCQBAbandonTooFarAheadBreaks(t *testing.T) {
 		t.Fatalf("Enqueue on a broken queue: %v, want ErrCorrupt", err)
 	}
 }
+
+// TestRCQBDeadEnqueuerRoundSkipped: an enqueuer that took its ticket and
+// never filled its slot (killed between the two) costs one dequeue timeout,
+// once: the dequeuer skips the round, later laps over the slot run
+// normally, and the enqueuer, had it only been slow, finds its round
+// skipped and takes a new ticket without storing its item.
+func TestRCQBDeadEnqueuerRoundSkipped(t *testing.T) {
+	q := newTestRCQB(t, Config{Capacity: 4, Wait: SpinFutex, Timeout: 50 * time.Millisecond})
+	dead := atomic.AddUint64(q.tail, 1) - 1 // ticket 0, never filled
+	if err := q.Enqueue(5); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.Dequeue(); !errors.Is(err, ErrTimeout) {
+		t.Fatalf("Dequeue behind the dead enqueuer: %v, want ErrTimeout", err)
+	}
+	if v, err := q.Dequeue(); err != nil || v != 5 {
+		t.Fatalf("Dequeue after the skip = %d, %v; want 5", v, err)
+	}
+	// Laps over the skipped slot: nothing waits for the dead ticket.
+	for lap := uint64(0); lap < 3; lap++ {
+		for i := uint64(0); i < 4; i++ {
+			if err := q.Enqueue(100*lap + i); err != nil {
+				t.Fatalf("lap %d: Enqueue: %v", lap, err)
+			}
+		}
+		for i := uint64(0); i < 4; i++ {
+			if v, err := q.Dequeue(); err != nil || v != 100*lap+i {
+				t.Fatalf("lap %d: Dequeue = %d, %v; want %d", lap, v, err, 100*lap+i)
+			}
+		}
+	}
+	// The "dead" enqueuer wakes up: its round is gone, it must re-enqueue.
+	s := &q.slots[dead&q.mask]
+	before := atomic.LoadUint64(s.item)
+	if done, err := q.put(dead, 77, shortWait()); done || err != nil {
+		t.Fatalf("put on a skipped round = %v, %v; want false, nil", done, err)
+	}
+	if got := atomic.LoadUint64(s.item); got != before {
+		t.Fatalf("put on a skipped round stored its item (%d, was %d)", got, before)
+	}
+	if err := q.abandon(s, dead>>q.shift&roundMask, eGoneShift); err != nil {
+		t.Fatalf("abandoning a skipped round: %v, want nothing to record", err)
+	}
+	if _, err := q.TryDequeue(); !errors.Is(err, ErrEmpty) {
+		t.Fatalf("TryDequeue on the drained queue: %v", err)
+	}
+}

@@ -173,3 +173,9 @@ func (q *vyukov) Close() error {
 	q.notFull.broadcast()
 	return nil
 }
+
+// Backlog implements Backlogger: positions claimed by producers and not
+// yet by consumers, clamped to [0, capacity].
+func (q *vyukov) Backlog() int {
+	return clampBacklog(atomic.LoadUint64(q.enq), atomic.LoadUint64(q.deq), q.cap)
+}

@@ -10,15 +10,16 @@ import (
 )
 
 // Buffer is a view of request buffer Index: its descriptor and data area.
-// The State, Waiter and Owner words are reached through checked pointers
-// (validated once, when the view is made); the other descriptor fields
-// through bounds-checked Region calls.
+// The State, Done, Waiter and Owner words are reached through checked
+// pointers (validated once, when the view is made); the other descriptor
+// fields through bounds-checked Region calls.
 type Buffer struct {
 	Index uint32
 	D     shm.Region // the descriptor
 	Data  shm.Region // the data area
 
-	state, waiter, owner *uint32
+	state, done, waiter, owner *uint32
+	lines                      [3]*uint64 // first word of each request line (0-2)
 }
 
 // Buffer returns the view of buffer i.
@@ -41,14 +42,39 @@ func (s *Seg) Buffer(i uint32) (*Buffer, error) {
 	if b.waiter, err = b.D.Uint32Ptr(dWaiter); err != nil {
 		return nil, err
 	}
+	if b.done, err = b.D.Uint32Ptr(dDone); err != nil {
+		return nil, err
+	}
 	if b.owner, err = b.D.Uint32Ptr(dOwner); err != nil {
 		return nil, err
+	}
+	for i := range b.lines {
+		if b.lines[i], err = b.D.Uint64Ptr(uint64(i) * CacheLine); err != nil {
+			return nil, err
+		}
 	}
 	return b, nil
 }
 
-// StatePtr is the futex word of the buffer.
-func (b *Buffer) StatePtr() *uint32 { return b.state }
+// Prefetch starts fetching the descriptor's request lines (a hint): the
+// State line for writing, as the service's CAS on State follows.
+func (b *Buffer) Prefetch() {
+	shm.PrefetchW(b.lines[0])
+	shm.Prefetch(b.lines[1])
+	shm.Prefetch(b.lines[2])
+}
+
+// DonePtr is the futex word a client waits on.
+func (b *Buffer) DonePtr() *uint32 { return b.done }
+
+// Completed reports whether the service answered the request in flight.
+func (b *Buffer) Completed() bool { return atomic.LoadUint32(b.done) != 0 }
+
+// ResetCompletion clears Done and Waiter before a submission.
+func (b *Buffer) ResetCompletion() {
+	atomic.StoreUint32(b.done, 0)
+	atomic.StoreUint32(b.waiter, 0)
+}
 
 // State loads the state word.
 func (b *Buffer) State() uint32 { return atomic.LoadUint32(b.state) }
@@ -80,13 +106,14 @@ func (b *Buffer) Release(pid int) bool {
 	return atomic.CompareAndSwapUint32(b.owner, uint32(int32(pid)), 0)
 }
 
-// Complete publishes the result: Ret, then State = StateDone, then a futex
-// wake only when the client announced that it sleeps.
+// Complete publishes the result: Ret, then Done = 1, then a futex wake
+// only when the client announced that it sleeps. State stays Busy, so a
+// stale queue item of the buffer is dropped until the client resets it.
 func (b *Buffer) Complete(ret int64) {
 	b.D.PutUint64At(dRet, uint64(ret))
-	atomic.StoreUint32(b.state, StateDone)
+	atomic.StoreUint32(b.done, 1)
 	if atomic.LoadUint32(b.waiter) != 0 {
-		shm.FutexWake(b.state, 0)
+		shm.FutexWake(b.done, 0)
 	}
 }
 
@@ -157,7 +184,7 @@ func (b *Buffer) SetTid(tid int) {
 	b.D.PutUint64At(dSeq, seq+1)
 }
 
-// Ret reads the result (after State == StateDone).
+// Ret reads the result (once Completed).
 func (b *Buffer) Ret() int64 {
 	v, _ := b.D.Uint64At(dRet)
 	return int64(v)

@@ -54,8 +54,30 @@ const (
 	CallMount       = 42 // Path = mount path, Path2 = fs type, Data = options "k=v,k=v", Args[0] MountShared; Ret instance id
 	CallUmount      = 43 // Path = mount path
 	CallInfo        = 44 // Out Info
-	NumCalls        = 45
+	CallLock        = 45 // sfd, Args[1] LockGet/LockSet, Args[2] LockPOSIX/OFD/Flock, Args[3] F_RDLCK/F_WRLCK/F_UNLCK, Args[4] start, Args[5] length (0: to the end); LockGet: Out LockInfo
+	NumCalls        = 46
 )
+
+// CallLock operations (Args[1]) and lock kinds (Args[2]). A set never
+// blocks in the service: a conflicting lock answers EAGAIN and a client
+// that wants to wait (F_SETLKW, flock without LOCK_NB) retries.
+const (
+	LockGet = 0 // report the first lock that conflicts (F_GETLK)
+	LockSet = 1 // take, change or release the range (F_SETLK, flock)
+
+	LockPOSIX = 0 // owned by the calling process, dropped when it closes any fd of the file
+	LockOFD   = 1 // owned by the open file (F_OFD_SETLK), dropped at its last close
+	LockFlock = 2 // flock(2): whole file, owned by the open file, a namespace of its own
+)
+
+// LockInfo is the Out of a LockGet: the conflicting lock, or Type =
+// F_UNLCK when there is none. Pid is -1 for a lock owned by an open file.
+type LockInfo struct {
+	Type  int64
+	Pid   int64
+	Start int64
+	Len   int64 // 0: to the end of the file
+}
 
 // CallFork phases (Args[0]).
 const (
@@ -78,7 +100,7 @@ var callNames = [NumCalls]string{
 	"mkdir", "rmdir", "unlink", "rename", "symlink", "readlink", "link",
 	"chmod", "chown", "utimens", "truncate", "access", "statfs", "getxattr",
 	"setxattr", "listxattr", "removexattr", "fork", "exec_save",
-	"exec_restore", "mount", "umount", "info",
+	"exec_restore", "mount", "umount", "info", "lock",
 }
 
 // CallName names a call id for messages.

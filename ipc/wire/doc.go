@@ -29,16 +29,23 @@
 // A client thread owns a buffer for the duration of a call (claimed from the
 // shared free list by CAS on Desc.Owner 0 -> pid). It writes paths and data
 // into the data area, fills the descriptor (Call, Instance, Args, the
-// Path/Path2/Data/Out offset+length pairs relative to the data area), stores
-// State = StateSubmitted, adds one to the queue's Pending and enqueues the
-// buffer index on the queue of its core group. It then spins on State and,
-// past its spin budget, sets Waiter = 1 and sleeps on the State futex word.
-// A service thread dequeues the index, moves State Submitted -> Busy by CAS
-// (anything else is a stale or forged item and is dropped), validates
-// everything, serves the call, writes Ret (>= 0, or -errno) and the output
-// into the Out range, stores State = StateDone and calls futex wake only if
-// Waiter is set. The client reads Ret and the output and sets State back to
-// StateIdle.
+// Path/Path2/Data/Out offset+length pairs relative to the data area), clears
+// the completion line (Done = Waiter = 0), stores State = StateSubmitted and
+// enqueues the buffer index on the queue of its core group. It then spins on
+// Done and, past its spin budget, sets Waiter = 1 and sleeps on the Done
+// futex word. A service thread dequeues the index and takes the buffer by a
+// CAS of State from StateSubmitted to StateBusy: a stale, duplicate or forged
+// item fails the CAS and is dropped. It validates everything, serves the
+// call, writes Ret (>= 0, or -errno) and the output into the Out range,
+// stores Done = 1 and calls futex wake only if Waiter is set. The client
+// reads Ret and the output and sets State back to StateIdle.
+//
+// The completion (Done, Waiter, Ret) has a cache line of its own: the
+// client polls it while the service's CAS writes the State line, so the
+// two never contend for one line.
+//
+// Nothing on the request path is a counter shared by both sides: the back
+// driver reads a queue's backlog from the queue itself, off the path.
 //
 // # Trust
 //

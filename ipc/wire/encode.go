@@ -199,3 +199,19 @@ func UnmarshalExec(b []byte) (*ExecState, error) {
 	st.Cwd = string(b[at:])
 	return st, nil
 }
+
+// PutLockInfo encodes li into b (len(b) >= LockInfoSize).
+func PutLockInfo(b []byte, li *LockInfo) {
+	_ = b[LockInfoSize-1]
+	ne.PutUint64(b[0:], uint64(li.Type))
+	ne.PutUint64(b[8:], uint64(li.Pid))
+	ne.PutUint64(b[16:], uint64(li.Start))
+	ne.PutUint64(b[24:], uint64(li.Len))
+}
+
+// GetLockInfo decodes a LockInfo (len(b) >= LockInfoSize).
+func GetLockInfo(b []byte) LockInfo {
+	_ = b[LockInfoSize-1]
+	return LockInfo{Type: int64(ne.Uint64(b[0:])), Pid: int64(ne.Uint64(b[8:])),
+		Start: int64(ne.Uint64(b[16:])), Len: int64(ne.Uint64(b[24:]))}
+}

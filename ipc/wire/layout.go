@@ -11,7 +11,7 @@ package wire
 // Protocol identification.
 const (
 	Magic   = 0x504f4c5957495245 // "POLYWIRE"
-	Version = 1
+	Version = 2                  // 2: completion line apart (Done, Waiter, Ret), no Pending counter
 )
 
 // Sizes and limits of the layout.
@@ -83,14 +83,13 @@ type Header struct {
 	QueueOfCPU [MaxCPUs]uint8
 }
 
-// QueueStats is the first cache line of each queue's area.
+// QueueStats is the first cache line of each queue's area. It holds no
+// per-request counter: a word that both sides update on every request
+// costs two cache-line transfers per round trip, so the back driver reads
+// the queue's own backlog (tail - head) off the request path instead.
 type QueueStats struct {
-	// Pending is incremented by a client before it enqueues and
-	// decremented by the service after it dequeues; the back driver adds
-	// service threads when it exceeds the configured threshold.
-	Pending uint64
 	Threads uint32 // service threads serving this queue
-	_       [52]byte
+	_       [60]byte
 }
 
 // MountEntry flags.
@@ -129,12 +128,11 @@ type ClientSlot struct {
 	Exec    [ExecBlobMax]byte
 }
 
-// Desc.State values (the futex word of a request buffer).
+// Desc.State values.
 const (
-	StateIdle      = 0 // owned (or free), no request
+	StateIdle      = 0 // owned (or free), no request in flight
 	StateSubmitted = 1 // filled by the client, queued
-	StateBusy      = 2 // taken by a service thread
-	StateDone      = 3 // Ret and output are valid
+	StateBusy      = 2 // taken by a service thread (and answered once Done is 1)
 )
 
 // Desc.Flags bits.
@@ -147,13 +145,13 @@ const (
 
 // Desc is the request descriptor at the start of each buffer.
 type Desc struct {
-	State  uint32 // StateIdle/Submitted/Busy/Done; the futex word
-	Waiter uint32 // 1 while the client sleeps (or is about to) on State
-	Owner  int32  // pid of the process holding the buffer; 0 = free
-	Tid    int32  // thread id of the caller (diagnostics)
-	Ret    int64  // result: >= 0, or -errno
-	Seq    uint64 // per-buffer request counter (diagnostics)
-	// Line 2: the request.
+	State uint32 // StateIdle/Submitted/Busy
+	_     [4]byte
+	Owner int32 // pid of the process holding the buffer; 0 = free
+	Tid   int32 // thread id of the caller (diagnostics)
+	_     [8]byte
+	Seq   uint64 // per-buffer request counter (diagnostics)
+	// The request (lines 0-2).
 	Call     uint32
 	Flags    uint32
 	Client   uint32 // client slot index (from REGISTER)
@@ -171,7 +169,15 @@ type Desc struct {
 	DataLen  uint32
 	OutOff   uint32
 	OutLen   uint32
-	_        [96]byte
+	_        [32]byte
+	// Line 3: the completion, apart from the request lines. The client
+	// spins (or sleeps) on Done while the service takes the request by a
+	// CAS on State: were they on one line, the client's polling would
+	// bounce that line between the cores once more per request.
+	Done   uint32 // 1 once Ret and the output are valid; the futex word
+	Waiter uint32 // 1 while the client sleeps (or is about to) on Done
+	Ret    int64  // result: >= 0, or -errno
+	_      [48]byte
 }
 
 // Copy methods (Header.CopyMethod and the client option).

@@ -27,6 +27,7 @@ var (
 	StatSize       = sizeOf(Stat{})
 	StatfsSize     = sizeOf(Statfs{})
 	InfoSize       = sizeOf(Info{})
+	LockInfoSize   = sizeOf(LockInfo{})
 	ExecHeaderSize = sizeOf(ExecHeader{})
 	ExecFdSize     = sizeOf(ExecFd{})
 )
@@ -64,7 +65,6 @@ var (
 	hServiceID     = fieldOffset(Header{}, "ServiceID")
 	hQueueOfCPU    = fieldOffset(Header{}, "QueueOfCPU")
 
-	qPending = fieldOffset(QueueStats{}, "Pending")
 	qThreads = fieldOffset(QueueStats{}, "Threads")
 
 	mFlags    = fieldOffset(MountEntry{}, "Flags")
@@ -82,6 +82,7 @@ var (
 
 	dState    = fieldOffset(Desc{}, "State")
 	dWaiter   = fieldOffset(Desc{}, "Waiter")
+	dDone     = fieldOffset(Desc{}, "Done")
 	dOwner    = fieldOffset(Desc{}, "Owner")
 	dTid      = fieldOffset(Desc{}, "Tid")
 	dRet      = fieldOffset(Desc{}, "Ret")

@@ -274,9 +274,6 @@ func (s *Seg) QueueMem(i uint32) ([]byte, QueueStatsView, error) {
 		return nil, QueueStatsView{}, err
 	}
 	v := QueueStatsView{}
-	if v.Pending, err = st.Uint64Ptr(qPending); err != nil {
-		return nil, v, err
-	}
 	if v.Threads, err = st.Uint32Ptr(qThreads); err != nil {
 		return nil, v, err
 	}
@@ -285,7 +282,6 @@ func (s *Seg) QueueMem(i uint32) ([]byte, QueueStatsView, error) {
 
 // QueueStatsView points at the words of one QueueStats.
 type QueueStatsView struct {
-	Pending *uint64
 	Threads *uint32
 }
 

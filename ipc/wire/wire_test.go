@@ -247,9 +247,16 @@ func TestBufferRangesAreChecked(t *testing.T) {
 	if !reflect.DeepEqual(got, req) {
 		t.Errorf("request round trip: got %+v, want %+v", got, req)
 	}
+	if b.Completed() {
+		t.Error("Completed before Complete")
+	}
 	b.Complete(-5)
-	if b.State() != wire.StateDone || b.Ret() != -5 {
-		t.Errorf("after Complete: state %d ret %d", b.State(), b.Ret())
+	if !b.Completed() || b.Ret() != -5 {
+		t.Errorf("after Complete: completed %v ret %d", b.Completed(), b.Ret())
+	}
+	b.ResetCompletion()
+	if b.Completed() {
+		t.Error("Completed after ResetCompletion")
 	}
 }
 

@@ -221,6 +221,7 @@ static int get_buffer(uint32_t *out)
 							 __ATOMIC_SEQ_CST))
 				continue;
 			__atomic_store_n(&d->state, POLY_STATE_IDLE, __ATOMIC_SEQ_CST);
+			__atomic_store_n(&d->done, 0, __ATOMIC_SEQ_CST);
 			__atomic_store_n(&d->waiter, 0, __ATOMIC_SEQ_CST);
 			next_claim = idx + 1;
 			held[nheld++] = idx;
@@ -267,6 +268,8 @@ static void abandon_buffer(uint32_t idx)
 	pthread_mutex_unlock(&buf_mu);
 }
 
+static uint32_t queue_of_cpu(void);
+
 int pc_begin(struct pcall *c, uint32_t call)
 {
 	if (poly_dead)
@@ -279,11 +282,17 @@ int pc_begin(struct pcall *c, uint32_t call)
 	int r = get_buffer(&c->idx);
 	if (r < 0)
 		return r;
+	/* Start moving the queue slot this call will write towards this core
+	 * now, so the transfer overlaps the descriptor writes below. */
+	uint8_t *qbase = poly_base + poly_hdr->queues_off + (uint64_t)queue_of_cpu() * poly_hdr->queue_stride;
+	rcqb_prefetch_enqueue(qbase + sizeof(struct poly_queue_stats),
+			      poly_hdr->queue_stride - sizeof(struct poly_queue_stats));
 	c->d = desc_of(c->idx);
 	c->data = data_of(c->idx);
 	c->at = 0;
 	struct poly_desc *d = c->d;
-	memset(&d->call, 0, sizeof *d - offsetof(struct poly_desc, call));
+	/* The request fields only: the descriptor's padding line is never read. */
+	memset(&d->call, 0, offsetof(struct poly_desc, out_len) + sizeof d->out_len - offsetof(struct poly_desc, call));
 	d->call = call;
 	d->client = poly_slot;
 	d->uid = poly_uid;
@@ -344,16 +353,16 @@ static uint32_t queue_of_cpu(void)
 }
 
 /* await is front.Conn.await: spin for spin_ns (spin-futex), then sleep on
- * the state futex 100ms at a time, checking liveness. 0 or -EIO. */
+ * the done futex 100ms at a time, checking liveness. 0 or -EIO. */
 static int await_done(struct poly_desc *d)
 {
 	uint32_t wait = poly_hdr->queue_wait;
-	if (__atomic_load_n(&d->state, __ATOMIC_SEQ_CST) == POLY_STATE_DONE)
+	if (__atomic_load_n(&d->done, __ATOMIC_SEQ_CST) != 0)
 		return 0;
 	if (wait != POLY_WAIT_FUTEX) {
 		uint64_t start = poly_now(), last = start;
 		for (uint64_t i = 1;; i++) {
-			if (__atomic_load_n(&d->state, __ATOMIC_SEQ_CST) == POLY_STATE_DONE)
+			if (__atomic_load_n(&d->done, __ATOMIC_SEQ_CST) != 0)
 				return 0;
 			__builtin_ia32_pause();
 			if (i % 256 == 0) {
@@ -372,13 +381,12 @@ static int await_done(struct poly_desc *d)
 	}
 	for (;;) {
 		__atomic_store_n(&d->waiter, 1, __ATOMIC_SEQ_CST);
-		uint32_t s = __atomic_load_n(&d->state, __ATOMIC_SEQ_CST);
-		if (s == POLY_STATE_DONE) {
+		if (__atomic_load_n(&d->done, __ATOMIC_SEQ_CST) != 0) {
 			__atomic_store_n(&d->waiter, 0, __ATOMIC_SEQ_CST);
 			return 0;
 		}
-		poly_futex_wait(&d->state, s, 100000000);
-		if (__atomic_load_n(&d->state, __ATOMIC_SEQ_CST) == POLY_STATE_DONE) {
+		poly_futex_wait(&d->done, 0, 100000000);
+		if (__atomic_load_n(&d->done, __ATOMIC_SEQ_CST) != 0) {
 			__atomic_store_n(&d->waiter, 0, __ATOMIC_SEQ_CST);
 			return 0;
 		}
@@ -403,19 +411,16 @@ int64_t pc_do(struct pcall *c)
 	uint32_t q = queue_of_cpu();
 	uint8_t *qbase = poly_base + poly_hdr->queues_off + (uint64_t)q * poly_hdr->queue_stride;
 	struct poly_queue_stats *st = (struct poly_queue_stats *)qbase;
+	__atomic_store_n(&d->done, 0, __ATOMIC_SEQ_CST);
 	__atomic_store_n(&d->waiter, 0, __ATOMIC_SEQ_CST);
 	__atomic_store_n(&d->state, POLY_STATE_SUBMITTED, __ATOMIC_SEQ_CST);
-	__atomic_fetch_add(&st->pending, 1, __ATOMIC_SEQ_CST);
 	for (;;) {
 		int r = rcqb_enqueue(qbase + sizeof *st, poly_hdr->queue_stride - sizeof *st, c->idx,
 				     poly_hdr->queue_wait, 0, 200000000);
 		if (r == RCQB_OK)
 			break;
-		__atomic_fetch_sub(&st->pending, 1, __ATOMIC_SEQ_CST);
-		if (r == RCQB_ERR_TIMEOUT && poly_alive()) {
-			__atomic_fetch_add(&st->pending, 1, __ATOMIC_SEQ_CST);
+		if (r == RCQB_ERR_TIMEOUT && poly_alive())
 			continue;
-		}
 		mark_dead();
 		abandon_buffer(c->idx);
 		c->idx = UINT32_MAX;
@@ -539,6 +544,26 @@ int64_t poly_fdout(uint32_t call, uint64_t sfd, void *out, size_t max)
 	if (ret > (int64_t)c.d->out_len)
 		ret = -EIO;
 	if (ret > 0)
+		memcpy(out, c.data + c.d->out_off, (size_t)ret);
+	pc_finish(&c);
+	return ret;
+}
+
+int64_t poly_fdargs(uint32_t call, uint64_t sfd, const uint64_t *args, int nargs, void *out, size_t max)
+{
+	struct pcall c;
+	int r = pc_begin(&c, call);
+	if (r < 0)
+		return r;
+	c.d->args[0] = sfd;
+	for (int i = 0; i < nargs && i + 1 < POLY_NUM_ARGS; i++)
+		c.d->args[i + 1] = args[i];
+	if (out)
+		pc_out(&c, max);
+	int64_t ret = pc_do(&c);
+	if (out && ret > (int64_t)c.d->out_len)
+		ret = -EIO;
+	if (out && ret > 0)
 		memcpy(out, c.data + c.d->out_off, (size_t)ret);
 	pc_finish(&c);
 	return ret;

@@ -89,6 +89,8 @@ extern uint32_t poly_uid POLY_HIDDEN, poly_gid POLY_HIDDEN;
 /* Simple calls: fd call with args, path call with args. */
 int64_t poly_fdcall(uint32_t call, uint64_t sfd, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4) POLY_HIDDEN;
 int64_t poly_fdout(uint32_t call, uint64_t sfd, void *out, size_t max) POLY_HIDDEN;
+/* poly_fdargs: sfd in args[0], args[1..nargs]; out (if not NULL) receives up to max bytes. */
+int64_t poly_fdargs(uint32_t call, uint64_t sfd, const uint64_t *args, int nargs, void *out, size_t max) POLY_HIDDEN;
 int64_t poly_pathcall(uint32_t call, uint32_t inst, const char *name, const char *name2,
 		      const uint64_t *args, int nargs, void *out, size_t outmax) POLY_HIDDEN;
 ssize_t poly_rw(uint32_t call, uint64_t sfd, void *buf, size_t n, int64_t off) POLY_HIDDEN;
@@ -96,6 +98,7 @@ ssize_t poly_rw(uint32_t call, uint64_t sfd, void *buf, size_t n, int64_t off) P
 /* ---- RCQB enqueue (rcqb.c) ---- */
 int rcqb_enqueue(uint8_t *mem, uint64_t membytes, uint64_t item, uint32_t wait,
 		 uint32_t spin_budget, int64_t timeout_ns) POLY_HIDDEN;
+void rcqb_prefetch_enqueue(uint8_t *mem, uint64_t membytes) POLY_HIDDEN;
 uint64_t poly_now(void) POLY_HIDDEN;
 int poly_futex_wait(uint32_t *p, uint32_t val, int64_t ns) POLY_HIDDEN;
 void poly_futex_wake(uint32_t *p) POLY_HIDDEN;

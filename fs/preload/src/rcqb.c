@@ -133,12 +133,19 @@ static void rsleep(struct waitst *ws, uint32_t *flags, uint64_t *word, uint64_t 
 	poly_futex_wait(low_half(word), (uint32_t)w, rem);
 }
 
+/* skipped: the slot is past round r (a dequeuer gave up on the round
+ * before its enqueuer came, see abandon in rcqb.go): take a new ticket. */
+static inline int skipped(uint64_t r, uint64_t w) { return ((r - slot_round(w)) & RCQB_ROUND_MASK) >= RCQB_ROUND_HALF; }
+
 /* abandon_enq records that the enqueuer of round r of the slot gives up:
- * 0 recorded, 1 proceed (the slot is at our round), < 0 error. */
+ * 0 recorded (or nothing to record: the round was skipped), 1 proceed (the
+ * slot is at our round), < 0 error. */
 static int abandon_enq(uint32_t *flags, uint64_t *word, uint64_t r)
 {
 	for (;;) {
 		uint64_t w = LOAD64(word);
+		if (skipped(r, w))
+			return 0;
 		uint64_t lag = (r - slot_round(w)) & RCQB_ROUND_MASK;
 		if (lag >= RCQB_ROUND_HALF)
 			return RCQB_ERR_CORRUPT;
@@ -153,8 +160,8 @@ static int abandon_enq(uint32_t *flags, uint64_t *word, uint64_t r)
 	}
 }
 
-/* put completes ticket t: 1 done, 0 the round was passed on (take a new
- * ticket), < 0 error. */
+/* put completes ticket t: 1 done, 0 the round was passed on or skipped
+ * (take a new ticket), < 0 error. */
 static int put(uint8_t *mem, uint64_t mask, unsigned shift, uint32_t *flags, uint64_t t, uint64_t v,
 	       struct waitst *ws)
 {
@@ -163,9 +170,9 @@ static int put(uint8_t *mem, uint64_t mask, unsigned shift, uint32_t *flags, uin
 	uint64_t r = (t >> shift) & RCQB_ROUND_MASK;
 	for (;;) {
 		uint64_t w = LOAD64(word);
+		if (skipped(r, w))
+			return 0;
 		uint64_t lag = (r - slot_round(w)) & RCQB_ROUND_MASK;
-		if (lag >= RCQB_ROUND_HALF)
-			return RCQB_ERR_CORRUPT;
 		if (lag == 0) {
 			if (slot_state(w) != RCQB_ST_EMPTY || (egone(w) & 1))
 				return RCQB_ERR_CORRUPT;
@@ -211,6 +218,37 @@ static int put(uint8_t *mem, uint64_t mask, unsigned shift, uint32_t *flags, uin
 	}
 }
 
+/* ring_ok validates the header of the queue in mem (membytes long) and
+ * returns its capacity, or 0. */
+static uint64_t ring_ok(uint8_t *mem, uint64_t membytes)
+{
+	if (membytes < RCQB_OFF_SLOTS || LOAD64((uint64_t *)mem) != RCQB_MAGIC)
+		return 0;
+	uint64_t cap = *(uint64_t *)(mem + RCQB_OFF_CAP);
+	if (cap < 2 || cap > RCQB_MAX_CAPACITY || (cap & (cap - 1)) != 0 ||
+	    membytes < RCQB_OFF_SLOTS + cap * RCQB_SLOT_BYTES)
+		return 0;
+	return cap;
+}
+
+/* rcqb_prefetch_enqueue starts fetching, for writing, the slot the next
+ * enqueue will probably take (ipc/queue's PrefetchEnqueue): called before
+ * the request descriptor is written, the slot's cross-core transfer then
+ * overlaps those writes. A hint; it changes nothing. */
+HIDDEN void rcqb_prefetch_enqueue(uint8_t *mem, uint64_t membytes)
+{
+	uint64_t cap = ring_ok(mem, membytes);
+	if (cap == 0)
+		return;
+	uint64_t t = LOAD64((uint64_t *)(mem + RCQB_OFF_TAIL));
+	uint8_t *slot = mem + RCQB_OFF_SLOTS + (t & (cap - 1)) * RCQB_SLOT_BYTES;
+#if defined(__x86_64__)
+	__asm__ volatile("prefetchw %0" : : "m"(*slot));
+#else
+	__builtin_prefetch(slot, 1);
+#endif
+}
+
 /* rcqb_enqueue adds item to the queue in mem (membytes long): RCQB_OK, or
  * RCQB_ERR_TIMEOUT (the item was not enqueued), RCQB_ERR_CLOSED,
  * RCQB_ERR_CORRUPT. Nothing read from mem is trusted: the capacity is
@@ -218,11 +256,8 @@ static int put(uint8_t *mem, uint64_t mask, unsigned shift, uint32_t *flags, uin
 HIDDEN int rcqb_enqueue(uint8_t *mem, uint64_t membytes, uint64_t item, uint32_t wait, uint32_t spin_budget,
 			int64_t timeout_ns)
 {
-	if (membytes < RCQB_OFF_SLOTS || LOAD64((uint64_t *)mem) != RCQB_MAGIC)
-		return RCQB_ERR_CORRUPT;
-	uint64_t cap = *(uint64_t *)(mem + RCQB_OFF_CAP);
-	if (cap < 2 || cap > RCQB_MAX_CAPACITY || (cap & (cap - 1)) != 0 ||
-	    membytes < RCQB_OFF_SLOTS + cap * RCQB_SLOT_BYTES)
+	uint64_t cap = ring_ok(mem, membytes);
+	if (cap == 0)
 		return RCQB_ERR_CORRUPT;
 	unsigned shift = 0;
 	while (cap >> (shift + 1))

@@ -8,8 +8,10 @@
  *	128  head u64 (own cache line)
  *	192  capacity slots of 64 bytes: +0 slot word u64, +8 item u64
  *
- * Slot word, from bit 0: waiters (1), state (2: empty, filling, full,
- * taking), round (25), enqueuer-gone mask (18), dequeuer-gone mask (18).
+ * Slot word, from bit 0: waiters (1), state (2: empty, filling, full;
+ * 3 is never stored), round (25), enqueuer-gone mask (18), dequeuer-gone
+ * mask (18). A slot past an enqueuer's round means a dequeuer skipped the
+ * round: the enqueuer takes a new ticket.
  * Its low 32 bits are the futex word. The Go test TestRCQBInterop checks
  * these values against the Go implementation end to end.
  */
@@ -18,7 +20,7 @@
 
 #include <stdint.h>
 
-#define RCQB_MAGIC 0x5243514231000001ULL /* "RCQB1" + layout version */
+#define RCQB_MAGIC 0x5243514231000002ULL /* "RCQB1" + protocol version (2: skipped rounds) */
 #define RCQB_OFF_CAP 8
 #define RCQB_OFF_FLAGS 16
 #define RCQB_OFF_TAIL 64
@@ -36,7 +38,7 @@
 #define RCQB_ST_EMPTY 0ull
 #define RCQB_ST_FILLING 1ull
 #define RCQB_ST_FULL 2ull
-#define RCQB_ST_TAKING 3ull
+#define RCQB_ST_INVALID 3ull /* no party sets it */
 #define RCQB_ROUND_SHIFT 3
 #define RCQB_ROUND_BITS 25
 #define RCQB_ROUND_MASK ((1ull << RCQB_ROUND_BITS) - 1)

@@ -53,7 +53,8 @@
 #define POLY_OFF_ARG 2
 #define POLY_ADDR_ARG 3
 #define POLY_DIRENT_NAME_OFFSET 19
-#define POLY_EXEC_VERSION 1
+#define POLY_EXEC_VERSION 2
+#define POLY_GETDENTS_DOTS 1
 #define POLY_LOCK_GET 0
 #define POLY_LOCK_SET 1
 #define POLY_LOCK_POSIX 0
@@ -389,11 +390,15 @@ struct poly_exec_fd {
 	int32_t fd;
 	int32_t flags;
 	uint64_t sfd;
+	uint32_t path_len;
+	uint32_t inst;
 };
-_Static_assert(sizeof(struct poly_exec_fd) == 16, "struct poly_exec_fd size");
+_Static_assert(sizeof(struct poly_exec_fd) == 24, "struct poly_exec_fd size");
 _Static_assert(offsetof(struct poly_exec_fd, fd) == 0, "poly_exec_fd.fd offset");
 _Static_assert(offsetof(struct poly_exec_fd, flags) == 4, "poly_exec_fd.flags offset");
 _Static_assert(offsetof(struct poly_exec_fd, sfd) == 8, "poly_exec_fd.sfd offset");
+_Static_assert(offsetof(struct poly_exec_fd, path_len) == 16, "poly_exec_fd.path_len offset");
+_Static_assert(offsetof(struct poly_exec_fd, inst) == 20, "poly_exec_fd.inst offset");
 
 /* poly_segment_key returns the System V key of a pool's service segment
  * (wire.SegmentKey in Go): FNV-1a 32 over pool, a NUL byte and

@@ -53,6 +53,28 @@ func TestCwdAcrossExec(t *testing.T) {
 	}
 }
 
+// TestDirFdAcrossExec: a directory fd opened through the library keeps
+// its path across exec, so *at calls and fchdir relative to it reach the
+// service in the new image (testdata/execdirfd.c; same output natively).
+func TestDirFdAcrossExec(t *testing.T) {
+	prog := compile(t, "testdata/execdirfd.c")
+	want := "openat: hello\nfchdir: hello\ncwd ends in /sub\n"
+	native := t.TempDir()
+	os.MkdirAll(filepath.Join(native, "sub"), 0o755)
+	os.WriteFile(filepath.Join(native, "sub", "f"), []byte("hello\n"), 0o644)
+	if got := run(t, nil, native, 30*time.Second, prog, "sub"); got != want {
+		t.Fatalf("natively: %q, want %q", got, want)
+	}
+	p := startPool(t, poolOpts{})
+	run(t, p, p.Root, 30*time.Second, "bash", "-c", "mkdir sub && echo hello > sub/f")
+	if got := run(t, p, p.Root, 30*time.Second, prog, "sub"); got != want {
+		t.Fatalf("through the library: %q, want %q", got, want)
+	}
+	if st, err := os.Stat(filepath.Join(p.Upper, "sub", "g")); err != nil || !st.IsDir() {
+		t.Errorf("directory made by mkdirat after exec is not in the writable branch: %v", err)
+	}
+}
+
 // TestServiceDown: once the service is gone, calls on its files fail with
 // EIO within about the heartbeat staleness, never hang, and never reach
 // the host directory under the mount path.

@@ -37,6 +37,7 @@ type openFile struct {
 	pending    []fs.Dirent
 	dirPos     int64
 	dirDone    bool
+	dots       int // "." and ".." listed so far (GetdentsDots)
 }
 
 func (f *openFile) close() {

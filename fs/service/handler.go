@@ -581,13 +581,36 @@ func (s *Service) lseek(f *openFile, off int64, whence int) (int64, syscall.Errn
 	f.off = n
 	if f.dir != nil && n == 0 { // rewinddir
 		f.dir.Close()
-		f.dir, f.pending, f.dirPos, f.dirDone = nil, nil, 0, false
+		f.dir, f.pending, f.dirPos, f.dirDone, f.dots = nil, nil, 0, false, 0
 	}
 	return n, 0, false
 }
 
+// dotEntry is the "." (or "..") entry of directory f. The instance root's
+// ".." is the root itself: what lies above the mount path is not the
+// instance's.
+func (f *openFile) dotEntry(parent bool) (fs.Dirent, error) {
+	var st fs.Stat
+	var err error
+	if parent && f.name != "" {
+		dir, _ := fs.Split(f.name)
+		st, err = f.inst.svc.Stat(context.Background(), dir)
+	} else {
+		st, err = f.file.Stat()
+	}
+	if err != nil {
+		return fs.Dirent{}, err
+	}
+	name := "."
+	if parent {
+		name = ".."
+	}
+	return fs.Dirent{Name: name, Ino: st.Ino, Type: syscall.DT_DIR}, nil
+}
+
 // getdents packs directory entries into Out as Dirent64 records; entries
-// that do not fit wait for the next call.
+// that do not fit wait for the next call. With GetdentsDots, "." and ".."
+// come first.
 func (s *Service) getdents(f *openFile, b *wire.Buffer, req *wire.Request) (int64, syscall.Errno, bool) {
 	out, e := b.Bytes(req.Out)
 	if e != 0 {
@@ -610,6 +633,24 @@ func (s *Service) getdents(f *openFile, b *wire.Buffer, req *wire.Request) (int6
 		f.dir = d
 	}
 	at := 0
+	if req.Args[1]&wire.GetdentsDots != 0 && f.dirPos == int64(f.dots) {
+		for f.dots < 2 {
+			d, err := f.dotEntry(f.dots == 1)
+			if err != nil {
+				return 0, fs.Errno(err), false
+			}
+			next := wire.PutDirent(out, at, &d, f.dirPos+1)
+			if next < 0 {
+				if at == 0 {
+					return 0, syscall.EINVAL, false
+				}
+				return int64(at), 0, false
+			}
+			at = next
+			f.dirPos++
+			f.dots++
+		}
+	}
 	for {
 		if len(f.pending) == 0 {
 			if f.dirDone {

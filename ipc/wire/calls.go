@@ -28,7 +28,7 @@ const (
 	CallFutimens    = 16 // sfd, Args[1..4] atime sec, nsec, mtime sec, nsec
 	CallFstatfs     = 17 // sfd; Out Statfs
 	CallFallocate   = 18 // sfd, Args[1] mode, Args[2] offset, Args[3] length
-	CallGetdents    = 19 // sfd of a directory; Out packed Dirent64 records; Ret bytes (0 = end)
+	CallGetdents    = 19 // sfd of a directory, Args[1] GetdentsDots or 0; Out packed Dirent64 records; Ret bytes (0 = end)
 	CallStat        = 20 // Path; Out Stat
 	CallLstat       = 21 // Path; Out Stat
 	CallMkdir       = 22 // Path, Args[0] mode
@@ -85,6 +85,11 @@ const (
 	ForkCommit  = 1
 	ForkAbort   = 2
 )
+
+// GetdentsDots (CallGetdents Args[1]) asks for "." and ".." first, as
+// getdents64(2) lists them; the libservice API (and the Go client) lists
+// neither.
+const GetdentsDots = 1
 
 // Argument indices shared by data calls.
 const (

@@ -62,6 +62,7 @@ func CConstants() []CConst {
 		{"POLY_FORK_PREPARE", ForkPrepare}, {"POLY_FORK_COMMIT", ForkCommit}, {"POLY_FORK_ABORT", ForkAbort},
 		{"POLY_LEN_ARG", LenArg}, {"POLY_OFF_ARG", OffArg}, {"POLY_ADDR_ARG", AddrArg},
 		{"POLY_DIRENT_NAME_OFFSET", DirentNameOffset}, {"POLY_EXEC_VERSION", ExecVersion},
+		{"POLY_GETDENTS_DOTS", GetdentsDots},
 		{"POLY_LOCK_GET", LockGet}, {"POLY_LOCK_SET", LockSet},
 		{"POLY_LOCK_POSIX", LockPOSIX}, {"POLY_LOCK_OFD", LockOFD}, {"POLY_LOCK_FLOCK", LockFlock},
 		{"POLY_HEARTBEAT_INTERVAL_NS", int64(HeartbeatInterval)},

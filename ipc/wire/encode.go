@@ -153,11 +153,20 @@ type ExecFdEntry struct {
 	Fd    int32
 	Flags int32
 	Sfd   uint64
+	Inst  uint32
+	Path  string // absolute; "" when not kept
 }
 
-// MarshalExec encodes st as an exec blob (ExecHeader, ExecFd records, cwd).
+// MarshalExec encodes st as an exec blob (ExecHeader, ExecFd records, cwd,
+// paths).
 func MarshalExec(st *ExecState) ([]byte, error) {
 	n := int(ExecHeaderSize) + len(st.Fds)*int(ExecFdSize) + len(st.Cwd)
+	for _, f := range st.Fds {
+		if len(f.Path) > PathMax {
+			return nil, fmt.Errorf("%w: exec state: path of fd %d is %d bytes", ErrBadParams, f.Fd, len(f.Path))
+		}
+		n += len(f.Path)
+	}
 	if n > ExecBlobMax {
 		return nil, fmt.Errorf("%w: exec state of %d bytes (%d fds) exceeds %d", ErrBadParams, n, len(st.Fds), ExecBlobMax)
 	}
@@ -169,12 +178,17 @@ func MarshalExec(st *ExecState) ([]byte, error) {
 	ne.PutUint32(b[16:], st.Gid)
 	at := int(ExecHeaderSize)
 	for _, f := range st.Fds {
-		ne.PutUint32(b[at:], uint32(f.Fd))
-		ne.PutUint32(b[at+4:], uint32(f.Flags))
-		ne.PutUint64(b[at+8:], f.Sfd)
+		ne.PutUint32(b[at+eFd:], uint32(f.Fd))
+		ne.PutUint32(b[at+eFlags:], uint32(f.Flags))
+		ne.PutUint64(b[at+eSfd:], f.Sfd)
+		ne.PutUint32(b[at+ePathLen:], uint32(len(f.Path)))
+		ne.PutUint32(b[at+eInst:], f.Inst)
 		at += int(ExecFdSize)
 	}
-	copy(b[at:], st.Cwd)
+	at += copy(b[at:], st.Cwd)
+	for _, f := range st.Fds {
+		at += copy(b[at:], f.Path)
+	}
 	return b, nil
 }
 
@@ -187,16 +201,26 @@ func UnmarshalExec(b []byte) (*ExecState, error) {
 		return nil, fmt.Errorf("%w: exec blob version %d", ErrBadSegment, v)
 	}
 	nfd, ncwd := uint64(ne.Uint32(b[4:])), uint64(ne.Uint32(b[8:]))
-	if ExecHeaderSize+nfd*ExecFdSize+ncwd != uint64(len(b)) {
+	if nfd > ExecBlobMax/ExecFdSize || ExecHeaderSize+nfd*ExecFdSize+ncwd > uint64(len(b)) {
 		return nil, fmt.Errorf("%w: exec blob of %d bytes claims %d fds and a cwd of %d", ErrBadSegment, len(b), nfd, ncwd)
 	}
 	st := &ExecState{Uid: ne.Uint32(b[12:]), Gid: ne.Uint32(b[16:])}
 	at := int(ExecHeaderSize)
+	paths := ExecHeaderSize + nfd*ExecFdSize + ncwd
 	for i := uint64(0); i < nfd; i++ {
-		st.Fds = append(st.Fds, ExecFdEntry{Fd: int32(ne.Uint32(b[at:])), Flags: int32(ne.Uint32(b[at+4:])), Sfd: ne.Uint64(b[at+8:])})
+		pl := uint64(ne.Uint32(b[at+ePathLen:]))
+		if pl > PathMax || paths+pl > uint64(len(b)) {
+			return nil, fmt.Errorf("%w: exec blob of %d bytes: fd record %d claims a path of %d bytes at %d", ErrBadSegment, len(b), i, pl, paths)
+		}
+		st.Fds = append(st.Fds, ExecFdEntry{Fd: int32(ne.Uint32(b[at+eFd:])), Flags: int32(ne.Uint32(b[at+eFlags:])),
+			Sfd: ne.Uint64(b[at+eSfd:]), Inst: ne.Uint32(b[at+eInst:]), Path: string(b[paths : paths+pl])})
+		paths += pl
 		at += int(ExecFdSize)
 	}
-	st.Cwd = string(b[at:])
+	if paths != uint64(len(b)) {
+		return nil, fmt.Errorf("%w: exec blob of %d bytes has %d bytes after its paths", ErrBadSegment, len(b), uint64(len(b))-paths)
+	}
+	st.Cwd = string(b[at : at+int(ncwd)])
 	return st, nil
 }
 

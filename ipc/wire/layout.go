@@ -275,7 +275,9 @@ type Info struct {
 
 // ExecHeader starts the exec-state blob a library saves before exec
 // (EXEC_SAVE) and restores in the new image (EXEC_RESTORE). ExecFd
-// records follow, then CwdLen bytes of the working directory.
+// records follow, then CwdLen bytes of the working directory, then the
+// fds' paths (PathLen bytes each, in record order). A saver short of room
+// drops paths (PathLen 0), never fds.
 type ExecHeader struct {
 	Version uint32
 	NumFds  uint32
@@ -287,10 +289,13 @@ type ExecHeader struct {
 
 // ExecFd is one library fd carried across exec.
 type ExecFd struct {
-	Fd    int32  // library fd number
-	Flags int32  // open flags (O_APPEND etc.), without O_CLOEXEC
-	Sfd   uint64 // service fd
+	Fd      int32  // library fd number
+	Flags   int32  // open flags (O_APPEND etc.), without O_CLOEXEC
+	Sfd     uint64 // service fd
+	PathLen uint32 // bytes of its absolute path in the path area (0: none kept)
+	Inst    uint32 // instance id
 }
 
-// ExecVersion is ExecHeader.Version.
-const ExecVersion = 1
+// ExecVersion is ExecHeader.Version (2: fds keep their instance and path,
+// which *at calls and fchdir relative to them need).
+const ExecVersion = 2

@@ -34,6 +34,12 @@ var (
 
 // Byte offsets of the fields the drivers touch.
 var (
+	eFd      = int(fieldOffset(ExecFd{}, "Fd"))
+	eFlags   = int(fieldOffset(ExecFd{}, "Flags"))
+	eSfd     = int(fieldOffset(ExecFd{}, "Sfd"))
+	ePathLen = int(fieldOffset(ExecFd{}, "PathLen"))
+	eInst    = int(fieldOffset(ExecFd{}, "Inst"))
+
 	hMagic         = fieldOffset(Header{}, "Magic")
 	hVersion       = fieldOffset(Header{}, "Version")
 	hHeaderSize    = fieldOffset(Header{}, "HeaderSize")

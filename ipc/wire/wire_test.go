@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -290,7 +291,11 @@ func TestDirentsRoundTripAndMalformed(t *testing.T) {
 }
 
 func TestExecBlob(t *testing.T) {
-	st := &wire.ExecState{Uid: 1, Gid: 2, Cwd: "/srv/x", Fds: []wire.ExecFdEntry{{Fd: wire.LibFdBase, Flags: 2, Sfd: wire.MakeSfd(3, 4)}}}
+	st := &wire.ExecState{Uid: 1, Gid: 2, Cwd: "/srv/x", Fds: []wire.ExecFdEntry{
+		{Fd: wire.LibFdBase, Flags: 2, Sfd: wire.MakeSfd(3, 4), Inst: 5, Path: "/srv/x/dir"},
+		{Fd: wire.LibFdBase + 1, Sfd: wire.MakeSfd(4, 1)}, // no path kept
+		{Fd: wire.LibFdBase + 2, Sfd: wire.MakeSfd(5, 1), Inst: 1, Path: "/srv/y"},
+	}}
 	b, err := wire.MarshalExec(st)
 	if err != nil {
 		t.Fatal(err)
@@ -299,9 +304,20 @@ func TestExecBlob(t *testing.T) {
 	if err != nil || !reflect.DeepEqual(got, st) {
 		t.Errorf("round trip %+v (%v), want %+v", got, err, st)
 	}
-	b[4] = 200 // claims 200 fds
-	if _, err := wire.UnmarshalExec(b); err == nil {
-		t.Error("blob with a wrong fd count accepted")
+	for _, c := range []struct {
+		name string
+		off  int
+		val  byte
+	}{
+		{"a wrong fd count", 4, 200},
+		{"a path running past the blob", int(wire.ExecHeaderSize) + 16, 200},
+		{"paths shorter than the blob", int(wire.ExecHeaderSize) + 16, 3},
+	} {
+		bad := slices.Clone(b)
+		bad[c.off] = c.val
+		if _, err := wire.UnmarshalExec(bad); err == nil {
+			t.Errorf("blob with %s accepted", c.name)
+		}
 	}
 	big := &wire.ExecState{Fds: make([]wire.ExecFdEntry, 1000)}
 	if _, err := wire.MarshalExec(big); err == nil {

@@ -123,7 +123,8 @@ static struct dirent64 *next_entry(struct pdir *d, int *err)
 			*err = EBADF;
 			return NULL;
 		}
-		int64_t n = poly_fdout(POLY_CALL_GETDENTS, f->sfd, d->buf, sizeof d->buf);
+		uint64_t dots = POLY_GETDENTS_DOTS;
+		int64_t n = poly_fdargs(POLY_CALL_GETDENTS, f->sfd, &dots, 1, d->buf, sizeof d->buf);
 		if (n < 0) {
 			*err = (int)-n;
 			return NULL;
@@ -311,7 +312,8 @@ POLY_EXPORT ssize_t getdents64(int fd, void *buf, size_t n)
 		return REAL(getdents64)(fd, buf, n);
 	if (n > poly_data_size)
 		n = poly_data_size;
-	return poly_ret(poly_fdout(POLY_CALL_GETDENTS, f->sfd, buf, n));
+	uint64_t dots = POLY_GETDENTS_DOTS;
+	return poly_ret(poly_fdargs(POLY_CALL_GETDENTS, f->sfd, &dots, 1, buf, n));
 }
 
 /* ---- working directory ---- */

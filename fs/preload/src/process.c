@@ -56,10 +56,19 @@ static void restore_exec(void)
 		return;
 	struct poly_exec_header eh;
 	memcpy(&eh, blob, sizeof eh);
-	if (eh.version != POLY_EXEC_VERSION ||
-	    sizeof eh + (uint64_t)eh.num_fds * sizeof(struct poly_exec_fd) + eh.cwd_len != (uint64_t)n)
+	uint64_t paths = sizeof eh + (uint64_t)eh.num_fds * sizeof(struct poly_exec_fd) + eh.cwd_len;
+	if (eh.version != POLY_EXEC_VERSION || eh.num_fds > POLY_EXEC_BLOB_MAX / sizeof(struct poly_exec_fd) ||
+	    paths > (uint64_t)n)
 		return;
 	const uint8_t *p = blob + sizeof eh;
+	uint64_t end = paths;
+	for (uint32_t i = 0; i < eh.num_fds; i++) {
+		struct poly_exec_fd ef;
+		memcpy(&ef, p + i * sizeof ef, sizeof ef);
+		end += ef.path_len;
+	}
+	if (end != (uint64_t)n)
+		return; /* not a blob this library wrote */
 	char cwd[POLY_PATH_MAX + 2];
 	const char *cwdsrc = (const char *)p + eh.num_fds * sizeof(struct poly_exec_fd);
 	if (eh.cwd_len > 0 && eh.cwd_len <= POLY_PATH_MAX) {
@@ -70,13 +79,20 @@ static void restore_exec(void)
 	for (uint32_t i = 0; i < eh.num_fds; i++) {
 		struct poly_exec_fd ef;
 		memcpy(&ef, p + i * sizeof ef, sizeof ef);
-		/* The placeholder must have survived exec; the path is not
-		 * carried (a fd's *at calls and fchdir need it). */
+		char path[POLY_PATH_MAX + 1];
+		const char *pp = NULL;
+		if (ef.path_len > 0 && ef.path_len <= POLY_PATH_MAX) {
+			memcpy(path, blob + paths, ef.path_len);
+			path[ef.path_len] = 0;
+			pp = path;
+		}
+		paths += ef.path_len;
+		/* The placeholder must have survived exec. */
 		if (ef.fd < 0 || ef.fd >= POLY_MAX_FDS || REAL(fcntl)(ef.fd, F_GETFD) < 0) {
 			poly_fdcall(POLY_CALL_CLOSE, ef.sfd, 0, 0, 0, 0);
 			continue;
 		}
-		lfd_install_at(ef.fd, ef.sfd, 0, ef.flags, 0, NULL);
+		lfd_install_at(ef.fd, ef.sfd, ef.inst, ef.flags, 0, pp);
 	}
 	poly_debug("polytropon: pid %d restored %u fds after exec\n", me, eh.num_fds);
 }
@@ -313,7 +329,7 @@ void poly_exec_prepare(char *const **envp)
 			poly_debug("polytropon: too many fds to carry across exec; fd %d dropped\n", fd);
 			continue;
 		}
-		struct poly_exec_fd ef = {.fd = fd, .flags = f->flags, .sfd = f->sfd};
+		struct poly_exec_fd ef = {.fd = fd, .flags = f->flags, .sfd = f->sfd, .inst = f->inst};
 		memcpy(blob + at, &ef, sizeof ef);
 		at += sizeof ef;
 		eh.num_fds++;
@@ -326,6 +342,21 @@ void poly_exec_prepare(char *const **envp)
 		eh.cwd_len = (uint32_t)cl;
 	}
 	pthread_mutex_unlock(&poly_cwd_mu);
+	/* Paths last, in record order, while they fit: an fd without its path
+	 * still works, only its *at calls and fchdir do not. */
+	for (uint32_t i = 0; i < eh.num_fds; i++) {
+		struct poly_exec_fd ef;
+		uint8_t *rec = blob + sizeof eh + i * sizeof ef;
+		memcpy(&ef, rec, sizeof ef);
+		struct lfd *f = lfd_get(ef.fd);
+		size_t pl = f && f->path ? strlen(f->path) : 0;
+		if (pl == 0 || pl > POLY_PATH_MAX || at + pl > sizeof blob)
+			continue;
+		memcpy(blob + at, f->path, pl);
+		at += pl;
+		ef.path_len = (uint32_t)pl;
+		memcpy(rec, &ef, sizeof ef);
+	}
 	memcpy(blob, &eh, sizeof eh);
 	struct pcall c;
 	if (pc_begin(&c, POLY_CALL_EXEC_SAVE) == 0) {

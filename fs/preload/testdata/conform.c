@@ -50,6 +50,28 @@ static int has_name(const char *dir, const char *name)
 	return found;
 }
 
+/* dots_ok: readdir of dir lists "." and ".." once each, with the inodes
+ * of dir and of parent. */
+static int dots_ok(const char *dir, const char *parent)
+{
+	struct stat sd, sp;
+	if (stat(dir, &sd) < 0 || stat(parent, &sp) < 0)
+		return 0;
+	DIR *d = opendir(dir);
+	if (!d)
+		return 0;
+	int dot = 0, dotdot = 0;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (!strcmp(e->d_name, "."))
+			dot += e->d_ino == sd.st_ino && e->d_type == DT_DIR ? 1 : 100;
+		if (!strcmp(e->d_name, ".."))
+			dotdot += e->d_ino == sp.st_ino && e->d_type == DT_DIR ? 1 : 100;
+	}
+	closedir(d);
+	return dot == 1 && dotdot == 1;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2 || chdir(argv[1]) < 0) {
@@ -116,6 +138,7 @@ int main(int argc, char **argv)
 	ERR("unlink dir: EISDIR", unlink("d1"), EISDIR);
 	ERR("unlink missing: ENOENT", unlink("missing"), ENOENT);
 	CHECK("readdir", has_name("d1", "inner") == 1 && has_name(".", "d1") == 1 && has_name(".", "f1") == 1, "names");
+	CHECK("readdir . and ..", dots_ok("d1", "."), "dot entries of d1");
 	ERR("opendir missing: ENOENT", opendir("missing") ? 0 : -1, ENOENT);
 	ERR("opendir file: ENOTDIR", opendir("f1") ? 0 : -1, ENOTDIR);
 

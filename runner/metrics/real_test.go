@@ -393,8 +393,23 @@ func TestCollectorsReal(t *testing.T) {
 		}
 		cs = append(cs, c)
 	}
-	startIn(t, p, nil, "sh", "-c", "head -c 100M /dev/zero | tail > /dev/null")
-	time.Sleep(1500 * time.Millisecond)
+	hog := startIn(t, p, nil, "sh", "-c", "head -c 100M /dev/zero | tail > /dev/null")
+	// The hog shares one core with the busy loop, so on a slow host tail
+	// may need seconds to buffer its 100 MiB: wait for it to finish (the
+	// peak is only reached at the end), but keep a minimum window for the
+	// CPU, context-switch and PSI checks.
+	minWindow := time.After(1500 * time.Millisecond)
+	hogDone := make(chan error, 1)
+	go func() { hogDone <- hog.Wait() }()
+	select {
+	case err := <-hogDone:
+		if err != nil {
+			t.Fatalf("memory hog: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("memory hog did not finish within 30 s")
+	}
+	<-minWindow
 	var all []metrics.Metric
 	for _, c := range cs {
 		ms, err := c.Stop(context.Background())

@@ -491,11 +491,14 @@ func (f *File) writeBack(p []byte, off int64) (int, error) {
 			pg.dlo, pg.dhi = a, b
 		}
 		copy(pg.data[a:b], src)
+		// Grow the size before a flusher can lock the page: write-back
+		// clips dirty ranges at the size (for truncates) and would mark
+		// the new bytes clean without writing them.
+		growSize(f.ino, pos+int64(b-a))
 		s.mu.Lock()
 		s.markDirtyLocked(pg, t)
 		s.mu.Unlock()
 		pg.mu.Unlock()
-		growSize(f.ino, pos+int64(b-a))
 		done += b - a
 	}
 	return len(p), nil

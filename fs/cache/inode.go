@@ -47,7 +47,10 @@ func stampOf(st fs.Stat) attrStamp {
 // cache's back (another client, close-to-open), its pages are dropped.
 // seq is Shared.closeSeq read before st was taken: if a writer of the inode
 // closed since, st may predate that writer's flush, and openInode returns
-// nil so that the caller takes st again.
+// nil so that the caller takes st again. A forgotten inode leaves no
+// closeSeq of its own, so a new inode is only made from st if no writer of
+// the backend closed since seq (else its size could be stale and appends
+// would overwrite the writer's data).
 func (s *Shared) openInode(be *backend, st fs.Stat, seq uint64) *inode {
 	id := fileID{st.Dev, st.Ino}
 	s.mu.Lock()
@@ -55,6 +58,8 @@ func (s *Shared) openInode(be *backend, st fs.Stat, seq uint64) *inode {
 	ino := be.inodes[id]
 	switch {
 	case ino != nil && ino.handles == 0 && ino.valid != stampOf(st) && ino.closeSeq > seq:
+		return nil
+	case ino == nil && be.closeSeq > seq:
 		return nil
 	case ino == nil:
 		ino = &inode{be: be, id: id, pages: map[int64]*Page{}, valid: stampOf(st)}
@@ -91,6 +96,7 @@ func (s *Shared) closeInode(ino *inode, w *File, stamp *attrStamp) {
 	}
 	if w != nil {
 		ino.closeSeq = s.closeSeq.Add(1)
+		ino.be.closeSeq = ino.closeSeq
 	}
 	if ino.handles > 0 {
 		return

@@ -45,6 +45,10 @@ type backend struct {
 	epoch  atomic.Uint64 // bumped by every namespace or attribute change
 	inodes map[fileID]*inode
 	refs   int
+	// closeSeq is Shared.closeSeq at the last close of a writer of any of
+	// its files (guarded by Shared.mu): an inode forgotten since a stat
+	// was taken may have been grown after that stat.
+	closeSeq uint64
 }
 
 // fileID is a file's identity inside one backend.

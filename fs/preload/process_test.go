@@ -124,3 +124,67 @@ func TestClone(t *testing.T) {
 		t.Fatalf("out = %q, %v", b, err)
 	}
 }
+
+// TestSpawn: children started by system, popen and posix_spawn (with file
+// actions and attributes) inherit library fds and cwd, as after fork and
+// exec: testdata/spawn.c redirects its stdout into the mount and the
+// files it and its children write hold the same as natively. glibc runs
+// these through its internal spawn, which bypasses the library, so
+// without spawn.c the children would write to the placeholder.
+func TestSpawn(t *testing.T) {
+	prog := compile(t, "testdata/spawn.c")
+	files := []string{"log", "piped", "spawned"}
+	read := func(dir string) map[string]string {
+		m := map[string]string{}
+		for _, f := range files {
+			b, err := os.ReadFile(filepath.Join(dir, f))
+			if err != nil {
+				t.Fatalf("%s: %v", f, err)
+			}
+			m[f] = string(b)
+		}
+		return m
+	}
+	native := t.TempDir()
+	if out := run(t, nil, native, 30*time.Second, prog); out != "" {
+		t.Fatalf("natively, stdout should be the log file, got %q", out)
+	}
+	want := read(native)
+	for _, line := range []string{"system\n", "read popen-r\npclose r status 3\n", "spawn-out\nfd3-closed\nspawn status 0\n",
+		"SigBlk:\t0000000000000200\n", "missing program: No such file or directory\n", "failing open action: No such file or directory\n"} {
+		if !strings.Contains(want["log"], line) {
+			t.Fatalf("native log lacks %q:\n%s", line, want["log"])
+		}
+	}
+	if want["piped"] != "popen-w\n" || want["spawned"] != "spawn-err\n" {
+		t.Fatalf("native run: piped %q, spawned %q", want["piped"], want["spawned"])
+	}
+	p := startPool(t, poolOpts{})
+	run(t, p, p.Root, 30*time.Second, prog)
+	got := read(p.Upper)
+	for _, f := range files {
+		if got[f] != want[f] {
+			t.Errorf("%s through the library:\n%s\nnatively:\n%s", f, got[f], want[f])
+		}
+	}
+
+	// GNU make starts recipe commands with posix_spawn (file actions
+	// included): with its output redirected into the mount, the commands'
+	// output must land there too.
+	need(t, "make", "make")
+	mk := filepath.Join(t.TempDir(), "Makefile")
+	if err := os.WriteFile(mk, []byte("all:\n\techo made-1\n\techo made-2 >&2\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	script := "make -f " + mk + " > mlog 2>&1; echo rc=$?; cat mlog"
+	wantMake := run(t, nil, native, 30*time.Second, "bash", "-c", script)
+	if !strings.Contains(wantMake, "rc=0\n") || !strings.Contains(wantMake, "made-1\n") || !strings.Contains(wantMake, "made-2\n") {
+		t.Fatalf("make natively:\n%s", wantMake)
+	}
+	if gotMake := run(t, p, p.Root, 30*time.Second, "bash", "-c", script); gotMake != wantMake {
+		t.Errorf("make through the library:\n%s\nnatively:\n%s", gotMake, wantMake)
+	}
+	if ents, _ := os.ReadDir(p.Root); len(ents) != 0 {
+		t.Errorf("%d entries reached the host directory under the mount", len(ents))
+	}
+}

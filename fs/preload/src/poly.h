@@ -12,7 +12,8 @@
  * request queue's enqueue side), fdtab.c (library fds), path.c (cwd, mount
  * table, path resolution), io.c (open/read/write family), meta.c (stat and
  * name calls), dir.c (directory streams), stdio.c (fopencookie streams),
- * process.c (constructor, fork, exec), mmap.c (emulated mappings), misc.c
+ * process.c (constructor, fork, exec), spawn.c (posix_spawn, popen and
+ * system through fork and exec), mmap.c (emulated mappings), misc.c
  * (fcntl, dup, locks, sendfile, aio, syscall()).
  */
 #ifndef POLY_H

@@ -17,7 +17,6 @@
 #include "poly.h"
 
 #include <sched.h>
-#include <spawn.h>
 #include <stdlib.h>
 
 extern char **environ;
@@ -439,41 +438,4 @@ POLY_EXPORT int execle(const char *path, const char *arg, ...)
 	char *const *envp;
 	COLLECT_ARGS(arg, envp = va_arg(ap, char *const *));
 	return execve(path, argv, envp);
-}
-
-/* posix_spawn runs the child without fork's or exec's library hooks: when
- * this process has library fds or a cwd of ours, spawn with fork + exec so
- * the child inherits them; file actions are then not supported (ENOSYS is
- * avoided by falling back to the real spawn when there are any). */
-static int spawn_hooked(pid_t *pid, const char *path, int search, const posix_spawn_file_actions_t *fa,
-			const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
-{
-	int saved_inherit = poly_active && !poly_dead && (lfd_count() > 0 || poly_cwd_ours);
-	if (!saved_inherit || fa || attr)
-		return search ? REAL(posix_spawnp)(pid, path, fa, attr, argv, envp)
-			      : REAL(posix_spawn)(pid, path, fa, attr, argv, envp);
-	pid_t p = fork();
-	if (p < 0)
-		return errno;
-	if (p == 0) {
-		if (search)
-			execvpe(path, argv, envp);
-		else
-			execve(path, argv, envp);
-		_exit(127);
-	}
-	if (pid)
-		*pid = p;
-	return 0;
-}
-
-POLY_EXPORT int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *fa,
-			    const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
-{
-	return spawn_hooked(pid, path, 0, fa, attr, argv, envp);
-}
-POLY_EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_actions_t *fa,
-			     const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
-{
-	return spawn_hooked(pid, file, 1, fa, attr, argv, envp);
 }

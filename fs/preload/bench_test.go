@@ -21,11 +21,14 @@ import (
 //
 //   - native: a fresh ext4 on a loop device (sparse image), the file
 //     system every other system's branches also live on;
-//   - preload-spin-futex, preload-futex: the preload library on a
-//     "polytropon serve" union (writable branch over a shared read-only
-//     branch), with the service's default wait (spin 1 ms, then futex) and
-//     with pure futex sleeps (system D);
-//   - fuse: the same service's own FUSE mount of such an instance (the
+//   - D, D-futex: system D as the harness builds it by default (the
+//     preload library on a "polytropon serve" instance: the client cache
+//     over a union of a writable branch and a shared read-only branch,
+//     both opened O_DIRECT), with the service's default wait (spin 1 ms,
+//     then futex) and with pure futex sleeps;
+//   - D-nocache: the preload library on the bare union (buffered
+//     branches, so the kernel page cache does the caching), spin-futex;
+//   - fuse: the same service's own FUSE mount of the bare union (the
 //     legacy interface: direct I/O, no kernel cache, passthrough off),
 //     programs without the library (system F);
 //   - unionfs: unionfs-fuse over the same two kinds of branches
@@ -42,8 +45,8 @@ type benchSys struct {
 	pool *pool  // the service; nil for native and unionfs
 }
 
-// benchSystems sets up the five systems on one loop-device ext4; unionfs
-// is left out (with a log line) when unionfs-fuse is not installed.
+// benchSystems sets up the systems on one loop-device ext4; unionfs is
+// left out (with a log line) when unionfs-fuse is not installed.
 func benchSystems(b *testing.B) []benchSys {
 	b.Helper()
 	needFuse(b)
@@ -56,12 +59,19 @@ func benchSystems(b *testing.B) []benchSys {
 		return d
 	}
 	out := []benchSys{{name: "native", dir: sub("native")}}
-	for _, w := range []string{"spin-futex", "futex"} {
-		p := startPool(b, poolOpts{bufSize: 1 << 20, args: []string{"-wait", w}, base: sub("preload-" + w)})
-		out = append(out, benchSys{name: "preload-" + w, dir: p.Root, pool: p})
+	for _, s := range []struct {
+		name string
+		o    poolOpts
+	}{
+		{"D", poolOpts{dStack: true, args: []string{"-wait", "spin-futex"}}},
+		{"D-futex", poolOpts{dStack: true, args: []string{"-wait", "futex"}}},
+		{"D-nocache", poolOpts{args: []string{"-wait", "spin-futex"}}},
+		{"fuse", poolOpts{via: viaFuse}},
+	} {
+		s.o.bufSize, s.o.base = 1<<20, sub(s.name)
+		p := startPool(b, s.o)
+		out = append(out, benchSys{name: s.name, dir: p.Root, pool: p})
 	}
-	p := startPool(b, poolOpts{bufSize: 1 << 20, via: viaFuse, base: sub("fuse")})
-	out = append(out, benchSys{name: "fuse", dir: p.Root, pool: p})
 	if _, err := exec.LookPath("unionfs"); err != nil {
 		b.Logf("no unionfs-fuse comparison: install package unionfs-fuse")
 		return out
@@ -184,27 +194,47 @@ func BenchmarkPread4K(b *testing.B) {
 
 var microsRe = regexp.MustCompile(`(\w+)\s*:\s*([0-9.]+) micros/op`)
 
-// BenchmarkDbBench: db_bench fillrandom then readrandom, 20000 keys of 100
-// bytes, per system; reports db_bench's micros/op of each phase. One run
-// whatever b.N is (use -benchtime 1x).
+// dbBenchConfigs are the two RocksDB set-ups of BenchmarkDbBench:
+// db_bench's own defaults (64 MiB write buffer: the puts stay in the
+// memtable and the WAL, as in the papers' put workloads), and a
+// flush-heavy one (128 KiB write buffer and 256 KiB files, as
+// TestDbBench: a memtable flush, with its SST write, fdatasync and WAL
+// deletion, every ~1100 puts, by RocksDB's two background threads).
+var dbBenchConfigs = []struct {
+	name string
+	args func(db string) []string
+}{
+	{"defaults", func(db string) []string {
+		return []string{"--db=" + db, "--num=100000", "--value_size=100", "--seed=42", "--threads=1",
+			"--histogram=0", "--stats_interval=0"}
+	}},
+	{"flush-heavy", func(db string) []string { return dbBenchArgs(db, 20000) }},
+}
+
+// BenchmarkDbBench: db_bench fillrandom then readrandom per configuration
+// and system; reports db_bench's micros/op of each phase. One run whatever
+// b.N is (use -benchtime 1x).
 func BenchmarkDbBench(b *testing.B) {
 	need(b, "db_bench", "rocksdb-tools")
-	for _, s := range benchSystems(b) {
-		b.Run("sys="+s.name, func(b *testing.B) {
-			// One db_bench run whatever b.N is: its own timing is the
-			// result.
-			db := fmt.Sprintf("db-%d", b.N)
-			args := append(dbBenchArgs(filepath.Join(s.dir, db), 20000), "--benchmarks=fillrandom,readrandom")
-			out := run(b, s.pool, s.dir, 10*time.Minute, "db_bench", args...)
-			phases := 0
-			for _, m := range microsRe.FindAllStringSubmatch(out, -1) {
-				v, _ := strconv.ParseFloat(m[2], 64)
-				b.ReportMetric(v, m[1]+"-us/op")
-				phases++
-			}
-			if phases != 2 {
-				b.Fatalf("db_bench printed %d phase results, want 2:\n%s", phases, out)
-			}
-		})
+	systems := benchSystems(b)
+	for _, cfg := range dbBenchConfigs {
+		for _, s := range systems {
+			b.Run("cfg="+cfg.name+"/sys="+s.name, func(b *testing.B) {
+				// One db_bench run whatever b.N is: its own timing is
+				// the result.
+				db := fmt.Sprintf("db-%s-%d", cfg.name, b.N)
+				args := append(cfg.args(filepath.Join(s.dir, db)), "--benchmarks=fillrandom,readrandom")
+				out := run(b, s.pool, s.dir, 10*time.Minute, "db_bench", args...)
+				phases := 0
+				for _, m := range microsRe.FindAllStringSubmatch(out, -1) {
+					v, _ := strconv.ParseFloat(m[2], 64)
+					b.ReportMetric(v, m[1]+"-us/op")
+					phases++
+				}
+				if phases != 2 {
+					b.Fatalf("db_bench printed %d phase results, want 2:\n%s", phases, out)
+				}
+			})
+		}
 	}
 }

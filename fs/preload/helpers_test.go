@@ -54,6 +54,10 @@ type poolOpts struct {
 	bufSize int              // data area per buffer (0: 256 KiB)
 	via     access           // how programs reach the instance ("": preload)
 	base    string           // directory for Root and the branches (default: a temporary one)
+	// dStack builds system D's default stack instead of the bare union:
+	// the client cache (fs/cache) over the union, both branches opened
+	// O_DIRECT (systems/userlevel.go), so no kernel page cache is used.
+	dStack bool
 }
 
 // access is how programs reach the instance: through the preload library
@@ -118,13 +122,17 @@ func startPool(t testing.TB, o poolOpts) *pool {
 	if o.lower != nil {
 		o.lower(p.Lower)
 	}
+	cacheLayer, odirect := "", false
+	if o.dStack {
+		cacheLayer, odirect = `{type = "cache"}, `, true
+	}
 	cfg := fmt.Sprintf(`[[instance]]
 path = %q
 share = true
-stack = [{type = "union", branches = [
-    {type = "local", dir = %q},
-    {type = "local", dir = %q, readonly = true, shared = "image"}]}]
-`, p.Root, p.Upper, p.Lower)
+stack = [%s{type = "union", branches = [
+    {type = "local", dir = %q, odirect = %t},
+    {type = "local", dir = %q, readonly = true, shared = "image", odirect = %t}]}]
+`, p.Root, cacheLayer, p.Upper, odirect, p.Lower, odirect)
 	if via == viaFuse {
 		cfg += "fuse = true\n" // at the instance's own path, Root
 		// Runs after the service's stop (cleanups run last-in first-out):

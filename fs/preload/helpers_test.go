@@ -61,19 +61,22 @@ type poolOpts struct {
 }
 
 // access is how programs reach the instance: through the preload library
-// over shared memory (the default interface), or through the service's own
+// over shared memory (the default interface), on the bare union or on
+// system D's default stack (poolOpts.dStack), or through the service's own
 // FUSE mount of the same instance (the legacy interface), no LD_PRELOAD.
 type access string
 
 const (
-	viaPreload access = "preload"
-	viaFuse    access = "fuse"
+	viaPreload  access = "preload"
+	viaPreloadD access = "preload-D" // preload, D's default stack (client cache, O_DIRECT branches)
+	viaFuse     access = "fuse"
 )
 
 // forEachAccess runs f as one subtest per access path, so that every
-// real-program proof holds for both interfaces with the same assertions.
+// real-program proof holds for both interfaces, and for D's default
+// stack, with the same assertions.
 func forEachAccess(t *testing.T, f func(t *testing.T, via access)) {
-	for _, via := range []access{viaPreload, viaFuse} {
+	for _, via := range []access{viaPreload, viaPreloadD, viaFuse} {
 		t.Run(string(via), func(t *testing.T) {
 			if via == viaFuse {
 				needFuse(t)
@@ -123,7 +126,7 @@ func startPool(t testing.TB, o poolOpts) *pool {
 		o.lower(p.Lower)
 	}
 	cacheLayer, odirect := "", false
-	if o.dStack {
+	if o.dStack || via == viaPreloadD {
 		cacheLayer, odirect = `{type = "cache"}, `, true
 	}
 	cfg := fmt.Sprintf(`[[instance]]

@@ -117,25 +117,29 @@ file = "it-throughput"
 func TestRunTwoPoolsFileserver(t *testing.T) {
 	requireHarness(t)
 	t.Run("K", func(t *testing.T) { runTwoPoolsFileserver(t, "K", fmt.Sprintf(twoPoolsFileserver, "2s")) })
-	t.Run("D", func(t *testing.T) {
-		d, err := systems.Lookup("D")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := os.Stat("/dev/fuse"); err != nil {
-			t.Skip("D mounts its instances with FUSE too: needs /dev/fuse")
-		}
-		t.Setenv("POLYTROPON_BIN", polytroponBin)
-		if err := d.Check(); err != nil {
-			t.Skip(err)
-		}
-		kPart := "systems = [\"K\"]\n[options.K]\nsize = \"512M\"\n"
-		if !strings.Contains(twoPoolsFileserver, kPart) {
-			t.Fatalf("twoPoolsFileserver no longer holds %q", kPart)
-		}
-		text := strings.Replace(twoPoolsFileserver, kPart, fmt.Sprintf("systems = [\"D\"]\n[options.D]\nbinary = %q\n", polytroponBin), 1)
-		runTwoPoolsFileserver(t, "D", fmt.Sprintf(text, "2s"))
-	})
+	// D and F: the filesystem service per pool, reached over shared
+	// memory (D) or through its FUSE mount only (F).
+	for _, name := range []string{"D", "F"} {
+		t.Run(name, func(t *testing.T) {
+			sys, err := systems.Lookup(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := os.Stat("/dev/fuse"); err != nil {
+				t.Skipf("%s mounts its instances with FUSE: needs /dev/fuse", name)
+			}
+			t.Setenv("POLYTROPON_BIN", polytroponBin)
+			if err := sys.Check(); err != nil {
+				t.Skip(err)
+			}
+			kPart := "systems = [\"K\"]\n[options.K]\nsize = \"512M\"\n"
+			if !strings.Contains(twoPoolsFileserver, kPart) {
+				t.Fatalf("twoPoolsFileserver no longer holds %q", kPart)
+			}
+			text := strings.Replace(twoPoolsFileserver, kPart, fmt.Sprintf("systems = [%q]\n[options.%s]\nbinary = %q\n", name, name, polytroponBin), 1)
+			runTwoPoolsFileserver(t, name, fmt.Sprintf(text, "2s"))
+		})
+	}
 }
 
 // runTwoPoolsFileserver runs the two-pool experiment text on system and
@@ -203,8 +207,9 @@ func runTwoPoolsFileserver(t *testing.T, system, text string) {
 		t.Errorf("collector_overhead_cores{collector=cpu}: %+v; want one series with 2 samples", row)
 	}
 	if slices.Contains(metrics.Names(), "userlock") {
-		if system == "D" {
-			// D's services report their lock waits: one sample per repetition.
+		if system == "D" || system == "F" {
+			// The filesystem services (D's, and F's, which serve only
+			// FUSE) report their lock waits: one sample per repetition.
 			if row := run.Table().Lookup(point, "user_lock_wait_seconds"); row == nil || row.N != 2 {
 				t.Errorf("user_lock_wait_seconds: %+v; want 2 samples (metrics %v)", row, run.Table().Metrics())
 			}

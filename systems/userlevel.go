@@ -113,7 +113,7 @@ func serviceBinary(opt string) (string, error) {
 	for _, cand := range []string{opt, os.Getenv("POLYTROPON_BIN")} {
 		if cand != "" {
 			if _, err := os.Stat(cand); err != nil {
-				return "", fmt.Errorf("%w: D: service binary %s: %v", ErrUnavailable, cand, err)
+				return "", fmt.Errorf("%w: service binary %s: %v", ErrUnavailable, cand, err)
 			}
 			return cand, nil
 		}
@@ -124,7 +124,7 @@ func serviceBinary(opt string) (string, error) {
 	if p, err := exec.LookPath("polytropon"); err == nil {
 		return p, nil
 	}
-	return "", fmt.Errorf("%w: D needs the polytropon binary (set option binary or $POLYTROPON_BIN, or put it in PATH)", ErrUnavailable)
+	return "", fmt.Errorf("%w: the filesystem service needs the polytropon binary (set option binary or $POLYTROPON_BIN, or put it in PATH)", ErrUnavailable)
 }
 
 // Check reports whether the service binary can be found.
@@ -235,7 +235,7 @@ func (s *userlevelSystem) Setup(ctx context.Context, p *pool.Pool, req Request) 
 	if err != nil {
 		return nil, err
 	}
-	in := &userlevelInstance{pool: p, containers: containers, fuse: useFuse}
+	in := &userlevelInstance{name: "D", pool: p, containers: containers, fuse: useFuse}
 	if err := in.start(ctx, bin, cfg, req.WorkDir); err != nil {
 		if terr := in.Teardown(context.WithoutCancel(ctx)); terr != nil {
 			err = errors.Join(err, terr)
@@ -378,8 +378,9 @@ func userlevelConfig(poolName, lib string, req Request) (service.Config, []Conta
 	return cfg, containers, nil
 }
 
-// userlevelInstance is D set up for one pool.
+// userlevelInstance is D (or F, FP: fuse.go) set up for one pool.
 type userlevelInstance struct {
+	name       string // the system, for messages
 	pool       *pool.Pool
 	containers []Container
 	fuse       bool   // the service FUSE-mounts every container's instance
@@ -504,24 +505,23 @@ func (in *userlevelInstance) Teardown(ctx context.Context) error {
 		case werr := <-done:
 			var ee *pool.ExitError
 			if werr != nil && !errors.As(werr, &ee) && !errors.Is(werr, pool.ErrEngineGone) {
-				err = fmt.Errorf("systems: D: waiting for the service: %w", werr)
+				err = fmt.Errorf("systems: %s: waiting for the service: %w", in.name, werr)
 			}
 		case <-time.After(10 * time.Second):
 			in.proc.Signal(syscall.SIGKILL)
 			<-done
-			err = fmt.Errorf("systems: D: the service did not stop on SIGTERM within 10s")
+			err = fmt.Errorf("systems: %s: the service did not stop on SIGTERM within 10s", in.name)
 		}
 	}
 	if in.logFile != nil {
 		in.logFile.Close()
 		if log, _ := os.ReadFile(in.logPath); bytes.Contains(log, []byte("detached lazily")) {
-			err = errors.Join(err, fmt.Errorf("systems: D: a FUSE mount was busy, detached lazily (processes of the pool still use it)"))
+			err = errors.Join(err, fmt.Errorf("systems: %s: a FUSE mount was busy, detached lazily (processes of the pool still use it)", in.name))
 		}
 	}
 	if in.fuse && in.pool != nil {
-		leftovers := &fuseInstance{pool: in.pool}
 		for _, c := range in.containers {
-			if uerr := leftovers.unmountLeftover(ctx, c.Dir); uerr != nil {
+			if uerr := unmountLeftover(ctx, in.pool, c.Dir); uerr != nil {
 				err = errors.Join(err, uerr)
 			}
 		}

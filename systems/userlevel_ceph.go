@@ -158,7 +158,7 @@ func (s *userlevelCephSystem) Setup(ctx context.Context, p *pool.Pool, req Reque
 
 	tenant := &cephInstance{sys: &cephFuseSystem{v: cephVariant{name: "D-ceph"}}, pool: p, conf: conf,
 		adminKeyring: adminKeyring, workDir: req.WorkDir, opts: req.Options}
-	in := &userlevelCephInstance{userlevelInstance: &userlevelInstance{pool: p, containers: containers, fuse: useFuse}, tenant: tenant}
+	in := &userlevelCephInstance{userlevelInstance: &userlevelInstance{name: "D-ceph", pool: p, containers: containers, fuse: useFuse}, tenant: tenant}
 	fail := func(err error) (Instance, error) {
 		if terr := in.Teardown(context.WithoutCancel(ctx)); terr != nil {
 			err = errors.Join(err, fmt.Errorf("cleanup after failed setup: %w", terr))

@@ -15,7 +15,7 @@ import (
 func init() {
 	register(command{
 		name:    "mount",
-		summary: "serve a local (or union-over-local) stack as a FUSE mount in the foreground (systems F and FP)",
+		summary: "serve a local (or union-over-local) stack as a FUSE mount in the foreground, without a filesystem service",
 		run:     runMount,
 	})
 }

@@ -171,6 +171,11 @@ func (e *engineConn) spawned(m *message, fds []int) {
 	delete(e.pending, m.ID)
 	e.mu.Unlock()
 	if ch == nil {
+		// Nobody waits for it (a duplicate, or the reader is closing):
+		// still let the engine reap the process when it exits.
+		if m.PoolPid > 0 {
+			e.send(&message{Op: "ack", PoolPid: m.PoolPid}, nil)
+		}
 		closeAll(fds)
 		return
 	}

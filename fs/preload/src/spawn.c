@@ -286,8 +286,9 @@ static int run_action(const struct spawn_act *a, int rp)
 	return EINVAL;
 }
 
-/* apply_attr sets up the child as posix_spawn's attributes ask; 0 or errno. */
-static int apply_attr(const posix_spawnattr_t *attr, const sigset_t *parent_mask)
+/* apply_attr sets up the child as posix_spawn's attributes ask, but for
+ * the signal mask, set last; 0 or errno. */
+static int apply_attr(const posix_spawnattr_t *attr)
 {
 	short flags = 0;
 	if (attr)
@@ -323,10 +324,6 @@ static int apply_attr(const posix_spawnattr_t *attr, const sigset_t *parent_mask
 	}
 	if ((flags & POSIX_SPAWN_RESETIDS) && (setegid(getgid()) < 0 || seteuid(getuid()) < 0))
 		return errno;
-	sigset_t mask = *parent_mask;
-	if (flags & POSIX_SPAWN_SETSIGMASK)
-		posix_spawnattr_getsigmask(attr, &mask);
-	sigprocmask(SIG_SETMASK, &mask, NULL);
 	return 0;
 }
 
@@ -366,10 +363,10 @@ static int spawn_hooked(pid_t *pid, const char *path, int search, const posix_sp
 			REAL(close)(p[1]);
 		else
 			rp = p[1];
-		int e = apply_attr(attr, &old);
+		/* Signals stay blocked while the actions call into the library. */
+		int e = apply_attr(attr);
 		if (e)
 			report(rp, e);
-		sigprocmask(SIG_BLOCK, &all, NULL); /* until exec: actions may call into the library */
 		for (int i = 0; i < nacts; i++)
 			if ((e = run_action(&acts[i], rp)) != 0)
 				report(rp, e);

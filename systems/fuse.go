@@ -113,7 +113,11 @@ func (s *fuseSystem) Setup(ctx context.Context, p *pool.Pool, req Request) (Inst
 	for i := range containers {
 		containers[i] = Container{Dir: containers[i].Dir, FS: FSSpec{Kind: HostKind}}
 	}
-	in := &fuseInstance{userlevelInstance{name: s.name, pool: p, containers: containers, fuse: true}, req.WorkDir, req.Containers}
+	in := &fuseInstance{
+		userlevelInstance: userlevelInstance{name: s.name, pool: p, containers: containers, fuse: true},
+		workDir:           req.WorkDir,
+		ncontainers:       req.Containers,
+	}
 	if err := in.start(ctx, bin, cfg, req.WorkDir); err != nil {
 		if terr := in.Teardown(context.WithoutCancel(ctx)); terr != nil {
 			err = errors.Join(err, fmt.Errorf("cleanup after failed setup: %w", terr))
@@ -128,8 +132,8 @@ func (s *fuseSystem) Setup(ctx context.Context, p *pool.Pool, req Request) (Inst
 // in WorkDir.
 type fuseInstance struct {
 	userlevelInstance
-	workDir    string
-	containers int
+	workDir     string
+	ncontainers int
 }
 
 // Teardown stops the service (it unmounts; mounts a killed service left in
@@ -145,7 +149,7 @@ func (in *fuseInstance) Teardown(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	}
-	for i := range in.containers {
+	for i := range in.ncontainers {
 		if err := os.RemoveAll(filepath.Join(in.workDir, "c"+strconv.Itoa(i))); err != nil {
 			errs = append(errs, err)
 		}

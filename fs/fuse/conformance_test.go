@@ -56,19 +56,6 @@ func TestConformanceUnion(t *testing.T) {
 	}
 }
 
-// posixSkips are the go-fuse POSIX cases that check something other than
-// POSIX for this bridge, with the reason.
-var posixSkips = map[string]string{
-	// It takes a write lock and then a read lock on two descriptors of
-	// one process and wants EAGAIN: per-descriptor (OFD) semantics, which
-	// go-fuse's loopback gets by forwarding F_SETLK to OFD locks on its
-	// backing files. POSIX record locks belong to the process, so the
-	// second lock succeeds; the bridge does not forward locks and the
-	// kernel applies POSIX semantics itself, which is exact for a mount
-	// used on one host.
-	"FcntlFlockLocksFile": "expects OFD semantics from F_SETLK; POSIX locks are per process (locks are kernel-local on this mount)",
-}
-
 // TestPosix runs go-fuse's own POSIX suite against the mount. Cases that
 // the suite itself skips: Tmpfile (the libservice API has no O_TMPFILE),
 // RenameOpenDir (fstat of a directory replaced by rename, go-fuse issue
@@ -79,7 +66,7 @@ func TestPosix(t *testing.T) {
 		t.Run(m.name, func(t *testing.T) {
 			for name, fn := range posixtest.All {
 				t.Run(name, func(t *testing.T) {
-					if reason := posixSkips[name]; reason != "" {
+					if reason := fuse.PosixtestSkips[name]; reason != "" {
 						t.Skip(reason)
 					}
 					mnt := mount(t, newLocal(t, t.TempDir()), m.opts)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+	"github.com/hanwen/go-fuse/v2/posixtest"
 	"golang.org/x/sys/unix"
 
 	"polytropon/fs"
@@ -411,5 +412,52 @@ func TestFuseUmountAndErrors(t *testing.T) {
 	if seg, err := shm.Open(sp.Key); err == nil {
 		seg.Detach()
 		t.Errorf("the failed service left its segment")
+	}
+}
+
+// TestFusePosix runs go-fuse's POSIX suite (posixtest) against the
+// service's own FUSE mount of a union instance (writable branch over a
+// shared read-only image), the legacy interface as systems D and F use it,
+// with and without the kernel cache. fs/fuse runs the same suite on the
+// bridge alone. Each case gets a fresh directory under the mount.
+func TestFusePosix(t *testing.T) {
+	needFuse(t)
+	for _, kernelCache := range []bool{false, true} {
+		t.Run(fmt.Sprintf("kernel_cache=%t", kernelCache), func(t *testing.T) {
+			base := t.TempDir()
+			upper, lower, mnt := filepath.Join(base, "upper"), filepath.Join(base, "lower"), filepath.Join(base, "mnt")
+			for _, d := range []string{upper, lower, mnt} {
+				if err := os.MkdirAll(d, 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
+			unmountLeftover(t, mnt)
+			sp, ok := startServe(t, fmt.Sprintf(`
+[[instance]]
+path = %q
+fuse = true
+fuse_kernel_cache = %t
+stack = [{type = "union", branches = [
+    {type = "local", dir = %q},
+    {type = "local", dir = %q, readonly = true, shared = "image"}]}]
+`, mnt, kernelCache, upper, lower))
+			if !ok {
+				t.Fatalf("service did not start; log:\n%s", sp.Log)
+			}
+			n := 0
+			for name, fn := range posixtest.All {
+				t.Run(name, func(t *testing.T) {
+					if reason := fuse.PosixtestSkips[name]; reason != "" {
+						t.Skip(reason)
+					}
+					n++
+					dir := filepath.Join(mnt, fmt.Sprintf("case%d", n))
+					if err := os.Mkdir(dir, 0o755); err != nil {
+						t.Fatal(err)
+					}
+					fn(t, dir)
+				})
+			}
+		})
 	}
 }

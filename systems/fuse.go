@@ -113,11 +113,7 @@ func (s *fuseSystem) Setup(ctx context.Context, p *pool.Pool, req Request) (Inst
 	for i := range containers {
 		containers[i] = Container{Dir: containers[i].Dir, FS: FSSpec{Kind: HostKind}}
 	}
-	in := &fuseInstance{
-		userlevelInstance: userlevelInstance{name: s.name, pool: p, containers: containers, fuse: true},
-		workDir:           req.WorkDir,
-		ncontainers:       req.Containers,
-	}
+	in := &fuseInstance{userlevelInstance{name: s.name, pool: p, containers: containers, fuse: true}}
 	if err := in.start(ctx, bin, cfg, req.WorkDir); err != nil {
 		if terr := in.Teardown(context.WithoutCancel(ctx)); terr != nil {
 			err = errors.Join(err, fmt.Errorf("cleanup after failed setup: %w", terr))
@@ -132,25 +128,27 @@ func (s *fuseSystem) Setup(ctx context.Context, p *pool.Pool, req Request) (Inst
 // in WorkDir.
 type fuseInstance struct {
 	userlevelInstance
-	workDir     string
-	ncontainers int
 }
 
 // Teardown stops the service (it unmounts; mounts a killed service left in
 // the pool are removed) and removes the containers' directories and the
-// service's files. Safe to call more than once.
+// files the service was started with; a directory a mount still covers
+// stays (the failure to unmount it is reported). Safe to call more than
+// once.
 func (in *fuseInstance) Teardown(ctx context.Context) error {
-	if err := in.userlevelInstance.Teardown(ctx); err != nil {
-		return err // never remove a directory a mount may still show
-	}
-	var errs []error
-	for _, name := range []string{"serve.toml", "serve.log", "serve-metrics.json"} {
-		if err := os.Remove(filepath.Join(in.workDir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+	errs := []error{in.userlevelInstance.Teardown(ctx)}
+	for _, c := range in.containers {
+		if in.pool != nil {
+			if inPool, onHost := mountedWhere(in.pool, c.Dir); inPool || onHost {
+				continue
+			}
+		}
+		if err := os.RemoveAll(filepath.Dir(c.Dir)); err != nil {
 			errs = append(errs, err)
 		}
 	}
-	for i := range in.ncontainers {
-		if err := os.RemoveAll(filepath.Join(in.workDir, "c"+strconv.Itoa(i))); err != nil {
+	for _, f := range in.made {
+		if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
 			errs = append(errs, err)
 		}
 	}
@@ -185,12 +183,19 @@ func readTail(path string) string {
 // after SIGTERM before it is killed.
 const fuseStopTimeout = 10 * time.Second
 
+// mountedWhere reports whether mnt carries a FUSE mount in pool p's mount
+// namespace and on the host.
+func mountedWhere(p *pool.Pool, mnt string) (inPool, onHost bool) {
+	inPool, _ = fuse.IsMounted(fmt.Sprintf("/proc/%d/mountinfo", p.EnginePid()), mnt)
+	onHost, _ = fuse.IsMounted("/proc/self/mountinfo", mnt)
+	return inPool, onHost
+}
+
 // unmountLeftover removes a mount that is still on mnt in the pool (its
 // daemon was killed, so the connection is dead) or on the host (a pool
 // without its own mount namespace), with fusermount3 -u -z or umount -l.
 func unmountLeftover(ctx context.Context, p *pool.Pool, mnt string) error {
-	inPool, _ := fuse.IsMounted(fmt.Sprintf("/proc/%d/mountinfo", p.EnginePid()), mnt)
-	onHost, _ := fuse.IsMounted("/proc/self/mountinfo", mnt)
+	inPool, onHost := mountedWhere(p, mnt)
 	if !inPool && !onHost {
 		return nil
 	}

@@ -383,8 +383,9 @@ type userlevelInstance struct {
 	name       string // the system, for messages
 	pool       *pool.Pool
 	containers []Container
-	fuse       bool   // the service FUSE-mounts every container's instance
-	logPath    string // the service's stderr
+	fuse       bool     // the service FUSE-mounts every container's instance
+	logPath    string   // the service's stderr
+	made       []string // files start wrote for the service (config, log, metrics)
 
 	mu      sync.Mutex
 	proc    *pool.Process
@@ -414,6 +415,7 @@ func (in *userlevelInstance) start(ctx context.Context, bin string, cfg service.
 	if err != nil {
 		return err
 	}
+	in.made = append(in.made, cfgFile)
 	if err := toml.NewEncoder(f).Encode(cfg); err != nil {
 		f.Close()
 		return fmt.Errorf("writing %s: %w", cfgFile, err)
@@ -428,7 +430,9 @@ func (in *userlevelInstance) start(ctx context.Context, bin string, cfg service.
 	}
 	// The service's runtime-metrics snapshots (userlock collector); the
 	// path is the same in the pool's mount namespace.
-	env := append(os.Environ(), metrics.EnvRuntimeMetricsFile+"="+filepath.Join(workDir, "serve-metrics.json"))
+	metricsPath := filepath.Join(workDir, "serve-metrics.json")
+	in.made = append(in.made, logPath, metricsPath)
+	env := append(os.Environ(), metrics.EnvRuntimeMetricsFile+"="+metricsPath)
 	pr, pw := io.Pipe()
 	in.mu.Lock()
 	in.logFile, in.logPath = logFile, logPath
@@ -497,14 +501,24 @@ func (in *userlevelInstance) Teardown(ctx context.Context) error {
 	}
 	in.torn = true
 	var err error
-	if in.proc != nil && !in.proc.Exited() {
-		in.proc.Signal(syscall.SIGTERM)
+	if in.proc != nil {
+		// A service that is gone before it is asked to stop, or that a
+		// signal other than ours ended, crashed or was killed: reported.
+		gone := in.proc.Exited()
+		if !gone {
+			in.proc.Signal(syscall.SIGTERM)
+		}
 		done := make(chan error, 1)
 		go func() { done <- in.proc.Wait() }()
 		select {
 		case werr := <-done:
 			var ee *pool.ExitError
-			if werr != nil && !errors.As(werr, &ee) && !errors.Is(werr, pool.ErrEngineGone) {
+			switch {
+			case errors.As(werr, &ee):
+				if gone || (ee.Status.Signaled() && ee.Status.Signal() != syscall.SIGTERM) {
+					err = fmt.Errorf("systems: %s: the service exited with %v before teardown; log %s:\n%s", in.name, ee, in.logPath, readTail(in.logPath))
+				}
+			case werr != nil && !errors.Is(werr, pool.ErrEngineGone):
 				err = fmt.Errorf("systems: %s: waiting for the service: %w", in.name, werr)
 			}
 		case <-time.After(10 * time.Second):

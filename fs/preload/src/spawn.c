@@ -429,6 +429,20 @@ struct popen_rec {
 static pthread_mutex_t popen_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct popen_rec *popen_list;
 
+/* A child forked while another thread held a lock of this file gets its
+ * own, unlocked copy (popen holds popen_mu across its fork so that no
+ * stream of a concurrent popen leaks into its child). */
+static void spawn_after_fork_child(void)
+{
+	pthread_mutex_init(&fa_mu, NULL);
+	pthread_mutex_init(&popen_mu, NULL);
+}
+
+__attribute__((constructor)) static void spawn_init(void)
+{
+	pthread_atfork(NULL, NULL, spawn_after_fork_child);
+}
+
 POLY_EXPORT FILE *popen(const char *cmd, const char *mode)
 {
 	if (!needs_hook())

@@ -287,7 +287,16 @@ func TestProcessLifecycle(t *testing.T) {
 		if proc.Pid == proc.PoolPid {
 			t.Errorf("host pid %d equals pool pid: want a separate PID namespace", proc.Pid)
 		}
-		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", proc.Pid)); err != nil || !strings.HasPrefix(string(b), "sleep\x0060") {
+		// Start returns once the process exists; its exec may still be
+		// under way (cmdline reads empty meanwhile).
+		var b []byte
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+			b, err = os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", proc.Pid))
+			if (err == nil && strings.HasPrefix(string(b), "sleep\x0060")) || time.Now().After(deadline) {
+				break
+			}
+		}
+		if err != nil || !strings.HasPrefix(string(b), "sleep\x0060") {
 			t.Errorf("host /proc/%d/cmdline = %q, %v; want sleep 60", proc.Pid, b, err)
 		}
 		if err := proc.Signal(syscall.SIGTERM); err != nil {

@@ -135,10 +135,15 @@ elif [ -n "$(ls -A "$DIR")" ]; then
   die "$DIR is not empty and holds no ceph-up cluster; give an empty or new directory"
 fi
 
-# Ports for the monitor (msgr2 and legacy msgr1): the first free pair.
-port_free() { ! ss -Htln "( sport = :$1 )" 2>/dev/null | grep -q .; }
+# Ports for the monitor (msgr2 and legacy msgr1): the first free pair, below
+# the kernel's ephemeral range (ip_local_port_range), where no outgoing
+# connection can take the port between this check and the monitor's bind.
+# A port counts as used in any TCP state, not only when listening.
+port_free() { ! ss -Htan "( sport = :$1 )" 2>/dev/null | grep -q .; }
 if [ -z "$PORT" ]; then
-  PORT=$((40000 + $(printf '%s' "$DIR" | cksum | cut -d' ' -f1) % 2000 * 2))
+  read -r EPHEMERAL_LO _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || EPHEMERAL_LO=32768
+  BASE=$((EPHEMERAL_LO > 14000 ? EPHEMERAL_LO - 4400 : 10000))
+  PORT=$((BASE + $(printf '%s' "$DIR" | cksum | cut -d' ' -f1) % 2000 * 2))
   for _ in $(seq 200); do
     port_free "$PORT" && port_free $((PORT + 1)) && break
     PORT=$((PORT + 2))

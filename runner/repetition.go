@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"polytropon/fs/hostfs"
 	"polytropon/runner/config"
 	"polytropon/runner/metrics"
 	"polytropon/runner/pool"
@@ -328,7 +329,7 @@ func (rp *rep) prepareLower(ctx context.Context, layout []config.Placement) (str
 }
 
 func prepareOnHost(ctx context.Context, wl workloads.Workload, dir string, seed int64) error {
-	svc, err := systems.NewHostFS(dir)
+	svc, err := hostfs.New(dir)
 	if err != nil {
 		return err
 	}

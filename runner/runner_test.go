@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"polytropon/ipc/wire"
+	"polytropon/fs/wire"
 	"polytropon/results"
 	"polytropon/runner/config"
 	"polytropon/runner/metrics"

@@ -18,8 +18,8 @@ import (
 	"testing"
 
 	"polytropon/fs/fuse"
+	"polytropon/fs/wire"
 	"polytropon/ipc/shm"
-	"polytropon/ipc/wire"
 	"polytropon/runner/metrics"
 	"polytropon/runner/pool"
 )

@@ -8,7 +8,7 @@ import (
 	"os/signal"
 	"strings"
 
-	"polytropon/fs/cache/justitia"
+	"polytropon/runner/cachebench"
 	"polytropon/runner/config"
 )
 
@@ -22,7 +22,7 @@ func init() {
 
 func runCachebench(stdout, stderr io.Writer, args []string) error {
 	fset := newFlagSet("cachebench", "EXPERIMENT.toml", stderr)
-	settings := fset.String("settings", strings.Join(justitia.DefaultSettings, ","),
+	settings := fset.String("settings", strings.Join(cachebench.DefaultSettings, ","),
 		"comma-separated cache settings to compare: conventional, direct, weighted, weighted-aging, lru")
 	out := fset.String("out", "", "directory for report.txt, bench.txt and plots/ (default: print only)")
 	work := fset.String("work", "", "directory for the tenants' data (default: a temporary directory, removed)")
@@ -39,13 +39,13 @@ func runCachebench(stdout, stderr io.Writer, args []string) error {
 		fset.Usage()
 		return fmt.Errorf("want exactly one experiment file, got %d arguments", fset.NArg())
 	}
-	cfg, err := justitia.FromExperiment(fset.Arg(0))
+	cfg, err := cachebench.FromExperiment(fset.Arg(0))
 	if err != nil {
 		return err
 	}
 	cfg.Settings = nil
 	for _, s := range strings.Split(*settings, ",") {
-		st, ok := justitia.Settings[strings.TrimSpace(s)]
+		st, ok := cachebench.Settings[strings.TrimSpace(s)]
 		if !ok {
 			return fmt.Errorf("-settings: unknown setting %q", s)
 		}
@@ -70,7 +70,7 @@ func runCachebench(stdout, stderr io.Writer, args []string) error {
 	cfg.PageSize, cfg.Slots, cfg.WorkDir = *pageSize, *slots, *work
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	rep, err := justitia.Run(ctx, cfg, stderr)
+	rep, err := cachebench.Run(ctx, cfg, stderr)
 	if err != nil {
 		return err
 	}

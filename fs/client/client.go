@@ -1,6 +1,6 @@
 // Package client is the Go filesystem library of the user-level I/O path:
 // it reaches a pool's filesystem service over shared memory (front driver,
-// package ipc/front) and implements fs.Service on top, so Go workloads and
+// package fs/front) and implements fs.Service on top, so Go workloads and
 // the conformance suite run through the IPC path unchanged.
 //
 // Dial returns a Client: one registered process, itself an fs.Service rooted
@@ -49,9 +49,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"polytropon/ipc/front"
+	"polytropon/fs/front"
+	"polytropon/fs/wire"
 	"polytropon/ipc/queue"
-	"polytropon/ipc/wire"
 )
 
 // ErrNotOurs: the path is outside every mount of the service; the caller

@@ -8,7 +8,7 @@ import (
 	"syscall"
 
 	"polytropon/fs"
-	"polytropon/ipc/wire"
+	"polytropon/fs/wire"
 )
 
 // The fd API mirrors what the preload library does for an application:

@@ -9,7 +9,7 @@ import (
 	"syscall"
 
 	"polytropon/fs"
-	"polytropon/ipc/wire"
+	"polytropon/fs/wire"
 )
 
 // FS is the fs.Service view of the client rooted at an absolute path (a

@@ -11,10 +11,10 @@ import (
 	"time"
 
 	"polytropon/fs/client"
-	"polytropon/ipc/front"
+	"polytropon/fs/front"
+	"polytropon/fs/wire"
 	"polytropon/ipc/queue"
 	"polytropon/ipc/shm"
-	"polytropon/ipc/wire"
 )
 
 // buffersOwnedBy counts the request buffers of the segment owned by pid.

@@ -13,7 +13,7 @@ import (
 	"testing"
 
 	"polytropon/fs/client"
-	"polytropon/ipc/wire"
+	"polytropon/fs/wire"
 )
 
 // The test binary doubles as client processes: with helperEnv set to a

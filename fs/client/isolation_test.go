@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"polytropon/fs/client"
-	"polytropon/ipc/front"
+	"polytropon/fs/front"
 )
 
 // TestPoolsCannotSeeEachOther runs two services with the same key, each in

@@ -5,8 +5,8 @@ import (
 	"syscall"
 
 	"polytropon/fs"
+	"polytropon/fs/wire"
 	xcopy "polytropon/ipc/copy"
-	"polytropon/ipc/wire"
 )
 
 // The primitives below speak to the service in terms of (instance, name)

@@ -25,9 +25,9 @@ import (
 	"polytropon/fs/client"
 	"polytropon/fs/fstest"
 	"polytropon/fs/service/servicetest"
+	"polytropon/fs/wire"
 	"polytropon/ipc/queue"
 	"polytropon/ipc/shm"
-	"polytropon/ipc/wire"
 )
 
 // TestManyGoroutines: more goroutines than request buffers, each with its

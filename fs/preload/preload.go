@@ -11,7 +11,7 @@
 //
 // Every libc file call whose path falls under a mount of the service's
 // mount table, or whose fd the library handed out, goes to the service over
-// shared memory (the protocol of package ipc/wire, C header
+// shared memory (the protocol of package fs/wire, C header
 // polytropon_wire.h); everything else goes to the kernel unchanged. Without
 // either variable, or without a segment, the library is inert. Optional:
 // POLYTROPON_COPY=SMC|CMA overrides the data transfer, POLYTROPON_DEBUG=1

@@ -6,7 +6,7 @@ import (
 	"syscall"
 	"time"
 
-	"polytropon/ipc/wire"
+	"polytropon/fs/wire"
 )
 
 // client is one registered process (or a fork slot waiting for its child).

@@ -11,8 +11,8 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"polytropon/fs/wire"
 	"polytropon/ipc/queue"
-	"polytropon/ipc/wire"
 )
 
 // ErrConfig marks an invalid service configuration.

@@ -9,7 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"polytropon/ipc/wire"
+	"polytropon/fs/wire"
 )
 
 // coreGroups groups the served CPUs by shared L2 cache (the papers' core

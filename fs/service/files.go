@@ -6,7 +6,7 @@ import (
 	"syscall"
 
 	"polytropon/fs"
-	"polytropon/ipc/wire"
+	"polytropon/fs/wire"
 )
 
 // openFile is a service open file, shared by every client that holds a

@@ -10,8 +10,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"polytropon/fs"
+	"polytropon/fs/wire"
 	xcopy "polytropon/ipc/copy"
-	"polytropon/ipc/wire"
 )
 
 var _ interface {

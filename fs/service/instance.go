@@ -11,7 +11,7 @@ import (
 	"polytropon/fs/fuse"
 	"polytropon/fs/local"
 	"polytropon/fs/union"
-	"polytropon/ipc/wire"
+	"polytropon/fs/wire"
 )
 
 // instance is one filesystem instance: a stack of libservices at a mount

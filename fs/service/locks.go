@@ -9,7 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"polytropon/fs"
-	"polytropon/ipc/wire"
+	"polytropon/fs/wire"
 )
 
 // lockTable holds the advisory locks of the service's files: fcntl record

@@ -6,7 +6,7 @@
 //
 //   - Instance: a stack of libservices (local, union, registered wrappers
 //     such as a cache) mounted at a path. The filesystem table maps mount
-//     path -> instance; the mount table in the segment (package ipc/wire)
+//     path -> instance; the mount table in the segment (package fs/wire)
 //     publishes it to clients, which resolve paths by longest prefix. A
 //     MOUNT request with a full match returns the existing instance; a
 //     partial match with sharing allowed creates a clone that shares the
@@ -22,7 +22,7 @@
 //     pending slot that the child claims; EXEC_SAVE keeps the state of an
 //     exec'ing process in its slot.
 //
-// The back driver (package ipc/back) runs one service thread per request
+// The back driver (package fs/back) runs one service thread per request
 // queue. Every request is validated against the segment bounds and the
 // service's own tables before it touches a libservice: the service never
 // trusts shared memory.
@@ -43,10 +43,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	"polytropon/ipc/back"
+	"polytropon/fs/back"
+	"polytropon/fs/wire"
 	"polytropon/ipc/queue"
 	"polytropon/ipc/shm"
-	"polytropon/ipc/wire"
 )
 
 // ErrRunning: another live service owns the pool's segment.

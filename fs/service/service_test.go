@@ -17,8 +17,8 @@ import (
 	"polytropon/fs"
 	fsclient "polytropon/fs/client"
 	"polytropon/fs/union"
+	"polytropon/fs/wire"
 	"polytropon/ipc/shm"
-	"polytropon/ipc/wire"
 )
 
 func writeConfig(t *testing.T, text string) string {

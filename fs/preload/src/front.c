@@ -1,5 +1,5 @@
 /*
- * front.c: the front driver, behaving like ipc/front: attach the pool's
+ * front.c: the front driver, behaving like fs/front: attach the pool's
  * System V segment (found through $POLYTROPON_SHM_KEY or $POLYTROPON_POOL),
  * claim request buffers by CAS on Desc.owner (kept on a private free list
  * of this process), fill the descriptor, enqueue the buffer index on the

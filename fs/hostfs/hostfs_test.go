@@ -1,4 +1,4 @@
-package systems
+package hostfs
 
 import (
 	"context"
@@ -14,7 +14,7 @@ import (
 )
 
 func newHostFS(t *testing.T) pfs.Service {
-	h, err := NewHostFS(t.TempDir())
+	h, err := New(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,7 +30,7 @@ func TestHostFSConformance(t *testing.T) {
 
 func TestHostFSPlainPaths(t *testing.T) {
 	dir := t.TempDir()
-	h, err := NewHostFS(dir)
+	h, err := New(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,37 +53,7 @@ func TestHostFSPlainPaths(t *testing.T) {
 	if !errors.Is(err, fs.ErrNotExist) || pfs.Errno(err) != syscall.ENOENT {
 		t.Fatalf("stat missing: got %v, want ENOENT", err)
 	}
-	if _, err := NewHostFS(filepath.Join(dir, "x")); pfs.Errno(err) != syscall.ENOTDIR {
+	if _, err := New(filepath.Join(dir, "x")); pfs.Errno(err) != syscall.ENOTDIR {
 		t.Fatalf("NewHostFS on a file: got %v, want ENOTDIR", err)
-	}
-}
-
-func TestOpenFS(t *testing.T) {
-	dir := t.TempDir()
-	svc, err := OpenFS(context.Background(), Container{Dir: dir, FS: FSSpec{Kind: HostKind}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if h, ok := svc.(*HostFS); !ok || h.Root() != dir {
-		t.Fatalf("OpenFS host: got %T %v, want *HostFS at %s", svc, svc, dir)
-	}
-	if _, err := OpenFS(context.Background(), Container{Dir: dir, FS: FSSpec{Kind: "nosuch"}}); !errors.Is(err, ErrUnavailable) {
-		t.Fatalf("unknown kind: got %v, want ErrUnavailable", err)
-	}
-}
-
-func TestParseSize(t *testing.T) {
-	for _, tc := range []struct {
-		in   string
-		want int64
-		bad  bool
-	}{
-		{"4G", 4 << 30, false}, {"512M", 512 << 20, false}, {"1GiB", 1 << 30, false},
-		{"100", 100, false}, {"2k", 2048, false}, {"", 0, true}, {"-1G", 0, true}, {"G", 0, true},
-	} {
-		got, err := ParseSize(tc.in)
-		if (err != nil) != tc.bad || got != tc.want {
-			t.Errorf("ParseSize(%q) = %d, %v; want %d (error: %v)", tc.in, got, err, tc.want, tc.bad)
-		}
 	}
 }

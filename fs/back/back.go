@@ -1,5 +1,5 @@
 // Package back is the back driver of the user-level I/O path: the service
-// side of the shared-memory protocol of package ipc/wire. It formats the
+// side of the shared-memory protocol of package fs/wire. It formats the
 // request queues of a service segment and runs the service threads: one per
 // queue (one queue per core group), locked to its OS thread and pinned to a
 // core of its group, plus extra threads while a queue's backlog stays
@@ -25,8 +25,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"polytropon/fs/wire"
 	"polytropon/ipc/queue"
-	"polytropon/ipc/wire"
 )
 
 // Handler serves one request. It must validate everything in req (it comes

@@ -1,4 +1,4 @@
-// Package justitia runs the proportional-share experiments of the
+// Package cachebench runs the proportional-share experiments of the
 // weight-aware page cache (digest §5) without the harness: N tenants, each
 // a group of workload threads with a weight, share one cache pool over
 // fs/local with O_DIRECT (so the kernel page cache does not help), once per
@@ -12,7 +12,7 @@
 // (runner/config schema); FromExperiment reads the tenants' weights, the
 // cache size, the run durations and the workload from one. See
 // docs/cache.md.
-package justitia
+package cachebench
 
 import (
 	"context"
@@ -34,7 +34,7 @@ import (
 )
 
 // ErrConfig wraps every configuration error.
-var ErrConfig = errors.New("justitia: bad configuration")
+var ErrConfig = errors.New("cachebench: bad configuration")
 
 // Setting is one cache configuration the tenants are measured under.
 type Setting struct {
@@ -154,7 +154,7 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Report, error) {
 	if cfg.WorkDir == "" {
 		dir, err := os.MkdirTemp("", "justitia-")
 		if err != nil {
-			return nil, fmt.Errorf("justitia: %w", err)
+			return nil, fmt.Errorf("cachebench: %w", err)
 		}
 		defer os.RemoveAll(dir)
 		cfg.WorkDir = dir
@@ -166,7 +166,7 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Report, error) {
 		for r := 0; r < cfg.Repetitions; r++ {
 			res, stats, err := runOnce(ctx, cfg, st, r)
 			if err != nil {
-				return rep, fmt.Errorf("justitia: setting %s, repetition %d: %w", st.Label, r, err)
+				return rep, fmt.Errorf("cachebench: setting %s, repetition %d: %w", st.Label, r, err)
 			}
 			for i, x := range res {
 				samples[i] = append(samples[i], x.MBPerSec())
@@ -380,7 +380,7 @@ func (r *Report) Table() *results.Table {
 // .svg) into dir and returns the files written.
 func (r *Report) WriteAll(dir string, weights []int) ([]string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("justitia: %w", err)
+		return nil, fmt.Errorf("cachebench: %w", err)
 	}
 	var files []string
 	for _, f := range []struct {
@@ -390,11 +390,11 @@ func (r *Report) WriteAll(dir string, weights []int) ([]string, error) {
 		p := filepath.Join(dir, f.name)
 		out, err := os.Create(p)
 		if err != nil {
-			return files, fmt.Errorf("justitia: %w", err)
+			return files, fmt.Errorf("cachebench: %w", err)
 		}
 		err = errors.Join(f.write(out), out.Close())
 		if err != nil {
-			return files, fmt.Errorf("justitia: %s: %w", p, err)
+			return files, fmt.Errorf("cachebench: %s: %w", p, err)
 		}
 		files = append(files, p)
 	}

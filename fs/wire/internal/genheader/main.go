@@ -1,6 +1,6 @@
 // Command genheader writes the C header of the wire protocol
 // (fs/preload/polytropon_wire.h) from the Go definitions of package
-// ipc/wire. Run it with go generate ./ipc/wire.
+// fs/wire. Run it with go generate ./fs/wire.
 package main
 
 import (
@@ -8,7 +8,7 @@ import (
 	"fmt"
 	"os"
 
-	"polytropon/ipc/wire"
+	"polytropon/fs/wire"
 )
 
 func main() {

@@ -1,4 +1,4 @@
-package justitia
+package cachebench
 
 import (
 	"fmt"

@@ -1,6 +1,6 @@
 // Package wire defines, once, the shared-memory protocol between the
-// filesystem service of a pool (back driver, package ipc/back and fs/service)
-// and its clients (front driver, package ipc/front, used by the Go client
+// filesystem service of a pool (back driver, package fs/back and fs/service)
+// and its clients (front driver, package fs/front, used by the Go client
 // fs/client and, through the generated C header fs/preload/polytropon_wire.h,
 // by the preload library).
 //

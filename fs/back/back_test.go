@@ -6,9 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"polytropon/ipc/back"
+	"polytropon/fs/back"
+	"polytropon/fs/wire"
 	"polytropon/ipc/queue"
-	"polytropon/ipc/wire"
 )
 
 // handler answers Args[0] * 2; a request with Args[1] == 1 blocks until

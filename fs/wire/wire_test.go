@@ -17,8 +17,8 @@ import (
 	"time"
 
 	"polytropon/fs"
+	"polytropon/fs/wire"
 	"polytropon/ipc/shm"
-	"polytropon/ipc/wire"
 )
 
 const headerPath = "../../fs/preload/polytropon_wire.h"
@@ -31,10 +31,10 @@ func TestCHeaderUpToDate(t *testing.T) {
 	}
 	got, err := os.ReadFile(headerPath)
 	if err != nil {
-		t.Fatalf("reading the committed header: %v (run go generate ./ipc/wire)", err)
+		t.Fatalf("reading the committed header: %v (run go generate ./fs/wire)", err)
 	}
 	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from the Go definitions: run go generate ./ipc/wire", headerPath)
+		t.Errorf("%s differs from the Go definitions: run go generate ./fs/wire", headerPath)
 	}
 }
 

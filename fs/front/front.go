@@ -1,5 +1,5 @@
 // Package front is the front driver of the user-level I/O path: the client
-// side of the shared-memory protocol of package ipc/wire. It attaches a
+// side of the shared-memory protocol of package fs/wire. It attaches a
 // pool's service segment, hands out request buffers (claimed from the shared
 // free list by CAS on the descriptor's owner word and then kept on a private
 // free list of this process), submits requests on the queue of the caller's
@@ -23,9 +23,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"polytropon/fs/wire"
 	"polytropon/ipc/queue"
 	"polytropon/ipc/shm"
-	"polytropon/ipc/wire"
 )
 
 var (

@@ -1,4 +1,4 @@
-package justitia_test
+package cachebench_test
 
 import (
 	"bytes"
@@ -10,19 +10,19 @@ import (
 	"testing"
 	"time"
 
-	"polytropon/fs/cache/justitia"
+	"polytropon/runner/cachebench"
 	"polytropon/workloads"
 )
 
 // TestCheckedInExperiments: every justitia-*.toml converts to a driver
 // configuration with one weight per tenant and a workload per tenant.
 func TestCheckedInExperiments(t *testing.T) {
-	files, err := filepath.Glob("../../../experiments/justitia-*.toml")
+	files, err := filepath.Glob("../../experiments/justitia-*.toml")
 	if err != nil || len(files) < 3 {
 		t.Fatalf("want the three justitia experiments, found %v (%v)", files, err)
 	}
 	for _, f := range files {
-		cfg, err := justitia.FromExperiment(f)
+		cfg, err := cachebench.FromExperiment(f)
 		if err != nil {
 			t.Errorf("%s: %v", f, err)
 			continue
@@ -43,7 +43,7 @@ func TestCheckedInExperiments(t *testing.T) {
 // and plot are written.
 func TestRunSmoke(t *testing.T) {
 	weights := []int{100, 300}
-	cfg := justitia.Config{
+	cfg := cachebench.Config{
 		Name:     "smoke",
 		Weights:  weights,
 		Capacity: 2 << 20,
@@ -60,12 +60,12 @@ func TestRunSmoke(t *testing.T) {
 			return w, w.Validate()
 		},
 	}
-	rep, err := justitia.Run(t.Context(), cfg, nil)
+	rep, err := cachebench.Run(t.Context(), cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rep.Settings) != len(justitia.DefaultSettings) {
-		t.Fatalf("got %d settings, want %d", len(rep.Settings), len(justitia.DefaultSettings))
+	if len(rep.Settings) != len(cachebench.DefaultSettings) {
+		t.Fatalf("got %d settings, want %d", len(rep.Settings), len(cachebench.DefaultSettings))
 	}
 	for _, s := range rep.Settings {
 		if len(s.Tenants) != 2 || s.Jain <= 0 || s.Jain > 1 || s.Setting.Label != "weighted" && math.IsNaN(s.PV) {
@@ -106,8 +106,8 @@ func TestRunSmoke(t *testing.T) {
 }
 
 func TestConfigErrors(t *testing.T) {
-	_, err := justitia.Run(t.Context(), justitia.Config{Weights: []int{0}}, nil)
-	if !errors.Is(err, justitia.ErrConfig) {
+	_, err := cachebench.Run(t.Context(), cachebench.Config{Weights: []int{0}}, nil)
+	if !errors.Is(err, cachebench.ErrConfig) {
 		t.Fatalf("got %v, want ErrConfig", err)
 	}
 	for _, want := range []string{"weights[0] = 0", "no workload", "duration", "capacity"} {

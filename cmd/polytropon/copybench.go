@@ -8,7 +8,7 @@ import (
 	"os/signal"
 	"time"
 
-	"polytropon/ipc/bench"
+	"polytropon/runner/ipcbench"
 )
 
 func init() {
@@ -35,16 +35,16 @@ func runCopybench(stdout, stderr io.Writer, args []string) error {
 	if fset.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fset.Args())
 	}
-	cfg := bench.CopyConfig{Methods: ipcbenchList(*methods), Duration: *duration, CrossProcess: !*noPeer, Pin: *pin, Rounds: *rounds}
+	cfg := ipcbench.CopyConfig{Methods: ipcbenchList(*methods), Duration: *duration, CrossProcess: !*noPeer, Pin: *pin, Rounds: *rounds}
 	for _, s := range ipcbenchList(*sizes) {
-		n, err := bench.ParseSize(s)
+		n, err := ipcbench.ParseSize(s)
 		if err != nil {
 			return fmt.Errorf("-sizes: %w", err)
 		}
 		cfg.Sizes = append(cfg.Sizes, n)
 	}
 	if *staging != "" {
-		n, err := bench.ParseSize(*staging)
+		n, err := ipcbench.ParseSize(*staging)
 		if err != nil {
 			return fmt.Errorf("-staging: %w", err)
 		}
@@ -52,6 +52,6 @@ func runCopybench(stdout, stderr io.Writer, args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	_, err := bench.CopyBench(ctx, cfg, *out, stdout)
+	_, err := ipcbench.CopyBench(ctx, cfg, *out, stdout)
 	return err
 }

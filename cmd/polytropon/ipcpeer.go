@@ -5,7 +5,7 @@ import (
 	"io"
 	"os"
 
-	"polytropon/ipc/bench"
+	"polytropon/runner/ipcbench"
 )
 
 func init() {
@@ -18,7 +18,7 @@ func init() {
 
 func runIPCPeer(stdout, stderr io.Writer, args []string) error {
 	fset := newFlagSet("_ipcpeer", "", stderr)
-	var cfg bench.PeerConfig
+	var cfg ipcbench.PeerConfig
 	cfg.Flags(fset)
 	if err := fset.Parse(args); err != nil {
 		return err
@@ -26,5 +26,5 @@ func runIPCPeer(stdout, stderr io.Writer, args []string) error {
 	if fset.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fset.Args())
 	}
-	return bench.RunPeer(cfg, os.Stdin, stdout)
+	return ipcbench.RunPeer(cfg, os.Stdin, stdout)
 }

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"polytropon/ipc/bench"
+	"polytropon/runner/ipcbench"
 	"polytropon/ipc/queue"
 )
 
@@ -49,7 +49,7 @@ func runQueuebench(stdout, stderr io.Writer, args []string) error {
 	if fset.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fset.Args())
 	}
-	cfg := bench.QueueBenchConfig{Subject: *subject, Reference: *reference, OutDir: *out, SkipRTT: *noRTT}
+	cfg := ipcbench.QueueBenchConfig{Subject: *subject, Reference: *reference, OutDir: *out, SkipRTT: *noRTT}
 	q := &cfg.Queue
 	q.Designs = ipcbenchList(*designs)
 	for _, s := range ipcbenchList(*waits) {
@@ -76,10 +76,10 @@ func runQueuebench(stdout, stderr io.Writer, args []string) error {
 	}
 	q.Cross, q.Work, q.Duration, q.MaxItems = *cross, *work, *duration, *items
 	q.Capacity, q.SpinBudget, q.Pin, q.NoLock, q.Rounds = *capacity, *spinBudget, *pin, !*lock, *rounds
-	cfg.RTT = bench.RTTConfig{Duration: *rttDuration, Pin: *pin, NoLock: !*lock, SpinBudget: *spinBudget, Rounds: *rounds}
+	cfg.RTT = ipcbench.RTTConfig{Duration: *rttDuration, Pin: *pin, NoLock: !*lock, SpinBudget: *spinBudget, Rounds: *rounds}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	_, err = bench.QueueBench(ctx, cfg, stdout)
+	_, err = ipcbench.QueueBench(ctx, cfg, stdout)
 	return err
 }
 

@@ -12,11 +12,9 @@ import (
 
 	"polytropon/fs/client"
 	"polytropon/fs/service/servicetest"
-	"polytropon/ipc/bench"
 )
 
 func TestMain(m *testing.M) {
-	bench.MainIfPeer() // the ping-pong peer of BenchmarkServicePath
 	if os.Getenv(helperEnv) != "" {
 		os.Exit(runHelper())
 	}

@@ -1,4 +1,4 @@
-package bench
+package ipcbench
 
 import (
 	"context"
@@ -8,12 +8,15 @@ import (
 	"testing"
 	"time"
 
+	"polytropon/fs/service/servicetest"
 	"polytropon/ipc/queue"
 )
 
 func TestMain(m *testing.M) {
 	MainIfPeer() // a re-executed test binary serves as the peer process
-	os.Exit(m.Run())
+	code := m.Run()
+	servicetest.RemoveBinary() // built by the service-path benchmarks
+	os.Exit(code)
 }
 
 func testLauncher() Launcher { return EnvLauncher(os.Args[0]) }

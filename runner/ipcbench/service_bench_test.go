@@ -1,4 +1,4 @@
-package client_test
+package ipcbench
 
 import (
 	"context"
@@ -14,7 +14,6 @@ import (
 	"polytropon/fs"
 	"polytropon/fs/client"
 	"polytropon/fs/local"
-	"polytropon/ipc/bench"
 )
 
 // BenchmarkServicePath compares, in one run, the same operations done by
@@ -40,8 +39,8 @@ func BenchmarkServicePath(b *testing.B) {
 		}
 	}
 	b.Run("op=null/impl=raw-pingpong", func(b *testing.B) {
-		pts, err := bench.RunPingPong(ctx, bench.RTTConfig{Peers: []string{bench.PeerProcess},
-			Duration: 200 * time.Millisecond, Launcher: bench.EnvLauncher(os.Args[0])})
+		pts, err := RunPingPong(ctx, RTTConfig{Peers: []string{PeerProcess},
+			Duration: 200 * time.Millisecond, Launcher: EnvLauncher(os.Args[0])})
 		if err != nil || len(pts) != 1 || pts[0].Err != nil {
 			b.Fatalf("ping-pong: %v %+v", err, pts)
 		}

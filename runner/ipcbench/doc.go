@@ -30,4 +30,4 @@
 // also pinned to one CPU (round robin over the allowed CPUs). While a queue
 // point runs, GOMAXPROCS is raised to cover every producer and consumer so
 // that the kernel, not the Go scheduler, multiplexes oversubscribed threads.
-package bench
+package ipcbench

@@ -1,4 +1,4 @@
-package client_test
+package ipcbench
 
 import (
 	"context"
@@ -14,7 +14,6 @@ import (
 
 	"polytropon/fs"
 	"polytropon/fs/client"
-	"polytropon/ipc/bench"
 )
 
 // BenchmarkServiceGoals measures the service path against the baselines
@@ -101,8 +100,8 @@ stack = [{type = "cache", options = {capacity = "64M"}}, {type = "local", dir = 
 	medians := map[string][]float64{}
 	ratios := map[string][]float64{}
 	for b.Loop() {
-		pts, err := bench.RunPingPong(context.Background(), bench.RTTConfig{Peers: []string{bench.PeerProcess},
-			Duration: slice, Pin: true, Launcher: bench.EnvLauncher(os.Args[0])})
+		pts, err := RunPingPong(context.Background(), RTTConfig{Peers: []string{PeerProcess},
+			Duration: slice, Pin: true, Launcher: EnvLauncher(os.Args[0])})
 		if err != nil || len(pts) != 1 || pts[0].Err != nil {
 			b.Fatalf("ping-pong: %v %+v", err, pts)
 		}

@@ -10,8 +10,8 @@ import (
 	"strings"
 	"time"
 
-	"polytropon/runner/ipcbench"
 	"polytropon/ipc/queue"
+	"polytropon/runner/ipcbench"
 )
 
 func init() {

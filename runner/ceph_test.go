@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"polytropon/internal/testenv"
+
 	"polytropon/results"
 )
 
@@ -60,17 +62,11 @@ meanappendsize = "4KiB"
 // of the run (seen while it ran, so the check is not blind), no mount, no
 // tenant key.
 func TestRunCephSystems(t *testing.T) {
-	conf := os.Getenv("POLYTROPON_CEPH_CONF")
-	if conf == "" {
-		t.Skip("needs a Ceph cluster: set POLYTROPON_CEPH_CONF (scripts/ceph-up.sh DIR; scripts/test.sh does it)")
-	}
+	conf := testenv.CephConf(t)
 	requireHarness(t)
 	// The service of D-ceph must build cephfs layers: a binary with
 	// libcephfs, used as agent and service alike.
-	bin := filepath.Join(t.TempDir(), "polytropon")
-	if out, err := exec.Command("go", "build", "-tags", "ceph pacific", "-o", bin, "polytropon/cmd/polytropon").CombinedOutput(); err != nil {
-		t.Fatalf("building polytropon with -tags \"ceph pacific\": %v\n%s", err, out)
-	}
+	bin := testenv.Polytropon(t, "ceph", "pacific")
 	t.Setenv("POLYTROPON_BIN", bin)
 
 	_, exp := writeExperiment(t, fmt.Sprintf(cephExperiment, conf))

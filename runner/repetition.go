@@ -167,10 +167,13 @@ func (rp *rep) run(ctx context.Context) error {
 		if err := os.MkdirAll(wd, 0o755); err != nil {
 			return err
 		}
-		inst, err := rp.sys.Setup(ctx, p, systems.Request{
+		inst, err := rp.sys.Setup(ctx, systemPool{p}, systems.Request{
 			Pool: i, Containers: n, WorkDir: wd, Lower: lower,
 			Backend: exp.Backend, Options: pointOptions(exp, rp.pt),
 			Oversubscribed: over,
+			// The userlock collector reads the service's Go lock waits
+			// from this snapshot file (same path in the pool).
+			ServiceEnv: []string{metrics.EnvRuntimeMetricsFile + "=" + filepath.Join(wd, "serve-metrics.json")},
 		})
 		if err != nil {
 			return fmt.Errorf("runner: pool %d: %w", i, err)

@@ -16,39 +16,24 @@ import (
 	"testing"
 	"time"
 
+	"polytropon/internal/testenv"
+
 	"polytropon/fs/wire"
 	"polytropon/results"
 	"polytropon/runner/config"
 	"polytropon/runner/metrics"
-	"polytropon/runner/pool"
 	"polytropon/systems"
 )
 
-// polytroponBin is the real binary, built once: the runner re-executes it
-// inside pools as the workload agent.
+// polytroponBin is the real binary (internal/testenv builds it once): the
+// runner re-executes it inside pools as the workload agent. requireHarness
+// sets it.
 var polytroponBin string
 
 func TestMain(m *testing.M) {
-	os.Exit(testMain(m))
-}
-
-func testMain(m *testing.M) int {
-	if os.Geteuid() == 0 {
-		dir, err := os.MkdirTemp("", "polytropon-runner-test-")
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		defer os.RemoveAll(dir)
-		bin := filepath.Join(dir, "polytropon")
-		out, err := exec.Command("go", "build", "-o", bin, "polytropon/cmd/polytropon").CombinedOutput()
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "building polytropon: %v\n%s", err, out)
-			return 1
-		}
-		polytroponBin = bin
-	}
-	return m.Run()
+	code := m.Run()
+	testenv.RemoveBuilt()
+	os.Exit(code)
 }
 
 // requireHarness skips unless the run can really provision pools and K.
@@ -57,9 +42,8 @@ func requireHarness(t *testing.T) {
 	if testing.Short() {
 		t.Skip("provisions real pools; skipped with -short")
 	}
-	if polytroponBin == "" {
-		t.Skip("needs root: pools need cgroups and namespaces, K needs mount and losetup")
-	}
+	testenv.RequireRoot(t, "pools need cgroups and namespaces, K needs mount and losetup")
+	polytroponBin = testenv.Polytropon(t)
 	k, err := systems.Lookup("K")
 	if err != nil {
 		t.Fatal(err)
@@ -469,7 +453,7 @@ func (unavailableSystem) Name() string { return "Unavailable-test" }
 func (unavailableSystem) Check() error {
 	return fmt.Errorf("%w: needs the frobnicator (apt-get install frob)", systems.ErrUnavailable)
 }
-func (unavailableSystem) Setup(context.Context, *pool.Pool, systems.Request) (systems.Instance, error) {
+func (unavailableSystem) Setup(context.Context, systems.Pool, systems.Request) (systems.Instance, error) {
 	return nil, errors.New("Setup of an unavailable system")
 }
 

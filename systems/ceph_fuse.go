@@ -15,8 +15,6 @@ import (
 	"sync"
 	"syscall"
 	"time"
-
-	"polytropon/runner/pool"
 )
 
 // The Ceph systems of paper table 1 that run on this host, over the cluster
@@ -126,7 +124,7 @@ func cephClientOption(k string) bool {
 
 // Setup makes the pool's tenant (directory and key) and mounts its
 // containers.
-func (s *cephFuseSystem) Setup(ctx context.Context, p *pool.Pool, req Request) (Instance, error) {
+func (s *cephFuseSystem) Setup(ctx context.Context, p Pool, req Request) (Instance, error) {
 	switch req.Backend {
 	case "ceph":
 	case "", "local":
@@ -175,7 +173,7 @@ func (s *cephFuseSystem) Setup(ctx context.Context, p *pool.Pool, req Request) (
 // cephInstance is a ceph-fuse based system set up for one pool.
 type cephInstance struct {
 	sys          *cephFuseSystem
-	pool         *pool.Pool
+	pool         Pool
 	conf         string
 	adminKeyring string
 	workDir      string
@@ -423,13 +421,13 @@ func (in *cephInstance) startDaemon(ctx context.Context, argv []string, mnt, log
 	if err != nil {
 		return nil, err
 	}
-	proc, err := in.pool.Start(ctx, pool.Cmd{Path: path, Args: argv, Stdout: logf, Stderr: logf})
+	proc, err := in.pool.Start(ctx, Cmd{Path: path, Args: argv, Stdout: logf, Stderr: logf})
 	logf.Close()
 	if err != nil {
 		return nil, fmt.Errorf("starting %s: %w", argv[0], err)
 	}
 	d := &fuseDaemon{dir: mnt, mnt: mnt, logPath: logPath, proc: proc}
-	mountinfo := fmt.Sprintf("/proc/%d/mountinfo", proc.Pid)
+	mountinfo := fmt.Sprintf("/proc/%d/mountinfo", proc.HostPid())
 	deadline := time.Now().Add(fuseReadyTimeout)
 	for delay := time.Millisecond; !mountPointIn(mountinfo, mnt); delay = min(2*delay, 50*time.Millisecond) {
 		if proc.Exited() {
@@ -514,7 +512,7 @@ func (in *cephInstance) stopDaemon(ctx context.Context, d *fuseDaemon) error {
 		return in.leftover(ctx, d.mnt)
 	}
 	uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), fuseStopTimeout)
-	err := in.pool.Run(uctx, pool.Cmd{Path: "fusermount3", Args: []string{"fusermount3", "-u", d.mnt}})
+	err := runIn(uctx, in.pool, Cmd{Path: "fusermount3", Args: []string{"fusermount3", "-u", d.mnt}})
 	cancel()
 	if err != nil {
 		_ = d.proc.Signal(syscall.SIGTERM)
@@ -536,7 +534,7 @@ func (in *cephInstance) leftover(ctx context.Context, mnt string) error {
 	if !mountPointIn(fmt.Sprintf("/proc/%d/mountinfo", in.pool.EnginePid()), mnt) {
 		return nil
 	}
-	if err := in.pool.Run(ctx, pool.Cmd{Path: "umount", Args: []string{"umount", "-l", mnt}}); err != nil {
+	if err := runIn(ctx, in.pool, Cmd{Path: "umount", Args: []string{"umount", "-l", mnt}}); err != nil {
 		return fmt.Errorf("systems: cannot remove the leftover mount %s: %w", mnt, err)
 	}
 	return nil

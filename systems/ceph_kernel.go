@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-
-	"polytropon/runner/pool"
 )
 
 // K-ceph, K/K-ceph and F/K are the paper's kernel CephFS systems (K: the
@@ -34,6 +32,6 @@ func (s *cephKernelSystem) Check() error {
 }
 
 // Setup fails like Check.
-func (s *cephKernelSystem) Setup(context.Context, *pool.Pool, Request) (Instance, error) {
+func (s *cephKernelSystem) Setup(context.Context, Pool, Request) (Instance, error) {
 	return nil, s.Check()
 }

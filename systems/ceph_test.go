@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"polytropon/internal/testenv"
 )
 
 // The Ceph systems need a cluster: scripts/test.sh exports
@@ -15,9 +17,7 @@ import (
 func TestCephFuseSetupTeardown(t *testing.T) {
 	for _, name := range []string{"F-ceph", "FP-ceph", "F/F", "FP/FP"} {
 		t.Run(strings.ReplaceAll(name, "/", "-"), func(t *testing.T) {
-			if os.Getenv("POLYTROPON_CEPH_CONF") == "" && os.Getenv("CEPH_CONF") == "" {
-				t.Skip("needs a Ceph cluster: set POLYTROPON_CEPH_CONF (scripts/ceph-up.sh DIR; scripts/test.sh does it)")
-			}
+			testenv.CephConf(t)
 			s := checkSystem(t, name)
 			p := newTestPool(t)
 			work, lower := t.TempDir(), ""

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"polytropon/fs/fuse"
-	"polytropon/runner/pool"
 )
 
 // F and FP are the FUSE baselines on the local backend: the filesystem
@@ -69,7 +68,7 @@ func (s *fuseSystem) Check() error {
 
 // Setup starts the pool's service with a FUSE mount per container and
 // waits until every mount is up.
-func (s *fuseSystem) Setup(ctx context.Context, p *pool.Pool, req Request) (Instance, error) {
+func (s *fuseSystem) Setup(ctx context.Context, p Pool, req Request) (Instance, error) {
 	switch req.Backend {
 	case "", "local":
 	case "ceph":
@@ -114,7 +113,7 @@ func (s *fuseSystem) Setup(ctx context.Context, p *pool.Pool, req Request) (Inst
 		containers[i] = Container{Dir: containers[i].Dir, FS: FSSpec{Kind: HostKind}}
 	}
 	in := &fuseInstance{userlevelInstance{name: s.name, pool: p, containers: containers, fuse: true}}
-	if err := in.start(ctx, bin, cfg, req.WorkDir); err != nil {
+	if err := in.start(ctx, bin, cfg, req.WorkDir, req.ServiceEnv); err != nil {
 		if terr := in.Teardown(context.WithoutCancel(ctx)); terr != nil {
 			err = errors.Join(err, fmt.Errorf("cleanup after failed setup: %w", terr))
 		}
@@ -161,7 +160,7 @@ type fuseDaemon struct {
 	dir     string // the daemon's directory (removed at teardown)
 	mnt     string // mount point (as the pool sees it; the same host path)
 	logPath string
-	proc    *pool.Process
+	proc    Process
 }
 
 // fuseReadyTimeout bounds the wait for one daemon's mount.
@@ -185,7 +184,7 @@ const fuseStopTimeout = 10 * time.Second
 
 // mountedWhere reports whether mnt carries a FUSE mount in pool p's mount
 // namespace and on the host.
-func mountedWhere(p *pool.Pool, mnt string) (inPool, onHost bool) {
+func mountedWhere(p Pool, mnt string) (inPool, onHost bool) {
 	inPool, _ = fuse.IsMounted(fmt.Sprintf("/proc/%d/mountinfo", p.EnginePid()), mnt)
 	onHost, _ = fuse.IsMounted("/proc/self/mountinfo", mnt)
 	return inPool, onHost
@@ -194,7 +193,7 @@ func mountedWhere(p *pool.Pool, mnt string) (inPool, onHost bool) {
 // unmountLeftover removes a mount that is still on mnt in the pool (its
 // daemon was killed, so the connection is dead) or on the host (a pool
 // without its own mount namespace), with fusermount3 -u -z or umount -l.
-func unmountLeftover(ctx context.Context, p *pool.Pool, mnt string) error {
+func unmountLeftover(ctx context.Context, p Pool, mnt string) error {
 	inPool, onHost := mountedWhere(p, mnt)
 	if !inPool && !onHost {
 		return nil
@@ -207,7 +206,7 @@ func unmountLeftover(ctx context.Context, p *pool.Pool, mnt string) error {
 		}
 		var err error
 		if inPool {
-			err = p.Run(ctx, pool.Cmd{Path: argv[0], Args: argv})
+			err = runIn(ctx, p, Cmd{Path: argv[0], Args: argv})
 		} else {
 			err = exec.CommandContext(ctx, argv[0], argv[1:]...).Run()
 		}

@@ -5,54 +5,31 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"polytropon/fs/fuse"
+	"polytropon/internal/testenv"
 	"polytropon/runner/pool"
 )
 
-var (
-	fuseBinOnce sync.Once
-	fuseBinPath string
-	fuseBinErr  error
-)
-
 // fuseSystemUnderTest returns F or FP ready to run: the polytropon binary
-// ($POLYTROPON_BIN, or built once per test run) is made the service binary
+// ($POLYTROPON_BIN, or built by testenv) is made the service binary
 // and the system's Check must pass.
 func fuseSystemUnderTest(t *testing.T, name string) System {
 	t.Helper()
-	bin := os.Getenv("POLYTROPON_BIN")
-	if bin == "" {
-		fuseBinOnce.Do(func() {
-			dir, err := os.MkdirTemp("", "polytropon-systems-fuse-")
-			if err != nil {
-				fuseBinErr = err
-				return
-			}
-			fuseBinPath = filepath.Join(dir, "polytropon")
-			if out, err := exec.Command("go", "build", "-o", fuseBinPath, "polytropon/cmd/polytropon").CombinedOutput(); err != nil {
-				fuseBinErr = fmt.Errorf("building polytropon: %v\n%s", err, out)
-			}
-		})
-		if fuseBinErr != nil {
-			t.Fatal(fuseBinErr)
-		}
-		bin = fuseBinPath
-		t.Setenv("POLYTROPON_BIN", bin)
+	if os.Getenv("POLYTROPON_BIN") == "" {
+		t.Setenv("POLYTROPON_BIN", testenv.Polytropon(t))
 	}
 	return checkSystem(t, name)
 }
 
 // poolPIDsBut lists the pool's processes other than its engine.
-func poolPIDsBut(t *testing.T, p *pool.Pool) []int {
+func poolPIDsBut(t *testing.T, p testPool) []int {
 	t.Helper()
 	pids, err := p.PIDs()
 	if err != nil {
@@ -168,7 +145,7 @@ func TestFUSETeardownBusy(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { in.Teardown(context.Background()) })
-	proc, err := p.Start(t.Context(), pool.Cmd{Path: "/bin/sh", Args: []string{"sh", "-c", "cd " + in.Container(0).Dir + " && exec sleep 60"}})
+	proc, err := p.Pool.Start(t.Context(), pool.Cmd{Path: "/bin/sh", Args: []string{"sh", "-c", "cd " + in.Container(0).Dir + " && exec sleep 60"}})
 	if err != nil {
 		t.Fatal(err)
 	}

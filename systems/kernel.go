@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"polytropon/fs/mountinfo"
-	"polytropon/runner/pool"
 )
 
 // K is the kernel baseline: ext4 on a loop device (or a given host
@@ -78,7 +77,7 @@ func hasFilesystem(procFilesystems, name string) bool {
 
 // Setup prepares one pool: an ext4 image (or a host directory) with one
 // subdirectory per container; for K/K an overlay per container on top.
-func (s *kernelSystem) Setup(ctx context.Context, p *pool.Pool, req Request) (Instance, error) {
+func (s *kernelSystem) Setup(ctx context.Context, p Pool, req Request) (Instance, error) {
 	if req.Lower != "" && !s.overlay {
 		return nil, fmt.Errorf("systems: K has no union for a shared lower image (%s); use K/K", req.Lower)
 	}
@@ -118,7 +117,7 @@ func (s *kernelSystem) Setup(ctx context.Context, p *pool.Pool, req Request) (In
 // visible to the pool's processes and vanish with the pool at the latest.
 type kernelInstance struct {
 	sys  *kernelSystem
-	pool *pool.Pool
+	pool Pool
 
 	mu         sync.Mutex
 	image      string   // sparse image file, "" in dir mode
@@ -258,7 +257,7 @@ func loopBackedBy(dev, file string) bool {
 // unmount removes one mount in the pool's namespace; when busy it detaches
 // lazily and says so. If the pool is already gone, a mount left in the host
 // namespace (a pool without its own namespaces) is removed there.
-func unmount(ctx context.Context, p *pool.Pool, mnt string) error {
+func unmount(ctx context.Context, p Pool, mnt string) error {
 	err := poolCmd(ctx, p, "umount", mnt)
 	if err == nil || strings.Contains(err.Error(), "not mounted") || strings.Contains(err.Error(), "no mount point") {
 		return nil
@@ -311,7 +310,7 @@ var errPoolGone = errors.New("systems: pool no longer running")
 
 // poolCmd runs a program inside the pool (its mount namespace), or on the
 // host when p is nil.
-func poolCmd(ctx context.Context, p *pool.Pool, argv ...string) error {
+func poolCmd(ctx context.Context, p Pool, argv ...string) error {
 	if p == nil {
 		_, err := hostCmd(ctx, argv...)
 		return err
@@ -331,7 +330,7 @@ func poolCmd(ctx context.Context, p *pool.Pool, argv ...string) error {
 	var out bytes.Buffer
 	copied := make(chan struct{})
 	go func() { out.ReadFrom(r); r.Close(); close(copied) }()
-	proc, err := p.Start(ctx, pool.Cmd{Path: path, Args: argv, Stdout: w, Stderr: w})
+	proc, err := p.Start(ctx, Cmd{Path: path, Args: argv, Stdout: w, Stderr: w})
 	w.Close()
 	if err != nil {
 		<-copied

@@ -16,36 +16,8 @@ import (
 	"polytropon/runner/pool"
 )
 
-// newTestPool provisions a real pool (cgroups + namespaces) for one test.
-func newTestPool(t *testing.T) *pool.Pool {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root (cgroups, namespaces, mount, losetup)")
-	}
-	cores, err := pool.HostCores()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := pool.Create(t.Context(), pool.Spec{
-		Name: "t0", Cores: cores[:1], MemoryBytes: 1 << 30, Namespaces: true,
-		Group: fmt.Sprintf("polytropon-test/systems-%d", os.Getpid()),
-	})
-	if errors.Is(err, pool.ErrUnavailable) {
-		t.Skipf("pools unavailable here: %v", err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := p.Destroy(context.Background()); err != nil {
-			t.Errorf("destroy pool: %v", err)
-		}
-	})
-	return p
-}
-
 // inPool runs a shell script inside the pool and returns its output.
-func inPool(t *testing.T, p *pool.Pool, script string) (string, error) {
+func inPool(t *testing.T, p testPool, script string) (string, error) {
 	t.Helper()
 	var out, errb bytes.Buffer
 	err := p.Run(t.Context(), pool.Cmd{Path: "/bin/sh", Args: []string{"sh", "-c", script}, Stdout: &out, Stderr: &errb})
@@ -253,7 +225,7 @@ func TestKernelTeardownBusy(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { in.Teardown(context.Background()) })
-	proc, err := p.Start(t.Context(), pool.Cmd{Path: "/bin/sh", Args: []string{"sh", "-c", "cd " + in.Container(0).Dir + " && exec sleep 60"}})
+	proc, err := p.Pool.Start(t.Context(), pool.Cmd{Path: "/bin/sh", Args: []string{"sh", "-c", "cd " + in.Container(0).Dir + " && exec sleep 60"}})
 	if err != nil {
 		t.Fatal(err)
 	}

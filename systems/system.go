@@ -16,8 +16,6 @@ import (
 	"fmt"
 	"sort"
 	"sync"
-
-	"polytropon/runner/pool"
 )
 
 // System is one system under test.
@@ -29,7 +27,7 @@ type System interface {
 	Check() error
 	// Setup prepares the filesystems of one pool. It may start processes
 	// inside the pool (the filesystem service of D runs there).
-	Setup(ctx context.Context, p *pool.Pool, req Request) (Instance, error)
+	Setup(ctx context.Context, p Pool, req Request) (Instance, error)
 }
 
 // Request says what one pool needs.
@@ -50,6 +48,10 @@ type Request struct {
 	// pools (more pools x cores than the host has). Systems that would spin
 	// on their cores (D's service threads) should sleep instead.
 	Oversubscribed bool
+	// ServiceEnv is extra environment ("K=V") for the filesystem-service
+	// processes the system starts in the pool (D's polytropon serve): the
+	// runner's collectors reach the service through it.
+	ServiceEnv []string
 }
 
 // Instance is a system set up for one pool.

@@ -26,8 +26,6 @@ import (
 	"polytropon/fs/preload"
 	"polytropon/fs/service"
 	"polytropon/ipc/queue"
-	"polytropon/runner/metrics"
-	"polytropon/runner/pool"
 )
 
 // D is the user-level stack of the papers on the local backend: one
@@ -191,7 +189,7 @@ func boolOption(o map[string]string, key string, def bool) (bool, error) {
 
 // Setup writes the pool's service configuration and starts the service
 // inside the pool.
-func (s *userlevelSystem) Setup(ctx context.Context, p *pool.Pool, req Request) (Instance, error) {
+func (s *userlevelSystem) Setup(ctx context.Context, p Pool, req Request) (Instance, error) {
 	switch req.Backend {
 	case "", "local":
 	case "ceph":
@@ -236,7 +234,7 @@ func (s *userlevelSystem) Setup(ctx context.Context, p *pool.Pool, req Request) 
 		return nil, err
 	}
 	in := &userlevelInstance{name: "D", pool: p, containers: containers, fuse: useFuse}
-	if err := in.start(ctx, bin, cfg, req.WorkDir); err != nil {
+	if err := in.start(ctx, bin, cfg, req.WorkDir, req.ServiceEnv); err != nil {
 		if terr := in.Teardown(context.WithoutCancel(ctx)); terr != nil {
 			err = errors.Join(err, terr)
 		}
@@ -381,14 +379,14 @@ func userlevelConfig(poolName, lib string, req Request) (service.Config, []Conta
 // userlevelInstance is D (or F, FP: fuse.go) set up for one pool.
 type userlevelInstance struct {
 	name       string // the system, for messages
-	pool       *pool.Pool
+	pool       Pool
 	containers []Container
 	fuse       bool     // the service FUSE-mounts every container's instance
 	logPath    string   // the service's stderr
-	made       []string // files start wrote for the service (config, log, metrics)
+	made       []string // files start wrote for the service (config, log)
 
 	mu      sync.Mutex
-	proc    *pool.Process
+	proc    Process
 	logFile *os.File
 	torn    bool
 }
@@ -404,12 +402,12 @@ func (in *userlevelInstance) ServicePIDs() []int {
 	if in.proc == nil || in.proc.Exited() {
 		return nil
 	}
-	return []int{in.proc.Pid}
+	return []int{in.proc.HostPid()}
 }
 
 // start writes the configuration and runs the service in the pool until
 // it prints its ready line.
-func (in *userlevelInstance) start(ctx context.Context, bin string, cfg service.Config, workDir string) error {
+func (in *userlevelInstance) start(ctx context.Context, bin string, cfg service.Config, workDir string, extraEnv []string) error {
 	cfgFile := filepath.Join(workDir, "serve.toml")
 	f, err := os.Create(cfgFile)
 	if err != nil {
@@ -428,15 +426,12 @@ func (in *userlevelInstance) start(ctx context.Context, bin string, cfg service.
 	if err != nil {
 		return err
 	}
-	// The service's runtime-metrics snapshots (userlock collector); the
-	// path is the same in the pool's mount namespace.
-	metricsPath := filepath.Join(workDir, "serve-metrics.json")
-	in.made = append(in.made, logPath, metricsPath)
-	env := append(os.Environ(), metrics.EnvRuntimeMetricsFile+"="+metricsPath)
+	in.made = append(in.made, logPath)
+	env := append(os.Environ(), extraEnv...)
 	pr, pw := io.Pipe()
 	in.mu.Lock()
 	in.logFile, in.logPath = logFile, logPath
-	in.proc, err = in.pool.Start(ctx, pool.Cmd{Path: bin, Args: []string{bin, "serve", "-config", cfgFile}, Env: env, Stdout: pw, Stderr: logFile})
+	in.proc, err = in.pool.Start(ctx, Cmd{Path: bin, Args: []string{bin, "serve", "-config", cfgFile}, Env: env, Stdout: pw, Stderr: logFile})
 	proc := in.proc
 	in.mu.Unlock()
 	if err != nil {
@@ -480,7 +475,7 @@ func (in *userlevelInstance) start(ctx context.Context, bin string, cfg service.
 	// mount namespace (the pool's).
 	if in.fuse {
 		for _, c := range in.containers {
-			ok, err := fuse.IsMounted(fmt.Sprintf("/proc/%d/mountinfo", proc.Pid), c.Dir)
+			ok, err := fuse.IsMounted(fmt.Sprintf("/proc/%d/mountinfo", proc.HostPid()), c.Dir)
 			if !ok {
 				return fmt.Errorf("the service is ready but %s is not FUSE-mounted (%v); log %s:\n%s", c.Dir, err, logPath, readTail(logPath))
 			}
@@ -512,14 +507,9 @@ func (in *userlevelInstance) Teardown(ctx context.Context) error {
 		go func() { done <- in.proc.Wait() }()
 		select {
 		case werr := <-done:
-			var ee *pool.ExitError
-			switch {
-			case errors.As(werr, &ee):
-				if gone || (ee.Status.Signaled() && ee.Status.Signal() != syscall.SIGTERM) {
-					err = fmt.Errorf("systems: %s: the service exited with %v before teardown; log %s:\n%s", in.name, ee, in.logPath, readTail(in.logPath))
-				}
-			case werr != nil && !errors.Is(werr, pool.ErrEngineGone):
-				err = fmt.Errorf("systems: %s: waiting for the service: %w", in.name, werr)
+			// An error without an exit status: the pool went away first.
+			if ws, ok := ExitStatus(werr); ok && (gone || ws.Signaled() && ws.Signal() != syscall.SIGTERM) {
+				err = fmt.Errorf("systems: %s: the service exited with %v before teardown; log %s:\n%s", in.name, werr, in.logPath, readTail(in.logPath))
 			}
 		case <-time.After(10 * time.Second):
 			in.proc.Signal(syscall.SIGKILL)

@@ -22,7 +22,6 @@ import (
 	"polytropon/fs/cephfs"
 	"polytropon/fs/cephfs/cephlayer"
 	"polytropon/fs/service"
-	"polytropon/runner/pool"
 )
 
 // D-ceph is the paper's D over Ceph: one filesystem service per pool
@@ -87,7 +86,7 @@ func userlevelCephOption(k string) (known, layer bool) {
 
 // Setup makes the pool's tenant, writes the service configuration with
 // cephfs layers and starts the service inside the pool.
-func (s *userlevelCephSystem) Setup(ctx context.Context, p *pool.Pool, req Request) (Instance, error) {
+func (s *userlevelCephSystem) Setup(ctx context.Context, p Pool, req Request) (Instance, error) {
 	switch req.Backend {
 	case "ceph":
 	case "", "local":
@@ -190,7 +189,7 @@ func (s *userlevelCephSystem) Setup(ctx context.Context, p *pool.Pool, req Reque
 	if err := cfg.Validate(); err != nil {
 		return fail(err)
 	}
-	if err := in.start(ctx, bin, cfg, req.WorkDir); err != nil {
+	if err := in.start(ctx, bin, cfg, req.WorkDir, req.ServiceEnv); err != nil {
 		if strings.Contains(err.Error(), cephfs.ErrUnavailable.Error()) {
 			err = fmt.Errorf("%w: D-ceph: the service binary %s was built without libcephfs (rebuild it with -tags \"ceph pacific\"): %v", ErrUnavailable, bin, err)
 		}

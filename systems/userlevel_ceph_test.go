@@ -19,31 +19,15 @@ import (
 
 	"polytropon/fs/cephfs"
 	"polytropon/fs/fuse"
+	"polytropon/internal/testenv"
 	"polytropon/runner/pool"
 )
-
-// cephTestConf returns the test cluster's ceph.conf or skips.
-func cephTestConf(t *testing.T) string {
-	t.Helper()
-	conf := os.Getenv("POLYTROPON_CEPH_CONF")
-	if conf == "" {
-		conf = os.Getenv("CEPH_CONF")
-	}
-	if conf == "" {
-		t.Skip("needs a Ceph cluster: set POLYTROPON_CEPH_CONF (scripts/ceph-up.sh DIR; scripts/test.sh does it)")
-	}
-	return conf
-}
 
 // cephServiceBinary builds polytropon with libcephfs (the service must
 // build cephfs layers) and makes it D-ceph's service binary.
 func cephServiceBinary(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "polytropon")
-	cmd := exec.Command("go", "build", "-tags", "ceph pacific", "-o", bin, "polytropon/cmd/polytropon")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building polytropon with -tags \"ceph pacific\": %v\n%s", err, out)
-	}
+	bin := testenv.Polytropon(t, "ceph", "pacific")
 	t.Setenv("POLYTROPON_BIN", bin)
 	return bin
 }
@@ -55,7 +39,7 @@ func cephServiceBinary(t *testing.T) string {
 // key cannot leave the pool's directory, and teardown removes the service,
 // its mounts, the pool's directory and its key.
 func TestUserlevelCephSetupTeardown(t *testing.T) {
-	conf := cephTestConf(t)
+	conf := testenv.CephConf(t)
 	bin := cephServiceBinary(t)
 	s := checkSystem(t, "D-ceph")
 	p := newTestPool(t)
@@ -201,10 +185,10 @@ func TestUserlevelCephRejectsBadRequests(t *testing.T) {
 	}
 	t.Setenv("CEPH_CONF", "")
 	t.Setenv("POLYTROPON_CEPH_CONF", "")
-	if _, err := s.Setup(t.Context(), &pool.Pool{}, Request{Containers: 1, WorkDir: t.TempDir(), Backend: "ceph"}); !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "no Ceph cluster") {
+	if _, err := s.Setup(t.Context(), testPool{&pool.Pool{}}, Request{Containers: 1, WorkDir: t.TempDir(), Backend: "ceph"}); !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "no Ceph cluster") {
 		t.Errorf("no ceph conf: got %v, want ErrUnavailable saying no cluster is configured", err)
 	}
-	if _, err := s.Setup(t.Context(), &pool.Pool{}, Request{Containers: 0, WorkDir: t.TempDir(), Backend: "ceph"}); err == nil {
+	if _, err := s.Setup(t.Context(), testPool{&pool.Pool{}}, Request{Containers: 0, WorkDir: t.TempDir(), Backend: "ceph"}); err == nil {
 		t.Errorf("0 containers accepted")
 	}
 }
@@ -213,14 +197,11 @@ func TestUserlevelCephRejectsBadRequests(t *testing.T) {
 // the ceph tag cannot build cephfs layers; Setup reports D-ceph unavailable
 // (the runner then skips the point) and removes the tenant it made.
 func TestUserlevelCephServiceWithoutLibcephfs(t *testing.T) {
-	conf := cephTestConf(t)
+	conf := testenv.CephConf(t)
 	cephServiceBinary(t) // for Check; the service below is the untagged one
 	s := checkSystem(t, "D-ceph")
 	p := newTestPool(t)
-	plain := filepath.Join(t.TempDir(), "polytropon")
-	if out, err := exec.Command("go", "build", "-o", plain, "polytropon/cmd/polytropon").CombinedOutput(); err != nil {
-		t.Fatalf("building polytropon: %v\n%s", err, out)
-	}
+	plain := testenv.Polytropon(t)
 	work := t.TempDir()
 	in, err := s.Setup(t.Context(), p, Request{Pool: 3, Containers: 1, WorkDir: work, Backend: "ceph",
 		Options: map[string]string{"ceph_conf": conf, "binary": plain, "fuse": "false"}})

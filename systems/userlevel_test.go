@@ -19,8 +19,8 @@ import (
 
 	"polytropon/fs/fuse"
 	"polytropon/fs/wire"
+	"polytropon/internal/testenv"
 	"polytropon/ipc/shm"
-	"polytropon/runner/metrics"
 	"polytropon/runner/pool"
 )
 
@@ -108,26 +108,9 @@ func userlevelHelper() error {
 	return nil
 }
 
-// polytroponBinary builds the service binary into the test's temporary
-// directory (the Go build cache makes the second build a link).
-func polytroponBinary(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "polytropon")
-	out, err := exec.Command("go", "build", "-o", bin, "polytropon/cmd/polytropon").CombinedOutput()
-	if err != nil {
-		// Other packages of the command may be half-written; the serve
-		// subcommand alone is the same service.
-		out2, err2 := exec.Command("go", "build", "-o", bin, "polytropon/fs/service/internal/serve").CombinedOutput()
-		if err2 != nil {
-			t.Fatalf("building the service: %v\n%s\n%s", err2, out, out2)
-		}
-	}
-	return bin
-}
-
 func TestUserlevelSetupTeardown(t *testing.T) {
 	p := newTestPool(t)
-	bin := polytroponBinary(t)
+	bin := testenv.Polytropon(t)
 	s, err := Lookup("D")
 	if err != nil {
 		t.Fatal(err)
@@ -223,8 +206,7 @@ func TestUserlevelRejectsBadRequests(t *testing.T) {
 // ProcEnv (the preload library over shared memory), programs run without
 // it (the kernel, through the service's FUSE mount at the same path) and
 // the Go client see the same files; binaries placed in the container by
-// the client run; the service answers the userlock collector; teardown
-// leaves no mount.
+// the client run; teardown leaves no mount.
 func TestUserlevelDualInterface(t *testing.T) {
 	p := newTestPool(t)
 	if _, err := os.Stat("/dev/fuse"); err != nil {
@@ -237,7 +219,7 @@ func TestUserlevelDualInterface(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bin := polytroponBinary(t)
+	bin := testenv.Polytropon(t)
 	s, _ := Lookup("D")
 	lower := t.TempDir()
 	os.WriteFile(filepath.Join(lower, "image.txt"), []byte("from the image"), 0o644)
@@ -332,25 +314,12 @@ func TestUserlevelDualInterface(t *testing.T) {
 		t.Errorf("exec from a preloaded shell printed %q", got)
 	}
 
-	// The service answers the userlock collector.
+	// (That the service answers the userlock collector through
+	// Request.ServiceEnv is checked where the runner passes it: runner
+	// TestRun's user_lock_wait_seconds for D and F.)
 	sp, ok := in.(interface{ ServicePIDs() []int })
 	if !ok || len(sp.ServicePIDs()) != 1 {
 		t.Fatalf("D's instance does not report its service pid")
-	}
-	col, err := metrics.New("userlock")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tgt := metrics.Target{Pools: []metrics.PoolTarget{p.MetricsTarget()}, ServicePIDs: sp.ServicePIDs()}
-	if err := col.Start(t.Context(), tgt); err != nil {
-		t.Fatalf("userlock collector: %v", err)
-	}
-	ms, err := col.Stop(t.Context())
-	if err != nil {
-		t.Fatalf("userlock collector: %v", err)
-	}
-	if !slices.ContainsFunc(ms, func(m metrics.Metric) bool { return m.Name == "service_lock_wait_seconds" && m.Pool == p.Name() }) {
-		t.Errorf("no service_lock_wait_seconds for pool %s in %+v", p.Name(), ms)
 	}
 
 	if err := in.Teardown(context.Background()); err != nil {
@@ -385,7 +354,7 @@ func TestUserlevelKilledService(t *testing.T) {
 	}
 	s, _ := Lookup("D")
 	in, err := s.Setup(t.Context(), p, Request{Containers: 2, WorkDir: t.TempDir(), Backend: "local",
-		Options: map[string]string{"binary": polytroponBinary(t), "preload": lib, "buffers": "8", "buffer_size": "65536"}})
+		Options: map[string]string{"binary": testenv.Polytropon(t), "preload": lib, "buffers": "8", "buffer_size": "65536"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"polytropon/internal/testenv"
+
 	"polytropon/fs/client"
 	"polytropon/fs/service/servicetest"
 )
@@ -19,7 +21,7 @@ func TestMain(m *testing.M) {
 		os.Exit(runHelper())
 	}
 	code := m.Run()
-	servicetest.RemoveBinary()
+	testenv.RemoveBuilt()
 	os.Exit(code)
 }
 

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"polytropon/internal/testenv"
+
 	"golang.org/x/sys/unix"
 
 	"polytropon/fs/fuse"
@@ -31,7 +33,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := m.Run()
-	servicetest.RemoveBinary()
+	testenv.RemoveBuilt()
 	os.Exit(code)
 }
 

@@ -116,6 +116,26 @@ func (f FuseTarget) MarshalTOML() ([]byte, error) {
 	return []byte(strconv.FormatBool(f.AtPath)), nil
 }
 
+// SetFuse asks for a FUSE mount of the instance at instPath (the -fuse
+// flag of polytropon serve).
+func (c *Config) SetFuse(instPath string, t FuseTarget) error {
+	p, err := CleanMountPath(instPath)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrConfig, err)
+	}
+	found := false
+	for i := range c.Instances {
+		if ip, _ := CleanMountPath(c.Instances[i].Path); ip == p {
+			c.Instances[i].Fuse = t
+			found = true
+		}
+	}
+	if !found {
+		return fmt.Errorf("%w: no instance at %s", ErrConfig, p)
+	}
+	return nil
+}
+
 // Layer is one libservice of a stack. Types:
 //
 //	local   Dir (host directory), ReadOnly

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"polytropon/internal/testenv"
+
 	"github.com/BurntSushi/toml"
 	"github.com/hanwen/go-fuse/v2/posixtest"
 	"golang.org/x/sys/unix"
@@ -76,32 +78,6 @@ stack = [{type = "local", dir = %q}]
 			t.Errorf("%s: got %v, want ErrConfig", name, err)
 		}
 	}
-	// Flags.
-	for _, tc := range []struct {
-		args []string
-		want string // mount point of the "/" instance; "error" for a rejected command line
-	}{
-		{[]string{"-dir", dir, "-fuse", "/=/mnt/x"}, "/mnt/x"},
-		{[]string{"-dir", dir}, ""},
-		{[]string{"-dir", dir, "-fuse", "/"}, "error"},             // FUSE over /
-		{[]string{"-dir", dir, "-fuse", "/other=/mnt/x"}, "error"}, // no such instance
-		{[]string{"-dir", dir, "-fuse", "/="}, "error"},
-	} {
-		fset := newFlagSetForTest()
-		get := BindFlags(fset)
-		if err := fset.Parse(tc.args); err != nil {
-			t.Fatal(err)
-		}
-		c, err := get()
-		switch {
-		case tc.want == "error" && err == nil:
-			t.Errorf("%v: accepted", tc.args)
-		case tc.want != "error" && err != nil:
-			t.Errorf("%v: %v", tc.args, err)
-		case err == nil && c.Instances[0].Fuse.Mountpoint("/") != tc.want:
-			t.Errorf("%v: fuse at %q, want %q", tc.args, c.Instances[0].Fuse.Mountpoint("/"), tc.want)
-		}
-	}
 }
 
 // needFuse skips when the host cannot mount FUSE.
@@ -117,7 +93,7 @@ func needFuse(t *testing.T) {
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	servicetest.RemoveBinary()
+	testenv.RemoveBuilt()
 	os.Exit(code)
 }
 

@@ -4,13 +4,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"testing"
 
@@ -272,45 +269,6 @@ func TestCoreGroups(t *testing.T) {
 	}
 }
 
-func TestServeFlags(t *testing.T) {
-	dir := t.TempDir()
-	cfgFile := writeConfig(t, "pool = \"fromfile\"\nbuffers = 4\n")
-	for _, tc := range []struct {
-		args []string
-		want func(Config) bool
-	}{
-		{[]string{"-config", cfgFile}, func(c Config) bool { return c.Pool == "fromfile" && c.Buffers == 4 }},
-		{[]string{"-config", cfgFile, "-buffers", "16", "-pool", "p9"}, func(c Config) bool { return c.Pool == "p9" && c.Buffers == 16 }},
-		{[]string{"-dir", dir, "-copy", "CMA"}, func(c Config) bool {
-			return len(c.Instances) == 1 && c.Instances[0].Path == "/" && c.Copy == "CMA"
-		}},
-	} {
-		fset := newFlagSetForTest()
-		get := BindFlags(fset)
-		if err := fset.Parse(tc.args); err != nil {
-			t.Fatal(err)
-		}
-		c, err := get()
-		if err != nil || !tc.want(c) {
-			t.Errorf("%v: %+v %v", tc.args, c, err)
-		}
-	}
-	fset := newFlagSetForTest()
-	get := BindFlags(fset)
-	fset.Parse([]string{"-wait", "bogus"})
-	if _, err := get(); err == nil || !strings.Contains(err.Error(), "wait") {
-		t.Errorf("bad -wait: %v", err)
-	}
-}
-
-func newFlagSetForTest() *flag.FlagSet {
-	fset := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fset.SetOutput(io.Discard)
-	return fset
-}
-
-// TestCacheLayer: a cache layer wraps the rest of the stack; its options
-// are checked.
 func TestCacheLayer(t *testing.T) {
 	dir := t.TempDir()
 	s := newInProcess(t, Config{Instances: []InstanceConfig{{Path: "/c", Stack: []Layer{

@@ -8,14 +8,15 @@ import (
 	"testing"
 	"time"
 
-	"polytropon/fs/service/servicetest"
+	"polytropon/internal/testenv"
+
 	"polytropon/ipc/queue"
 )
 
 func TestMain(m *testing.M) {
 	MainIfPeer() // a re-executed test binary serves as the peer process
 	code := m.Run()
-	servicetest.RemoveBinary() // built by the service-path benchmarks
+	testenv.RemoveBuilt() // built by the service-path benchmarks
 	os.Exit(code)
 }
 

@@ -35,6 +35,9 @@ func (e *ExitError) Error() string {
 	}
 }
 
+// WaitStatus is the status the engine reaped.
+func (e *ExitError) WaitStatus() syscall.WaitStatus { return e.Status }
+
 // ExitCode is the exit status, or -1 when a signal killed the process.
 func (e *ExitError) ExitCode() int {
 	if e.Status.Exited() {

@@ -180,6 +180,9 @@ func (p *Process) Wait() error { return p.proc.wait() }
 // recycled pid). After the exit it returns os.ErrProcessDone.
 func (p *Process) Signal(sig os.Signal) error { return p.proc.signal(sig) }
 
+// HostPid is the process's host pid (Pid).
+func (p *Process) HostPid() int { return p.Pid }
+
 // Exited reports whether the exit status has arrived.
 func (p *Process) Exited() bool { return p.proc.exited() }
 

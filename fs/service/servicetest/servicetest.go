@@ -4,8 +4,9 @@
 // waits for its ready line and stops it at cleanup (SIGTERM, then SIGKILL),
 // removing a segment a crash left behind. Only tests import it.
 //
-// A test binary that uses it calls RemoveBinary from its TestMain after
-// m.Run, so the built binary does not outlive the run.
+// The binary comes from internal/testenv: a test binary that uses this
+// package calls testenv.RemoveBuilt from its TestMain after m.Run, so the
+// built binary does not outlive the run.
 package servicetest
 
 import (
@@ -23,59 +24,12 @@ import (
 	"testing"
 	"time"
 
+	"polytropon/internal/testenv"
 	"polytropon/ipc/shm"
 )
 
 // ErrExited: the service exited before it printed its ready line.
 var ErrExited = errors.New("servicetest: service exited before it was ready")
-
-var binary struct {
-	once sync.Once
-	dir  string
-	path string
-	err  error
-}
-
-// Build builds the polytropon command once per test binary and returns its
-// path. When other packages of the command do not compile (they may be
-// half-written), it builds the serve subcommand alone, which is the same
-// service code.
-func Build(tb testing.TB) string {
-	tb.Helper()
-	binary.once.Do(func() {
-		binary.dir, binary.err = os.MkdirTemp("", "polytropon-servicetest-")
-		if binary.err != nil {
-			return
-		}
-		binary.path = filepath.Join(binary.dir, "polytropon")
-		build := func(pkg string) ([]byte, error) {
-			args := []string{"build", "-o", binary.path}
-			if raceEnabled {
-				args = append(args, "-race")
-			}
-			return exec.Command("go", append(args, pkg)...).CombinedOutput()
-		}
-		out, err := build("polytropon/cmd/polytropon")
-		if err == nil {
-			return
-		}
-		fmt.Fprintf(os.Stderr, "servicetest: building cmd/polytropon failed (%v); using fs/service/internal/serve\n%s", err, out)
-		if out2, err2 := build("polytropon/fs/service/internal/serve"); err2 != nil {
-			binary.err = fmt.Errorf("servicetest: building the service: %v\n%s", err2, out2)
-		}
-	})
-	if binary.err != nil {
-		tb.Fatal(binary.err)
-	}
-	return binary.path
-}
-
-// RemoveBinary deletes what Build made; TestMain calls it after m.Run.
-func RemoveBinary() {
-	if binary.dir != "" {
-		os.RemoveAll(binary.dir)
-	}
-}
 
 // Options say how to start the service.
 type Options struct {
@@ -139,7 +93,7 @@ func Start(tb testing.TB, o Options) *Service {
 // failed.
 func Launch(tb testing.TB, o Options) (*Service, error) {
 	tb.Helper()
-	bin := Build(tb)
+	bin := testenv.Polytropon(tb)
 	s := &Service{Key: o.Key, Log: &Log{}, stopTimeout: o.StopTimeout, done: make(chan error, 1)}
 	if s.Key == 0 {
 		s.Key = 1 + int(rand.Int32N(1<<30))

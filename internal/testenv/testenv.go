@@ -1,0 +1,178 @@
+// Package testenv is the one place where tests ask what this host can do
+// and get the programs they need. Each Require* helper skips the test with
+// a message that names the missing capability and how to get it; CI runs
+// on a host that has them all, so nothing skips there. Only tests import
+// this package.
+//
+// Binaries: Polytropon builds cmd/polytropon once per test binary and tag
+// set (with the race detector when the test binary has it, so tests that
+// drive a real service check its side too). A test binary that calls it
+// removes the builds from its TestMain with RemoveBuilt.
+package testenv
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// RequireRoot skips unless the test runs as root; why says what root is
+// needed for ("cgroups, namespaces").
+func RequireRoot(tb testing.TB, why string) {
+	tb.Helper()
+	if os.Geteuid() != 0 {
+		tb.Skipf("needs root (%s)", why)
+	}
+}
+
+// RequireFUSE skips unless the test can mount FUSE file systems: root and
+// /dev/fuse.
+func RequireFUSE(tb testing.TB) {
+	tb.Helper()
+	RequireRoot(tb, "FUSE mounts with mount(2)")
+	if _, err := os.Stat("/dev/fuse"); err != nil {
+		tb.Skipf("needs /dev/fuse (FUSE kernel support): %v", err)
+	}
+}
+
+// RequireTool skips unless prog is in PATH; pkg is the Debian package that
+// installs it. It returns the program's path.
+func RequireTool(tb testing.TB, prog, pkg string) string {
+	tb.Helper()
+	p, err := exec.LookPath(prog)
+	if err != nil {
+		tb.Skipf("needs %s: apt-get install %s", prog, pkg)
+	}
+	return p
+}
+
+// CephConfEnv names the ceph.conf of the test cluster (scripts/ceph-up.sh
+// prints it; scripts/test.sh exports it).
+const CephConfEnv = "POLYTROPON_CEPH_CONF"
+
+// CephConf returns the test cluster's ceph.conf ($POLYTROPON_CEPH_CONF,
+// else $CEPH_CONF) after checking that its monitor answers, or skips.
+func CephConf(tb testing.TB) string {
+	tb.Helper()
+	conf := os.Getenv(CephConfEnv)
+	if conf == "" {
+		conf = os.Getenv("CEPH_CONF")
+	}
+	if conf == "" {
+		tb.Skipf("needs a Ceph cluster: set %s (scripts/ceph-up.sh DIR; scripts/test.sh does it)", CephConfEnv)
+	}
+	if err := cephReachable(conf); err != nil {
+		tb.Fatalf("%s=%s: %v (a cluster was named but does not answer)", CephConfEnv, conf, err)
+	}
+	return conf
+}
+
+// cephReachable dials the first monitor address of conf.
+func cephReachable(conf string) error {
+	data, err := os.ReadFile(conf)
+	if err != nil {
+		return err
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		k, v, ok := strings.Cut(line, "=")
+		if !ok || strings.TrimSpace(k) != "mon host" {
+			continue
+		}
+		for _, f := range strings.FieldsFunc(v, func(r rune) bool { return strings.ContainsRune("[], ", r) }) {
+			addr := strings.TrimPrefix(strings.TrimPrefix(f, "v2:"), "v1:")
+			if i := strings.IndexByte(addr, '/'); i >= 0 {
+				addr = addr[:i] // v2:127.0.0.1:3300/0
+			}
+			if !strings.Contains(addr, ":") {
+				addr += ":6789" // the legacy default port
+			}
+			c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+			if err != nil {
+				return fmt.Errorf("monitor %s: %w", addr, err)
+			}
+			return c.Close()
+		}
+	}
+	return errors.New("no \"mon host\" line")
+}
+
+var builds struct {
+	sync.Mutex
+	dir  string
+	bins map[string]*build // by tags
+}
+
+type build struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// Polytropon returns the polytropon command built with the given build
+// tags ("ceph pacific"), building it on first use.
+func Polytropon(tb testing.TB, tags ...string) string {
+	tb.Helper()
+	key := strings.Join(tags, " ")
+	builds.Lock()
+	if builds.bins == nil {
+		builds.bins = map[string]*build{}
+	}
+	b := builds.bins[key]
+	if b == nil {
+		b = &build{}
+		builds.bins[key] = b
+	}
+	builds.Unlock()
+	b.once.Do(func() { b.path, b.err = buildPolytropon(key) })
+	if b.err != nil {
+		tb.Fatal(b.err)
+	}
+	return b.path
+}
+
+func buildPolytropon(tags string) (string, error) {
+	builds.Lock()
+	if builds.dir == "" {
+		d, err := os.MkdirTemp("", "polytropon-testenv-")
+		if err != nil {
+			builds.Unlock()
+			return "", err
+		}
+		builds.dir = d
+	}
+	dir := builds.dir
+	builds.Unlock()
+	bin := filepath.Join(dir, "polytropon")
+	if tags != "" {
+		bin += "-" + strings.ReplaceAll(tags, " ", "-")
+	}
+	args := []string{"build", "-o", bin}
+	if RaceEnabled {
+		args = append(args, "-race")
+	}
+	if tags != "" {
+		args = append(args, "-tags", tags)
+	}
+	out, err := exec.Command("go", append(args, "polytropon/cmd/polytropon")...).CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("testenv: go %s polytropon/cmd/polytropon: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return bin, nil
+}
+
+// RemoveBuilt deletes what Polytropon built; TestMain calls it after m.Run.
+func RemoveBuilt() {
+	builds.Lock()
+	defer builds.Unlock()
+	if builds.dir != "" {
+		os.RemoveAll(builds.dir)
+		builds.dir, builds.bins = "", nil
+	}
+}

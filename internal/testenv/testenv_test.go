@@ -1,0 +1,72 @@
+package testenv
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	RemoveBuilt()
+	os.Exit(code)
+}
+
+// TestPolytropon: the command is built once per tag set and runs.
+func TestPolytropon(t *testing.T) {
+	a, b := Polytropon(t), Polytropon(t)
+	if a != b {
+		t.Errorf("not cached: %s then %s", a, b)
+	}
+	out, err := exec.Command(a, "help").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "usage: polytropon") {
+		t.Errorf("%s help: %v\n%s", a, err, out)
+	}
+}
+
+// TestRequireToolSkips: a missing program skips, naming its package.
+func TestRequireToolSkips(t *testing.T) {
+	var skipped bool
+	t.Run("missing", func(t *testing.T) {
+		defer func() { skipped = t.Skipped() }()
+		RequireTool(t, "no-such-program-polytropon", "nosuchpkg")
+	})
+	if !skipped {
+		t.Error("RequireTool of a missing program did not skip")
+	}
+	if p := RequireTool(t, "sh", "dash"); !filepath.IsAbs(p) {
+		t.Errorf("RequireTool(sh) = %q, want an absolute path", p)
+	}
+}
+
+// TestCephReachable: the monitor address is read from every "mon host"
+// form ceph.conf allows and dialed.
+func TestCephReachable(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	port := l.Addr().(*net.TCPAddr).Port
+	for _, host := range []string{
+		fmt.Sprintf("[v2:127.0.0.1:%d,v1:127.0.0.1:%d]", port, port+1),
+		fmt.Sprintf("v2:127.0.0.1:%d/0", port),
+		fmt.Sprintf("127.0.0.1:%d", port),
+	} {
+		conf := filepath.Join(t.TempDir(), "ceph.conf")
+		os.WriteFile(conf, []byte("[global]\nfsid = x\nmon host = "+host+"\n"), 0o644)
+		if err := cephReachable(conf); err != nil {
+			t.Errorf("mon host = %s: %v", host, err)
+		}
+	}
+	l.Close()
+	conf := filepath.Join(t.TempDir(), "ceph.conf")
+	os.WriteFile(conf, []byte(fmt.Sprintf("mon host = 127.0.0.1:%d\n", port)), 0o644)
+	if err := cephReachable(conf); err == nil {
+		t.Error("a closed monitor port counts as reachable")
+	}
+}

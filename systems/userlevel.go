@@ -25,6 +25,7 @@ import (
 	"polytropon/fs/fuse"
 	"polytropon/fs/preload"
 	"polytropon/fs/service"
+	"polytropon/fs/stack"
 	"polytropon/ipc/queue"
 )
 
@@ -341,27 +342,27 @@ func userlevelConfig(poolName, lib string, req Request) (service.Config, []Conta
 				return cfg, nil, fmt.Errorf("systems: D: %w", err)
 			}
 		}
-		var top service.Layer
+		var top stack.Layer
 		if lower != "" {
-			top = service.Layer{Type: "union", Branches: []service.Layer{
+			top = stack.Layer{Type: "union", Branches: []stack.Layer{
 				{Type: "local", Dir: upper, ODirect: odirect},
 				{Type: "local", Dir: lower, ReadOnly: true, Shared: "image", ODirect: odirect},
 			}}
 		} else {
-			top = service.Layer{Type: "local", Dir: upper, ODirect: odirect}
+			top = stack.Layer{Type: "local", Dir: upper, ODirect: odirect}
 		}
-		stack := []service.Layer{top}
+		layers := []stack.Layer{top}
 		if useCache {
-			stack = append([]service.Layer{{Type: "cache", Options: cacheOpts}}, stack...)
+			layers = append([]stack.Layer{{Type: "cache", Options: cacheOpts}}, layers...)
 		}
 		if ten != nil {
-			stack = ten.stack(poolName, i, upper)
+			layers = ten.stack(poolName, i, upper)
 		}
 		// The mount path is a real host directory, and the service
 		// mounts the instance on it with FUSE inside the pool: the kernel
 		// (exec, mmap, programs without the library) and the library see
 		// the same files at the same path.
-		cfg.Instances = append(cfg.Instances, service.InstanceConfig{Path: mnt, Share: true, Stack: stack,
+		cfg.Instances = append(cfg.Instances, service.InstanceConfig{Path: mnt, Share: true, Stack: layers,
 			Fuse: service.FuseTarget{AtPath: useFuse}, FuseKernelCache: useFuse && fuseCache})
 		containers = append(containers, Container{
 			Dir:     mnt,
@@ -594,10 +595,10 @@ func parseTenants(o map[string]string, containers int) (*tenantCache, error) {
 
 // stack is container i's stack: its private directory with O_DIRECT,
 // under its tenant of the pool's shared cache unless the policy is direct.
-func (t *tenantCache) stack(poolName string, i int, dir string) []service.Layer {
-	bottom := service.Layer{Type: "local", Dir: dir, ODirect: true}
+func (t *tenantCache) stack(poolName string, i int, dir string) []stack.Layer {
+	bottom := stack.Layer{Type: "local", Dir: dir, ODirect: true}
 	if t.policy == "direct" {
-		return []service.Layer{bottom}
+		return []stack.Layer{bottom}
 	}
 	policy := "clock2q" // conventional: kernel-like active/inactive lists, FIFO queue
 	if t.policy == "justitia" {
@@ -612,5 +613,5 @@ func (t *tenantCache) stack(poolName string, i int, dir string) []service.Layer 
 		"pool_aging":    strconv.FormatBool(t.aging),
 		"pool_slots":    strconv.Itoa(t.slots),
 	}
-	return []service.Layer{{Type: "cache", Options: opts}, bottom}
+	return []stack.Layer{{Type: "cache", Options: opts}, bottom}
 }

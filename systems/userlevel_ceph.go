@@ -20,8 +20,7 @@ import (
 
 	"polytropon/fs"
 	"polytropon/fs/cephfs"
-	"polytropon/fs/cephfs/cephlayer"
-	"polytropon/fs/service"
+	"polytropon/fs/stack"
 )
 
 // D-ceph is the paper's D over Ceph: one filesystem service per pool
@@ -178,13 +177,13 @@ func (s *userlevelCephSystem) Setup(ctx context.Context, p Pool, req Request) (I
 		// userlevelConfig made a local upper directory the service will
 		// not use; the container's data lives in Ceph.
 		os.Remove(filepath.Join(req.WorkDir, fmt.Sprintf("c%d", i), "upper"))
-		top := service.Layer{Type: cephlayer.Type, Dir: fmt.Sprintf("%s/c%d", tenant.dir, i), Options: cephOpts}
+		top := stack.Layer{Type: stack.CephFS, Dir: fmt.Sprintf("%s/c%d", tenant.dir, i), Options: cephOpts}
 		if req.Lower != "" {
-			top = service.Layer{Type: "union", Branches: []service.Layer{top,
-				{Type: cephlayer.Type, Dir: tenant.dir + "/image", ReadOnly: true, Shared: "image", Options: cephOpts}}}
+			top = stack.Layer{Type: "union", Branches: []stack.Layer{top,
+				{Type: stack.CephFS, Dir: tenant.dir + "/image", ReadOnly: true, Shared: "image", Options: cephOpts}}}
 		}
-		stack := cfg.Instances[i].Stack
-		stack[len(stack)-1] = top
+		layers := cfg.Instances[i].Stack
+		layers[len(layers)-1] = top
 	}
 	if err := cfg.Validate(); err != nil {
 		return fail(err)

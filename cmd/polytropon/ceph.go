@@ -9,10 +9,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-
-	// Registers the "cephfs" layer type of the filesystem service (a
-	// stack or union branch over a CephFS client; needs -tags ceph).
-	_ "polytropon/fs/cephfs/cephlayer"
 )
 
 // ceph wraps scripts/ceph-{up,down,status}.sh: a single-node Ceph cluster

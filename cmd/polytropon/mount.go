@@ -5,9 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"os/signal"
 	"strings"
 	"syscall"
+
+	"polytropon/fs/stack"
 
 	"polytropon/fs/fuse"
 )
@@ -49,16 +52,25 @@ func runMount(stdout, stderr io.Writer, args []string) error {
 	}
 	mnt := fset.Arg(0)
 
-	stack, err := fuse.BuildLocalStack(*dir, lowers...)
+	if err := isDir(*dir); err != nil {
+		return fmt.Errorf("-dir: upper branch: %w", err)
+	}
+	for _, l := range lowers {
+		if err := isDir(l); err != nil {
+			return fmt.Errorf("-union: lower branch: %w", err)
+		}
+	}
+	var b stack.Builder
+	st, err := b.Build(stack.LocalStack(*dir, lowers...))
 	if err != nil {
 		return err
 	}
-	defer stack.Close()
+	defer st.Close()
 	// Signals are caught before the mount exists, so a SIGTERM that
 	// arrives right after it never leaves the mount behind.
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	srv, err := fuse.Mount(stack.Service, mnt, fuse.Options{
+	srv, err := fuse.Mount(st.Service, mnt, fuse.Options{
 		KernelCache: *kernelCache, AllowOther: *allowOther, Debug: *debug, FsName: *fsName,
 	})
 	if err != nil {
@@ -82,4 +94,13 @@ func runMount(stdout, stderr io.Writer, args []string) error {
 		fmt.Fprintf(stderr, "polytropon mount: %v; detached lazily\n", err)
 	}
 	return nil
+}
+
+// isDir reports why path is not a directory, or nil.
+func isDir(path string) error {
+	st, err := os.Stat(path)
+	if err == nil && !st.IsDir() {
+		err = fmt.Errorf("%s is not a directory", path)
+	}
+	return err
 }

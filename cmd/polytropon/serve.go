@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"polytropon/fs/service"
+	"polytropon/fs/stack"
 	"polytropon/runner/metrics"
 )
 
@@ -115,7 +116,7 @@ func bindServeFlags(fset *flag.FlagSet) func() (service.Config, error) {
 		cfg.MountDirs = append(cfg.MountDirs, mountDirs...)
 		if *dir != "" {
 			cfg.Instances = append(cfg.Instances, service.InstanceConfig{
-				Path: "/", Share: true, Stack: []service.Layer{{Type: "local", Dir: *dir}},
+				Path: "/", Share: true, Stack: []stack.Layer{{Type: "local", Dir: *dir}},
 			})
 		}
 		for _, spec := range fuseMnts {

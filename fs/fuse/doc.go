@@ -14,8 +14,8 @@
 // Mount returns once the kernel has the mount; requests are served on
 // goroutines of the calling process until Unmount (or an external
 // `fusermount3 -u`). The service is not closed by the bridge: it belongs to
-// the caller, who closes it after the server is gone. BuildLocalStack builds
-// the local or union-over-local stack that `polytropon mount` serves.
+// the caller, who closes it after the server is gone (fs/stack builds the
+// stacks that `polytropon mount` and the filesystem service serve).
 //
 // # Modes
 //

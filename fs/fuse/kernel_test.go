@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"polytropon/fs/stack"
+
 	"golang.org/x/sys/unix"
 
 	"polytropon/fs"
@@ -291,12 +293,8 @@ func TestUnionBranchInodes(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(upper, "u"), []byte("upper"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	stack, err := fuse.BuildLocalStack(upper, lower)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { stack.Close() })
-	mnt := mount(t, stack.Service, fuse.Options{})
+	st := localStack(t, upper, lower)
+	mnt := mount(t, st.Service, fuse.Options{})
 	var ust, mst unix.Stat_t
 	if err := unix.Stat(filepath.Join(mnt, "u"), &ust); err != nil {
 		t.Fatal(err)
@@ -374,12 +372,8 @@ func TestUnionDirCopyUp(t *testing.T) {
 			if err := os.WriteFile(filepath.Join(lower, "d", "old"), []byte("lower"), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			stack, err := fuse.BuildLocalStack(upper, lower)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { stack.Close() })
-			mnt := mount(t, stack.Service, m.opts)
+			st := localStack(t, upper, lower)
+			mnt := mount(t, st.Service, m.opts)
 			var before unix.Stat_t
 			if err := unix.Stat(filepath.Join(mnt, "d"), &before); err != nil {
 				t.Fatal(err)
@@ -416,4 +410,17 @@ func TestUnionDirCopyUp(t *testing.T) {
 			}
 		})
 	}
+}
+
+// localStack builds the union of upper over lower that polytropon mount
+// serves; cleanup closes it.
+func localStack(t *testing.T, upper, lower string) *stack.Stack {
+	t.Helper()
+	var b stack.Builder
+	st, err := b.Build(stack.LocalStack(upper, lower))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
 }

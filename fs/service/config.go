@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 
+	"polytropon/fs/stack"
+
 	"github.com/BurntSushi/toml"
 
 	"polytropon/fs/wire"
@@ -60,9 +62,9 @@ type Config struct {
 // InstanceConfig is one filesystem instance: a stack of libservices
 // mounted at Path.
 type InstanceConfig struct {
-	Path  string  `toml:"path"`
-	Share bool    `toml:"share"` // later MOUNTs may share its libservices
-	Stack []Layer `toml:"stack"` // top first; see Layer
+	Path  string        `toml:"path"`
+	Share bool          `toml:"share"` // later MOUNTs may share its libservices
+	Stack []stack.Layer `toml:"stack"` // top first; see package fs/stack
 	// Fuse mounts the same instance with FUSE too (the legacy interface,
 	// for static binaries and kernel-initiated I/O: exec, mmap).
 	Fuse FuseTarget `toml:"fuse"`
@@ -134,25 +136,6 @@ func (c *Config) SetFuse(instPath string, t FuseTarget) error {
 		return fmt.Errorf("%w: no instance at %s", ErrConfig, p)
 	}
 	return nil
-}
-
-// Layer is one libservice of a stack. Types:
-//
-//	local   Dir (host directory), ReadOnly
-//	union   Branches (top first; the top one is writable)
-//	other   registered with RegisterLayer; a wrapper type (cache) wraps the
-//	        layers below it in the stack
-//
-// Shared names a libservice that is built once and reused by reference by
-// every layer with the same name (the read-only image of clones).
-type Layer struct {
-	Type     string            `toml:"type"`
-	Dir      string            `toml:"dir"`
-	ReadOnly bool              `toml:"readonly"`
-	ODirect  bool              `toml:"odirect"` // local: data I/O with O_DIRECT (no kernel page cache)
-	Shared   string            `toml:"shared"`
-	Branches []Layer           `toml:"branches"`
-	Options  map[string]string `toml:"options"`
 }
 
 // LoadConfig decodes a TOML file strictly, applies defaults and validates.
@@ -290,41 +273,9 @@ func (c *Config) Validate() error {
 			return bad("instance[%d] (%s): fuse_kernel_cache without fuse", i, p)
 		}
 		for j, l := range in.Stack {
-			if err := l.validate(); err != nil {
+			if err := l.Validate(); err != nil {
 				return bad("instance[%d] (%s) stack[%d]: %v", i, p, j, err)
 			}
-		}
-	}
-	return nil
-}
-
-func (l *Layer) validate() error {
-	if l.ODirect && l.Type != "local" {
-		return fmt.Errorf("%s layer: odirect applies to local layers only", l.Type)
-	}
-	switch l.Type {
-	case "local":
-		if !path.IsAbs(l.Dir) {
-			return fmt.Errorf("local layer needs an absolute dir, got %q", l.Dir)
-		}
-		if len(l.Branches) > 0 {
-			return fmt.Errorf("local layer has branches")
-		}
-		return nil
-	case "union":
-		if len(l.Branches) == 0 {
-			return fmt.Errorf("union layer without branches")
-		}
-		for i, b := range l.Branches {
-			if err := b.validate(); err != nil {
-				return fmt.Errorf("branch %d: %v", i, err)
-			}
-		}
-	case "":
-		return fmt.Errorf("layer without a type")
-	default:
-		if _, ok := lookupLayer(l.Type); !ok {
-			return fmt.Errorf("unknown layer type %q (have local, union%s)", l.Type, registeredLayerNames())
 		}
 	}
 	return nil

@@ -1,11 +1,14 @@
 package service
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
+
+	"polytropon/fs/stack"
 
 	"polytropon/fs"
 	"polytropon/fs/fuse"
@@ -22,7 +25,7 @@ type instance struct {
 	svc      fs.Service
 	share    bool
 	readOnly bool
-	build    stackBuild
+	stack    *stack.Stack // what the instance holds of the service's stacks
 	mountIdx uint32
 
 	// guarded by Service.mu
@@ -35,16 +38,17 @@ type instance struct {
 
 // addInstanceLocked builds an instance from a stack and mounts it at p.
 // Preconditions: s.mu held for writing.
-func (s *Service) addInstanceLocked(p string, share bool, stack []Layer) (*instance, error) {
-	var sb stackBuild
-	svc, err := s.shared.build(stack, &sb)
+func (s *Service) addInstanceLocked(p string, share bool, layers []stack.Layer) (*instance, error) {
+	st, err := s.stacks.Build(layers)
 	if err != nil {
-		s.shared.release(&sb)
+		if errors.Is(err, stack.ErrConfig) {
+			err = fmt.Errorf("%w: %w", ErrConfig, err)
+		}
 		return nil, err
 	}
-	in := &instance{path: p, svc: svc, share: share, build: sb}
+	in := &instance{path: p, svc: st.Service, share: share, stack: st}
 	if err := s.mountLocked(in); err != nil {
-		s.shared.release(&sb)
+		st.Close()
 		return nil, err
 	}
 	return in, nil
@@ -110,7 +114,7 @@ func (s *Service) maybeCloseLocked(in *instance) {
 		return
 	}
 	delete(s.instances, in.id)
-	s.shared.release(&in.build)
+	in.stack.Close()
 	for _, d := range in.deps {
 		d.holders--
 		s.maybeCloseLocked(d)
@@ -214,7 +218,7 @@ func (s *Service) mount(p, fstype, options string, share bool) (uint32, syscall.
 			return 0, syscall.EACCES, err
 		}
 		ro := opts["readonly"] == "1" || opts["readonly"] == "true"
-		in, err := s.addInstanceLocked(mp, share, []Layer{{Type: "local", Dir: dir, ReadOnly: ro}})
+		in, err := s.addInstanceLocked(mp, share, []stack.Layer{{Type: stack.Local, Dir: dir, ReadOnly: ro}})
 		if err != nil {
 			return 0, fs.Errno(err), err
 		}
@@ -242,7 +246,7 @@ func (s *Service) mount(p, fstype, options string, share bool) (uint32, syscall.
 			upper.Close()
 			return 0, fs.Errno(err), err
 		}
-		in := &instance{path: mp, svc: nu, share: share, build: stackBuild{owned: []fs.Service{upper, nu}}, deps: []*instance{match}}
+		in := &instance{path: mp, svc: nu, share: share, stack: stack.Own(nu, upper), deps: []*instance{match}}
 		if err := s.mountLocked(in); err != nil {
 			nu.Close()
 			upper.Close()

@@ -11,6 +11,8 @@ import (
 	"slices"
 	"syscall"
 	"testing"
+
+	"polytropon/fs/stack"
 )
 
 // TestSharedCachePool: two instances of one service are tenants of one
@@ -26,8 +28,8 @@ func TestSharedCachePool(t *testing.T) {
 			"pool_policy": "weighted", "pool_aging": "true", "pool_slots": "1", "write_through": "true"}
 	}
 	s := newInProcess(t, Config{Instances: []InstanceConfig{
-		{Path: "/a", Stack: []Layer{{Type: "cache", Options: tenant("a", "100")}, {Type: "local", Dir: dirA, ODirect: true}}},
-		{Path: "/b", Stack: []Layer{{Type: "cache", Options: tenant("b", "800")}, {Type: "local", Dir: dirB, ODirect: true}}},
+		{Path: "/a", Stack: []stack.Layer{{Type: "cache", Options: tenant("a", "100")}, {Type: "local", Dir: dirA, ODirect: true}}},
+		{Path: "/b", Stack: []stack.Layer{{Type: "cache", Options: tenant("b", "800")}, {Type: "local", Dir: dirB, ODirect: true}}},
 	}})
 	c := dial(t, s)
 	payload := bytes.Repeat([]byte("0123456789abcdef"), 8192) // 128 KiB: two pages
@@ -52,13 +54,11 @@ func TestSharedCachePool(t *testing.T) {
 			t.Errorf("%s: backend holds %d bytes, want the %d written", inst.path, len(disk), len(payload))
 		}
 	}
-	sharedPools.Lock()
-	np := sharedPools.m[name]
-	sharedPools.Unlock()
+	np := s.stacks.CachePool(name)
 	if np == nil {
 		t.Fatalf("no shared pool %q registered", name)
 	}
-	stats := np.pool.Stats()
+	stats := np.Stats()
 	var got []string
 	owned := 0
 	for _, st := range stats {
@@ -72,29 +72,26 @@ func TestSharedCachePool(t *testing.T) {
 	if owned == 0 {
 		t.Errorf("the tenants own no pages of the shared pool after reading through it")
 	}
-	if np.pool.Frames() != 16 {
-		t.Errorf("pool of %d frames, want 1 MiB / 64 KiB = 16", np.pool.Frames())
+	if np.Frames() != 16 {
+		t.Errorf("pool of %d frames, want 1 MiB / 64 KiB = 16", np.Frames())
 	}
 	s.Stop()
-	if n := len(np.pool.Stats()); n != 0 {
+	if n := len(np.Stats()); n != 0 {
 		t.Errorf("%d tenants still open after Stop", n)
 	}
 	// A later tenant of the name gets a fresh pool, with its own settings.
-	s2 := newInProcess(t, Config{Instances: []InstanceConfig{{Path: "/a", Stack: []Layer{
+	s2 := newInProcess(t, Config{Instances: []InstanceConfig{{Path: "/a", Stack: []stack.Layer{
 		{Type: "cache", Options: map[string]string{"pool": name, "pool_capacity": "2MiB"}}, {Type: "local", Dir: dirA, ODirect: true}}}}})
-	_ = s2
-	sharedPools.Lock()
-	np2 := sharedPools.m[name]
-	sharedPools.Unlock()
-	if np2 == np || np2.pool.Frames() != 32 {
-		t.Errorf("after the old tenants closed: same pool %v, %d frames; want a fresh 32-frame pool", np2 == np, np2.pool.Frames())
+	np2 := s2.stacks.CachePool(name)
+	if np2 == np || np2.Frames() != 32 {
+		t.Errorf("after the old tenants closed: same pool %v, %d frames; want a fresh 32-frame pool", np2 == np, np2.Frames())
 	}
 }
 
 func TestSharedCachePoolErrors(t *testing.T) {
 	dir := t.TempDir()
 	name := fmt.Sprintf("test-pool-%d", rand.Int64())
-	for label, insts := range map[string][][]Layer{
+	for label, insts := range map[string][][]stack.Layer{
 		"no capacity":    {{{Type: "cache", Options: map[string]string{"pool": name}}, {Type: "local", Dir: dir, ODirect: true}}},
 		"tenant alone":   {{{Type: "cache", Options: map[string]string{"tenant": "a", "weight": "5"}}, {Type: "local", Dir: dir}}},
 		"bad weight":     {{{Type: "cache", Options: map[string]string{"pool": name, "pool_capacity": "1M", "weight": "0"}}, {Type: "local", Dir: dir}}},

@@ -27,9 +27,11 @@
 // service's own tables before it touches a libservice: the service never
 // trusts shared memory.
 //
+// Instances are built by a stack.Builder (package fs/stack), which also
+// holds what they share.
+//
 // Lock order: Service.mu, then openFile.ioMu, then openFile.mu; Service.mu,
-// then sharedSet.mu (shared libservices). layersMu (the layer registry) is
-// taken alone.
+// then the stack.Builder's lock (shared libservices and cache pools).
 package service
 
 import (
@@ -42,6 +44,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"polytropon/fs/stack"
 
 	"polytropon/fs/back"
 	"polytropon/fs/wire"
@@ -59,7 +63,7 @@ type Service struct {
 	seg    *shm.Segment
 	w      *wire.Seg
 	driver *back.Driver
-	shared sharedSet
+	stacks stack.Builder // the instances' stacks and what they share
 	pid    int
 
 	// mu guards the tables below.

@@ -13,6 +13,7 @@ import (
 
 	"polytropon/fs"
 	fsclient "polytropon/fs/client"
+	"polytropon/fs/stack"
 	"polytropon/fs/union"
 	"polytropon/fs/wire"
 	"polytropon/ipc/shm"
@@ -120,7 +121,7 @@ func TestSharedLowerAndClones(t *testing.T) {
 	image, up1, up2, up3 := mk("image"), mk("up1"), mk("up2"), mk("up3")
 	os.WriteFile(filepath.Join(image, "lib.so"), []byte("shared image"), 0o644)
 	inst := func(p, upper string) InstanceConfig {
-		return InstanceConfig{Path: p, Share: true, Stack: []Layer{{Type: "union", Branches: []Layer{
+		return InstanceConfig{Path: p, Share: true, Stack: []stack.Layer{{Type: "union", Branches: []stack.Layer{
 			{Type: "local", Dir: upper}, {Type: "local", Dir: image, ReadOnly: true, Shared: "image"}}}}}
 	}
 	s := newInProcess(t, Config{MountDirs: []string{base}, Instances: []InstanceConfig{inst("/c1", up1), inst("/c2", up2)}})
@@ -185,7 +186,7 @@ func TestSharedLowerAndClones(t *testing.T) {
 func TestMountRules(t *testing.T) {
 	base := t.TempDir()
 	s := newInProcess(t, Config{MountDirs: []string{filepath.Join(base, "ok")},
-		Instances: []InstanceConfig{{Path: "/plain", Stack: []Layer{{Type: "local", Dir: base}}}}})
+		Instances: []InstanceConfig{{Path: "/plain", Stack: []stack.Layer{{Type: "local", Dir: base}}}}})
 	os.MkdirAll(filepath.Join(base, "ok", "d"), 0o755)
 	os.Symlink("/etc", filepath.Join(base, "ok", "link"))
 	c := dial(t, s)
@@ -271,7 +272,7 @@ func TestCoreGroups(t *testing.T) {
 
 func TestCacheLayer(t *testing.T) {
 	dir := t.TempDir()
-	s := newInProcess(t, Config{Instances: []InstanceConfig{{Path: "/c", Stack: []Layer{
+	s := newInProcess(t, Config{Instances: []InstanceConfig{{Path: "/c", Stack: []stack.Layer{
 		{Type: "cache", Options: map[string]string{"capacity": "4M", "write_through": "true", "dirty_expire": "1s"}},
 		{Type: "local", Dir: dir}}}}})
 	c := dial(t, s)
@@ -295,7 +296,7 @@ func TestCacheLayer(t *testing.T) {
 		}
 	}
 	s.mu.RUnlock()
-	for name, l := range map[string][]Layer{
+	for name, l := range map[string][]stack.Layer{
 		"bad option": {{Type: "cache", Options: map[string]string{"colour": "red"}}, {Type: "local", Dir: dir}},
 		"bad size":   {{Type: "cache", Options: map[string]string{"capacity": "lots"}}, {Type: "local", Dir: dir}},
 		"no below":   {{Type: "cache"}},

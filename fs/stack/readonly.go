@@ -1,4 +1,4 @@
-package cephlayer
+package stack
 
 import (
 	"context"

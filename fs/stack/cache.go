@@ -1,16 +1,33 @@
-package service
+package stack
 
 import (
 	"fmt"
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"polytropon/fs"
 	"polytropon/fs/cache"
 )
+
+// namedPool is a shared cache pool and the settings it was built with.
+type namedPool struct {
+	pool *cache.Shared
+	spec string // the pool_* options it was built from
+}
+
+// CachePool returns the named shared cache pool the builder holds (nil if
+// none); a pool whose tenants have all closed is still returned until the
+// next tenant of its name replaces it.
+func (b *Builder) CachePool(name string) *cache.Shared {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if np := b.pools[name]; np != nil {
+		return np.pool
+	}
+	return nil
+}
 
 // The "cache" layer wraps the rest of the stack in a client cache
 // (package fs/cache) with per-instance settings from the layer's options:
@@ -38,24 +55,13 @@ import (
 //	                Justitia's allocation lock)
 //	pool_page_size  bytes (default 64 KiB)
 //
-// Named pools are process-wide (one filesystem service per process): every
+// Named pools belong to the Builder (one per filesystem service): every
 // tenant of a name must give the same pool_* options; the pool lives while
 // it has open tenants, and the next tenant of a name whose tenants have all
 // closed gets a fresh pool.
-func init() { RegisterLayer("cache", buildCache) }
-
-// sharedPools are the named shared cache pools of this process.
-var sharedPools = struct {
-	sync.Mutex
-	m map[string]*namedPool
-}{m: map[string]*namedPool{}}
-
-type namedPool struct {
-	pool *cache.Shared
-	spec string // the pool_* options it was built from
-}
-
-func buildCache(l Layer, below fs.Service) (fs.Service, error) {
+//
+// buildCache makes a cache layer over below.
+func (b *Builder) buildCache(l Layer, below fs.Service) (fs.Service, error) {
 	if below == nil {
 		return nil, fmt.Errorf("%w: a cache layer needs layers below it in the stack", ErrConfig)
 	}
@@ -114,7 +120,7 @@ func buildCache(l Layer, below fs.Service) (fs.Service, error) {
 	if o.Policy != "" || o.PageSize != 0 {
 		return nil, fmt.Errorf("%w: cache pool %q: policy and page_size are settings of a private pool; use pool_policy and pool_page_size", ErrConfig, sh.name)
 	}
-	return sh.open(below, o)
+	return b.openShared(&sh, below, o)
 }
 
 // sharedSpec is what the options say about a tenant of a named pool.
@@ -164,9 +170,9 @@ func (sh *sharedSpec) set(k, v string) error {
 	return err
 }
 
-// open returns the instance of the tenant in its named pool, building
-// the pool if no open tenant holds it.
-func (sh *sharedSpec) open(below fs.Service, o cache.Options) (fs.Service, error) {
+// openShared returns the instance of the tenant in its named pool,
+// building the pool if no open tenant holds it.
+func (b *Builder) openShared(sh *sharedSpec, below fs.Service, o cache.Options) (fs.Service, error) {
 	if sh.capacity <= 0 {
 		return nil, fmt.Errorf("%w: cache pool %q: pool_capacity is required (bytes, e.g. \"128MiB\")", ErrConfig, sh.name)
 	}
@@ -175,9 +181,9 @@ func (sh *sharedSpec) open(below fs.Service, o cache.Options) (fs.Service, error
 	if name == "" {
 		name = sh.name
 	}
-	sharedPools.Lock()
-	defer sharedPools.Unlock()
-	np := sharedPools.m[sh.name]
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	np := b.pools[sh.name]
 	if np != nil && len(np.pool.Stats()) == 0 {
 		np = nil // every tenant closed: the next one starts a fresh pool
 	}
@@ -188,7 +194,10 @@ func (sh *sharedSpec) open(below fs.Service, o cache.Options) (fs.Service, error
 			return nil, fmt.Errorf("%w: cache pool %q: %v", ErrConfig, sh.name, err)
 		}
 		np = &namedPool{pool: pool, spec: spec}
-		sharedPools.m[sh.name] = np
+		if b.pools == nil {
+			b.pools = map[string]*namedPool{}
+		}
+		b.pools[sh.name] = np
 	} else if np.spec != spec {
 		return nil, fmt.Errorf("%w: cache pool %q is shared with different settings: %s, open tenants have %s", ErrConfig, sh.name, spec, np.spec)
 	}

@@ -1,6 +1,6 @@
 //go:build ceph && cgo
 
-package cephlayer
+package stack
 
 import (
 	"context"
@@ -13,7 +13,6 @@ import (
 
 	"polytropon/fs"
 	"polytropon/fs/cephfs"
-	"polytropon/fs/service"
 	"polytropon/fs/union"
 )
 
@@ -51,12 +50,12 @@ func TestUnionOfCephLayers(t *testing.T) {
 	})
 
 	opts := map[string]string{"conf": conf, "client_oc_size": "16777216", "mount_timeout": "10s"}
-	upper, err := Build(service.Layer{Type: Type, Dir: "/" + base + "/upper", Options: opts}, nil)
+	upper, err := buildCephFS(Layer{Type: CephFS, Dir: "/" + base + "/upper", Options: opts}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer upper.Close()
-	lower, err := Build(service.Layer{Type: Type, Dir: "/" + base + "/image", ReadOnly: true, Options: opts}, nil)
+	lower, err := buildCephFS(Layer{Type: CephFS, Dir: "/" + base + "/image", ReadOnly: true, Options: opts}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,17 +1,16 @@
 //go:build !(ceph && cgo)
 
-package cephlayer
+package stack
 
 import (
 	"errors"
 	"testing"
 
 	"polytropon/fs/cephfs"
-	"polytropon/fs/service"
 )
 
 func TestBuildWithoutCephTag(t *testing.T) {
-	_, err := Build(service.Layer{Type: Type, Dir: "/t1", Options: map[string]string{"conf": "/etc/ceph/ceph.conf"}}, nil)
+	_, err := buildCephFS(Layer{Type: CephFS, Dir: "/t1", Options: map[string]string{"conf": "/etc/ceph/ceph.conf"}}, nil)
 	if !errors.Is(err, cephfs.ErrUnavailable) {
 		t.Fatalf("Build: got %v, want an error wrapping cephfs.ErrUnavailable", err)
 	}

@@ -1,7 +1,16 @@
-// Package cephlayer makes the cephfs libservice a layer type of the
-// filesystem service: importing it registers "cephfs" with
-// service.RegisterLayer, so a service stack (and a union branch) can be a
-// CephFS client:
+package stack
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"polytropon/fs"
+	"polytropon/fs/cephfs"
+)
+
+// The "cephfs" layer is a CephFS client (fs/cephfs), so a service stack
+// (and a union branch) can be one:
 //
 //	stack = [{type = "union", branches = [
 //	    {type = "cephfs", dir = "/t1/c0", options = {conf = "/etc/ceph/ceph.conf", id = "t1"}},
@@ -15,28 +24,12 @@
 // Go duration), and any libcephfs client option (client_*, rados_*,
 // objecter_*, e.g. client_oc_size). Without -tags ceph the layer fails with
 // cephfs.ErrUnavailable.
-package cephlayer
-
-import (
-	"fmt"
-	"strings"
-	"time"
-
-	"polytropon/fs"
-	"polytropon/fs/cephfs"
-	"polytropon/fs/service"
-)
-
-// Type is the layer type name.
-const Type = "cephfs"
-
-func init() { service.RegisterLayer(Type, Build) }
-
-// Build makes a cephfs layer; it is the service.LayerBuilder of Type. A
-// cephfs layer is a bottom layer: below must be nil.
-func Build(l service.Layer, below fs.Service) (fs.Service, error) {
+//
+// buildCephFS makes a cephfs layer. A cephfs layer is a bottom layer:
+// below must be nil.
+func buildCephFS(l Layer, below fs.Service) (fs.Service, error) {
 	if below != nil {
-		return nil, fmt.Errorf("%w: a cephfs layer is a backend and cannot sit on other layers", service.ErrConfig)
+		return nil, fmt.Errorf("%w: a cephfs layer is a backend and cannot sit on other layers", ErrConfig)
 	}
 	cfg := cephfs.Config{Root: l.Dir, ClientOptions: map[string]string{}}
 	for k, v := range l.Options {
@@ -52,17 +45,17 @@ func Build(l service.Layer, below fs.Service) (fs.Service, error) {
 		case k == "mount_timeout":
 			d, err := time.ParseDuration(v)
 			if err != nil || d <= 0 {
-				return nil, fmt.Errorf("%w: cephfs layer: mount_timeout %q: want a positive duration such as 10s", service.ErrConfig, v)
+				return nil, fmt.Errorf("%w: cephfs layer: mount_timeout %q: want a positive duration such as 10s", ErrConfig, v)
 			}
 			cfg.MountTimeout = d
 		case strings.HasPrefix(k, "client_"), strings.HasPrefix(k, "rados_"), strings.HasPrefix(k, "objecter_"):
 			cfg.ClientOptions[k] = v
 		default:
-			return nil, fmt.Errorf("%w: cephfs layer: unknown option %q (have conf, keyring, id, fs_name, mount_timeout, client_*, rados_*, objecter_*)", service.ErrConfig, k)
+			return nil, fmt.Errorf("%w: cephfs layer: unknown option %q (have conf, keyring, id, fs_name, mount_timeout, client_*, rados_*, objecter_*)", ErrConfig, k)
 		}
 	}
 	if cfg.ConfPath == "" {
-		return nil, fmt.Errorf("%w: cephfs layer: options.conf (a ceph.conf path) is required", service.ErrConfig)
+		return nil, fmt.Errorf("%w: cephfs layer: options.conf (a ceph.conf path) is required", ErrConfig)
 	}
 	ctx, cancel := contextWithMountTimeout(cfg.MountTimeout)
 	defer cancel()

@@ -2,21 +2,16 @@ package runner
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
-	"golang.org/x/sys/unix"
-
-	"polytropon/fs/hostfs"
 	"polytropon/runner/config"
 	"polytropon/runner/metrics"
 	"polytropon/runner/pool"
@@ -74,9 +69,13 @@ type rep struct {
 	logs  string // agent logs and raw outputs of this repetition
 
 	pools     []*pool.Pool
-	instances []systems.Instance
+	instances []systems.Instance // by pool; nil where no container runs
 	agents    []*agentProc
-	out       *Repetition
+	// placements[i] is where agents[i] runs, and events[i] its last event.
+	placements    []config.Placement
+	events        []AgentEvent
+	mains, noises []*agentProc // agents by role
+	out           *Repetition
 }
 
 // agentGrace is how long an agent gets to return its result after "stop":
@@ -115,316 +114,37 @@ func (rp *rep) note(format string, args ...any) {
 	rp.out.Notes = append(rp.out.Notes, fmt.Sprintf(format, args...))
 }
 
+// run sets the repetition up, measures it and records its results; what
+// it set up is left for teardown, whatever happens.
 func (rp *rep) run(ctx context.Context) error {
-	exp := rp.r.exp
 	for _, d := range []string{rp.dir, rp.logs} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return err
 		}
 	}
-
-	// Pools: planned cores, memory, own namespaces.
-	rp.r.prog.setPhase("creating pools")
-	plan, over := pool.Plan(rp.pt.Pools, exp.Pools.CoresPerPool, len(rp.r.hostCores))
-	if over {
-		rp.note("oversubscribed: %d pools x %d cores on %d host cores", rp.pt.Pools, exp.Pools.CoresPerPool, len(rp.r.hostCores))
-	}
-	for i := range rp.pt.Pools {
-		cores := make([]int, len(plan[i]))
-		for j, c := range plan[i] {
-			cores[j] = rp.r.hostCores[c]
-		}
-		p, err := pool.Create(ctx, pool.Spec{
-			Name:        fmt.Sprintf("p%d", i),
-			Cores:       cores,
-			MemoryBytes: exp.Pools.Memory.Bytes(),
-			Namespaces:  true,
-			Group:       rp.r.group,
-		})
-		if err != nil {
-			return fmt.Errorf("runner: creating pool %d: %w", i, err)
-		}
-		rp.pools = append(rp.pools, p)
-	}
-
-	// The system sets up every pool's containers.
-	rp.r.prog.setPhase("setting up " + rp.pt.System)
-	layout := exp.Layout(rp.pt)
-	var lower string
-	if exp.Pools.SharedLower {
-		var err error
-		if lower, err = rp.prepareLower(ctx, layout); err != nil {
-			return err
-		}
-	}
-	for i, p := range rp.pools {
-		n := exp.ContainersIn(rp.pt, i)
-		if n == 0 {
-			rp.instances = append(rp.instances, nil)
-			continue
-		}
-		wd := filepath.Join(rp.dir, fmt.Sprintf("pool%d", i))
-		if err := os.MkdirAll(wd, 0o755); err != nil {
-			return err
-		}
-		inst, err := rp.sys.Setup(ctx, systemPool{p}, systems.Request{
-			Pool: i, Containers: n, WorkDir: wd, Lower: lower,
-			Backend: exp.Backend, Options: pointOptions(exp, rp.pt),
-			Oversubscribed: over,
-			// The userlock collector reads the service's Go lock waits
-			// from this snapshot file (same path in the pool).
-			ServiceEnv: []string{metrics.EnvRuntimeMetricsFile + "=" + filepath.Join(wd, "serve-metrics.json")},
-		})
-		if err != nil {
-			return fmt.Errorf("runner: pool %d: %w", i, err)
-		}
-		rp.instances = append(rp.instances, inst)
-	}
-
-	// One agent per placement, inside its pool.
-	rp.r.prog.setPhase("preparing workloads")
-	var mains, noises []*agentProc
-	var placements []config.Placement
-	for _, pl := range layout {
-		w := exp.Workloads[pl.Workload]
-		wl, err := w.DecodeAt(rp.pt)
-		if err != nil {
-			return err
-		}
-		params, err := json.Marshal(wl)
-		if err != nil {
-			return fmt.Errorf("runner: encoding params of %s: %w", w.Name, err)
-		}
-		job := &Job{
-			Workload: w.Name, Params: params,
-			Container: rp.instances[pl.Pool].Container(pl.Container),
-			Cores:     rp.pools[pl.Pool].Cores(), Pool: pl.Pool, Instance: pl.Container,
-			Seed:  seedOf(exp.Run.Seed, rp.pt.Index, rp.index, pl),
-			Phase: w.Role, Warmup: exp.Run.Warmup.Duration,
-		}
-		if w.Role == "main" {
-			job.Duration = exp.Run.Duration.Duration
-		}
-		base := fmt.Sprintf("%s-w%d-p%d-c%d", w.Name, pl.Workload, pl.Pool, pl.Container)
-		job.OutDir = filepath.Join(rp.logs, base)
-		if err := os.MkdirAll(job.OutDir, 0o755); err != nil {
-			return err
-		}
-		label := fmt.Sprintf("%s (%s) in pool %d container %d", w.Name, w.Role, pl.Pool, pl.Container)
-		a, err := startAgent(ctx, rp.pools[pl.Pool], rp.r.agentBin, label, filepath.Join(rp.logs, base+".log"), job)
-		if err != nil {
-			os.Remove(job.OutDir)
-			return err
-		}
-		a.outDir = job.OutDir
-		rp.agents = append(rp.agents, a)
-		placements = append(placements, pl)
-		if w.Role == "noise" {
-			noises = append(noises, a)
-		} else {
-			mains = append(mains, a)
-		}
-	}
-	if len(mains) == 0 {
-		return fmt.Errorf("runner: point %s places no main workload", rp.pt.Name())
-	}
-
-	// Barrier: every agent has prepared before anyone starts measuring.
-	if err := eachAgent(ctx, rp.agents, func(ctx context.Context, a *agentProc) error {
-		ev, err := a.next(ctx)
-		if err == nil && ev.Type != "ready" {
-			err = fmt.Errorf("%w: %s: got %q before ready", ErrAgent, a.label, ev.Type)
-		}
-		return err
-	}); err != nil {
-		return fmt.Errorf("preparing the workloads: %w", err)
-	}
-	if exp.Run.DropCaches {
-		if err := dropCaches(); err != nil {
-			rp.note("drop_caches: %v", err)
-		}
-	}
-
-	// Collectors watch exactly the measured window.
-	rp.r.prog.setPhase("measuring")
-	cols := rp.startCollectors(ctx)
-	for _, a := range noises {
-		a.send(cmdGo)
-	}
-	for _, a := range mains {
-		a.send(cmdGo)
-	}
-	events := make([]AgentEvent, len(rp.agents))
-	mainErr := eachAgent(ctx, mains, func(ctx context.Context, a *agentProc) error {
-		ev, err := a.next(ctx)
-		events[slices.Index(rp.agents, a)] = ev
-		return err
-	})
-	rp.out.Metrics = rp.stopCollectors(ctx, cols)
-	if mainErr != nil {
-		return fmt.Errorf("measured phase: %w", mainErr)
-	}
-	// Noise ends when the main workloads are done.
-	if len(noises) > 0 {
-		rp.r.prog.setPhase("stopping noise")
-	}
-	for _, a := range noises {
-		a.stop()
-	}
-	gctx, cancel := context.WithTimeout(ctx, agentGrace)
-	noiseErr := eachAgent(gctx, noises, func(ctx context.Context, a *agentProc) error {
-		ev, err := a.next(ctx)
-		events[slices.Index(rp.agents, a)] = ev
-		return err
-	})
-	cancel()
-	if noiseErr != nil {
-		if ctx.Err() != nil {
-			return context.Cause(ctx)
-		}
-		return fmt.Errorf("stopping the noise workloads: %w", noiseErr)
-	}
-	for i, a := range rp.agents {
-		a.finish(agentGrace)
-		pl := placements[i]
-		w := exp.Workloads[pl.Workload]
-		if events[i].Stopped {
-			rp.note("%s: stopped without a result (the workload reports nothing when stopped early)", a.label)
-		}
-		rp.out.Instances = append(rp.out.Instances, Instance{
-			Workload: w.Name, Role: w.Role, Pool: pl.Pool, Container: pl.Container,
-			Result: events[i].Result, NothingToDo: events[i].NothingToDo,
-		})
-	}
-	return nil
-}
-
-// prepareLower builds the shared read-only image of this repetition.
-func (rp *rep) prepareLower(ctx context.Context, layout []config.Placement) (string, error) {
-	lower := filepath.Join(rp.dir, "lower")
-	if err := os.MkdirAll(lower, 0o755); err != nil {
-		return "", err
-	}
-	seen := map[int]bool{}
-	for _, pl := range layout {
-		w := rp.r.exp.Workloads[pl.Workload]
-		if seen[pl.Workload] || w.Role != "main" {
-			continue
-		}
-		seen[pl.Workload] = true
-		wl, err := w.DecodeAt(rp.pt)
-		if err != nil {
-			return "", err
-		}
-		if lp, ok := wl.(LowerPreparer); ok {
-			err = lp.PrepareLower(ctx, lower)
-		} else {
-			// By default the workload's own Prepare, run once on the host
-			// over the image, puts its files there; each clone's Prepare
-			// then finds and reuses them (fileappend, fileread).
-			err = prepareOnHost(ctx, wl, lower, seedOf(rp.r.exp.Run.Seed, rp.pt.Index, rp.index, config.Placement{Workload: pl.Workload, Pool: -1}))
-		}
-		if err != nil {
-			return "", fmt.Errorf("runner: %s: preparing the shared image: %w", w.Name, err)
-		}
-	}
-	return lower, nil
-}
-
-func prepareOnHost(ctx context.Context, wl workloads.Workload, dir string, seed int64) error {
-	svc, err := hostfs.New(dir)
+	over, err := rp.createPools(ctx)
 	if err != nil {
 		return err
 	}
-	defer svc.Close()
-	return wl.Prepare(ctx, &workloads.Env{Dir: dir, FS: svc, Pool: -1, Seed: seed})
-}
-
-// eachAgent runs f for every agent concurrently; the first error cancels
-// the others' waits and is returned.
-func eachAgent(ctx context.Context, agents []*agentProc, f func(context.Context, *agentProc) error) error {
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var first error
-	for _, a := range agents {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := f(ctx, a); err != nil {
-				mu.Lock()
-				if first == nil {
-					first = err
-					cancel(err)
-				}
-				mu.Unlock()
-			}
-		}()
+	layout := rp.r.exp.Layout(rp.pt)
+	if err := rp.setupSystems(ctx, layout, over); err != nil {
+		return err
 	}
-	wg.Wait()
-	return first
-}
-
-type runningCollector struct {
-	name string
-	c    metrics.Collector
-}
-
-func (rp *rep) target() metrics.Target {
-	var t metrics.Target
-	for i, p := range rp.pools {
-		pt := metrics.PoolTarget{Name: p.Name(), Cores: p.Cores(), CgroupV1: p.CgroupV1(), CgroupV2: p.CgroupV2()}
-		if pids, err := p.PIDs(); err == nil {
-			pt.PIDs = pids
-		}
-		t.Pools = append(t.Pools, pt)
-		if i < len(rp.instances) {
-			if sp, ok := rp.instances[i].(ServicePIDer); ok {
-				t.ServicePIDs = append(t.ServicePIDs, sp.ServicePIDs()...)
-			}
-		}
+	if err := rp.startAgents(ctx, layout); err != nil {
+		return err
 	}
-	return t
-}
-
-func (rp *rep) startCollectors(ctx context.Context) []runningCollector {
-	t := rp.target()
-	var out []runningCollector
-	for _, name := range rp.r.collectors {
-		c, err := metrics.New(name)
-		if err != nil {
-			rp.note("collector %s: %v", name, err)
-			continue
-		}
-		if err := c.Start(ctx, t); err != nil {
-			if errors.Is(err, metrics.ErrNoData) {
-				// "metrics: no data on this host: userlock: why" reads
-				// better as "collector userlock: no data: why".
-				why := strings.TrimPrefix(err.Error(), metrics.ErrNoData.Error()+": ")
-				rp.note("collector %s: no data: %s", name, strings.TrimPrefix(why, name+": "))
-			} else {
-				rp.note("collector %s: %v", name, err)
-			}
-			continue
-		}
-		out = append(out, runningCollector{name, c})
+	if err := rp.barrier(ctx); err != nil {
+		return err
 	}
-	return out
-}
-
-func (rp *rep) stopCollectors(ctx context.Context, cols []runningCollector) []metrics.Metric {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
-	defer cancel()
-	var all []metrics.Metric
-	for _, rc := range cols {
-		ms, err := rc.c.Stop(ctx)
-		if err != nil {
-			rp.note("collector %s: %v", rc.name, err)
-		}
-		all = append(all, ms...)
+	rp.dropCachesIfAsked()
+	if err := rp.measure(ctx); err != nil {
+		return err
 	}
-	return all
+	if err := rp.stopNoise(ctx); err != nil {
+		return err
+	}
+	rp.collectResults()
+	return nil
 }
 
 // teardown stops agents, tears the systems down and destroys the pools, in
@@ -519,12 +239,4 @@ func seedOf(base int64, point, rep int, pl config.Placement) int64 {
 	h := fnv.New64a()
 	fmt.Fprintf(h, "%d/%d/%d/%d/%d/%d", base, point, rep, pl.Workload, pl.Pool, pl.Container)
 	return int64(h.Sum64() >> 1)
-}
-
-func dropCaches() error {
-	unix.Sync()
-	if err := os.WriteFile("/proc/sys/vm/drop_caches", []byte("3\n"), 0); err != nil {
-		return err
-	}
-	return nil
 }

@@ -41,6 +41,9 @@ type ftraceBegin struct {
 
 func (f *ftraceBackend) name() string { return "ftrace" }
 
+// helperCPU is 0: no helper process; o.goroutine counts the reader.
+func (f *ftraceBackend) helperCPU() time.Duration { return 0 }
+
 func startFtrace(ctx context.Context, t Target, o *overhead) (lockBackend, error) {
 	dir := filepath.Join(TracingRoot, "instances", fmt.Sprintf("polytropon-%d-%d", os.Getpid(), ftraceSeq.Add(1)))
 	if err := os.Mkdir(dir, 0o700); err != nil {
@@ -55,10 +58,8 @@ func startFtrace(ctx context.Context, t Target, o *overhead) (lockBackend, error
 	os.WriteFile(filepath.Join(dir, "buffer_size_kb"), []byte("8192"), 0)
 	// Real lock addresses (for kallsyms), not %p's hashed ones.
 	os.WriteFile(filepath.Join(dir, "options", "hash-ptr"), []byte("0"), 0)
-	for _, ev := range []string{"contention_begin", "contention_end"} {
-		if err := os.WriteFile(filepath.Join(dir, "events", "lock", ev, "enable"), []byte("1"), 0); err != nil {
-			return fail(err)
-		}
+	if err := f.enableEvents("1"); err != nil {
+		return fail(err)
 	}
 	pipe, err := os.OpenFile(filepath.Join(dir, "trace_pipe"), os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
@@ -66,14 +67,20 @@ func startFtrace(ctx context.Context, t Target, o *overhead) (lockBackend, error
 	}
 	f.pipe = pipe
 	o.goroutine(f.read)
-	go func() {
-		select {
-		case <-ctx.Done():
-			f.halt()
-		case <-f.done:
-		}
-	}()
+	stopOnCancel(ctx, f.done, f.halt)
 	return f, nil
+}
+
+// enableEvents writes v ("1" or "0") to the enable file of both lock
+// events of the instance and returns the first error.
+func (f *ftraceBackend) enableEvents(v string) error {
+	var first error
+	for _, ev := range []string{"contention_begin", "contention_end"} {
+		if err := os.WriteFile(filepath.Join(f.dir, "events", "lock", ev, "enable"), []byte(v), 0); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
 }
 
 func (f *ftraceBackend) halt() {
@@ -133,7 +140,7 @@ func (f *ftraceBackend) parse(line string) {
 	rest := line[colon+len(": contention_"):]
 	event, args, _ := strings.Cut(rest, ": ")
 	addrStr, detail, _ := strings.Cut(strings.TrimSpace(args), " ")
-	addr, _ := strconv.ParseUint(strings.TrimPrefix(addrStr, "0x"), 16, 64)
+	addr := parseAddr(addrStr)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	switch event {
@@ -200,9 +207,7 @@ func parseLockFlags(s string) uint32 {
 }
 
 func (f *ftraceBackend) stop() (lockTotals, error) {
-	for _, ev := range []string{"contention_begin", "contention_end"} {
-		os.WriteFile(filepath.Join(f.dir, "events", "lock", ev, "enable"), []byte("0"), 0)
-	}
+	f.enableEvents("0")
 	// Let the reader drain what is buffered, then stop it.
 	time.Sleep(50 * time.Millisecond)
 	f.halt()
@@ -220,9 +225,7 @@ func (f *ftraceBackend) cleanup() {
 	if f.pipe != nil {
 		f.pipe.Close()
 	}
-	for _, ev := range []string{"contention_begin", "contention_end"} {
-		os.WriteFile(filepath.Join(f.dir, "events", "lock", ev, "enable"), []byte("0"), 0)
-	}
+	f.enableEvents("0")
 	// The instance can be busy for a moment after the pipe closes.
 	for i := 0; i < 50; i++ {
 		if err := os.Remove(f.dir); err == nil || errors.Is(err, os.ErrNotExist) {

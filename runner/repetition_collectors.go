@@ -19,11 +19,7 @@ type runningCollector struct {
 func (rp *rep) target() metrics.Target {
 	var t metrics.Target
 	for i, p := range rp.pools {
-		pt := metrics.PoolTarget{Name: p.Name(), Cores: p.Cores(), CgroupV1: p.CgroupV1(), CgroupV2: p.CgroupV2()}
-		if pids, err := p.PIDs(); err == nil {
-			pt.PIDs = pids
-		}
-		t.Pools = append(t.Pools, pt)
+		t.Pools = append(t.Pools, metrics.TargetPool(p))
 		if i < len(rp.instances) {
 			if sp, ok := rp.instances[i].(ServicePIDer); ok {
 				t.ServicePIDs = append(t.ServicePIDs, sp.ServicePIDs()...)

@@ -57,7 +57,7 @@ func BenchmarkCollectorOverhead(b *testing.B) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	tgt := metrics.Target{Pools: []metrics.PoolTarget{work.MetricsTarget(), svcPool.MetricsTarget()}, ServicePIDs: []int{svc.Pid}}
+	tgt := metrics.Target{Pools: []metrics.PoolTarget{metrics.TargetPool(work), metrics.TargetPool(svcPool)}, ServicePIDs: []int{svc.Pid}}
 
 	for _, name := range metrics.Names() {
 		b.Run(name, func(b *testing.B) {

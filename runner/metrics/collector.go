@@ -16,6 +16,8 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+
+	"polytropon/runner/pool"
 )
 
 // Target is what a collector observes during one window.
@@ -99,4 +101,11 @@ func Names() []string {
 	}
 	sort.Strings(names)
 	return names
+}
+
+// TargetPool describes a provisioned pool to the collectors. PIDs are the
+// pool's current processes (nil when the pool is gone).
+func TargetPool(p *pool.Pool) PoolTarget {
+	pids, _ := p.PIDs()
+	return PoolTarget{Name: p.Name(), Cores: p.Cores(), CgroupV1: p.CgroupV1(), CgroupV2: p.CgroupV2(), PIDs: pids}
 }

@@ -172,7 +172,7 @@ func TestStealRealIntruder(t *testing.T) {
 	core := cores[len(cores)-1]
 	p := newPool(t, "victim", []int{core})
 	var intruder *exec.Cmd
-	ms := collect(t, "steal", metrics.Target{Pools: []metrics.PoolTarget{p.MetricsTarget()}}, time.Second, func() {
+	ms := collect(t, "steal", metrics.Target{Pools: []metrics.PoolTarget{metrics.TargetPool(p)}}, time.Second, func() {
 		intruder = exec.Command("taskset", "-c", strconv.Itoa(core), "sh", "-c", "while :; do :; done")
 		if err := intruder.Start(); err != nil {
 			t.Fatal(err)
@@ -212,7 +212,7 @@ func TestLockwaitReal(t *testing.T) {
 			old := metrics.LockwaitBackend
 			metrics.LockwaitBackend = backend
 			defer func() { metrics.LockwaitBackend = old }()
-			tgt := metrics.Target{Pools: []metrics.PoolTarget{busy.MetricsTarget(), idle.MetricsTarget()}}
+			tgt := metrics.Target{Pools: []metrics.PoolTarget{metrics.TargetPool(busy), metrics.TargetPool(idle)}}
 			var procs []*pool.Process
 			ms := collect(t, "lockwait", tgt, 1500*time.Millisecond, func() {
 				exe, _ := os.Executable()
@@ -350,7 +350,7 @@ func TestUserlockReal(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	tgt := metrics.Target{Pools: []metrics.PoolTarget{p.MetricsTarget()}, ServicePIDs: []int{svc.Pid, os.Getpid()}}
+	tgt := metrics.Target{Pools: []metrics.PoolTarget{metrics.TargetPool(p)}, ServicePIDs: []int{svc.Pid, os.Getpid()}}
 	c, _ := metrics.New("userlock")
 	if err := c.Start(context.Background(), tgt); err != nil {
 		t.Fatal(err)
@@ -384,7 +384,7 @@ func TestCollectorsReal(t *testing.T) {
 	startIn(t, p, nil, "sh", "-c", "head -c 64M /dev/zero | tail > /dev/null; sleep 100")
 	startIn(t, p, nil, "sh", "-c", "while :; do sleep 0.01; done")
 	time.Sleep(300 * time.Millisecond)
-	tgt := metrics.Target{Pools: []metrics.PoolTarget{p.MetricsTarget()}}
+	tgt := metrics.Target{Pools: []metrics.PoolTarget{metrics.TargetPool(p)}}
 	var cs []metrics.Collector
 	for _, n := range []string{"cpu", "steal", "memory", "ctxswitch", "psi"} {
 		c, _ := metrics.New(n)

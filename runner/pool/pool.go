@@ -46,8 +46,6 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
-
-	"polytropon/runner/metrics"
 )
 
 // DefaultGroup is the cgroup parent of pools whose Spec.Group is empty.
@@ -185,16 +183,3 @@ func (p *Process) HostPid() int { return p.Pid }
 
 // Exited reports whether the exit status has arrived.
 func (p *Process) Exited() bool { return p.proc.exited() }
-
-// MetricsTarget describes the pool to the metrics collectors. PIDs are the
-// pool's current processes (nil when the pool is gone).
-func (p *Pool) MetricsTarget() metrics.PoolTarget {
-	pids, _ := p.PIDs()
-	return metrics.PoolTarget{
-		Name:     p.spec.Name,
-		Cores:    p.Cores(),
-		CgroupV1: p.CgroupV1(),
-		CgroupV2: p.CgroupV2(),
-		PIDs:     pids,
-	}
-}

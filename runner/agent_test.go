@@ -121,7 +121,7 @@ func TestAgentErrors(t *testing.T) {
 		"not json":         {`{nope`, "bad job"},
 		"unknown workload": {`{"workload": "nosuch"}`, "unknown workload"},
 		"bad params":       {`{"workload": "fileserver", "params": {"NThreads": -3}}`, "nthreads"},
-		"unknown opener":   {`{"workload": "fileserver", "container": {"dir": "/tmp", "fs": {"kind": "nosuch"}}}`, "no opener"},
+		"unknown opener":   {`{"workload": "fileserver", "container": {"dir": "/tmp", "fs": {"kind": "nosuch"}}}`, `unknown fs kind "nosuch"`},
 	} {
 		t.Run(name, func(t *testing.T) {
 			if _, err := workloads.New("fileserver"); err != nil {

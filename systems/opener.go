@@ -3,8 +3,8 @@ package systems
 import (
 	"context"
 	"fmt"
-	"sort"
-	"sync"
+
+	"polytropon/internal/registry"
 
 	"polytropon/fs"
 	"polytropon/fs/hostfs"
@@ -13,35 +13,19 @@ import (
 // Opener opens the libservice a Go workload uses for a container.
 type Opener func(ctx context.Context, c Container) (fs.Service, error)
 
-var (
-	openersMu sync.Mutex
-	openers   = map[string]Opener{}
-)
+// openers are the openers by FSSpec kind.
+var openers = registry.New[Opener]("systems", "fs kind")
 
 // RegisterOpener adds an opener for FSSpec.Kind; for init functions only
 // (panics on duplicates).
-func RegisterOpener(kind string, o Opener) {
-	openersMu.Lock()
-	defer openersMu.Unlock()
-	if _, dup := openers[kind]; dup {
-		panic("systems: opener registered twice: " + kind)
-	}
-	openers[kind] = o
-}
+func RegisterOpener(kind string, o Opener) { openers.Register(kind, o) }
 
 // OpenFS opens the container's filesystem as a libservice, with the opener
 // its FSSpec names.
 func OpenFS(ctx context.Context, c Container) (fs.Service, error) {
-	openersMu.Lock()
-	o, ok := openers[c.FS.Kind]
-	var kinds []string
-	for k := range openers {
-		kinds = append(kinds, k)
-	}
-	openersMu.Unlock()
-	if !ok {
-		sort.Strings(kinds)
-		return nil, fmt.Errorf("systems: no opener for fs kind %q (have %v): %w", c.FS.Kind, kinds, ErrUnavailable)
+	o, err := openers.Lookup(c.FS.Kind)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", err, ErrUnavailable)
 	}
 	return o(ctx, c)
 }

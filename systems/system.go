@@ -13,9 +13,8 @@ package systems
 import (
 	"context"
 	"errors"
-	"fmt"
-	"sort"
-	"sync"
+
+	"polytropon/internal/registry"
 )
 
 // System is one system under test.
@@ -81,44 +80,14 @@ type FSSpec struct {
 // ErrUnavailable marks a system (or opener) that cannot run on this host.
 var ErrUnavailable = errors.New("systems: not available on this host")
 
-var (
-	registryMu sync.Mutex
-	registry   = map[string]System{}
-)
+// registered are the systems by paper label.
+var registered = registry.New[System]("systems", "system")
 
 // Register adds a system; for init functions only (panics on duplicates).
-func Register(s System) {
-	registryMu.Lock()
-	defer registryMu.Unlock()
-	if _, dup := registry[s.Name()]; dup {
-		panic("systems: registered twice: " + s.Name())
-	}
-	registry[s.Name()] = s
-}
+func Register(s System) { registered.Register(s.Name(), s) }
 
 // Lookup returns the named system.
-func Lookup(name string) (System, error) {
-	registryMu.Lock()
-	defer registryMu.Unlock()
-	s, ok := registry[name]
-	if !ok {
-		return nil, fmt.Errorf("systems: unknown system %q (have %v)", name, namesLocked())
-	}
-	return s, nil
-}
+func Lookup(name string) (System, error) { return registered.Lookup(name) }
 
 // Names lists the registered systems.
-func Names() []string {
-	registryMu.Lock()
-	defer registryMu.Unlock()
-	return namesLocked()
-}
-
-func namesLocked() []string {
-	var names []string
-	for n := range registry {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
-}
+func Names() []string { return registered.Names() }

@@ -18,10 +18,9 @@ package workloads
 import (
 	"context"
 	"errors"
-	"fmt"
-	"sort"
-	"sync"
 	"time"
+
+	"polytropon/internal/registry"
 
 	"polytropon/fs"
 	"polytropon/results"
@@ -88,44 +87,20 @@ var ErrToolMissing = errors.New("workloads: required program not installed")
 // Factory returns a workload with its default configuration.
 type Factory func() Workload
 
-var (
-	registryMu sync.Mutex
-	registry   = map[string]Factory{}
-)
+// registered are the workloads by name.
+var registered = registry.New[Factory]("workloads", "workload")
 
 // Register adds a workload; for init functions only (panics on duplicates).
-func Register(name string, f Factory) {
-	registryMu.Lock()
-	defer registryMu.Unlock()
-	if _, dup := registry[name]; dup {
-		panic("workloads: registered twice: " + name)
-	}
-	registry[name] = f
-}
+func Register(name string, f Factory) { registered.Register(name, f) }
 
 // New returns the named workload with its default configuration.
 func New(name string) (Workload, error) {
-	registryMu.Lock()
-	defer registryMu.Unlock()
-	f, ok := registry[name]
-	if !ok {
-		return nil, fmt.Errorf("workloads: unknown workload %q (have %v)", name, namesLocked())
+	f, err := registered.Lookup(name)
+	if err != nil {
+		return nil, err
 	}
 	return f(), nil
 }
 
 // Names lists the registered workloads.
-func Names() []string {
-	registryMu.Lock()
-	defer registryMu.Unlock()
-	return namesLocked()
-}
-
-func namesLocked() []string {
-	var names []string
-	for n := range registry {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
-}
+func Names() []string { return registered.Names() }

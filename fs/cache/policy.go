@@ -2,9 +2,9 @@ package cache
 
 import (
 	"fmt"
-	"sort"
-	"sync"
 	"sync/atomic"
+
+	"polytropon/internal/registry"
 )
 
 // Policy orders the pages of a pool for reclamation. The pool calls every
@@ -39,40 +39,20 @@ type PoolInfo interface {
 // PolicyFactory builds a policy for a pool.
 type PolicyFactory func(PoolInfo) Policy
 
-var (
-	policiesMu sync.Mutex
-	policies   = map[string]PolicyFactory{}
-)
+// policies are the registered eviction policies.
+var policies = registry.New[PolicyFactory]("cache", "policy")
 
 // RegisterPolicy adds an eviction policy under name; for init functions
 // (panics on duplicates).
-func RegisterPolicy(name string, f PolicyFactory) {
-	policiesMu.Lock()
-	defer policiesMu.Unlock()
-	if _, dup := policies[name]; dup {
-		panic("cache: policy registered twice: " + name)
-	}
-	policies[name] = f
-}
+func RegisterPolicy(name string, f PolicyFactory) { policies.Register(name, f) }
 
 // Policies lists the registered eviction policies.
-func Policies() []string {
-	policiesMu.Lock()
-	defer policiesMu.Unlock()
-	var out []string
-	for n := range policies {
-		out = append(out, n)
-	}
-	sort.Strings(out)
-	return out
-}
+func Policies() []string { return policies.Names() }
 
 func newPolicy(name string, info PoolInfo) (Policy, error) {
-	policiesMu.Lock()
-	f, ok := policies[name]
-	policiesMu.Unlock()
-	if !ok {
-		return nil, fmt.Errorf("%w: unknown policy %q (have %v)", ErrInvalidOptions, name, Policies())
+	f, err := policies.Lookup(name)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidOptions, err)
 	}
 	return f(info), nil
 }

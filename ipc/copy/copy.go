@@ -21,9 +21,8 @@ package copy
 
 import (
 	"errors"
-	"fmt"
-	"sort"
-	"sync"
+
+	"polytropon/internal/registry"
 )
 
 // Method moves bytes from src to dst.
@@ -66,51 +65,17 @@ var (
 	ErrShort = errors.New("copy: short cross-memory transfer")
 )
 
-var (
-	registryMu sync.Mutex
-	registry   = map[string]Spec{}
-)
+// methods are the registered copy methods.
+var methods = registry.New[Spec]("copy", "method")
 
 // Register adds a method; for init functions, panics on a duplicate.
-func Register(s Spec) {
-	registryMu.Lock()
-	defer registryMu.Unlock()
-	if _, dup := registry[s.Name]; dup {
-		panic("copy: method registered twice: " + s.Name)
-	}
-	registry[s.Name] = s
-}
+func Register(s Spec) { methods.Register(s.Name, s) }
 
 // Lookup returns the named method.
-func Lookup(name string) (Spec, error) {
-	registryMu.Lock()
-	defer registryMu.Unlock()
-	s, ok := registry[name]
-	if !ok {
-		return Spec{}, fmt.Errorf("copy: unknown method %q (have %v)", name, namesLocked())
-	}
-	return s, nil
-}
+func Lookup(name string) (Spec, error) { return methods.Lookup(name) }
 
 // Specs returns every registered method, sorted by name.
-func Specs() []Spec {
-	registryMu.Lock()
-	defer registryMu.Unlock()
-	out := make([]Spec, 0, len(registry))
-	for _, n := range namesLocked() {
-		out = append(out, registry[n])
-	}
-	return out
-}
-
-func namesLocked() []string {
-	names := make([]string, 0, len(registry))
-	for n := range registry {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
-}
+func Specs() []Spec { return methods.Values() }
 
 // New builds an instance of the named method.
 func New(name string, opts Options) (Method, error) {

@@ -17,9 +17,9 @@ package queue
 import (
 	"errors"
 	"fmt"
-	"sort"
-	"sync"
 	"time"
+
+	"polytropon/internal/registry"
 )
 
 // Queue is a multi-producer multi-consumer FIFO-ish queue of uint64 items.
@@ -125,49 +125,15 @@ var (
 	ErrEmpty   = errors.New("queue: empty")
 )
 
-var (
-	registryMu sync.Mutex
-	registry   = map[string]Design{}
-)
+// designs are the registered queue designs.
+var designs = registry.New[Design]("queue", "design")
 
 // Register adds a design; it is meant for init functions and panics on a
 // duplicate name.
-func Register(d Design) {
-	registryMu.Lock()
-	defer registryMu.Unlock()
-	if _, dup := registry[d.Name]; dup {
-		panic("queue: design registered twice: " + d.Name)
-	}
-	registry[d.Name] = d
-}
+func Register(d Design) { designs.Register(d.Name, d) }
 
 // Lookup returns the named design.
-func Lookup(name string) (Design, error) {
-	registryMu.Lock()
-	defer registryMu.Unlock()
-	d, ok := registry[name]
-	if !ok {
-		return Design{}, fmt.Errorf("queue: unknown design %q (have %v)", name, namesLocked())
-	}
-	return d, nil
-}
+func Lookup(name string) (Design, error) { return designs.Lookup(name) }
 
 // Designs returns every registered design, sorted by name.
-func Designs() []Design {
-	registryMu.Lock()
-	defer registryMu.Unlock()
-	out := make([]Design, 0, len(registry))
-	for _, n := range namesLocked() {
-		out = append(out, registry[n])
-	}
-	return out
-}
-
-func namesLocked() []string {
-	names := make([]string, 0, len(registry))
-	for n := range registry {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
-}
+func Designs() []Design { return designs.Values() }

@@ -13,9 +13,8 @@ package metrics
 import (
 	"context"
 	"errors"
-	"fmt"
-	"sort"
-	"sync"
+
+	"polytropon/internal/registry"
 
 	"polytropon/runner/pool"
 )
@@ -65,43 +64,23 @@ var ErrNoData = errors.New("metrics: no data on this host")
 // Factory builds a fresh collector for one window.
 type Factory func() Collector
 
-var (
-	registryMu sync.Mutex
-	registry   = map[string]Factory{}
-)
+// collectors are the registered collectors.
+var collectors = registry.New[Factory]("metrics", "collector")
 
 // Register adds a collector; for init functions only.
-func Register(name string, f Factory) {
-	registryMu.Lock()
-	defer registryMu.Unlock()
-	if _, dup := registry[name]; dup {
-		panic("metrics: registered twice: " + name)
-	}
-	registry[name] = f
-}
+func Register(name string, f Factory) { collectors.Register(name, f) }
 
 // New returns a fresh instance of the named collector.
 func New(name string) (Collector, error) {
-	registryMu.Lock()
-	defer registryMu.Unlock()
-	f, ok := registry[name]
-	if !ok {
-		return nil, fmt.Errorf("metrics: unknown collector %q", name)
+	f, err := collectors.Lookup(name)
+	if err != nil {
+		return nil, err
 	}
 	return f(), nil
 }
 
 // Names lists the registered collectors.
-func Names() []string {
-	registryMu.Lock()
-	defer registryMu.Unlock()
-	var names []string
-	for n := range registry {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
-}
+func Names() []string { return collectors.Names() }
 
 // TargetPool describes a provisioned pool to the collectors. PIDs are the
 // pool's current processes (nil when the pool is gone).

@@ -171,15 +171,34 @@ func (c *Client) copyIn(dst, src []byte) {
 	copy(dst, src)
 }
 
+// emptyIO is the outcome of a zero-length transfer: EINVAL for a negative
+// offset of a positional call, as pread(2) and pwrite(2) report.
+func emptyIO(positional bool, off int64) error {
+	if positional && off < 0 {
+		return syscall.EINVAL
+	}
+	return nil
+}
+
+// cma moves all of p in one request: the service copies straight from or
+// to this process's memory (cross-memory attach), so p stays pinned
+// meanwhile.
+func (cl *call) cma(callNo uint32, sfd uint64, p []byte, off int64) (int, error) {
+	var pin runtime.Pinner
+	pin.Pin(&p[0])
+	defer pin.Unpin()
+	cl.req.Call, cl.req.Flags = callNo, wire.FlagCMA
+	cl.req.Args = [wire.NumArgs]uint64{sfd, uint64(len(p)), uint64(off), uint64(xcopy.Addr(p))}
+	n, err := cl.do()
+	return int(n), err
+}
+
 // readAt reads into p: call is CallPread (at off) or CallRead (at the
 // file offset). Large reads go in chunks of the data area; a short chunk
 // ends the read.
 func (c *Client) readAt(call uint32, sfd uint64, p []byte, off int64) (int, error) {
 	if len(p) == 0 {
-		if call == wire.CallPread && off < 0 {
-			return 0, syscall.EINVAL
-		}
-		return 0, nil
+		return 0, emptyIO(call == wire.CallPread, off)
 	}
 	cl, err := c.begin()
 	if err != nil {
@@ -187,13 +206,7 @@ func (c *Client) readAt(call uint32, sfd uint64, p []byte, off int64) (int, erro
 	}
 	defer cl.end()
 	if c.copy == wire.CopyCMA {
-		var pin runtime.Pinner
-		pin.Pin(&p[0])
-		defer pin.Unpin()
-		cl.req.Call, cl.req.Flags = call, wire.FlagCMA
-		cl.req.Args = [wire.NumArgs]uint64{sfd, uint64(len(p)), uint64(off), uint64(xcopy.Addr(p))}
-		n, err := cl.do()
-		return int(n), err
+		return cl.cma(call, sfd, p, off)
 	}
 	done := 0
 	for done < len(p) {
@@ -221,10 +234,7 @@ func (c *Client) readAt(call uint32, sfd uint64, p []byte, off int64) (int, erro
 // writeAt writes p: CallPwrite at off or CallWrite at the file offset.
 func (c *Client) writeAt(call uint32, sfd uint64, p []byte, off int64) (int, error) {
 	if len(p) == 0 {
-		if call == wire.CallPwrite && off < 0 {
-			return 0, syscall.EINVAL
-		}
-		return 0, nil
+		return 0, emptyIO(call == wire.CallPwrite, off)
 	}
 	cl, err := c.begin()
 	if err != nil {
@@ -232,13 +242,7 @@ func (c *Client) writeAt(call uint32, sfd uint64, p []byte, off int64) (int, err
 	}
 	defer cl.end()
 	if c.copy == wire.CopyCMA {
-		var pin runtime.Pinner
-		pin.Pin(&p[0])
-		defer pin.Unpin()
-		cl.req.Call, cl.req.Flags = call, wire.FlagCMA
-		cl.req.Args = [wire.NumArgs]uint64{sfd, uint64(len(p)), uint64(off), uint64(xcopy.Addr(p))}
-		n, err := cl.do()
-		return int(n), err
+		return cl.cma(call, sfd, p, off)
 	}
 	done := 0
 	for done < len(p) {

@@ -305,12 +305,25 @@ func (u *Union) Lstat(ctx context.Context, name string) (fs.Stat, error) {
 // Mkdir creates a directory in branch 0. Over a whiteout the new directory
 // is opaque, so that the deleted lower directory's content stays deleted.
 func (u *Union) Mkdir(ctx context.Context, name string, mode uint32) error {
-	name, err := u.enter(ctx, "mkdir", name)
+	return u.createName(ctx, "mkdir", name, func(name string, whiteout bool) error {
+		if whiteout {
+			return u.mkdirOpaque(ctx, name, mode)
+		}
+		return u.upper.Mkdir(ctx, name, mode)
+	})
+}
+
+// createName creates the new entry name (a directory or a symbolic link)
+// in branch 0 with mk, under the name lock and the namespace read lock,
+// once prepareCreate found the name free; whiteout tells mk that a
+// whiteout hides a deleted lower name there.
+func (u *Union) createName(ctx context.Context, op, name string, mk func(name string, whiteout bool) error) error {
+	name, err := u.enter(ctx, op, name)
 	if err != nil {
 		return err
 	}
 	if name == "" {
-		return fs.PathError("mkdir", name, syscall.EEXIST)
+		return fs.PathError(op, name, syscall.EEXIST)
 	}
 	unlock := u.names.lock(name)
 	defer unlock()
@@ -318,15 +331,10 @@ func (u *Union) Mkdir(ctx context.Context, name string, mode uint32) error {
 	defer u.nsMu.RUnlock()
 	wh, err := u.prepareCreate(ctx, name)
 	if err != nil {
-		return perr("mkdir", name, err)
+		return perr(op, name, err)
 	}
-	if !wh {
-		err = u.upper.Mkdir(ctx, name, mode)
-	} else {
-		err = u.mkdirOpaque(ctx, name, mode)
-	}
-	if err != nil {
-		return perr("mkdir", name, err)
+	if err := mk(name, wh); err != nil {
+		return perr(op, name, err)
 	}
 	u.finishCreate(ctx, name, wh)
 	return nil
@@ -513,26 +521,9 @@ func (u *Union) Unlink(ctx context.Context, name string) error {
 // Symlink creates a symbolic link in branch 0. The target is not checked:
 // it is resolved when used.
 func (u *Union) Symlink(ctx context.Context, target, linkname string) error {
-	linkname, err := u.enter(ctx, "symlink", linkname)
-	if err != nil {
-		return err
-	}
-	if linkname == "" {
-		return fs.PathError("symlink", linkname, syscall.EEXIST)
-	}
-	unlock := u.names.lock(linkname)
-	defer unlock()
-	u.nsMu.RLock()
-	defer u.nsMu.RUnlock()
-	wh, err := u.prepareCreate(ctx, linkname)
-	if err != nil {
-		return perr("symlink", linkname, err)
-	}
-	if err := u.upper.Symlink(ctx, target, linkname); err != nil {
-		return perr("symlink", linkname, err)
-	}
-	u.finishCreate(ctx, linkname, wh)
-	return nil
+	return u.createName(ctx, "symlink", linkname, func(name string, _ bool) error {
+		return u.upper.Symlink(ctx, target, name)
+	})
 }
 
 // Readlink reads the visible symbolic link.

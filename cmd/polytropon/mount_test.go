@@ -12,17 +12,15 @@ import (
 	"testing"
 	"time"
 
+	"polytropon/internal/testenv"
+
 	"polytropon/fs/fuse"
 )
 
 func requireFUSEMount(t *testing.T) {
 	t.Helper()
-	if _, err := os.Stat("/dev/fuse"); err != nil {
-		t.Skip("needs /dev/fuse (a kernel with FUSE)")
-	}
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: the mount command mounts with mount(2)")
-	}
+	testenv.RequireFUSE(t)
+	testenv.RequireRoot(t, "the mount command mounts with mount(2)")
 }
 
 // startMount runs the mount command in this process, as main would, and
@@ -98,9 +96,7 @@ func TestMountCommandUnionSIGTERM(t *testing.T) {
 // TestMountCommandExternalUnmount: fusermount3 -u ends the command too.
 func TestMountCommandExternalUnmount(t *testing.T) {
 	requireFUSEMount(t)
-	if _, err := exec.LookPath("fusermount3"); err != nil {
-		t.Skip("needs fusermount3: apt-get install fuse3")
-	}
+	testenv.RequireTool(t, "fusermount3", "fuse3")
 	dir, mnt := t.TempDir(), t.TempDir()
 	done := startMount(t, "-kernel-cache", "-dir", dir, mnt)
 	if out, err := exec.Command("fusermount3", "-u", mnt).CombinedOutput(); err != nil {

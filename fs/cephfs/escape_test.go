@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"polytropon/internal/testenv"
+
 	"polytropon/fs"
 	"polytropon/fs/cephfs"
 	"polytropon/fs/fstest"
@@ -23,12 +25,8 @@ import (
 // returns the mount point; the test's cleanup unmounts it.
 func fuseMount(t *testing.T, dir string) string {
 	t.Helper()
-	if _, err := exec.LookPath("ceph-fuse"); err != nil {
-		t.Skip("needs ceph-fuse: apt-get install ceph-fuse")
-	}
-	if _, err := os.Stat("/dev/fuse"); err != nil {
-		t.Skip("needs /dev/fuse")
-	}
+	testenv.RequireTool(t, "ceph-fuse", "ceph-fuse")
+	testenv.RequireFUSE(t)
 	mnt := filepath.Join(t.TempDir(), "mnt")
 	must(t, os.Mkdir(mnt, 0o755), "mkdir mount point")
 	var out bytes.Buffer
@@ -85,9 +83,7 @@ func mounted(mnt string) bool {
 // would land next to it.
 func TestEscape(t *testing.T) {
 	requireCeph(t)
-	if os.Geteuid() != 0 {
-		t.Skip("needs root for ceph-fuse")
-	}
+	testenv.RequireRoot(t, "ceph-fuse")
 	base := newDir(t, "escape")
 	mnt := fuseMount(t, base)
 	n := 0

@@ -4,12 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"polytropon/internal/testenv"
 
 	"polytropon/fs/client"
 	"polytropon/fs/front"
@@ -20,13 +21,8 @@ import (
 // reaches A's service only, one in B's namespace B's, and one in the host
 // namespace neither.
 func TestPoolsCannotSeeEachOther(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root for CLONE_NEWIPC")
-	}
-	nsenter, err := exec.LookPath("nsenter")
-	if err != nil {
-		t.Skip("needs nsenter: apt-get install util-linux")
-	}
+	testenv.RequireRoot(t, "CLONE_NEWIPC")
+	nsenter := testenv.RequireTool(t, "nsenter", "util-linux")
 	key := 1 + int(time.Now().UnixNano()%(1<<30))
 	start := func(mount string) *svcProc {
 		base := t.TempDir()
@@ -55,7 +51,7 @@ func TestPoolsCannotSeeEachOther(t *testing.T) {
 		}
 	}
 	// The host namespace has no segment under that key.
-	_, err = client.Dial(context.Background(), client.Options{Key: key, ReadyTimeout: 100 * time.Millisecond})
+	_, err := client.Dial(context.Background(), client.Options{Key: key, ReadyTimeout: 100 * time.Millisecond})
 	if !errors.Is(err, front.ErrNoService) {
 		t.Errorf("dial from the host namespace: %v, want ErrNoService", err)
 	}

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 
+	"polytropon/internal/testenv"
+
 	"golang.org/x/sys/unix"
 
 	"polytropon/fs"
@@ -152,9 +154,7 @@ func TestNaiveEscape(t *testing.T) {
 // TestRunEscapeCatchesNaive proves the escape suite can fail: run against a
 // service that resolves names on the host, it must report escapes.
 func TestRunEscapeCatchesNaive(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: the insecure service runs chrooted in a throw-away directory")
-	}
+	testenv.RequireRoot(t, "the insecure service runs chrooted in a throw-away directory")
 	jail := t.TempDir()
 	if err := os.Mkdir(filepath.Join(jail, "tmp"), 0o1777); err != nil {
 		t.Fatal(err)

@@ -2,10 +2,10 @@ package fuse_test
 
 import (
 	"context"
-	"os"
-	"os/exec"
 	"sync/atomic"
 	"testing"
+
+	"polytropon/internal/testenv"
 
 	"polytropon/fs"
 	"polytropon/fs/fuse"
@@ -15,14 +15,7 @@ import (
 // requireFUSE skips when this host cannot mount FUSE filesystems.
 func requireFUSE(t testing.TB) {
 	t.Helper()
-	if _, err := os.Stat("/dev/fuse"); err != nil {
-		t.Skip("needs /dev/fuse (a kernel with FUSE)")
-	}
-	if os.Geteuid() != 0 {
-		if _, err := exec.LookPath("fusermount3"); err != nil {
-			t.Skip("needs root or fusermount3: apt-get install fuse3")
-		}
-	}
+	testenv.RequireFUSE(t)
 }
 
 // modes are the two kernel-cache settings, named like the systems.

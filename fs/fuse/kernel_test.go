@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"polytropon/internal/testenv"
+
 	"polytropon/fs/stack"
 
 	"golang.org/x/sys/unix"
@@ -82,10 +84,7 @@ func TestReadsReachDaemon(t *testing.T) {
 // TestExec runs a binary copied into the mount: the kernel reads and maps
 // it through FUSE (the legacy path that exec needs).
 func TestExec(t *testing.T) {
-	src, err := exec.LookPath("echo")
-	if err != nil {
-		t.Skip("needs echo(1): apt-get install coreutils")
-	}
+	src := testenv.RequireTool(t, "echo", "coreutils")
 	for _, m := range modes {
 		t.Run(m.name, func(t *testing.T) {
 			mnt := mount(t, newLocal(t, t.TempDir()), m.opts)
@@ -275,9 +274,7 @@ func TestInodeNumbers(t *testing.T) {
 // branches cannot collide, and each file reads back its own content.
 func TestUnionBranchInodes(t *testing.T) {
 	requireFUSE(t)
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to mount a tmpfs branch")
-	}
+	testenv.RequireRoot(t, "mounting a tmpfs branch")
 	upper, lower := t.TempDir(), t.TempDir()
 	if err := unix.Mount("tmpfs", lower, "tmpfs", 0, "size=8m"); err != nil {
 		t.Skipf("cannot mount tmpfs: %v", err)

@@ -83,12 +83,8 @@ stack = [{type = "local", dir = %q}]
 // needFuse skips when the host cannot mount FUSE.
 func needFuse(t *testing.T) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root (FUSE mounts with mount(2))")
-	}
-	if _, err := os.Stat("/dev/fuse"); err != nil {
-		t.Skip("needs /dev/fuse (fuse kernel support)")
-	}
+	testenv.RequireRoot(t, "FUSE mounts with mount(2)")
+	testenv.RequireFUSE(t)
 }
 
 func TestMain(m *testing.M) {
@@ -244,10 +240,7 @@ stack = [{type = "cache", options = {capacity = "8M"}},
 		}
 	})
 	t.Run("Exec", func(t *testing.T) {
-		echo, err := exec.LookPath("echo")
-		if err != nil {
-			t.Skip("needs echo (coreutils)")
-		}
+		echo := testenv.RequireTool(t, "echo", "coreutils")
 		prog, err := os.ReadFile(echo)
 		if err != nil {
 			t.Fatal(err)

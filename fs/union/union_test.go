@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"polytropon/internal/testenv"
+
 	"golang.org/x/sys/unix"
 
 	"polytropon/fs"
@@ -177,9 +179,7 @@ var (
 // requireRoot skips a test that must chown files to arbitrary owners.
 func requireRoot(t *testing.T) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: the test chowns lower files to arbitrary owners")
-	}
+	testenv.RequireRoot(t, "the test chowns lower files to arbitrary owners")
 }
 
 // seedAttrFile writes a lower file with distinctive mode, owner and times.

@@ -32,13 +32,15 @@ func RequireRoot(tb testing.TB, why string) {
 	}
 }
 
-// RequireFUSE skips unless the test can mount FUSE file systems: root and
-// /dev/fuse.
+// RequireFUSE skips unless the test can mount FUSE file systems: /dev/fuse,
+// and root (mount(2)) or fusermount3.
 func RequireFUSE(tb testing.TB) {
 	tb.Helper()
-	RequireRoot(tb, "FUSE mounts with mount(2)")
 	if _, err := os.Stat("/dev/fuse"); err != nil {
 		tb.Skipf("needs /dev/fuse (FUSE kernel support): %v", err)
+	}
+	if os.Geteuid() != 0 {
+		RequireTool(tb, "fusermount3", "fuse3")
 	}
 }
 

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"polytropon/internal/testenv"
+
 	"polytropon/runner/metrics"
 	"polytropon/runner/pool"
 )
@@ -25,9 +27,7 @@ var overheadWindow = flag.Duration("overhead.window", time.Second, "window of Be
 // runtime-metrics protocol) and reports the collector's own CPU cost,
 // collector_overhead_cores, as overhead-cores (goal: < 0.02).
 func BenchmarkCollectorOverhead(b *testing.B) {
-	if os.Geteuid() != 0 {
-		b.Skip("needs root")
-	}
+	testenv.RequireRoot(b, "pools: cgroups and namespaces")
 	cores, _ := pool.HostCores()
 	group := "polytropon-test/bench-" + strconv.Itoa(os.Getpid())
 	mk := func(name string) *pool.Pool {

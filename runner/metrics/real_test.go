@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"polytropon/internal/testenv"
+
 	"polytropon/runner/metrics"
 	"polytropon/runner/pool"
 )
@@ -77,9 +79,7 @@ func fakeService() {
 
 func requireRoot(t *testing.T) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root (cgroups, tracing)")
-	}
+	testenv.RequireRoot(t, "cgroups, tracing")
 }
 
 func newPool(t *testing.T, name string, cores []int) *pool.Pool {
@@ -205,9 +205,7 @@ func TestLockwaitReal(t *testing.T) {
 	for _, backend := range []string{"bpftrace", "ftrace"} {
 		t.Run(backend, func(t *testing.T) {
 			if backend == "bpftrace" {
-				if _, err := exec.LookPath("bpftrace"); err != nil {
-					t.Skip("needs bpftrace: apt-get install bpftrace")
-				}
+				testenv.RequireTool(t, "bpftrace", "bpftrace")
 			}
 			old := metrics.LockwaitBackend
 			metrics.LockwaitBackend = backend
@@ -277,9 +275,7 @@ func TestLockwaitReal(t *testing.T) {
 // TestLockwaitCancel: cancelling the context stops bpftrace.
 func TestLockwaitCancel(t *testing.T) {
 	requireRoot(t)
-	if _, err := exec.LookPath("bpftrace"); err != nil {
-		t.Skip("needs bpftrace: apt-get install bpftrace")
-	}
+	testenv.RequireTool(t, "bpftrace", "bpftrace")
 	old := metrics.LockwaitBackend
 	metrics.LockwaitBackend = "bpftrace"
 	defer func() { metrics.LockwaitBackend = old }()

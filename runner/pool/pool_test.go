@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"polytropon/internal/testenv"
+
 	"golang.org/x/sys/unix"
 )
 
@@ -29,9 +31,7 @@ func TestMain(m *testing.M) {
 // requirePools skips unless this host can provision pools for real.
 func requirePools(t testing.TB) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root (cgroups, namespaces)")
-	}
+	testenv.RequireRoot(t, "cgroups, namespaces")
 	if _, err := os.Stat(filepath.Join(cgroupRoot, "cpuset", "cgroup.procs")); err != nil {
 		if _, err2 := os.Stat(filepath.Join(cgroupRoot, "cgroup.controllers")); err2 != nil {
 			t.Skipf("needs a cgroup hierarchy at %s: %v", cgroupRoot, err)

@@ -40,13 +40,12 @@ var _ Batcher = (*bq)(nil)
 // an announcement. Node counters live in the nodes, so no double-width CAS
 // is needed for (pointer, counter) pairs.
 type bq struct {
-	cfg   Config
-	head  atomic.Pointer[bqNode]
-	_     [56]byte
-	tail  atomic.Pointer[bqNode]
-	_     [56]byte
-	flags uint32
-	ec    [2]uint32 // notEmpty: seq, waiters
+	cfg       Config
+	head      atomic.Pointer[bqNode]
+	_         [56]byte
+	tail      atomic.Pointer[bqNode]
+	_         [56]byte
+	unbounded // closed flag, notEmpty
 
 	// linkMu serializes the helpers that link a batch into the list. A
 	// lock-free link let a helper with a stale view (it saw the batch
@@ -78,13 +77,7 @@ func init() {
 }
 
 func newBQ(_ []byte, cfg Config, init bool) (Queue, error) {
-	if !init {
-		return nil, errInProcess("bq")
-	}
-	if err := checkWait(cfg); err != nil {
-		return nil, err
-	}
-	if _, err := ringCapacity(cfg); err != nil {
+	if _, err := newUnbounded("bq", cfg, init); err != nil {
 		return nil, err
 	}
 	q := &bq{cfg: cfg}
@@ -93,8 +86,6 @@ func newBQ(_ []byte, cfg Config, init bool) (Queue, error) {
 	q.tail.Store(dummy)
 	return q, nil
 }
-
-func (q *bq) notEmpty() eventCount { return eventCount{seq: &q.ec[0], waiters: &q.ec[1]} }
 
 func (q *bq) closed() bool { return atomic.LoadUint32(&q.flags) != 0 }
 
@@ -263,18 +254,4 @@ func (q *bq) TryDequeue() (uint64, error) {
 // Enqueue never waits: the queue is unbounded.
 func (q *bq) Enqueue(v uint64) error { return q.TryEnqueue(v) }
 
-func (q *bq) Dequeue() (uint64, error) {
-	ws := newWaitState(&q.cfg)
-	var v uint64
-	err := block(&ws, q.notEmpty(), ErrEmpty, func() (err error) {
-		v, err = q.TryDequeue()
-		return err
-	})
-	return v, err
-}
-
-func (q *bq) Close() error {
-	atomic.OrUint32(&q.flags, flagClosed)
-	q.notEmpty().broadcast()
-	return nil
-}
+func (q *bq) Dequeue() (uint64, error) { return q.dequeue(&q.cfg, q.TryDequeue) }

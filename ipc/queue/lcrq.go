@@ -16,14 +16,13 @@ import (
 // memory is reclaimed by the garbage collector instead of hazard pointers.
 // Blocking Dequeue waits on an event count per Config.Wait.
 type lcrq struct {
-	cfg   Config
-	ring  uint64
-	head  atomic.Pointer[crq]
-	_     [56]byte
-	tail  atomic.Pointer[crq]
-	_     [56]byte
-	flags uint32
-	ec    [2]uint32 // notEmpty: seq, waiters
+	cfg       Config
+	ring      uint64
+	head      atomic.Pointer[crq]
+	_         [56]byte
+	tail      atomic.Pointer[crq]
+	_         [56]byte
+	unbounded // closed flag, notEmpty
 }
 
 // Cell word 0: index (62 bits) | full flag | unsafe flag; word 1: item.
@@ -50,13 +49,7 @@ func init() {
 }
 
 func newLCRQ(_ []byte, cfg Config, init bool) (Queue, error) {
-	if !init {
-		return nil, errInProcess("lcrq")
-	}
-	if err := checkWait(cfg); err != nil {
-		return nil, err
-	}
-	r, err := ringCapacity(cfg)
+	r, err := newUnbounded("lcrq", cfg, init)
 	if err != nil {
 		return nil, err
 	}
@@ -145,8 +138,6 @@ func (c *crq) fixState() {
 	}
 }
 
-func (q *lcrq) notEmpty() eventCount { return eventCount{seq: &q.ec[0], waiters: &q.ec[1]} }
-
 func (q *lcrq) TryEnqueue(v uint64) error {
 	if atomic.LoadUint32(&q.flags) != 0 {
 		return ErrClosed
@@ -195,18 +186,4 @@ func (q *lcrq) TryDequeue() (uint64, error) {
 // Enqueue never waits: the queue is unbounded.
 func (q *lcrq) Enqueue(v uint64) error { return q.TryEnqueue(v) }
 
-func (q *lcrq) Dequeue() (uint64, error) {
-	ws := newWaitState(&q.cfg)
-	var v uint64
-	err := block(&ws, q.notEmpty(), ErrEmpty, func() (err error) {
-		v, err = q.TryDequeue()
-		return err
-	})
-	return v, err
-}
-
-func (q *lcrq) Close() error {
-	atomic.OrUint32(&q.flags, flagClosed)
-	q.notEmpty().broadcast()
-	return nil
-}
+func (q *lcrq) Dequeue() (uint64, error) { return q.dequeue(&q.cfg, q.TryDequeue) }

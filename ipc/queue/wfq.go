@@ -27,17 +27,16 @@ import (
 // cell). Cells store item+1 so that 0 (⊥) and 2^64-1 (⊤) stay free: items
 // 2^64-2 and 2^64-1 are refused.
 type wfq struct {
-	cfg      Config
-	t        atomic.Uint64
-	_        [56]byte
-	h        atomic.Uint64
-	_        [56]byte
-	tailSeg  atomic.Pointer[wfqSegment] // hints, only move forward
-	headSeg  atomic.Pointer[wfqSegment]
-	cursor   atomic.Uint64 // helpers' round-robin over requests
-	requests [wfqRequests]wfqRequest
-	flags    uint32
-	ec       [2]uint32 // notEmpty: seq, waiters
+	cfg       Config
+	t         atomic.Uint64
+	_         [56]byte
+	h         atomic.Uint64
+	_         [56]byte
+	tailSeg   atomic.Pointer[wfqSegment] // hints, only move forward
+	headSeg   atomic.Pointer[wfqSegment]
+	cursor    atomic.Uint64 // helpers' round-robin over requests
+	requests  [wfqRequests]wfqRequest
+	unbounded // closed flag, notEmpty
 }
 
 const (
@@ -77,13 +76,7 @@ func init() {
 }
 
 func newWFQ(_ []byte, cfg Config, init bool) (Queue, error) {
-	if !init {
-		return nil, errInProcess("wfq")
-	}
-	if err := checkWait(cfg); err != nil {
-		return nil, err
-	}
-	if _, err := ringCapacity(cfg); err != nil {
+	if _, err := newUnbounded("wfq", cfg, init); err != nil {
 		return nil, err
 	}
 	q := &wfq{cfg: cfg}
@@ -118,8 +111,6 @@ func findCell(hint *atomic.Pointer[wfqSegment], s *wfqSegment, i uint64) *wfqCel
 	}
 	return &s.cells[i%wfqSegCells]
 }
-
-func (q *wfq) notEmpty() eventCount { return eventCount{seq: &q.ec[0], waiters: &q.ec[1]} }
 
 func (q *wfq) closed() bool { return atomic.LoadUint32(&q.flags) != 0 }
 
@@ -256,18 +247,4 @@ func (q *wfq) TryDequeue() (uint64, error) {
 // Enqueue never waits: the queue is unbounded.
 func (q *wfq) Enqueue(v uint64) error { return q.TryEnqueue(v) }
 
-func (q *wfq) Dequeue() (uint64, error) {
-	ws := newWaitState(&q.cfg)
-	var v uint64
-	err := block(&ws, q.notEmpty(), ErrEmpty, func() (err error) {
-		v, err = q.TryDequeue()
-		return err
-	})
-	return v, err
-}
-
-func (q *wfq) Close() error {
-	atomic.OrUint32(&q.flags, flagClosed)
-	q.notEmpty().broadcast()
-	return nil
-}
+func (q *wfq) Dequeue() (uint64, error) { return q.dequeue(&q.cfg, q.TryDequeue) }

@@ -128,54 +128,15 @@ func (p *Pool) start(ctx context.Context, c Cmd) (*Process, error) {
 		}
 		return nil, err
 	}
-	devnull := func(flag int) (*os.File, error) { return os.OpenFile(os.DevNull, flag, 0) }
-
-	// stdin
-	switch in := c.Stdin.(type) {
-	case nil:
-		f, err := devnull(os.O_RDONLY)
+	for i, stream := range []any{c.Stdin, c.Stdout, c.Stderr} {
+		child, ours, copyFn, err := stdioFile(stream, i > 0)
 		if err != nil {
 			return fail(err)
 		}
-		childFiles = append(childFiles, f)
-	case *os.File:
-		dup, err := dupFile(in)
-		if err != nil {
-			return fail(err)
-		}
-		childFiles = append(childFiles, dup)
-	default:
-		r, w, err := os.Pipe()
-		if err != nil {
-			return fail(err)
-		}
-		childFiles = append(childFiles, r)
-		cleanup = append(cleanup, w)
-		copies = append(copies, func() { io.Copy(w, in); w.Close() })
-	}
-	// stdout, stderr
-	for _, out := range []io.Writer{c.Stdout, c.Stderr} {
-		switch o := out.(type) {
-		case nil:
-			f, err := devnull(os.O_WRONLY)
-			if err != nil {
-				return fail(err)
-			}
-			childFiles = append(childFiles, f)
-		case *os.File:
-			dup, err := dupFile(o)
-			if err != nil {
-				return fail(err)
-			}
-			childFiles = append(childFiles, dup)
-		default:
-			r, w, err := os.Pipe()
-			if err != nil {
-				return fail(err)
-			}
-			childFiles = append(childFiles, w)
-			cleanup = append(cleanup, r)
-			copies = append(copies, func() { io.Copy(o, r); r.Close() })
+		childFiles = append(childFiles, child)
+		if ours != nil {
+			cleanup = append(cleanup, ours)
+			copies = append(copies, copyFn)
 		}
 	}
 	for i, f := range c.ExtraFiles {
@@ -208,6 +169,34 @@ func (p *Pool) start(ctx context.Context, c Cmd) (*Process, error) {
 		go func() { defer ep.copies.Done(); cp() }()
 	}
 	return &Process{Pid: ep.pid, PoolPid: ep.poolPid, proc: ep}, nil
+}
+
+// stdioFile gives the child's end of one standard stream: /dev/null for
+// nil, a duplicate of an *os.File, else a pipe whose other end (ours) copyFn
+// feeds from the caller's reader or drains into its writer.
+func stdioFile(stream any, output bool) (child, ours *os.File, copyFn func(), err error) {
+	switch s := stream.(type) {
+	case nil:
+		flag := os.O_RDONLY
+		if output {
+			flag = os.O_WRONLY
+		}
+		child, err = os.OpenFile(os.DevNull, flag, 0)
+		return child, nil, nil, err
+	case *os.File:
+		child, err = dupFile(s)
+		return child, nil, nil, err
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if output {
+		dst := stream.(io.Writer)
+		return w, r, func() { io.Copy(dst, r); r.Close() }, nil
+	}
+	src := stream.(io.Reader)
+	return r, w, func() { io.Copy(w, src); w.Close() }, nil
 }
 
 // dupFile returns a copy of f's descriptor, so that the caller's file

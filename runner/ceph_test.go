@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"polytropon/internal/testenv"
-
 	"polytropon/results"
 )
 

@@ -16,9 +16,8 @@ import (
 	"testing"
 	"time"
 
-	"polytropon/internal/testenv"
-
 	"polytropon/fs/wire"
+	"polytropon/internal/testenv"
 	"polytropon/results"
 	"polytropon/runner/config"
 	"polytropon/runner/metrics"

@@ -4,10 +4,9 @@ import (
 	"context"
 	"fmt"
 
-	"polytropon/internal/registry"
-
 	"polytropon/fs"
 	"polytropon/fs/hostfs"
+	"polytropon/internal/registry"
 )
 
 // Opener opens the libservice a Go workload uses for a container.

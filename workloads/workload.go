@@ -20,9 +20,8 @@ import (
 	"errors"
 	"time"
 
-	"polytropon/internal/registry"
-
 	"polytropon/fs"
+	"polytropon/internal/registry"
 	"polytropon/results"
 )
 

@@ -10,9 +10,8 @@ import (
 	"strings"
 	"syscall"
 
-	"polytropon/fs/stack"
-
 	"polytropon/fs/fuse"
+	"polytropon/fs/stack"
 )
 
 func init() {

@@ -12,9 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"polytropon/internal/testenv"
-
 	"polytropon/fs/fuse"
+	"polytropon/internal/testenv"
 )
 
 func requireFUSEMount(t *testing.T) {

@@ -2,13 +2,12 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"os/signal"
-	"syscall"
-
-	"flag"
 	"strings"
+	"syscall"
 
 	"polytropon/fs/service"
 	"polytropon/fs/stack"

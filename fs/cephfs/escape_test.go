@@ -13,11 +13,10 @@ import (
 	"testing"
 	"time"
 
-	"polytropon/internal/testenv"
-
 	"polytropon/fs"
 	"polytropon/fs/cephfs"
 	"polytropon/fs/fstest"
+	"polytropon/internal/testenv"
 )
 
 // fuseMount mounts directory dir of the file system at a new host directory

@@ -10,10 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"polytropon/internal/testenv"
-
 	"polytropon/fs/client"
 	"polytropon/fs/service/servicetest"
+	"polytropon/internal/testenv"
 )
 
 func TestMain(m *testing.M) {

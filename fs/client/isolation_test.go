@@ -10,10 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"polytropon/internal/testenv"
-
 	"polytropon/fs/client"
 	"polytropon/fs/front"
+	"polytropon/internal/testenv"
 )
 
 // TestPoolsCannotSeeEachOther runs two services with the same key, each in

@@ -11,11 +11,10 @@ import (
 	"syscall"
 	"testing"
 
-	"polytropon/internal/testenv"
-
 	"golang.org/x/sys/unix"
 
 	"polytropon/fs"
+	"polytropon/internal/testenv"
 )
 
 // naive is a deliberately insecure service: it joins names to the host root

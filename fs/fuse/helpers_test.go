@@ -5,11 +5,10 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"polytropon/internal/testenv"
-
 	"polytropon/fs"
 	"polytropon/fs/fuse"
 	"polytropon/fs/local"
+	"polytropon/internal/testenv"
 )
 
 // requireFUSE skips when this host cannot mount FUSE filesystems.

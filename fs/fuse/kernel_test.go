@@ -12,14 +12,12 @@ import (
 	"testing"
 	"time"
 
-	"polytropon/internal/testenv"
-
-	"polytropon/fs/stack"
-
 	"golang.org/x/sys/unix"
 
 	"polytropon/fs"
 	"polytropon/fs/fuse"
+	"polytropon/fs/stack"
+	"polytropon/internal/testenv"
 )
 
 // The mmap checks run in a child process (this test binary re-executed):

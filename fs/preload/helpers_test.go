@@ -11,13 +11,12 @@ import (
 	"testing"
 	"time"
 
-	"polytropon/internal/testenv"
-
 	"golang.org/x/sys/unix"
 
 	"polytropon/fs/fuse"
 	"polytropon/fs/preload"
 	"polytropon/fs/service/servicetest"
+	"polytropon/internal/testenv"
 )
 
 // libPath is the preload library, built by TestMain.

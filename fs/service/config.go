@@ -9,10 +9,9 @@ import (
 	"strconv"
 	"strings"
 
-	"polytropon/fs/stack"
-
 	"github.com/BurntSushi/toml"
 
+	"polytropon/fs/stack"
 	"polytropon/fs/wire"
 	"polytropon/ipc/queue"
 )

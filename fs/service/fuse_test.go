@@ -13,8 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"polytropon/internal/testenv"
-
 	"github.com/BurntSushi/toml"
 	"github.com/hanwen/go-fuse/v2/posixtest"
 	"golang.org/x/sys/unix"
@@ -23,6 +21,7 @@ import (
 	fsclient "polytropon/fs/client"
 	"polytropon/fs/fuse"
 	"polytropon/fs/service/servicetest"
+	"polytropon/internal/testenv"
 	"polytropon/ipc/shm"
 )
 

@@ -8,11 +8,10 @@ import (
 	"strings"
 	"syscall"
 
-	"polytropon/fs/stack"
-
 	"polytropon/fs"
 	"polytropon/fs/fuse"
 	"polytropon/fs/local"
+	"polytropon/fs/stack"
 	"polytropon/fs/union"
 	"polytropon/fs/wire"
 )

@@ -45,9 +45,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"polytropon/fs/stack"
-
 	"polytropon/fs/back"
+	"polytropon/fs/stack"
 	"polytropon/fs/wire"
 	"polytropon/ipc/queue"
 	"polytropon/ipc/shm"

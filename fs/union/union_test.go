@@ -12,12 +12,11 @@ import (
 	"testing"
 	"time"
 
-	"polytropon/internal/testenv"
-
 	"golang.org/x/sys/unix"
 
 	"polytropon/fs"
 	"polytropon/fs/union"
+	"polytropon/internal/testenv"
 )
 
 // env is one union over local branches in host temp directories: dirs[0]

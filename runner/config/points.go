@@ -6,9 +6,9 @@ import (
 	"maps"
 	"strings"
 
-	"polytropon/workloads"
-
 	"github.com/BurntSushi/toml"
+
+	"polytropon/workloads"
 )
 
 // Points expands the experiment into its points: systems × pools.count ×

@@ -7,11 +7,11 @@ import (
 	"slices"
 	"time"
 
+	"github.com/BurntSushi/toml"
+
 	"polytropon/results"
 	"polytropon/runner/metrics"
 	"polytropon/workloads"
-
-	"github.com/BurntSushi/toml"
 )
 
 // Limits of the schema.

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"polytropon/internal/testenv"
-
 	"polytropon/ipc/queue"
 )
 

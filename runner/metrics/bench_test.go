@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"polytropon/internal/testenv"
-
 	"polytropon/runner/metrics"
 	"polytropon/runner/pool"
 )

@@ -15,7 +15,6 @@ import (
 	"errors"
 
 	"polytropon/internal/registry"
-
 	"polytropon/runner/pool"
 )
 

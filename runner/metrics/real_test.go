@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"polytropon/internal/testenv"
-
 	"polytropon/runner/metrics"
 	"polytropon/runner/pool"
 )

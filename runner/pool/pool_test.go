@@ -15,9 +15,9 @@ import (
 	"testing"
 	"time"
 
-	"polytropon/internal/testenv"
-
 	"golang.org/x/sys/unix"
+
+	"polytropon/internal/testenv"
 )
 
 func TestMain(m *testing.M) {

@@ -96,10 +96,7 @@ int64_t poly_pathcall(uint32_t call, uint32_t inst, const char *name, const char
 		      const uint64_t *args, int nargs, void *out, size_t outmax) POLY_HIDDEN;
 ssize_t poly_rw(uint32_t call, uint64_t sfd, void *buf, size_t n, int64_t off) POLY_HIDDEN;
 
-/* ---- RCQB enqueue (rcqb.c) ---- */
-int rcqb_enqueue(uint8_t *mem, uint64_t membytes, uint64_t item, uint32_t wait,
-		 uint32_t spin_budget, int64_t timeout_ns) POLY_HIDDEN;
-void rcqb_prefetch_enqueue(uint8_t *mem, uint64_t membytes) POLY_HIDDEN;
+/* ---- clock and futex helpers (rcqb.c; the enqueue is in rcqb.h) ---- */
 uint64_t poly_now(void) POLY_HIDDEN;
 int poly_futex_wait(uint32_t *p, uint32_t val, int64_t ns) POLY_HIDDEN;
 void poly_futex_wake(uint32_t *p) POLY_HIDDEN;

@@ -1,7 +1,8 @@
 /*
  * rcqb.c: the enqueue side of the RCQB request queue, a port of put(),
  * abandon() and the wait loop of ipc/queue/rcqb.go and wait.go with the
- * same byte layout (rcqb.h) and the same atomics (sequentially consistent,
+ * same byte layout (generated from ipc/queue/rcqb_layout.go into
+ * polytropon_wire.h) and the same atomics (sequentially consistent,
  * as Go's sync/atomic) and futex protocol (shared, not FUTEX_PRIVATE: the
  * waiter and the waker are different processes).
  */

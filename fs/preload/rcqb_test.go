@@ -21,7 +21,7 @@ import (
 // wrap around the ring and wait for free slots (spinning, then sleeping on
 // the slot futex that Go's dequeue wakes).
 func TestRCQBInterop(t *testing.T) {
-	prog := compile(t, "testdata/rcqb_enqueue.c", "src/rcqb.c", "-I.", "-Isrc")
+	prog := compile(t, "testdata/rcqb_enqueue.c", "src/rcqb.c", "src/sys.c", "-I.", "-Isrc")
 	d, err := queue.Lookup("rcqb")
 	if err != nil {
 		t.Fatal(err)

@@ -8,13 +8,25 @@
  *
  * Sources live in fs/preload/src (Go refuses C files beside a Go package
  * without cgo); make -C fs/preload builds fs/preload/libpolytropon.so.
- * Files: front.c (segment, buffers, the request/wait protocol), rcqb.c (the
- * request queue's enqueue side), fdtab.c (library fds), path.c (cwd, mount
- * table, path resolution), io.c (open/read/write family), meta.c (stat and
- * name calls), dir.c (directory streams), stdio.c (fopencookie streams),
- * process.c (constructor, fork, exec), spawn.c (posix_spawn, popen and
- * system through fork and exec), mmap.c (emulated mappings), misc.c
- * (fcntl, dup, locks, sendfile, aio, syscall()).
+ * Files in layers, lowest first; a file calls into its own layer and the
+ * ones below, never above (TestLayers checks the objects):
+ *
+ *   sys.c     raw system calls (poly_sys), clock, futexes
+ *   rcqb.c    the request queue's enqueue side
+ *   front.c   segment, buffers, the request/wait protocol
+ *   fdtab.c   library fds; paths of kernel directory fds above mounts
+ *   path.c    cwd, mount table, path resolution
+ *   the interposers, which may call each other's entry points: io.c
+ *   (open/read/write family), meta.c (stat and name calls), dir.c
+ *   (directory streams, cwd), stdio.c (fopencookie streams), process.c
+ *   (constructor, fork, exec), spawn.c (posix_spawn, popen and system
+ *   through fork and exec), mmap.c (emulated mappings), misc.c (fcntl,
+ *   dup, locks, sendfile, aio, syscall()).
+ *
+ * The three lowest layers call no entry point the library interposes, so
+ * the request protocol never runs through its own interposers. One call
+ * goes up: fdtab.c tells stdio.c when fd 0, 1 or 2 changes owner
+ * (poly_std_update), so the standard streams follow the fd.
  */
 #ifndef POLY_H
 #define POLY_H
@@ -35,6 +47,7 @@
 #include <unistd.h>
 
 #include "polytropon_wire.h"
+#include "sys.h"
 
 #define POLY_EXPORT __attribute__((visibility("default")))
 #define POLY_HIDDEN __attribute__((visibility("hidden")))
@@ -96,10 +109,7 @@ int64_t poly_pathcall(uint32_t call, uint32_t inst, const char *name, const char
 		      const uint64_t *args, int nargs, void *out, size_t outmax) POLY_HIDDEN;
 ssize_t poly_rw(uint32_t call, uint64_t sfd, void *buf, size_t n, int64_t off) POLY_HIDDEN;
 
-/* ---- clock and futex helpers (rcqb.c; the enqueue is in rcqb.h) ---- */
-uint64_t poly_now(void) POLY_HIDDEN;
-int poly_futex_wait(uint32_t *p, uint32_t val, int64_t ns) POLY_HIDDEN;
-void poly_futex_wake(uint32_t *p) POLY_HIDDEN;
+/* Raw system calls, clock and futexes: sys.h; the RCQB enqueue: rcqb.h. */
 
 /* ---- library fds (fdtab.c) ---- */
 enum { LFD_FILE = 1, LFD_DIR = 2 };
@@ -140,7 +150,8 @@ int poly_clean(char *dst, size_t cap, const char *base, const char *rel) POLY_HI
 int poly_match(const char *abs, uint32_t *inst, const char **name, int *ro) POLY_HIDDEN;
 /* Kernel directory fds whose path is an ancestor of a mount path are
  * remembered, so *at calls relative to them can enter the mount. */
-void kdir_note(int fd, const char *abs) POLY_HIDDEN;
+void kdir_note(int fd, const char *abs) POLY_HIDDEN; /* path.c */
+void kdir_set(int fd, const char *abs) POLY_HIDDEN;  /* fdtab.c, as the rest */
 void kdir_forget(int fd) POLY_HIDDEN;
 void kdir_copy(int from, int to) POLY_HIDDEN;
 const char *kdir_path(int fd, char *buf, size_t cap) POLY_HIDDEN;

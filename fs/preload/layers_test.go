@@ -16,7 +16,8 @@ import (
 // one. Layers 0 to 2 are the request protocol's own code.
 var sourceLayers = map[string]int{
 	"sys": 0, "rcqb": 1, "front": 2, "fdtab": 3, "path": 4,
-	"io": 5, "meta": 5, "dir": 5, "stdio": 5, "process": 5, "spawn": 5, "mmap": 5, "misc": 5,
+	"io": 5, "meta": 5, "dir": 5, "stdio": 5, "process": 5, "spawn": 5, "mmap": 5,
+	"fdctl": 5, "locks": 5, "copy": 5, "aio": 5, "linuxaio": 5, "syscall": 5,
 }
 
 // protocolLayers: files of layers up to this one call no entry point the

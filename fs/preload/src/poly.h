@@ -20,8 +20,10 @@
  *   (open/read/write family), meta.c (stat and name calls), dir.c
  *   (directory streams, cwd), stdio.c (fopencookie streams), process.c
  *   (constructor, fork, exec), spawn.c (posix_spawn, popen and system
- *   through fork and exec), mmap.c (emulated mappings), misc.c (fcntl,
- *   dup, locks, sendfile, aio, syscall()).
+ *   through fork and exec), mmap.c (emulated mappings), fdctl.c (fcntl,
+ *   dup, ioctl, close_range), locks.c (fcntl locks, flock, lockf),
+ *   copy.c (sendfile, copy_file_range), aio.c (POSIX aio), linuxaio.c
+ *   (io_submit and friends), syscall.c (the syscall() interposer).
  *
  * The three lowest layers call no entry point the library interposes, so
  * the request protocol never runs through its own interposers. One call
@@ -174,6 +176,16 @@ void poly_exec_failed(void) POLY_HIDDEN;
 void poly_mmap_forget_all(void) POLY_HIDDEN;
 extern mode_t poly_umask POLY_HIDDEN;
 void poly_debug(const char *fmt, ...) POLY_HIDDEN;
+int poly_fcntl_lock(struct lfd *f, int fd, int cmd, struct flock *l) POLY_HIDDEN; /* locks.c */
+
+/* Linux native aio on library fds (linuxaio.c), for the syscall()
+ * interposer; ctx is an aio_context_t. */
+struct iocb;
+struct io_event;
+long kaio_submit(unsigned long ctx, long nr, struct iocb **cbs) POLY_HIDDEN;
+long kaio_getevents(long nr_call, unsigned long ctx, long min_nr, long nr, struct io_event *events, void *timeout,
+		    void *sig) POLY_HIDDEN;
+long kaio_destroy(unsigned long ctx) POLY_HIDDEN;
 
 /* errno helpers: r < 0 is -errno. */
 static inline long poly_ret(long r)

@@ -1,7 +1,7 @@
 /*
  * sys.h: the library's own system calls (sys.c), the lowest layer.
  *
- * The library exports an interposer named syscall, so a call
+ * The library exports an interposer named syscall (syscall.c), so a call
  * of syscall() from inside the library would go through it, and every
  * futex wait of the request protocol would pass the interposition switch.
  * The library's internal raw calls (futex, gettid, the debug write) use

@@ -60,14 +60,8 @@ POLY_EXPORT int fcntl(int fd, int cmd, ...)
 	va_end(ap);
 	return do_fcntl(fd, cmd, arg);
 }
-POLY_EXPORT int fcntl64(int fd, int cmd, ...)
-{
-	va_list ap;
-	va_start(ap, cmd);
-	long arg = va_arg(ap, long);
-	va_end(ap);
-	return do_fcntl(fd, cmd, arg);
-}
+/* fcntl64 is fcntl: off_t and struct flock are 64-bit on x86-64. */
+POLY_EXPORT int fcntl64(int fd, int cmd, ...) __attribute__((alias("fcntl")));
 
 POLY_EXPORT int dup(int fd)
 {

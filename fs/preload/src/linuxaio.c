@@ -111,12 +111,13 @@ long kaio_submit(aio_context_t ctx, long nr, struct iocb **cbs)
 	return done;
 }
 
-long kaio_getevents(long nr_call, aio_context_t ctx, long min_nr, long nr, struct io_event *events, void *timeout,
-			   void *sig)
+/* take_events moves up to nr completions of ctx that the library holds
+ * into events and returns how many. */
+static long take_events(aio_context_t ctx, long nr, struct io_event *events)
 {
 	long got = 0;
 	pthread_mutex_lock(&kaio_mu);
-	struct kctx *k = kctx_of(ctx, 0);
+	struct kctx *k = nkctx ? kctx_of(ctx, 0) : NULL;
 	if (k && k->n > 0 && nr > 0) {
 		got = (long)k->n < nr ? (long)k->n : nr;
 		memcpy(events, k->ev, (size_t)got * sizeof *events);
@@ -124,7 +125,14 @@ long kaio_getevents(long nr_call, aio_context_t ctx, long min_nr, long nr, struc
 		k->n -= (size_t)got;
 	}
 	pthread_mutex_unlock(&kaio_mu);
-	if (!k || got == 0)
+	return got;
+}
+
+long kaio_getevents(long nr_call, aio_context_t ctx, long min_nr, long nr, struct io_event *events, void *timeout,
+		    void *sig)
+{
+	long got = take_events(ctx, nr, events);
+	if (got == 0)
 		return REAL(syscall)(nr_call, ctx, min_nr, nr, events, timeout, sig);
 	if (got >= min_nr || got == nr)
 		return got;
@@ -142,16 +150,7 @@ int io_getevents(aio_context_t ctx, long min_nr, long nr, struct io_event *event
 POLY_EXPORT int io_getevents(aio_context_t ctx, long min_nr, long nr, struct io_event *events,
 			     struct timespec *timeout)
 {
-	long got = 0;
-	pthread_mutex_lock(&kaio_mu);
-	struct kctx *k = nkctx ? kctx_of(ctx, 0) : NULL;
-	if (k && k->n > 0 && nr > 0) {
-		got = (long)k->n < nr ? (long)k->n : nr;
-		memcpy(events, k->ev, (size_t)got * sizeof *events);
-		memmove(k->ev, k->ev + got, (k->n - (size_t)got) * sizeof *events);
-		k->n -= (size_t)got;
-	}
-	pthread_mutex_unlock(&kaio_mu);
+	long got = take_events(ctx, nr, events);
 	if (got == 0)
 		return REAL(io_getevents)(ctx, min_nr, nr, events, timeout);
 	if (got >= min_nr || got == nr)

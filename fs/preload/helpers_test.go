@@ -40,10 +40,12 @@ func TestMain(m *testing.M) {
 // Root (a real, empty host directory, as system D sets it up). With Via
 // fuse the service also mounts the instance with FUSE on Root (the legacy
 // interface, docs/dual-interface.md) and programs run without the library.
+// With poolOpts.instances it has one such instance per name instead, at
+// Root/name with the writable branch Upper/name.
 type pool struct {
 	*servicetest.Service
-	Root  string // mount path
-	Upper string // writable branch (host dir)
+	Root  string // mount path (or the directory of the mount paths)
+	Upper string // writable branch (host dir; or the directory of the branches)
 	Lower string // read-only shared branch (host dir)
 	Via   access
 }

@@ -104,6 +104,10 @@ type callReplyHeader struct {
 	_   uint32
 }
 
+// callTimeout bounds one call; none of the suite's takes more than a
+// fraction of a second.
+const callTimeout = time.Minute
+
 type callReply struct {
 	ret  int64
 	err  syscall.Errno
@@ -207,7 +211,16 @@ func (s *callServer) call(op uint32, opName, name, p string, args [5]int64, str2
 		s.mu.Unlock()
 		return callReply{}, &os.PathError{Op: opName, Path: name, Err: fmt.Errorf("call server: %w", werr)}
 	}
-	rep := <-ch
+	var rep callReply
+	select {
+	case rep = <-ch:
+	case <-time.After(callTimeout):
+		// A hung call must not hang the test: the kill ends the reply
+		// stream, which fails every other waiting call too.
+		s.cmd.Process.Kill()
+		<-ch
+		return callReply{}, &os.PathError{Op: opName, Path: name, Err: fmt.Errorf("no reply in %v: call server killed", callTimeout)}
+	}
 	switch {
 	case rep.gone != nil:
 		return rep, &os.PathError{Op: opName, Path: name, Err: rep.gone}

@@ -113,13 +113,29 @@ var conformanceCases []testCase
 // register adds cases; called from the init functions of the case files.
 func register(cases ...testCase) { conformanceCases = append(conformanceCases, cases...) }
 
+// Cases returns the names of the cases Run runs, in its order (the subtest
+// names). A harness that prepares one backend per case before the run (an
+// instance of a long-running service, say) sizes it from this list.
+func Cases() []string {
+	names := make([]string, len(conformanceCases))
+	for i, c := range sortedCases() {
+		names[i] = c.name
+	}
+	return names
+}
+
+func sortedCases() []testCase {
+	cases := append([]testCase(nil), conformanceCases...)
+	sort.Slice(cases, func(i, j int) bool { return cases[i].name < cases[j].name })
+	return cases
+}
+
 // Run runs every conformance case as a subtest, each on a fresh service from
 // newService. The factory registers its own cleanup with t.Cleanup; the suite
 // closes nothing but the files and directories it opens itself.
 func Run(t *testing.T, newService func(t *testing.T) fs.Service, opts ...Option) {
 	cfg := newConfig(opts)
-	cases := append([]testCase(nil), conformanceCases...)
-	sort.Slice(cases, func(i, j int) bool { return cases[i].name < cases[j].name })
+	cases := sortedCases()
 	checkUnique(t, cases)
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -41,10 +41,12 @@ func TestMain(m *testing.M) {
 // Root (a real, empty host directory, as system D sets it up). With Via
 // fuse the service also mounts the instance with FUSE on Root (the legacy
 // interface, docs/dual-interface.md) and programs run without the library.
+// With poolOpts.instances it has one such instance per name instead, at
+// Root/name with the writable branch Upper/name.
 type pool struct {
 	*servicetest.Service
-	Root  string // mount path
-	Upper string // writable branch (host dir)
+	Root  string // mount path (or the directory of the mount paths)
+	Upper string // writable branch (host dir; or the directory of the branches)
 	Lower string // read-only shared branch (host dir)
 	Via   access
 }
@@ -59,6 +61,10 @@ type poolOpts struct {
 	// the client cache (fs/cache) over the union, both branches opened
 	// O_DIRECT (systems/userlevel.go), so no kernel page cache is used.
 	dStack bool
+	// instances, when set, replaces the one instance at Root by one per
+	// name, mounted at Root/name with its own writable branch Upper/name
+	// over the shared lower branch.
+	instances []string
 }
 
 // access is how programs reach the instance: through the preload library
@@ -130,13 +136,28 @@ func startPool(t testing.TB, o poolOpts) *pool {
 	if o.dStack || via == viaPreloadD {
 		cacheLayer, odirect = `{type = "cache"}, `, true
 	}
-	cfg := fmt.Sprintf(`[[instance]]
+	names := o.instances
+	if len(names) == 0 {
+		names = []string{""} // filepath.Join(p.Root, "") is Root
+	} else if via == viaFuse {
+		t.Fatal("startPool: a FUSE mount is made for a single instance only")
+	}
+	var cfg string
+	for _, name := range names {
+		mount, upper := filepath.Join(p.Root, name), filepath.Join(p.Upper, name)
+		for _, d := range []string{mount, upper} {
+			if err := os.MkdirAll(d, 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		cfg += fmt.Sprintf(`[[instance]]
 path = %q
 share = true
 stack = [%s{type = "union", branches = [
     {type = "local", dir = %q, odirect = %t},
     {type = "local", dir = %q, readonly = true, shared = "image", odirect = %t}]}]
-`, p.Root, cacheLayer, p.Upper, odirect, p.Lower, odirect)
+`, mount, cacheLayer, upper, odirect, p.Lower, odirect)
+	}
 	if via == viaFuse {
 		cfg += "fuse = true\n" // at the instance's own path, Root
 		// Runs after the service's stop (cleanups run last-in first-out):

@@ -113,6 +113,36 @@
 /* A service fd: open-file index in the low 32 bits, generation above. */
 #define POLY_SFD(index, gen) ((((uint64_t)(gen) & 0x7fffffffu) << 32) | (uint32_t)(index))
 
+/* The RCQB request queue (package ipc/queue, rcqb_layout.go): byte offsets
+ * inside one queue's memory (after its poly_queue_stats line), the fields
+ * of a slot word, and the Go side's capacity bound and spin budget. */
+#define RCQB_MAGIC 0x5243514231000002ULL
+#define RCQB_OFF_CAP 8ULL
+#define RCQB_OFF_FLAGS 16ULL
+#define RCQB_OFF_TAIL 64ULL
+#define RCQB_OFF_HEAD 128ULL
+#define RCQB_OFF_SLOTS 192ULL
+#define RCQB_SLOT_BYTES 64ULL
+#define RCQB_MAX_CAPACITY 1048576ULL
+#define RCQB_FLAG_CLOSED 1ULL
+#define RCQB_FLAG_BROKEN 2ULL
+#define RCQB_WAITERS 1ULL
+#define RCQB_STATE_SHIFT 1ULL
+#define RCQB_STATE_MASK 6ULL
+#define RCQB_ST_EMPTY 0ULL
+#define RCQB_ST_FILLING 1ULL
+#define RCQB_ST_FULL 2ULL
+#define RCQB_ST_INVALID 3ULL
+#define RCQB_ROUND_SHIFT 3ULL
+#define RCQB_ROUND_BITS 25ULL
+#define RCQB_ROUND_MASK 33554431ULL
+#define RCQB_ROUND_HALF 16777216ULL
+#define RCQB_GONE_BITS 18ULL
+#define RCQB_GONE_MASK 262143ULL
+#define RCQB_EGONE_SHIFT 28ULL
+#define RCQB_DGONE_SHIFT 46ULL
+#define RCQB_DEFAULT_SPIN_BUDGET 1000ULL
+
 struct poly_header {
 	uint64_t magic;
 	uint32_t version;

@@ -13,14 +13,15 @@ import (
 )
 
 // TestRCQBInterop checks the library's C port of the RCQB enqueue side
-// (src/rcqb.c, layout constants in src/rcqb.h) against the Go queue: Go
+// (src/rcqb.c, layout constants generated from Go into polytropon_wire.h)
+// against the Go queue: Go
 // formats a queue in a System V segment, several C processes enqueue into
 // it at once while Go dequeues. Every item must come out exactly once and
 // each producer's items in order. A small capacity makes the producers
 // wrap around the ring and wait for free slots (spinning, then sleeping on
 // the slot futex that Go's dequeue wakes).
 func TestRCQBInterop(t *testing.T) {
-	prog := compile(t, "testdata/rcqb_enqueue.c", "src/rcqb.c", "-Isrc")
+	prog := compile(t, "testdata/rcqb_enqueue.c", "src/rcqb.c", "src/sys.c", "-I.", "-Isrc")
 	d, err := queue.Lookup("rcqb")
 	if err != nil {
 		t.Fatal(err)

@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"strings"
 	"unicode"
+
+	"polytropon/ipc/queue"
 )
 
 // CStruct names a layout struct for the C header.
@@ -170,7 +172,18 @@ func CHeader() ([]byte, error) {
 /* A service fd: open-file index in the low 32 bits, generation above. */
 #define POLY_SFD(index, gen) ((((uint64_t)(gen) & 0x7fffffffu) << 32) | (uint32_t)(index))
 
+/* The RCQB request queue (package ipc/queue, rcqb_layout.go): byte offsets
+ * inside one queue's memory (after its poly_queue_stats line), the fields
+ * of a slot word, and the Go side's capacity bound and spin budget. */
 `)
+	for _, c := range queue.RCQBLayout() {
+		if c.Name == "RCQB_MAGIC" {
+			fmt.Fprintf(&b, "#define %s 0x%xULL\n", c.Name, c.Value)
+			continue
+		}
+		fmt.Fprintf(&b, "#define %s %dULL\n", c.Name, c.Value)
+	}
+	b.WriteString("\n")
 	for _, s := range CStructs() {
 		t := reflect.TypeOf(s.Value)
 		fmt.Fprintf(&b, "struct %s {\n", s.Name)

@@ -18,6 +18,7 @@ import (
 
 	"polytropon/fs"
 	"polytropon/fs/wire"
+	"polytropon/ipc/queue"
 	"polytropon/ipc/shm"
 )
 
@@ -69,6 +70,10 @@ func TestCHeaderMatchesGo(t *testing.T) {
 	for _, c := range []wire.CConst{{"POLY_CALL_OPEN", wire.CallOpen}, {"POLY_LIB_FD_BASE", wire.LibFdBase}, {"POLY_NUM_CALLS", wire.NumCalls}} {
 		fmt.Fprintf(&src, "\tprintf(\"const %s %%lld\\n\", (long long)%s);\n", c.Name, c.Name)
 		want["const "+c.Name] = c.Value
+	}
+	for _, c := range queue.RCQBLayout() {
+		fmt.Fprintf(&src, "\tprintf(\"const %s %%lld\\n\", (long long)%s);\n", c.Name, c.Name)
+		want["const "+c.Name] = int64(c.Value)
 	}
 	src.WriteString("\treturn 0;\n}\n")
 	dir := t.TempDir()

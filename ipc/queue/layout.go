@@ -16,6 +16,8 @@ const (
 	hdrOffMagic = 0
 	hdrOffCap   = 8
 	hdrOffFlags = 16
+
+	flagClosed = 1 // in the flags word of every shared design, RCQB's too
 )
 
 // openShared formats (init) or validates (attach) the common header of a

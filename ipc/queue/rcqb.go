@@ -38,7 +38,9 @@ import (
 //
 // The slot word packs, from bit 0: waiters (1), state (2: empty, filling,
 // full; 3 is invalid), round (25, modulo 2^25), enqueuer-gone mask (18),
-// dequeuer-gone mask (18). Its low 32 bits are the futex word.
+// dequeuer-gone mask (18). Its low 32 bits are the futex word. The
+// constants of this layout are in rcqb_layout.go (shared with the C
+// enqueuer of the preload library).
 //
 // Timeouts and Close (how an abandoned ticket is handled): with a Timeout,
 // an operation first waits without a ticket until the queue looks non-empty
@@ -88,40 +90,6 @@ type rcqbSlot struct {
 	index      int // for error messages
 }
 
-const (
-	rcqbMagic     = 0x5243514231000002 // "RCQB1" + protocol version (2: skipped rounds)
-	rcqbOffCap    = 8
-	rcqbOffFlags  = 16
-	rcqbOffTail   = 64
-	rcqbOffHead   = 128
-	rcqbOffSlots  = 192
-	rcqbSlotBytes = 64
-
-	flagClosed = 1
-	flagBroken = 2
-)
-
-// Slot word encoding. The round sits in the low 32 bits, the futex word,
-// so a sleeper whose expected value went stale always sees a difference
-// (a waiter flag set again on a later round must not look unchanged).
-const (
-	slotWaiters = 1
-	stateShift  = 1
-	stateMask   = 3 << stateShift
-	stEmpty     = 0
-	stFilling   = 1
-	stFull      = 2
-	stInvalid   = 3 // no party sets it: a corrupted word
-	roundShift  = 3
-	roundBits   = 25
-	roundMask   = 1<<roundBits - 1
-	roundHalf   = 1 << (roundBits - 1)
-	goneBits    = 18
-	goneMask    = 1<<goneBits - 1
-	eGoneShift  = roundShift + roundBits // 28
-	dGoneShift  = eGoneShift + goneBits  // 46
-)
-
 func init() {
 	Register(Design{Name: "rcqb", Shared: true, Size: rcqbSize, New: newRCQB})
 }
@@ -131,7 +99,7 @@ func rcqbSize(cfg Config) int {
 	if err != nil {
 		return 0
 	}
-	return rcqbOffSlots + int(c)*rcqbSlotBytes
+	return RCQBOffSlots + int(c)*RCQBSlotBytes
 }
 
 func newRCQB(mem []byte, cfg Config, init bool) (Queue, error) {
@@ -150,18 +118,18 @@ func newRCQB(mem []byte, cfg Config, init bool) (Queue, error) {
 			return nil, fmt.Errorf("queue: rcqb needs %d bytes of memory, got %d", need, len(mem))
 		}
 		clear(mem[:rcqbSize(cfg)])
-		r.PutUint64At(rcqbOffCap, capacity)
+		r.PutUint64At(RCQBOffCap, capacity)
 	} else {
 		magic, err := r.LoadUint64(0)
 		if err != nil {
 			return nil, fmt.Errorf("queue: rcqb attach: %w", err)
 		}
-		if magic != rcqbMagic {
+		if magic != RCQBMagic {
 			return nil, fmt.Errorf("%w: rcqb attach: bad magic %#x", ErrCorrupt, magic)
 		}
-		capacity, _ = r.Uint64At(rcqbOffCap)
+		capacity, _ = r.Uint64At(RCQBOffCap)
 		if capacity < 2 || capacity > maxCapacity || capacity&(capacity-1) != 0 ||
-			uint64(len(mem)) < rcqbOffSlots+capacity*rcqbSlotBytes {
+			uint64(len(mem)) < RCQBOffSlots+capacity*RCQBSlotBytes {
 			return nil, fmt.Errorf("%w: rcqb attach: capacity %d does not fit %d bytes", ErrCorrupt, capacity, len(mem))
 		}
 	}
@@ -170,17 +138,17 @@ func newRCQB(mem []byte, cfg Config, init bool) (Queue, error) {
 		q.shift++
 	}
 	var err error
-	if q.flags, err = r.Uint32Ptr(rcqbOffFlags); err != nil {
+	if q.flags, err = r.Uint32Ptr(RCQBOffFlags); err != nil {
 		return nil, err
 	}
-	if q.tail, err = r.Uint64Ptr(rcqbOffTail); err != nil {
+	if q.tail, err = r.Uint64Ptr(RCQBOffTail); err != nil {
 		return nil, err
 	}
-	if q.head, err = r.Uint64Ptr(rcqbOffHead); err != nil {
+	if q.head, err = r.Uint64Ptr(RCQBOffHead); err != nil {
 		return nil, err
 	}
 	for i := range q.slots {
-		off := uint64(rcqbOffSlots + i*rcqbSlotBytes)
+		off := uint64(RCQBOffSlots + i*RCQBSlotBytes)
 		q.slots[i].index = i
 		if q.slots[i].word, err = r.Uint64Ptr(off); err != nil {
 			return nil, err
@@ -194,40 +162,40 @@ func newRCQB(mem []byte, cfg Config, init bool) (Queue, error) {
 		if err != nil {
 			return nil, err
 		}
-		atomic.StoreUint64(magic, rcqbMagic) // publish last
+		atomic.StoreUint64(magic, RCQBMagic) // publish last
 	}
 	return q, nil
 }
 
-func slotState(w uint64) uint64 { return (w & stateMask) >> stateShift }
-func slotRound(w uint64) uint64 { return (w >> roundShift) & roundMask }
-func eGone(w uint64) uint64     { return (w >> eGoneShift) & goneMask }
-func dGone(w uint64) uint64     { return (w >> dGoneShift) & goneMask }
+func slotState(w uint64) uint64 { return (w & RCQBStateMask) >> RCQBStateShift }
+func slotRound(w uint64) uint64 { return (w >> RCQBRoundShift) & RCQBRoundMask }
+func eGone(w uint64) uint64     { return (w >> RCQBEGoneShift) & RCQBGoneMask }
+func dGone(w uint64) uint64     { return (w >> RCQBDGoneShift) & RCQBGoneMask }
 
 // advance hands a slot to its next round: empty, gone masks shifted, no
 // waiters; rounds whose enqueuer and dequeuer both gave up are skipped.
 func advance(w uint64) uint64 {
 	r, e, d := slotRound(w), eGone(w), dGone(w)
 	for {
-		r, e, d = (r+1)&roundMask, e>>1, d>>1
+		r, e, d = (r+1)&RCQBRoundMask, e>>1, d>>1
 		if e&1 == 0 || d&1 == 0 {
-			return r<<roundShift | d<<dGoneShift | e<<eGoneShift
+			return r<<RCQBRoundShift | d<<RCQBDGoneShift | e<<RCQBEGoneShift
 		}
 	}
 }
 
 func (q *rcqb) ticket(t uint64) (*rcqbSlot, uint64) {
-	return &q.slots[t&q.mask], (t >> q.shift) & roundMask
+	return &q.slots[t&q.mask], (t >> q.shift) & RCQBRoundMask
 }
 
 // maxTicketLag bounds how many rounds the slot of a new ticket may be behind
 // it when an operation with a timeout takes one. Abandoned tickets are
-// recorded in goneBits-wide masks; without this bound, a slot whose party is
+// recorded in RCQBGoneBits-wide masks; without this bound, a slot whose party is
 // descheduled mid-operation lets the others lap the ring (each lap timing
 // out and abandoning one more round of that slot) until the mask overflows
 // and the queue breaks. Half the mask leaves room for threads racing past
 // the check together (ceil(threads / capacity) rounds).
-const maxTicketLag = goneBits / 2
+const maxTicketLag = RCQBGoneBits / 2
 
 // slotLagging reports whether ticket t's slot is maxTicketLag or more
 // rounds behind t (a corrupt word is left to the operation to report).
@@ -239,8 +207,8 @@ func (q *rcqb) slotLagging(t uint64) bool {
 
 // lag is how many rounds the slot is behind round r.
 func (q *rcqb) lag(s *rcqbSlot, r, w uint64) (uint64, error) {
-	l := (r - slotRound(w)) & roundMask
-	if l >= roundHalf {
+	l := (r - slotRound(w)) & RCQBRoundMask
+	if l >= RCQBRoundHalf {
 		return 0, q.corrupt(s, w, "slot is ahead of the ticket's round")
 	}
 	return l, nil
@@ -251,13 +219,13 @@ func (q *rcqb) corrupt(s *rcqbSlot, w uint64, why string) error {
 }
 
 func (q *rcqb) wake(s *rcqbSlot, old uint64) {
-	if old&slotWaiters != 0 {
+	if old&RCQBSlotWaiters != 0 {
 		shm.FutexWake(shm.LowHalf(s.word), 0)
 	}
 }
 
 func (q *rcqb) flagErr(f uint32) error {
-	if f&flagBroken != 0 {
+	if f&RCQBFlagBroken != 0 {
 		return fmt.Errorf("%w: rcqb marked broken (an abandoned ticket could not be recorded)", ErrCorrupt)
 	}
 	return ErrClosed
@@ -265,11 +233,11 @@ func (q *rcqb) flagErr(f uint32) error {
 
 // sleep publishes the waiter flag on a slot word seen as w and sleeps on it.
 func (q *rcqb) sleep(ws *waitState, s *rcqbSlot, w uint64) error {
-	if w&slotWaiters == 0 {
-		if !atomic.CompareAndSwapUint64(s.word, w, w|slotWaiters) {
+	if w&RCQBSlotWaiters == 0 {
+		if !atomic.CompareAndSwapUint64(s.word, w, w|RCQBSlotWaiters) {
 			return nil
 		}
-		w |= slotWaiters
+		w |= RCQBSlotWaiters
 	}
 	if atomic.LoadUint32(q.flags) != 0 {
 		return nil
@@ -284,10 +252,10 @@ var errProceed = fmt.Errorf("queue: rcqb proceed")
 // skipped reports whether the slot word w is past round r: a dequeuer gave
 // up on round r while its enqueuer had not come (see abandon), so the
 // enqueuer holding r must take a new ticket.
-func skipped(r, w uint64) bool { return (r-slotRound(w))&roundMask >= roundHalf }
+func skipped(r, w uint64) bool { return (r-slotRound(w))&RCQBRoundMask >= RCQBRoundHalf }
 
-// abandon records that the enqueuer (goneShift = eGoneShift) or dequeuer
-// (dGoneShift) holding round r of slot s gives up. A dequeuer giving up on
+// abandon records that the enqueuer (goneShift = RCQBEGoneShift) or dequeuer
+// (RCQBDGoneShift) holding round r of slot s gives up. A dequeuer giving up on
 // its own round of an empty slot skips the round instead of waiting for
 // the enqueuer to pass it on: an enqueuer killed between its ticket and
 // its fill would otherwise leave the slot stuck for good. The enqueuer, if
@@ -296,7 +264,7 @@ func skipped(r, w uint64) bool { return (r-slotRound(w))&roundMask >= roundHalf 
 func (q *rcqb) abandon(s *rcqbSlot, r uint64, goneShift uint) error {
 	for {
 		w := atomic.LoadUint64(s.word)
-		if goneShift == eGoneShift && skipped(r, w) {
+		if goneShift == RCQBEGoneShift && skipped(r, w) {
 			return nil // nothing to record: the round is gone already
 		}
 		lag, err := q.lag(s, r, w)
@@ -304,22 +272,22 @@ func (q *rcqb) abandon(s *rcqbSlot, r uint64, goneShift uint) error {
 			return err
 		}
 		if lag == 0 {
-			if goneShift == eGoneShift || slotState(w) == stFull || eGone(w)&1 != 0 {
+			if goneShift == RCQBEGoneShift || slotState(w) == RCQBStateFull || eGone(w)&1 != 0 {
 				return errProceed // can complete (or skip) at once
 			}
-			if slotState(w) == stInvalid {
+			if slotState(w) == RCQBStateInvalid {
 				return q.corrupt(s, w, "invalid slot state")
 			}
-			if slotState(w) == stEmpty {
-				if atomic.CompareAndSwapUint64(s.word, w, advance(w|1<<eGoneShift|1<<dGoneShift)) {
+			if slotState(w) == RCQBStateEmpty {
+				if atomic.CompareAndSwapUint64(s.word, w, advance(w|1<<RCQBEGoneShift|1<<RCQBDGoneShift)) {
 					q.wake(s, w)
 					return nil
 				}
 				continue
 			}
 		}
-		if lag >= goneBits {
-			atomic.OrUint32(q.flags, flagBroken)
+		if lag >= RCQBGoneBits {
+			atomic.OrUint32(q.flags, RCQBFlagBroken)
 			return fmt.Errorf("%w: rcqb ticket abandoned %d rounds ahead of its slot", ErrCorrupt, lag)
 		}
 		if atomic.CompareAndSwapUint64(s.word, w, w|1<<(goneShift+uint(lag))) {
@@ -425,7 +393,7 @@ func (q *rcqb) put(t, v uint64, ws *waitState) (bool, error) {
 			return false, err
 		}
 		if lag == 0 {
-			if slotState(w) != stEmpty || eGone(w)&1 != 0 {
+			if slotState(w) != RCQBStateEmpty || eGone(w)&1 != 0 {
 				return false, q.corrupt(s, w, "enqueuer's own round is not empty")
 			}
 			if dGone(w)&1 != 0 { // our dequeuer gave up: pass the round on
@@ -435,14 +403,14 @@ func (q *rcqb) put(t, v uint64, ws *waitState) (bool, error) {
 				}
 				continue
 			}
-			if !atomic.CompareAndSwapUint64(s.word, w, w&^stateMask|stFilling<<stateShift) {
+			if !atomic.CompareAndSwapUint64(s.word, w, w&^RCQBStateMask|RCQBStateFilling<<RCQBStateShift) {
 				continue
 			}
 			atomic.StoreUint64(s.item, v)
 			for {
 				w = atomic.LoadUint64(s.word)
 				gone := dGone(w)&1 != 0 // the dequeuer gave up while we filled
-				nw := w&^(stateMask|slotWaiters) | stFull<<stateShift
+				nw := w&^(RCQBStateMask|RCQBSlotWaiters) | RCQBStateFull<<RCQBStateShift
 				if gone {
 					nw = advance(w)
 				}
@@ -462,7 +430,7 @@ func (q *rcqb) put(t, v uint64, ws *waitState) (bool, error) {
 			giveUp = ErrTimeout
 		}
 		if giveUp != nil {
-			switch err := q.abandon(s, r, eGoneShift); err {
+			switch err := q.abandon(s, r, RCQBEGoneShift); err {
 			case nil:
 				return false, giveUp
 			case errProceed:
@@ -484,10 +452,10 @@ func (q *rcqb) Dequeue() (uint64, error) {
 	ws := newWaitState(&q.cfg)
 	for {
 		f := atomic.LoadUint32(q.flags)
-		if f&flagBroken != 0 {
+		if f&RCQBFlagBroken != 0 {
 			return 0, q.flagErr(f)
 		}
-		if f&flagClosed != 0 && int64(atomic.LoadUint64(q.tail)-atomic.LoadUint64(q.head)) <= 0 {
+		if f&RCQBFlagClosed != 0 && int64(atomic.LoadUint64(q.tail)-atomic.LoadUint64(q.head)) <= 0 {
 			return 0, ErrClosed
 		}
 		if !ws.deadline.IsZero() && ws.expired() { // after passing on a round
@@ -526,7 +494,7 @@ func (q *rcqb) take(h uint64, ws *waitState) (uint64, bool, error) {
 		}
 		if lag == 0 {
 			switch slotState(w) {
-			case stFull:
+			case RCQBStateFull:
 				// Full at our round, the slot is ours alone: nobody else
 				// moves it on or writes the item, so take the item and
 				// hand the round on with one CAS (others may only add
@@ -540,7 +508,7 @@ func (q *rcqb) take(h uint64, ws *waitState) (uint64, bool, error) {
 				}
 				q.wake(s, w)
 				return v, true, nil
-			case stEmpty:
+			case RCQBStateEmpty:
 				if eGone(w)&1 != 0 { // our enqueuer gave up: pass the round on
 					if atomic.CompareAndSwapUint64(s.word, w, advance(w)) {
 						q.wake(s, w)
@@ -548,7 +516,7 @@ func (q *rcqb) take(h uint64, ws *waitState) (uint64, bool, error) {
 					}
 					continue
 				}
-			case stInvalid:
+			case RCQBStateInvalid:
 				return 0, false, q.corrupt(s, w, "invalid slot state")
 			}
 		}
@@ -556,15 +524,15 @@ func (q *rcqb) take(h uint64, ws *waitState) (uint64, bool, error) {
 			return 0, false, q.corrupt(s, w, "slot not full at the dequeuer's round")
 		}
 		var giveUp error
-		if f := atomic.LoadUint32(q.flags); f&flagBroken != 0 {
+		if f := atomic.LoadUint32(q.flags); f&RCQBFlagBroken != 0 {
 			giveUp = q.flagErr(f)
-		} else if f&flagClosed != 0 && int64(atomic.LoadUint64(q.tail)-h) <= 0 {
+		} else if f&RCQBFlagClosed != 0 && int64(atomic.LoadUint64(q.tail)-h) <= 0 {
 			giveUp = ErrClosed // no enqueuer holds our ticket, none will come
 		} else if ws.expired() {
 			giveUp = ErrTimeout
 		}
 		if giveUp != nil {
-			switch err := q.abandon(s, r, dGoneShift); err {
+			switch err := q.abandon(s, r, RCQBDGoneShift); err {
 			case nil:
 				return 0, false, giveUp
 			case errProceed:
@@ -602,7 +570,7 @@ func (q *rcqb) TryEnqueue(v uint64) error {
 		if lag != 0 {
 			return ErrFull
 		}
-		if slotState(w) != stEmpty || eGone(w)&1 != 0 {
+		if slotState(w) != RCQBStateEmpty || eGone(w)&1 != 0 {
 			if atomic.LoadUint64(q.tail) != t {
 				continue // someone took the ticket meanwhile
 			}
@@ -623,7 +591,7 @@ func (q *rcqb) TryEnqueue(v uint64) error {
 func (q *rcqb) TryDequeue() (uint64, error) {
 	for {
 		f := atomic.LoadUint32(q.flags)
-		if f&flagBroken != 0 {
+		if f&RCQBFlagBroken != 0 {
 			return 0, q.flagErr(f)
 		}
 		h := atomic.LoadUint64(q.head)
@@ -636,9 +604,9 @@ func (q *rcqb) TryDequeue() (uint64, error) {
 			}
 			return 0, err
 		}
-		ready := lag == 0 && (slotState(w) == stFull || slotState(w) == stEmpty && eGone(w)&1 != 0)
+		ready := lag == 0 && (slotState(w) == RCQBStateFull || slotState(w) == RCQBStateEmpty && eGone(w)&1 != 0)
 		if !ready {
-			if f&flagClosed != 0 {
+			if f&RCQBFlagClosed != 0 {
 				return 0, ErrClosed
 			}
 			return 0, ErrEmpty
@@ -670,15 +638,15 @@ func (q *rcqb) Backlog() int {
 // its sleepers; a sleeper that published its flag before it saw the closed
 // flag is either woken or finds the word changed.
 func (q *rcqb) Close() error {
-	atomic.OrUint32(q.flags, flagClosed)
+	atomic.OrUint32(q.flags, RCQBFlagClosed)
 	for i := range q.slots {
 		s := &q.slots[i]
 		for {
 			w := atomic.LoadUint64(s.word)
-			if w&slotWaiters == 0 {
+			if w&RCQBSlotWaiters == 0 {
 				break
 			}
-			if atomic.CompareAndSwapUint64(s.word, w, w&^slotWaiters) {
+			if atomic.CompareAndSwapUint64(s.word, w, w&^RCQBSlotWaiters) {
 				q.wake(s, w)
 				break
 			}

@@ -92,13 +92,13 @@ func TestRCQBDequeuerGoneWhileFilling(t *testing.T) {
 	q := newTestRCQB(t, Config{Capacity: 2, Wait: Futex})
 	s := &q.slots[0]
 	w := atomic.LoadUint64(s.word)
-	atomic.StoreUint64(s.word, w|stFilling<<stateShift) // an enqueuer is filling round 0
-	if err := q.abandon(s, 0, dGoneShift); err != nil {
+	atomic.StoreUint64(s.word, w|RCQBStateFilling<<RCQBStateShift) // an enqueuer is filling round 0
+	if err := q.abandon(s, 0, RCQBDGoneShift); err != nil {
 		t.Fatalf("abandon while filling: %v", err)
 	}
-	atomic.StoreUint64(s.word, atomic.LoadUint64(s.word)&^stateMask) // back to empty, d-gone set
-	atomic.StoreUint64(q.head, 1)                                    // ticket 0's dequeuer is gone
-	if err := q.Enqueue(7); err != nil {                             // gets ticket 0, passes it on, re-enqueues
+	atomic.StoreUint64(s.word, atomic.LoadUint64(s.word)&^RCQBStateMask) // back to empty, d-gone set
+	atomic.StoreUint64(q.head, 1)                                        // ticket 0's dequeuer is gone
+	if err := q.Enqueue(7); err != nil {                                 // gets ticket 0, passes it on, re-enqueues
 		t.Fatal(err)
 	}
 	if v, err := q.Dequeue(); err != nil || v != 7 {
@@ -108,8 +108,8 @@ func TestRCQBDequeuerGoneWhileFilling(t *testing.T) {
 
 func TestRCQBAbandonTooFarAheadBreaks(t *testing.T) {
 	q := newTestRCQB(t, Config{Capacity: 2, Wait: Futex})
-	if err := q.abandon(&q.slots[0], goneBits, dGoneShift); !errors.Is(err, ErrCorrupt) {
-		t.Fatalf("abandon %d rounds ahead: %v, want ErrCorrupt", goneBits, err)
+	if err := q.abandon(&q.slots[0], RCQBGoneBits, RCQBDGoneShift); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("abandon %d rounds ahead: %v, want ErrCorrupt", RCQBGoneBits, err)
 	}
 	if err := q.Enqueue(1); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("Enqueue on a broken queue: %v, want ErrCorrupt", err)
@@ -155,10 +155,38 @@ func TestRCQBDeadEnqueuerRoundSkipped(t *testing.T) {
 	if got := atomic.LoadUint64(s.item); got != before {
 		t.Fatalf("put on a skipped round stored its item (%d, was %d)", got, before)
 	}
-	if err := q.abandon(s, dead>>q.shift&roundMask, eGoneShift); err != nil {
+	if err := q.abandon(s, dead>>q.shift&RCQBRoundMask, RCQBEGoneShift); err != nil {
 		t.Fatalf("abandoning a skipped round: %v, want nothing to record", err)
 	}
 	if _, err := q.TryDequeue(); !errors.Is(err, ErrEmpty) {
 		t.Fatalf("TryDequeue on the drained queue: %v", err)
+	}
+}
+
+// TestRCQBLayoutInvariants: the slot word fields fill exactly 64 bits, the
+// round lies in the futex word (low 32 bits), tail, head and every slot
+// have cache lines of their own, and RCQBLayout lists every field under a
+// distinct name.
+func TestRCQBLayoutInvariants(t *testing.T) {
+	if got := RCQBDGoneShift + RCQBGoneBits; got != 64 {
+		t.Errorf("slot word fields end at bit %d, want 64", got)
+	}
+	if got := RCQBRoundShift + RCQBRoundBits; got > 32 {
+		t.Errorf("round ends at bit %d, outside the futex word", got)
+	}
+	for name, off := range map[string]int{"tail": RCQBOffTail, "head": RCQBOffHead, "slots": RCQBOffSlots, "slot size": RCQBSlotBytes} {
+		if off%64 != 0 {
+			t.Errorf("%s at %d: not on a cache line of its own", name, off)
+		}
+	}
+	if RCQBOffFlags+4 > RCQBOffTail || RCQBSlotBytes < 16 {
+		t.Errorf("header fields overlap: flags at %d, tail at %d, slot of %d bytes", RCQBOffFlags, RCQBOffTail, RCQBSlotBytes)
+	}
+	seen := map[string]bool{}
+	for _, c := range RCQBLayout() {
+		if seen[c.Name] {
+			t.Errorf("RCQBLayout lists %s twice", c.Name)
+		}
+		seen[c.Name] = true
 	}
 }

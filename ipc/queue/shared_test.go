@@ -340,8 +340,8 @@ func TestCorruptWordsDetected(t *testing.T) {
 	for name, scribble := range map[string]func(mem []byte){
 		// slot 0 claims round 5, ahead of ticket 0, which tail says was enqueued
 		"rcqb": func(mem []byte) {
-			binary.NativeEndian.PutUint64(mem[rcqbOffSlots:], 5<<roundShift)
-			binary.NativeEndian.PutUint64(mem[rcqbOffTail:], 1)
+			binary.NativeEndian.PutUint64(mem[RCQBOffSlots:], 5<<RCQBRoundShift)
+			binary.NativeEndian.PutUint64(mem[RCQBOffTail:], 1)
 		},
 		// cell 0 sequence far behind position 0
 		"vyukov": func(mem []byte) { binary.NativeEndian.PutUint64(mem[vyukovOffCells:], 1<<62) },

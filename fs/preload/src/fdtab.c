@@ -5,7 +5,8 @@
  * copies it, and a call the library does not intercept fails with EBADF
  * instead of touching some other file. The table maps the number to the
  * service fd (the service open file, shared offset) and its flags; each
- * table entry holds one service reference.
+ * table entry holds one service reference. The paths of kernel directory
+ * fds above mounts are kept here too (kdir_*), beside the library fds.
  */
 #include "poly.h"
 
@@ -176,4 +177,68 @@ int lfd_dup(int oldfd, int newfd, int min, int cloexec)
 	}
 	free(path);
 	return fd;
+}
+
+/* ---- kernel directory fds above mounts: their paths (kdir_note in path.c
+ * decides which fds are noted) ---- */
+
+static char *kdirs[POLY_MAX_FDS];
+static int nkdirs;
+static pthread_mutex_t kdir_mu = PTHREAD_MUTEX_INITIALIZER;
+
+void kdir_set(int fd, const char *abs)
+{
+	if (fd < 0 || fd >= POLY_MAX_FDS)
+		return;
+	char *p = strdup(abs);
+	pthread_mutex_lock(&kdir_mu);
+	if (!kdirs[fd])
+		nkdirs++;
+	free(kdirs[fd]);
+	kdirs[fd] = p;
+	pthread_mutex_unlock(&kdir_mu);
+}
+
+void kdir_forget(int fd)
+{
+	if (fd < 0 || fd >= POLY_MAX_FDS || !__atomic_load_n(&nkdirs, __ATOMIC_RELAXED))
+		return;
+	pthread_mutex_lock(&kdir_mu);
+	if (kdirs[fd]) {
+		free(kdirs[fd]);
+		kdirs[fd] = NULL;
+		nkdirs--;
+	}
+	pthread_mutex_unlock(&kdir_mu);
+}
+
+void kdir_copy(int from, int to)
+{
+	if (from < 0 || from >= POLY_MAX_FDS || to < 0 || to >= POLY_MAX_FDS ||
+	    !__atomic_load_n(&nkdirs, __ATOMIC_RELAXED))
+		return;
+	pthread_mutex_lock(&kdir_mu);
+	char *p = kdirs[from] ? strdup(kdirs[from]) : NULL;
+	if (kdirs[to]) {
+		free(kdirs[to]);
+		nkdirs--;
+	}
+	kdirs[to] = p;
+	if (p)
+		nkdirs++;
+	pthread_mutex_unlock(&kdir_mu);
+}
+
+const char *kdir_path(int fd, char *buf, size_t cap)
+{
+	if (fd < 0 || fd >= POLY_MAX_FDS || !__atomic_load_n(&nkdirs, __ATOMIC_RELAXED))
+		return NULL;
+	const char *r = NULL;
+	pthread_mutex_lock(&kdir_mu);
+	if (kdirs[fd] && strlen(kdirs[fd]) < cap) {
+		strcpy(buf, kdirs[fd]);
+		r = buf;
+	}
+	pthread_mutex_unlock(&kdir_mu);
+	return r;
 }

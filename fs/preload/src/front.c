@@ -69,7 +69,7 @@ void poly_debug(const char *fmt, ...)
 	va_end(ap);
 	if (n > (int)sizeof buf - 1)
 		n = sizeof buf - 1;
-	syscall(SYS_write, 2, buf, n);
+	poly_sys(SYS_write, 2, (long)buf, n, 0, 0, 0);
 }
 
 static inline struct poly_desc *desc_of(uint32_t i)
@@ -403,7 +403,7 @@ int64_t pc_do(struct pcall *c)
 	struct poly_desc *d = c->d;
 	pid_t pid = my_pid;
 	if (tls_tid_pid != pid) {
-		tls_tid = (pid_t)syscall(SYS_gettid);
+		tls_tid = poly_gettid();
 		tls_tid_pid = pid;
 	}
 	d->tid = tls_tid;

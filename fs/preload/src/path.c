@@ -170,11 +170,7 @@ int poly_match(const char *abs, uint32_t *inst, const char **name, int *ro)
 	return found;
 }
 
-/* ---- kernel directory fds above mounts ---- */
-
-static char *kdirs[POLY_MAX_FDS];
-static int nkdirs;
-static pthread_mutex_t kdir_mu = PTHREAD_MUTEX_INITIALIZER;
+/* ---- kernel directory fds above mounts (the table is in fdtab.c) ---- */
 
 /* is_ancestor reports whether the cleaned path abs is a proper ancestor of
  * some mount path. */
@@ -195,61 +191,14 @@ static int is_ancestor(const char *abs)
 	return found;
 }
 
+/* kdir_note remembers kernel directory fd fd opened on abs when abs is an
+ * ancestor of a mount path, so *at calls relative to it can enter the
+ * mount. */
 void kdir_note(int fd, const char *abs)
 {
 	if (fd < 0 || fd >= POLY_MAX_FDS || !poly_active || !is_ancestor(abs))
 		return;
-	char *p = strdup(abs);
-	pthread_mutex_lock(&kdir_mu);
-	if (!kdirs[fd])
-		nkdirs++;
-	free(kdirs[fd]);
-	kdirs[fd] = p;
-	pthread_mutex_unlock(&kdir_mu);
-}
-
-void kdir_forget(int fd)
-{
-	if (fd < 0 || fd >= POLY_MAX_FDS || !__atomic_load_n(&nkdirs, __ATOMIC_RELAXED))
-		return;
-	pthread_mutex_lock(&kdir_mu);
-	if (kdirs[fd]) {
-		free(kdirs[fd]);
-		kdirs[fd] = NULL;
-		nkdirs--;
-	}
-	pthread_mutex_unlock(&kdir_mu);
-}
-
-void kdir_copy(int from, int to)
-{
-	if (from < 0 || from >= POLY_MAX_FDS || to < 0 || to >= POLY_MAX_FDS ||
-	    !__atomic_load_n(&nkdirs, __ATOMIC_RELAXED))
-		return;
-	pthread_mutex_lock(&kdir_mu);
-	char *p = kdirs[from] ? strdup(kdirs[from]) : NULL;
-	if (kdirs[to]) {
-		free(kdirs[to]);
-		nkdirs--;
-	}
-	kdirs[to] = p;
-	if (p)
-		nkdirs++;
-	pthread_mutex_unlock(&kdir_mu);
-}
-
-const char *kdir_path(int fd, char *buf, size_t cap)
-{
-	if (fd < 0 || fd >= POLY_MAX_FDS || !__atomic_load_n(&nkdirs, __ATOMIC_RELAXED))
-		return NULL;
-	const char *r = NULL;
-	pthread_mutex_lock(&kdir_mu);
-	if (kdirs[fd] && strlen(kdirs[fd]) < cap) {
-		strcpy(buf, kdirs[fd]);
-		r = buf;
-	}
-	pthread_mutex_unlock(&kdir_mu);
-	return r;
+	kdir_set(fd, abs);
 }
 
 void poly_set_cwd(const char *abs)

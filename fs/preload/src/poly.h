@@ -8,13 +8,27 @@
  *
  * Sources live in fs/preload/src (Go refuses C files beside a Go package
  * without cgo); make -C fs/preload builds fs/preload/libpolytropon.so.
- * Files: front.c (segment, buffers, the request/wait protocol), rcqb.c (the
- * request queue's enqueue side), fdtab.c (library fds), path.c (cwd, mount
- * table, path resolution), io.c (open/read/write family), meta.c (stat and
- * name calls), dir.c (directory streams), stdio.c (fopencookie streams),
- * process.c (constructor, fork, exec), spawn.c (posix_spawn, popen and
- * system through fork and exec), mmap.c (emulated mappings), misc.c
- * (fcntl, dup, locks, sendfile, aio, syscall()).
+ * Files in layers, lowest first; a file calls into its own layer and the
+ * ones below, never above (TestLayers checks the objects):
+ *
+ *   sys.c     raw system calls (poly_sys), clock, futexes
+ *   rcqb.c    the request queue's enqueue side
+ *   front.c   segment, buffers, the request/wait protocol
+ *   fdtab.c   library fds; paths of kernel directory fds above mounts
+ *   path.c    cwd, mount table, path resolution
+ *   the interposers, which may call each other's entry points: io.c
+ *   (open/read/write family), meta.c (stat and name calls), dir.c
+ *   (directory streams, cwd), stdio.c (fopencookie streams), process.c
+ *   (constructor, fork, exec), spawn.c (posix_spawn, popen and system
+ *   through fork and exec), mmap.c (emulated mappings), fdctl.c (fcntl,
+ *   dup, ioctl, close_range), locks.c (fcntl locks, flock, lockf),
+ *   copy.c (sendfile, copy_file_range), aio.c (POSIX aio), linuxaio.c
+ *   (io_submit and friends), syscall.c (the syscall() interposer).
+ *
+ * The three lowest layers call no entry point the library interposes, so
+ * the request protocol never runs through its own interposers. One call
+ * goes up: fdtab.c tells stdio.c when fd 0, 1 or 2 changes owner
+ * (poly_std_update), so the standard streams follow the fd.
  */
 #ifndef POLY_H
 #define POLY_H
@@ -35,6 +49,7 @@
 #include <unistd.h>
 
 #include "polytropon_wire.h"
+#include "sys.h"
 
 #define POLY_EXPORT __attribute__((visibility("default")))
 #define POLY_HIDDEN __attribute__((visibility("hidden")))
@@ -96,13 +111,7 @@ int64_t poly_pathcall(uint32_t call, uint32_t inst, const char *name, const char
 		      const uint64_t *args, int nargs, void *out, size_t outmax) POLY_HIDDEN;
 ssize_t poly_rw(uint32_t call, uint64_t sfd, void *buf, size_t n, int64_t off) POLY_HIDDEN;
 
-/* ---- RCQB enqueue (rcqb.c) ---- */
-int rcqb_enqueue(uint8_t *mem, uint64_t membytes, uint64_t item, uint32_t wait,
-		 uint32_t spin_budget, int64_t timeout_ns) POLY_HIDDEN;
-void rcqb_prefetch_enqueue(uint8_t *mem, uint64_t membytes) POLY_HIDDEN;
-uint64_t poly_now(void) POLY_HIDDEN;
-int poly_futex_wait(uint32_t *p, uint32_t val, int64_t ns) POLY_HIDDEN;
-void poly_futex_wake(uint32_t *p) POLY_HIDDEN;
+/* Raw system calls, clock and futexes: sys.h; the RCQB enqueue: rcqb.h. */
 
 /* ---- library fds (fdtab.c) ---- */
 enum { LFD_FILE = 1, LFD_DIR = 2 };
@@ -143,7 +152,8 @@ int poly_clean(char *dst, size_t cap, const char *base, const char *rel) POLY_HI
 int poly_match(const char *abs, uint32_t *inst, const char **name, int *ro) POLY_HIDDEN;
 /* Kernel directory fds whose path is an ancestor of a mount path are
  * remembered, so *at calls relative to them can enter the mount. */
-void kdir_note(int fd, const char *abs) POLY_HIDDEN;
+void kdir_note(int fd, const char *abs) POLY_HIDDEN; /* path.c */
+void kdir_set(int fd, const char *abs) POLY_HIDDEN;  /* fdtab.c, as the rest */
 void kdir_forget(int fd) POLY_HIDDEN;
 void kdir_copy(int from, int to) POLY_HIDDEN;
 const char *kdir_path(int fd, char *buf, size_t cap) POLY_HIDDEN;
@@ -166,6 +176,16 @@ void poly_exec_failed(void) POLY_HIDDEN;
 void poly_mmap_forget_all(void) POLY_HIDDEN;
 extern mode_t poly_umask POLY_HIDDEN;
 void poly_debug(const char *fmt, ...) POLY_HIDDEN;
+int poly_fcntl_lock(struct lfd *f, int fd, int cmd, struct flock *l) POLY_HIDDEN; /* locks.c */
+
+/* Linux native aio on library fds (linuxaio.c), for the syscall()
+ * interposer; ctx is an aio_context_t. */
+struct iocb;
+struct io_event;
+long kaio_submit(unsigned long ctx, long nr, struct iocb **cbs) POLY_HIDDEN;
+long kaio_getevents(long nr_call, unsigned long ctx, long min_nr, long nr, struct io_event *events, void *timeout,
+		    void *sig) POLY_HIDDEN;
+long kaio_destroy(unsigned long ctx) POLY_HIDDEN;
 
 /* errno helpers: r < 0 is -errno. */
 static inline long poly_ret(long r)

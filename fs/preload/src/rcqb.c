@@ -1,22 +1,19 @@
 /*
  * rcqb.c: the enqueue side of the RCQB request queue, a port of put(),
  * abandon() and the wait loop of ipc/queue/rcqb.go and wait.go with the
- * same byte layout (rcqb.h) and the same atomics (sequentially consistent,
+ * same byte layout (generated from ipc/queue/rcqb_layout.go into
+ * polytropon_wire.h) and the same atomics (sequentially consistent,
  * as Go's sync/atomic) and futex protocol (shared, not FUTEX_PRIVATE: the
  * waiter and the waker are different processes).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
-#include <errno.h>
-#include <linux/futex.h>
 #include <sched.h>
 #include <stdint.h>
-#include <sys/syscall.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "rcqb.h"
+#include "sys.h"
 
 #define HIDDEN __attribute__((visibility("hidden")))
 
@@ -24,34 +21,6 @@
 #define LOAD32(p) __atomic_load_n((p), __ATOMIC_SEQ_CST)
 #define CAS64(p, old, new) \
 	__atomic_compare_exchange_n((p), &(uint64_t){(old)}, (new), 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)
-
-HIDDEN uint64_t poly_now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-/* poly_futex_wait sleeps while *p == val, at most ns (<= 0: no limit).
- * It returns 0 when woken or when the value differed, -ETIMEDOUT. */
-HIDDEN int poly_futex_wait(uint32_t *p, uint32_t val, int64_t ns)
-{
-	struct timespec ts, *tp = NULL;
-	if (ns > 0) {
-		ts.tv_sec = ns / 1000000000;
-		ts.tv_nsec = ns % 1000000000;
-		tp = &ts;
-	}
-	long r = syscall(SYS_futex, p, FUTEX_WAIT, val, tp, NULL, 0);
-	if (r < 0 && errno == ETIMEDOUT)
-		return -ETIMEDOUT;
-	return 0;
-}
-
-HIDDEN void poly_futex_wake(uint32_t *p)
-{
-	syscall(SYS_futex, p, FUTEX_WAKE, 0x7fffffff, NULL, NULL, 0);
-}
 
 static inline uint64_t slot_state(uint64_t w) { return (w & RCQB_STATE_MASK) >> RCQB_STATE_SHIFT; }
 static inline uint64_t slot_round(uint64_t w) { return (w >> RCQB_ROUND_SHIFT) & RCQB_ROUND_MASK; }

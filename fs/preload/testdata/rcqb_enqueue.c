@@ -8,9 +8,6 @@
 
 #include "rcqb.h"
 
-int rcqb_enqueue(uint8_t *mem, uint64_t membytes, uint64_t item, uint32_t wait, uint32_t spin_budget,
-		 int64_t timeout_ns);
-
 int main(int argc, char **argv)
 {
 	if (argc != 5)

@@ -334,8 +334,21 @@ POLY_EXPORT int fchmod(int fd, mode_t mode)
 	return (int)poly_ret(poly_fdcall(POLY_CALL_FCHMOD, f->sfd, mode & 07777, 0, 0, 0));
 }
 
+/* at_flags_ok: the flags utimensat and fchownat accept; the kernel fails
+ * any other with EINVAL before it looks at the path. */
+static int at_flags_ok(int flags)
+{
+	if (flags & ~(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH)) {
+		errno = EINVAL;
+		return 0;
+	}
+	return 1;
+}
+
 static int do_fchownat(int dirfd, const char *path, uid_t uid, gid_t gid, int flags)
 {
+	if (!at_flags_ok(flags))
+		return -1;
 	if (path && path[0] == 0 && (flags & AT_EMPTY_PATH) && lfd_get(dirfd))
 		return (int)poly_ret(poly_fdcall(POLY_CALL_FCHOWN, lfd_get(dirfd)->sfd, (uint64_t)(int64_t)(int32_t)uid,
 						 (uint64_t)(int64_t)(int32_t)gid, 0, 0));
@@ -385,6 +398,8 @@ static int fd_times(struct lfd *f, const struct timespec *ts)
 
 POLY_EXPORT int utimensat(int dirfd, const char *path, const struct timespec ts[2], int flags)
 {
+	if (!at_flags_ok(flags))
+		return -1;
 	if (!path && lfd_get(dirfd))
 		return fd_times(lfd_get(dirfd), ts);
 	if (path && path[0] == 0 && (flags & AT_EMPTY_PATH) && lfd_get(dirfd))

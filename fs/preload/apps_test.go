@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"polytropon/internal/testenv"
 )
 
 // makeTree writes a deterministic tree of files (nested directories, sizes
@@ -50,8 +52,8 @@ func treeSums(t testing.TB, p *pool, dir, sub string) string {
 // library and through the service's FUSE mount; the checksums of the tree
 // match a native extraction, and the data sits in the writable branch.
 func TestTarSha256(t *testing.T) {
-	need(t, "tar", "tar")
-	need(t, "sha256sum", "coreutils")
+	testenv.RequireTool(t, "tar", "tar")
+	testenv.RequireTool(t, "sha256sum", "coreutils")
 	src := t.TempDir()
 	makeTree(t, src, 1)
 	archive := filepath.Join(t.TempDir(), "tree.tar")
@@ -108,7 +110,7 @@ func TestLowerBranch(t *testing.T) {
 // through FUSE give the same commit id as natively (fixed dates and
 // identity).
 func TestGit(t *testing.T) {
-	need(t, "git", "git")
+	testenv.RequireTool(t, "git", "git")
 	src := t.TempDir()
 	makeTree(t, src, 3)
 	script := `set -e
@@ -140,7 +142,7 @@ git fsck --no-progress 2>&1
 // TestSqlite: sqlite3 creates and queries a database through the library
 // and through FUSE with the same results as natively.
 func TestSqlite(t *testing.T) {
-	need(t, "sqlite3", "sqlite3")
+	testenv.RequireTool(t, "sqlite3", "sqlite3")
 	sql := `create table t(a integer primary key, b text);
 with recursive c(x) as (select 1 union all select x+1 from c where x < 20000)
 insert into t select x, printf('row-%08d', x*7919 % 100003) from c;
@@ -186,8 +188,8 @@ func runEnv(t testing.TB, p *pool, dir string, env []string, name string, args .
 // into it with *at calls relative to a kernel directory fd (tar -C, find,
 // rm -r) reach the service, not the empty host directory.
 func TestAncestorDirfd(t *testing.T) {
-	need(t, "tar", "tar")
-	need(t, "find", "findutils")
+	testenv.RequireTool(t, "tar", "tar")
+	testenv.RequireTool(t, "find", "findutils")
 	p := startPool(t, poolOpts{})
 	src := t.TempDir()
 	mnt := filepath.Base(p.Root)

@@ -15,6 +15,7 @@ import (
 
 	"polytropon/fs/mountinfo"
 	"polytropon/fs/service/servicetest"
+	"polytropon/internal/testenv"
 )
 
 // The benchmarks compare, in one run, the same program on
@@ -49,7 +50,7 @@ type benchSys struct {
 // left out (with a log line) when unionfs-fuse is not installed.
 func benchSystems(b *testing.B) []benchSys {
 	b.Helper()
-	needFuse(b)
+	testenv.RequireFUSE(b)
 	fsDir := loopExt4(b)
 	sub := func(name string) string {
 		d := filepath.Join(fsDir, name)
@@ -85,7 +86,7 @@ func benchSystems(b *testing.B) []benchSys {
 func loopExt4(b *testing.B) string {
 	b.Helper()
 	for _, prog := range [][2]string{{"losetup", "mount"}, {"mkfs.ext4", "e2fsprogs"}} {
-		need(b, prog[0], prog[1])
+		testenv.RequireTool(b, prog[0], prog[1])
 	}
 	img := filepath.Join(b.TempDir(), "ext4.img")
 	if err := os.WriteFile(img, nil, 0o644); err != nil {
@@ -215,7 +216,7 @@ var dbBenchConfigs = []struct {
 // and system; reports db_bench's micros/op of each phase. One run whatever
 // b.N is (use -benchtime 1x).
 func BenchmarkDbBench(b *testing.B) {
-	need(b, "db_bench", "rocksdb-tools")
+	testenv.RequireTool(b, "db_bench", "rocksdb-tools")
 	systems := benchSystems(b)
 	for _, cfg := range dbBenchConfigs {
 		for _, s := range systems {

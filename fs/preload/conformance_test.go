@@ -14,6 +14,7 @@ import (
 	"polytropon/fs"
 	"polytropon/fs/fstest"
 	"polytropon/fs/preload"
+	"polytropon/internal/testenv"
 )
 
 // libraryStacks are the stacks the library's conformance runs use: the
@@ -61,7 +62,7 @@ func compileCallServer(t testing.TB) string {
 func TestConformance(t *testing.T) {
 	server := compileCallServer(t)
 	t.Run("native", func(t *testing.T) {
-		needRoot(t, "the native reference chroots the server into each case's directory")
+		testenv.RequireRoot(t, "the native reference chroots the server into each case's directory")
 		fstest.Run(t, kernelFactory(server, os.Environ()), kernelLimits()...)
 	})
 	for _, stack := range libraryStacks {
@@ -78,7 +79,7 @@ func TestConformance(t *testing.T) {
 // the kernel's directory, and testdata/emulated.c passes and writes into
 // its directory.
 func TestInert(t *testing.T) {
-	needRoot(t, "the suite chroots the server into each case's directory")
+	testenv.RequireRoot(t, "the suite chroots the server into each case's directory")
 	env := preload.WithEnv(slices.DeleteFunc(os.Environ(), func(kv string) bool {
 		return strings.HasPrefix(kv, "POLYTROPON_")
 	}), []string{"LD_PRELOAD=" + libPath})
@@ -231,12 +232,4 @@ func hostNames(t *testing.T, dir string) []string {
 		names = append(names, e.Name())
 	}
 	return names
-}
-
-// needRoot skips the test unless it runs as root.
-func needRoot(t testing.TB, why string) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: " + why)
-	}
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"polytropon/internal/testenv"
 )
 
 // dbBenchArgs are the db_bench flags shared by the runs of TestDbBench: a
@@ -36,7 +38,7 @@ func readseqCount(t *testing.T, p *pool, dir, db string, num int) string {
 // counts as many keys as over a native database built with the same seed,
 // and SST files exist in the writable branch.
 func TestDbBench(t *testing.T) {
-	need(t, "db_bench", "rocksdb-tools")
+	testenv.RequireTool(t, "db_bench", "rocksdb-tools")
 	const num = 10000
 	bench := "--benchmarks=fillrandom,readrandom,overwrite,compact"
 	native := t.TempDir()

@@ -86,18 +86,10 @@ func forEachAccess(t *testing.T, f func(t *testing.T, via access)) {
 	for _, via := range []access{viaPreload, viaPreloadD, viaFuse} {
 		t.Run(string(via), func(t *testing.T) {
 			if via == viaFuse {
-				needFuse(t)
+				testenv.RequireFUSE(t)
 			}
 			f(t, via)
 		})
-	}
-}
-
-// needFuse skips the test when the kernel offers no FUSE.
-func needFuse(t testing.TB) {
-	t.Helper()
-	if _, err := os.Stat("/dev/fuse"); err != nil {
-		t.Skip("needs /dev/fuse (kernel FUSE support) and root")
 	}
 }
 
@@ -248,20 +240,10 @@ func runErr(p *pool, dir string, timeout time.Duration, name string, args ...str
 	return stdout.String(), nil
 }
 
-// need skips the test when a program is missing.
-func need(t testing.TB, prog, pkg string) string {
-	t.Helper()
-	p, err := exec.LookPath(prog)
-	if err != nil {
-		t.Skipf("needs %s: install package %s", prog, pkg)
-	}
-	return p
-}
-
 // compile builds a C program of testdata into a temporary directory.
 func compile(t testing.TB, src string, extra ...string) string {
 	t.Helper()
-	need(t, "gcc", "gcc")
+	testenv.RequireTool(t, "gcc", "gcc")
 	out := filepath.Join(t.TempDir(), strings.TrimSuffix(filepath.Base(src), ".c"))
 	args := append([]string{"-O2", "-Wall", "-o", out, src}, extra...)
 	if b, err := exec.Command("gcc", args...).CombinedOutput(); err != nil {

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"polytropon/internal/testenv"
 )
 
 // TestLocks: advisory locks hold between processes as on a kernel
@@ -15,8 +17,8 @@ import (
 // table) and on the FUSE mount; flock(1) and two sqlite3 processes check
 // the same with unmodified programs.
 func TestLocks(t *testing.T) {
-	need(t, "sqlite3", "sqlite3")
-	need(t, "flock", "util-linux")
+	testenv.RequireTool(t, "sqlite3", "sqlite3")
+	testenv.RequireTool(t, "flock", "util-linux")
 	prog := compile(t, "testdata/locks.c")
 	native := t.TempDir()
 	want := run(t, nil, native, 60*time.Second, prog)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"polytropon/fs/service/servicetest"
+	"polytropon/internal/testenv"
 )
 
 // TestForkExecInheritedFd: a shell opens a file (exec 3>file), then forks
@@ -171,7 +172,7 @@ func TestSpawn(t *testing.T) {
 	// GNU make starts recipe commands with posix_spawn (file actions
 	// included): with its output redirected into the mount, the commands'
 	// output must land there too.
-	need(t, "make", "make")
+	testenv.RequireTool(t, "make", "make")
 	mk := filepath.Join(t.TempDir(), "Makefile")
 	if err := os.WriteFile(mk, []byte("all:\n\techo made-1\n\techo made-2 >&2\n"), 0o644); err != nil {
 		t.Fatal(err)

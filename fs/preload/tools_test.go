@@ -14,6 +14,7 @@ import (
 
 	"polytropon/fs/client"
 	"polytropon/fs/service/servicetest"
+	"polytropon/internal/testenv"
 )
 
 // served returns the service's count of answered requests (through the
@@ -57,7 +58,7 @@ func checkTraffic(t testing.TB, p *pool, before, min uint64) {
 // TestStressNG runs stress-ng's hdd and iomix stressors on the union,
 // through the library and through FUSE.
 func TestStressNG(t *testing.T) {
-	need(t, "stress-ng", "stress-ng")
+	testenv.RequireTool(t, "stress-ng", "stress-ng")
 	forEachAccess(t, func(t *testing.T, via access) {
 		p := startPool(t, poolOpts{via: via})
 		for _, args := range [][]string{
@@ -80,7 +81,7 @@ func TestStressNG(t *testing.T) {
 // TestSysbenchFileIO runs sysbench fileio prepare, run and cleanup through
 // the library and through FUSE.
 func TestSysbenchFileIO(t *testing.T) {
-	need(t, "sysbench", "sysbench")
+	testenv.RequireTool(t, "sysbench", "sysbench")
 	forEachAccess(t, func(t *testing.T, via access) {
 		p := startPool(t, poolOpts{via: via})
 		before := served(t, p)
@@ -112,7 +113,7 @@ func TestSysbenchFileIO(t *testing.T) {
 // from the FUSE mount); a file of the shared lower branch and one written
 // through the same access path come back intact over HTTP.
 func TestLighttpd(t *testing.T) {
-	need(t, "lighttpd", "lighttpd")
+	testenv.RequireTool(t, "lighttpd", "lighttpd")
 	big := make([]byte, 3<<20+17)
 	for i := range big {
 		big[i] = byte(i * 31)
@@ -187,7 +188,7 @@ mimetype.assign = (".bin" => "application/octet-stream", ".txt" => "text/plain")
 // syscall() and io_getevents, emulated for library fds) and mmap engines,
 // verifying the data it wrote.
 func TestFio(t *testing.T) {
-	need(t, "fio", "fio")
+	testenv.RequireTool(t, "fio", "fio")
 	p := startPool(t, poolOpts{})
 	for _, engine := range []string{"psync", "libaio", "mmap"} {
 		before := served(t, p)

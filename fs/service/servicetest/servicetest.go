@@ -196,8 +196,16 @@ func (s *Service) stop(tb testing.TB) error {
 		s.mu.Lock()
 		s.killed = true
 		s.mu.Unlock()
-		s.Cmd.Process.Kill()
-		tb.Errorf("service did not stop within %v of SIGTERM; log:\n%s", s.stopTimeout, s.Log)
+		// SIGQUIT makes the Go runtime print every goroutine's stack to
+		// the log before it exits: where the stop hangs.
+		s.Cmd.Process.Signal(syscall.SIGQUIT)
+		select {
+		case err := <-s.done:
+			s.done <- err
+		case <-time.After(2 * time.Second):
+			s.Cmd.Process.Kill()
+		}
+		tb.Errorf("service did not stop within %v of SIGTERM; log (with the goroutines at SIGQUIT):\n%s", s.stopTimeout, s.Log)
 		return s.wait()
 	}
 }

@@ -101,6 +101,18 @@ func TestBenchmarkRunGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkGolden(t, "bench-wide.txt", wide.Bytes())
+	// Chosen columns, in the order given; a workload shows those it has.
+	var chosen bytes.Buffer
+	if err := tab.WriteWide(&chosen, "copy_ns", "rtt_p50_ns", "bandwidth_gbps", "no_such_metric"); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(chosen.String(), "\n")
+	if h := strings.Fields(lines[1]); !slices.Equal(h, []string{"method", "procs", "size", "n", "copy_ns", "bandwidth_gbps"}) {
+		t.Errorf("copy header with chosen columns: %q", h)
+	}
+	if i := slices.Index(lines, ""); i < 0 || !slices.Equal(strings.Fields(lines[i+2]), []string{"design", "wait", "peer", "n", "rtt_p50_ns"}) {
+		t.Errorf("round-trip header with chosen columns:\n%s", chosen.String())
+	}
 	for _, want := range []string{"copy: median", "round-trip: median", "failed: design=rcqb/wait=futex/peer=process repetition 1: peer died",
 		"note: latencies exclude one clock read (21.5 ns)"} {
 		if !strings.Contains(wide.String(), want) {

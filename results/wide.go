@@ -12,11 +12,12 @@ import (
 // WriteWide writes the table for people with one line per point: its
 // params, n (OK repetitions) and, per metric, the median ± the 95% CI of
 // the mean relative to it (benchstat's cell). Points form one block per
-// workload, headed by the workload's name; metrics are columns, sorted,
-// with their units on a second header line. Each distinct warning follows
+// workload, headed by the workload's name; metrics are columns, with
+// their units on a second header line: the given metrics in their order
+// (those a workload has), else all, sorted. Each distinct warning follows
 // once with the number of rows that have it, then the failed repetitions,
 // the skipped points and the notes, as in WriteText.
-func (t *Table) WriteWide(w io.Writer) error {
+func (t *Table) WriteWide(w io.Writer, metrics ...string) error {
 	var blocks []string
 	byBlock := map[string][]*Row{}
 	for _, r := range t.Rows {
@@ -33,7 +34,7 @@ func (t *Table) WriteWide(w io.Writer) error {
 		if i > 0 {
 			fmt.Fprintln(w)
 		}
-		if err := writeWideBlock(w, wl, byBlock[wl]); err != nil {
+		if err := writeWideBlock(w, wl, byBlock[wl], metrics); err != nil {
 			return err
 		}
 	}
@@ -54,8 +55,9 @@ func (t *Table) WriteWide(w io.Writer) error {
 	return t.writeTrailer(w, warn)
 }
 
-// writeWideBlock writes the points of one workload.
-func writeWideBlock(w io.Writer, workload string, rows []*Row) error {
+// writeWideBlock writes the points of one workload, with the columns of
+// order (all metrics, sorted, when empty).
+func writeWideBlock(w io.Writer, workload string, rows []*Row, order []string) error {
 	var points, keys, metrics []string
 	units := map[string]string{}
 	byPoint := map[string]map[string]*Row{}
@@ -78,6 +80,9 @@ func writeWideBlock(w io.Writer, workload string, rows []*Row) error {
 		}
 	}
 	slices.Sort(metrics)
+	if len(order) > 0 {
+		metrics = slices.DeleteFunc(slices.Clone(order), func(m string) bool { return !slices.Contains(metrics, m) })
+	}
 	if workload == "" {
 		workload = "(no workload)"
 	}

@@ -29,7 +29,7 @@ func runCopybench(stdout, stderr io.Writer, args []string) error {
 	noPeer := fset.Bool("no-peer", false, "skip the two-process variants (CMA reading a peer, SMC/SMO handing the data to a peer)")
 	rounds := fset.Int("rounds", 1, "split every point into this many slices, measured round robin with the other methods and pooled")
 	pin := fset.Bool("pin", false, "pin the measuring thread to a CPU")
-	out := fset.String("out", "", "directory for copy.txt (benchstat), copy.csv and plots")
+	out := fset.String("out", "", "directory in which the run directory copybench-<UTC time> is created (summary.csv, bench.txt for benchstat, samples, plots; compare runs with polytropon compare); default: print only")
 	if err := fset.Parse(args); err != nil {
 		return err
 	}

@@ -42,7 +42,7 @@ func runQueuebench(stdout, stderr io.Writer, args []string) error {
 	noRTT := fset.Bool("no-rtt", false, "skip the ping-pong baseline and the round trips")
 	subject := fset.String("subject", "rcqb", "design the goal ratios are computed for")
 	reference := fset.String("reference", "channel", "reference design of the throughput goal")
-	out := fset.String("out", "", "directory for queue.txt (benchstat), queue.csv and plots")
+	out := fset.String("out", "", "directory in which the run directory queuebench-<UTC time> is created (summary.csv, bench.txt for benchstat, samples, plots; compare runs with polytropon compare); default: print only")
 	if err := fset.Parse(args); err != nil {
 		return err
 	}

@@ -80,6 +80,25 @@ func TestBakeoffRunsCompare(t *testing.T) {
 		}
 	}
 
+	// polytropon plot redraws a bake-off run's figures.
+	plots := filepath.Join(dirs[0], results.PlotsDir)
+	if err := os.RemoveAll(plots); err != nil {
+		t.Fatal(err)
+	}
+	stdout.Reset()
+	stderr.Reset()
+	if status := run(&stdout, &stderr, []string{"plot", "-table", dirs[0]}); status != 0 {
+		t.Fatalf("plot: status %d; stderr:\n%s", status, stderr.String())
+	}
+	for _, f := range []string{"queue-throughput-spin.svg", "queue-enqlatency-spin.png"} {
+		if !strings.Contains(stdout.String(), filepath.Join(plots, f)) {
+			t.Errorf("plot did not redraw %s:\n%s", f, stdout.String())
+		}
+	}
+	if !strings.Contains(stdout.String(), "items_per_sec") || strings.Contains(stdout.String(), "rtt-") {
+		t.Errorf("plot -table: want the table and no round-trip figures (-no-rtt):\n%s", stdout.String())
+	}
+
 	stdout.Reset()
 	stderr.Reset()
 	if status := run(&stdout, &stderr, []string{"copybench", "-methods", "plain", "-sizes", "4KiB,64k", "-duration", "2ms", "-rounds", "2", "-no-peer", "-out", out}); status != 0 {

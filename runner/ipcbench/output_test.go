@@ -276,6 +276,19 @@ func TestReportStoresRun(t *testing.T) {
 	if _, err := toml.Decode(string(run.Config), &settings); err != nil || settings["test"] != true {
 		t.Errorf("config.toml %q: %v", run.Config, err)
 	}
+	// polytropon plot redraws the figures of what the run measured.
+	specs, ok := Plots(run)
+	var files []string
+	for _, s := range specs {
+		files = append(files, s.File)
+	}
+	if want := []string{"rtt-thread-p50", "rtt-thread-p99", "rtt-process-p50", "rtt-process-p99", "queue-throughput-spin", "queue-enqlatency-spin"}; !ok || !slices.Equal(files, want) {
+		t.Errorf("Plots: %v %v, want %v", ok, files, want)
+	}
+	run.Info.Experiment = "fixture"
+	if _, ok := Plots(run); ok {
+		t.Errorf("Plots of a run that is not the bake-off's")
+	}
 }
 
 // TestPointNames: names come from the typed params (values that would

@@ -2,6 +2,7 @@ package ipcbench
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"polytropon/internal/units"
@@ -204,4 +205,33 @@ func RTTPlots(peers []string) []results.PlotSpec {
 func CopyPlots() []results.PlotSpec {
 	return []results.PlotSpec{{Kind: "line", X: "size", XBytes: true, LogX: true, Y: MetricMedianGBps, Series: "method", ErrorBars: true,
 		Title: "Copy methods: bandwidth of the median copy", File: "copy-bandwidth"}}
+}
+
+// Plots are the figures of a stored queuebench or copybench run (known
+// by its experiment name), for polytropon plot to redraw: the wait
+// strategies and peers are those the run measured. ok is false for
+// other runs.
+func Plots(run *results.Run) (specs []results.PlotSpec, ok bool) {
+	switch run.Info.Experiment {
+	case "queuebench":
+		t := run.Table()
+		return append(RTTPlots(paramValues(t, WorkloadRoundTrip, "peer")), QueuePlots(paramValues(t, WorkloadQueue, "wait"))...), true
+	case "copybench":
+		return CopyPlots(), true
+	}
+	return nil, false
+}
+
+// paramValues lists the values of key at the points of workload, in
+// table order.
+func paramValues(t *results.Table, workload, key string) []string {
+	var out []string
+	for _, r := range t.Rows {
+		for _, p := range r.Params {
+			if v := results.FormatValue(p.Value); r.Workload == workload && p.Key == key && !slices.Contains(out, v) {
+				out = append(out, v)
+			}
+		}
+	}
+	return out
 }

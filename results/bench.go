@@ -28,8 +28,22 @@ func BenchName(workload string, params []Param) string {
 		}
 		b.WriteRune(r)
 	}
-	for _, p := range params {
-		b.WriteString("/" + p.Key + "=" + FormatValue(p.Value))
+	if len(params) > 0 {
+		b.WriteString("/" + PointName(params))
+	}
+	return b.String()
+}
+
+// PointName is the name of the point with these params, in their order:
+// "system=D/pools=4" (values formatted by FormatValue). It is also the
+// sub-benchmark name for testing.B.Run.
+func PointName(params []Param) string {
+	var b strings.Builder
+	for i, p := range params {
+		if i > 0 {
+			b.WriteByte('/')
+		}
+		b.WriteString(p.Key + "=" + FormatValue(p.Value))
 	}
 	return b.String()
 }
@@ -62,9 +76,9 @@ func FormatValue(v any) string {
 
 // WriteBench writes the run in the Go benchmark format: file-level
 // configuration lines ("key: value") from Info, then one line per point and
-// OK repetition with every whole-point metric (per-pool "@" metrics are
-// left out) as value-unit pairs, so `benchstat -col /system bench.txt`
-// works.
+// OK repetition, named after the point's workload, with every whole-point
+// metric (per-pool "@" metrics are left out) as value-unit pairs, so
+// `benchstat -col /system bench.txt` works.
 func (r *Run) WriteBench(w io.Writer) error {
 	h := r.Info.Host
 	cfg := [][2]string{
@@ -84,10 +98,15 @@ func (r *Run) WriteBench(w io.Writer) error {
 			}
 		}
 	}
-	t := r.Table()
+	workload := firstWorkload(r.Records)
+	workloads := pointWorkloads(r.Records)
 	order, params, values := RepetitionValues(r.Records, r.Info.Weights)
 	for _, pt := range order {
-		name := BenchName(t.Workload, params[pt])
+		wl := workloads[pt]
+		if wl == "" {
+			wl = workload
+		}
+		name := BenchName(wl, params[pt])
 		for _, rep := range slices.Sorted(maps.Keys(values[pt])) {
 			vals := values[pt][rep]
 			var b strings.Builder
@@ -96,7 +115,7 @@ func (r *Run) WriteBench(w io.Writer) error {
 				if strings.Contains(m, "@") {
 					continue
 				}
-				fmt.Fprintf(&b, " %s %s", strconv.FormatFloat(vals[m], 'g', 6, 64), benchUnit(m))
+				fmt.Fprintf(&b, " %s %s", strconv.FormatFloat(vals[m], 'g', 6, 64), r.benchUnit(m))
 			}
 			if _, err := fmt.Fprintln(w, b.String()); err != nil {
 				return err
@@ -106,10 +125,16 @@ func (r *Run) WriteBench(w io.Writer) error {
 	return nil
 }
 
-// benchUnit is the unit of a metric in bench.txt: the known unit of a
+// benchUnit is the unit of a metric in bench.txt: the declared unit of a
+// metric the run measures itself (Info.Metrics), the known unit of a
 // workload metric (with the noise prefix and op-kind qualifier kept so
 // units stay distinct), else the metric name itself.
-func benchUnit(metric string) string {
+func (r *Run) benchUnit(metric string) string {
+	for _, mi := range r.Info.Metrics {
+		if mi.Name == metric {
+			return sanitizeUnit(mi.Unit)
+		}
+	}
 	prefix, base, qual, _ := SplitMetric(metric)
 	mi := DescribeMetric(metric)
 	if !mi.Known || base == "counter" {

@@ -102,7 +102,7 @@ func Compare(base, newer *Run, opts CompareOptions) (*Report, error) {
 		}
 	}
 	for _, m := range metrics {
-		info := DescribeMetric(m)
+		info := base.Info.Describe(m)
 		mr := &MetricReport{Metric: m, Unit: info.Unit, HigherIsBetter: info.HigherIsBetter}
 		var bases, news, ratios []float64
 		for _, pt := range bt.Points() {

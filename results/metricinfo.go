@@ -57,17 +57,32 @@ var latencyQuantiles = map[string]float64{
 	"latency_p999_us": 0.999, "latency_max_us": 1,
 }
 
-// MetricInfo is what the harness knows about a metric.
+// MetricInfo is what the harness knows about a metric. A run that
+// measures metrics of its own (a benchmark subcommand such as polytropon
+// queuebench) declares them in Info.Metrics.
 type MetricInfo struct {
-	Name string
+	Name string `json:"name"`
 	// Unit is the Go-benchmark-format unit for bench.txt ("MB/s", "p99-µs");
-	// collector metrics use their name as the unit.
-	Unit string
+	// collector metrics use their name as the unit. Declared units must be
+	// distinct among the metrics of one workload (one bench.txt line).
+	Unit string `json:"unit"`
 	// HigherIsBetter is true for throughput-like metrics; latency, time,
 	// CPU, memory, lock waits and PV are lower-is-better.
-	HigherIsBetter bool
+	HigherIsBetter bool `json:"higher_is_better,omitempty"`
 	// Known is false when the name matches no rule (Info still guesses).
-	Known bool
+	Known bool `json:"-"`
+}
+
+// Describe describes a metric of the run: as the run declares it
+// (Metrics), else by name (DescribeMetric).
+func (in *Info) Describe(name string) MetricInfo {
+	for _, mi := range in.Metrics {
+		if mi.Name == name {
+			mi.Known = true
+			return mi
+		}
+	}
+	return DescribeMetric(name)
 }
 
 var (

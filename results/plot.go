@@ -16,19 +16,32 @@ import (
 	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
+
+	"polytropon/internal/units"
 )
 
 // PlotSpec asks for one figure (the [[plot]] table of an experiment; the
-// config package converts to it).
+// config package converts to it; benchmark subcommands build their own).
 type PlotSpec struct {
 	Kind      string // "line", "bar" or "proportionality"
 	X         string // param on the x axis ("pools", "system", "containers", ...)
 	Y         string // metric
 	Series    string // param that separates lines or bar groups (default "system")
-	ErrorBars bool   // 95% CI of the mean (line plots)
+	ErrorBars bool   // 95% CI of the mean
 	LogY      bool
-	Title     string
-	File      string // base name; .png and .svg are written
+	// LogX log-scales a numeric x axis (line plots), with a tick at every
+	// measured x value.
+	LogX bool
+	// XBytes: the x values are byte sizes ("4096", "4KiB"; read with
+	// units.ParseSize), placed by their number of bytes and labelled in
+	// IEC units, a tick at every measured size.
+	XBytes bool
+	// Where keeps only the points whose params have these values
+	// (compared as FormatValue writes them): one figure per wait strategy,
+	// say, from a table of all of them.
+	Where []Param
+	Title string
+	File  string // base name; .png and .svg are written
 }
 
 // Figure size.
@@ -61,44 +74,72 @@ type series struct {
 	rows  map[string]*Row
 }
 
-// groupRows splits the rows of metric y by the series param (plus every
-// other param that varies, so no two rows share a series and x).
-func groupRows(t *Table, spec PlotSpec) ([]*series, []string, error) {
+// matches reports whether params have every value of where.
+func matches(params, where []Param) bool {
+	for _, w := range where {
+		i := slices.IndexFunc(params, func(p Param) bool { return p.Key == w.Key })
+		if i < 0 || FormatValue(params[i].Value) != FormatValue(w.Value) {
+			return false
+		}
+	}
+	return true
+}
+
+// groupRows splits the rows of metric y (at the points spec.Where keeps)
+// by the series param, plus every other param that tells apart rows of
+// the same series and x (so a param that follows x, such as the
+// producers of a thread count, does not split a line). unit is y's.
+func groupRows(t *Table, spec PlotSpec) (ss []*series, xs []string, unit string, err error) {
 	var rows []*Row
 	for _, r := range t.Rows {
-		if r.Metric == spec.Y && r.N > 0 {
+		if r.Metric == spec.Y && r.N > 0 && matches(r.Params, spec.Where) {
 			rows = append(rows, r)
 		}
 	}
 	if len(rows) == 0 {
-		return nil, nil, fmt.Errorf("%w: metric %q has no values (have %v)", ErrNoData, spec.Y, t.Metrics())
+		where := ""
+		if len(spec.Where) > 0 {
+			where = " at " + PointName(spec.Where)
+		}
+		return nil, nil, "", fmt.Errorf("%w: metric %q has no values%s (have %v)", ErrNoData, spec.Y, where, t.Metrics())
 	}
 	seriesKey := spec.Series
 	if seriesKey == "" {
 		seriesKey = "system"
 	}
-	// Params other than x and series that take more than one value.
+	// Params other than x and series that take more than one value among
+	// the rows of one series and x (a missing param counts as a value).
 	varying := map[string]bool{}
-	first := map[string]string{}
+	keys := map[string]bool{}
 	for _, r := range rows {
 		for _, p := range r.Params {
-			if p.Key == spec.X || p.Key == seriesKey {
-				continue
-			}
-			v := FormatValue(p.Value)
-			if f, ok := first[p.Key]; ok && f != v {
-				varying[p.Key] = true
-			} else if !ok {
-				first[p.Key] = v
+			keys[p.Key] = true
+		}
+	}
+	value := func(r *Row, key string) string {
+		if v, ok := paramValue(r.Params, key); ok {
+			return v
+		}
+		return "\x00" // missing
+	}
+	first := map[[2]string]*Row{} // the first row of each (series, x)
+	for _, r := range rows {
+		g := [2]string{value(r, seriesKey), value(r, spec.X)}
+		f, ok := first[g]
+		if !ok {
+			first[g] = r
+			continue
+		}
+		for k := range keys {
+			if k != spec.X && k != seriesKey && value(r, k) != value(f, k) {
+				varying[k] = true
 			}
 		}
 	}
-	var out []*series
-	var xs []string
 	for _, r := range rows {
 		x, ok := paramValue(r.Params, spec.X)
 		if !ok {
-			return nil, nil, fmt.Errorf("results: plot %q: point %s has no param %q", spec.File, r.Point, spec.X)
+			return nil, nil, "", fmt.Errorf("results: plot %q: point %s has no param %q", spec.File, r.Point, spec.X)
 		}
 		label, _ := paramValue(r.Params, seriesKey)
 		if seriesKey != "system" { // "K" names itself; a bare "2" does not
@@ -110,12 +151,12 @@ func groupRows(t *Table, spec PlotSpec) ([]*series, []string, error) {
 			}
 		}
 		label = strings.TrimSpace(label)
-		i := slices.IndexFunc(out, func(s *series) bool { return s.label == label })
+		i := slices.IndexFunc(ss, func(s *series) bool { return s.label == label })
 		if i < 0 {
-			out = append(out, &series{label: label, rows: map[string]*Row{}})
-			i = len(out) - 1
+			ss = append(ss, &series{label: label, rows: map[string]*Row{}})
+			i = len(ss) - 1
 		}
-		s := out[i]
+		s := ss[i]
 		if _, dup := s.rows[x]; !dup {
 			s.xs = append(s.xs, x)
 		}
@@ -124,7 +165,95 @@ func groupRows(t *Table, spec PlotSpec) ([]*series, []string, error) {
 			xs = append(xs, x)
 		}
 	}
-	return out, xs, nil
+	return ss, xs, rows[0].Unit, nil
+}
+
+// PlotSeries is one line, or one series of bars, of a figure as a builder
+// takes it from the table: its legend label and, in drawing order, the x
+// values (as the points' params write them), their positions on the x
+// axis and the rows whose means (and 95% CIs) are drawn there.
+type PlotSeries struct {
+	Label string
+	X     []string
+	Pos   []float64
+	Rows  []*Row
+}
+
+// String is the series as text: "label: (x, mean ± CI half-length) ...".
+func (s PlotSeries) String() string {
+	var b strings.Builder
+	b.WriteString(s.Label + ":")
+	for i, r := range s.Rows {
+		lo, hi := ciOf(r)
+		fmt.Fprintf(&b, " (%s, %s ± %s)", s.X[i], FormatNumber(r.Mean), FormatNumber(max(lo, hi)))
+	}
+	return b.String()
+}
+
+// PlotData is what LinePlot (kind "line") or BarPlot (kind "bar") draws of
+// the table for spec, so that tests can pin a figure's content as text.
+func PlotData(t *Table, spec PlotSpec) ([]PlotSeries, error) {
+	if spec.Kind != "" && spec.Kind != "line" && spec.Kind != "bar" {
+		return nil, fmt.Errorf("results: plot %q: kind %q has no series data", spec.File, spec.Kind)
+	}
+	d, err := newPlotData(t, spec)
+	if err != nil {
+		return nil, err
+	}
+	var out []PlotSeries
+	for _, s := range d.series {
+		ps := PlotSeries{Label: s.label}
+		for _, x := range d.order(s, spec.Kind == "bar") {
+			ps.X = append(ps.X, x)
+			ps.Pos = append(ps.Pos, d.pos(x, spec.Kind == "bar"))
+			ps.Rows = append(ps.Rows, s.rows[x])
+		}
+		out = append(out, ps)
+	}
+	return out, nil
+}
+
+// plotData is a figure's series with their x axis.
+type plotData struct {
+	series  []*series
+	xs      []string           // every x value, in first-seen order
+	xpos    map[string]float64 // numeric (or byte) position of each x
+	numeric bool
+	unit    string // of the metric drawn
+}
+
+func newPlotData(t *Table, spec PlotSpec) (*plotData, error) {
+	ss, xs, unit, err := groupRows(t, spec)
+	if err != nil {
+		return nil, err
+	}
+	xpos, numeric, err := xPositions(xs, spec.XBytes)
+	if err != nil {
+		return nil, fmt.Errorf("results: plot %q: %w", spec.File, err)
+	}
+	if spec.LogX && !numeric {
+		return nil, fmt.Errorf("results: plot %q: a log x axis needs numeric values of %q (have %v)", spec.File, spec.X, xs)
+	}
+	return &plotData{series: ss, xs: xs, xpos: xpos, numeric: numeric, unit: unit}, nil
+}
+
+// order is the drawing order of a series' x values: by position on a
+// numeric axis, else (and for bars) as first seen.
+func (d *plotData) order(s *series, bars bool) []string {
+	order := slices.Clone(s.xs)
+	if !bars {
+		slices.SortStableFunc(order, func(a, b string) int { return cmpFloat(d.xpos[a], d.xpos[b]) })
+	}
+	return order
+}
+
+// pos is where x sits on the axis: its value, or (categories, bars) its
+// index among all x values.
+func (d *plotData) pos(x string, bars bool) float64 {
+	if bars || !d.numeric {
+		return float64(slices.Index(d.xs, x))
+	}
+	return d.xpos[x]
 }
 
 // paramValue is a param's value as shown in legends and on axes ("K/K"
@@ -141,14 +270,14 @@ func paramValue(ps []Param, key string) (string, bool) {
 	return "", false
 }
 
-func newPlot(spec PlotSpec, xLabel string) *plot.Plot {
+// newPlot starts a figure; unit is the y metric's (from the table's rows).
+func newPlot(spec PlotSpec, xLabel, unit string) *plot.Plot {
 	p := plot.New()
 	p.Title.Text = spec.Title
 	p.X.Label.Text = xLabel
-	mi := DescribeMetric(spec.Y)
 	p.Y.Label.Text = spec.Y
-	if mi.Known && mi.Unit != "" {
-		p.Y.Label.Text = fmt.Sprintf("%s (%s)", spec.Y, mi.Unit)
+	if unit != "" && unit != spec.Y {
+		p.Y.Label.Text = fmt.Sprintf("%s (%s)", spec.Y, unit)
 	}
 	p.Legend.Top, p.Legend.Left = true, true
 	p.Legend.Padding = vg.Points(4)
@@ -251,30 +380,39 @@ func ciOf(r *Row) (lo, hi float64) {
 
 // LinePlot draws the mean of metric spec.Y over param spec.X, one line
 // per series, with 95% CI error bars when spec.ErrorBars. A numeric x
-// axis keeps its values; otherwise x values are evenly spaced categories.
+// axis keeps its values (log-scaled with spec.LogX, byte sizes with
+// spec.XBytes); otherwise x values are evenly spaced categories.
 func LinePlot(t *Table, spec PlotSpec) (*plot.Plot, error) {
-	ss, xs, err := groupRows(t, spec)
+	data, err := newPlotData(t, spec)
 	if err != nil {
 		return nil, err
 	}
-	xpos, numeric := xPositions(xs)
-	p := newPlot(spec, spec.X)
-	if !numeric {
+	ss, xs, xpos := data.series, data.xs, data.xpos
+	p := newPlot(spec, spec.X, data.unit)
+	switch {
+	case !data.numeric:
 		p.NominalX(xs...)
-	} else if spec.X == "pools" || spec.X == "containers" {
+	case spec.LogX || spec.XBytes || spec.X == "pools" || spec.X == "containers":
 		var ticks plot.ConstantTicks
 		for _, x := range xs {
-			ticks = append(ticks, plot.Tick{Value: xpos[x], Label: x})
+			label := x
+			if spec.XBytes {
+				label = units.Size(xpos[x]).String()
+			}
+			if !spec.LogX || xpos[x] > 0 {
+				ticks = append(ticks, plot.Tick{Value: xpos[x], Label: label})
+			}
 		}
 		p.X.Tick.Marker = ticks
 	}
+	if spec.LogX {
+		p.X.Scale = plot.LogScale{}
+	}
 	for i, s := range ss {
 		var d meanCI
-		order := slices.Clone(s.xs)
-		slices.SortStableFunc(order, func(a, b string) int { return cmpFloat(xpos[a], xpos[b]) })
-		for _, x := range order {
+		for _, x := range data.order(s, false) {
 			r := s.rows[x]
-			if spec.LogY && r.Mean <= 0 {
+			if spec.LogY && r.Mean <= 0 || spec.LogX && xpos[x] <= 0 {
 				continue
 			}
 			lo, hi := ciOfNonNegative(r)
@@ -323,31 +461,49 @@ func cmpFloat(a, b float64) int {
 }
 
 // xPositions maps x values to coordinates: their numeric values when all
-// parse as numbers, else 0, 1, 2, ...
-func xPositions(xs []string) (map[string]float64, bool) {
+// parse as numbers (byte sizes with bytes), else 0, 1, 2, ...
+func xPositions(xs []string, bytes bool) (map[string]float64, bool, error) {
 	pos := map[string]float64{}
 	for _, x := range xs {
+		if bytes {
+			n, err := units.ParseSize(x)
+			if err != nil {
+				return nil, false, err
+			}
+			pos[x] = float64(n)
+			continue
+		}
 		v, err := strconv.ParseFloat(x, 64)
 		if err != nil {
 			for i, x := range xs {
 				pos[x] = float64(i)
 			}
-			return pos, false
+			return pos, false, nil
 		}
 		pos[x] = v
 	}
-	return pos, true
+	return pos, true, nil
 }
 
 // BarPlot draws grouped bars: one group per x value, centred on its tick,
 // one bar per series, bar height the mean of metric spec.Y, with the 95% CI
-// of the mean as error bars when spec.ErrorBars.
+// of the mean as error bars when spec.ErrorBars. On a log y axis
+// (spec.LogY) bars rise from the decade below the lowest value drawn.
 func BarPlot(t *Table, spec PlotSpec) (*plot.Plot, error) {
-	ss, xs, err := groupRows(t, spec)
+	data, err := newPlotData(t, spec)
 	if err != nil {
 		return nil, err
 	}
-	p := newPlot(spec, spec.X)
+	ss, xs := data.series, data.xs
+	p := newPlot(spec, spec.X, data.unit)
+	floor := 0.0 // where bars start
+	if spec.LogY {
+		floor = logFloor(ss)
+		if floor == 0 {
+			return nil, fmt.Errorf("%w: plot %q: no positive %s to draw on a log axis", ErrNoData, spec.File, spec.Y)
+		}
+		p.Y.Min = floor
+	}
 	// The groups fill about 70% of the data area's width; the data area is
 	// roughly the figure less the y axis.
 	group := 0.7 * float64(PlotWidth-2*vg.Centimeter) / float64(len(xs))
@@ -357,17 +513,13 @@ func BarPlot(t *Table, spec PlotSpec) (*plot.Plot, error) {
 		var errs barErrors
 		for j, x := range xs {
 			r, ok := s.rows[x]
-			if !ok {
-				continue
+			if !ok || spec.LogY && r.Mean <= 0 {
+				continue // no bar (zero height above the floor)
 			}
-			vals[j] = r.Mean
-			if spec.LogY && r.Mean <= 0 {
-				vals[j] = math.NaN()
-				continue
-			}
+			vals[j] = r.Mean - floor
 			lo, hi := ciOfNonNegative(r)
 			if spec.LogY {
-				lo = min(lo, r.Mean*0.999)
+				lo = min(lo, r.Mean-floor)
 			}
 			errs.x = append(errs.x, float64(j))
 			errs.lo = append(errs.lo, r.Mean-lo)
@@ -380,6 +532,14 @@ func BarPlot(t *Table, spec PlotSpec) (*plot.Plot, error) {
 		b.Color = plotutil.Color(i)
 		b.LineStyle.Width = vg.Length(0)
 		b.Offset = width * vg.Length(float64(i)-float64(len(ss)-1)/2)
+		if floor > 0 { // stand the bars on an undrawn base of height floor
+			base, err := plotter.NewBarChart(slices.Repeat(plotter.Values{floor}, len(xs)), width)
+			if err != nil {
+				return nil, fmt.Errorf("results: plot %q: %w", spec.File, err)
+			}
+			base.Offset = b.Offset
+			b.StackOn(base)
+		}
 		p.Add(b)
 		if spec.ErrorBars {
 			errs.offset = b.Offset
@@ -398,6 +558,30 @@ func BarPlot(t *Table, spec PlotSpec) (*plot.Plot, error) {
 	// on the axis ends.
 	p.X.Min, p.X.Max = -0.5, float64(len(xs))-0.5
 	return p, nil
+}
+
+// logFloor is the power of ten a decade below the lowest positive mean
+// or CI low of the series (0 if none is positive): the base of bars on a
+// log axis, low enough that the shortest bar still shows.
+func logFloor(ss []*series) float64 {
+	lowest := math.Inf(1)
+	for _, s := range ss {
+		for _, r := range s.rows {
+			if r.Mean <= 0 {
+				continue
+			}
+			lo, _ := ciOfNonNegative(r)
+			low := r.Mean
+			if r.Mean-lo > 0 {
+				low = r.Mean - lo
+			}
+			lowest = min(lowest, low)
+		}
+	}
+	if math.IsInf(lowest, 1) {
+		return 0
+	}
+	return math.Pow(10, math.Floor(math.Log10(lowest))-1)
 }
 
 // barErrors draws the CI bars of one bar series: a vertical line with caps
@@ -468,7 +652,7 @@ func ProportionalityPlot(t *Table, spec PlotSpec, weights []float64) (*plot.Plot
 	if spec.Y == "" {
 		spec.Y = MetricThroughput
 	}
-	p := newPlot(spec, "normalized weight")
+	p := newPlot(spec, "normalized weight", "")
 	p.Y.Label.Text = "normalized " + spec.Y
 	ideal := plotter.XYs{}
 	drawn := 0

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -104,5 +105,102 @@ func TestDrawPlots(t *testing.T) {
 	}
 	if b := img.Bounds(); b.Dx() < 100 || b.Dy() < 100 {
 		t.Errorf("PNG is %v, want a full figure", b)
+	}
+}
+
+// TestBenchmarkPlotsGolden: the figures of a benchmark run: copy bandwidth
+// over byte sizes on a log x axis, one line per method and process count;
+// round-trip latency as bars on a log y axis, restricted to one peer.
+func TestBenchmarkPlotsGolden(t *testing.T) {
+	tab := BuildTable(benchRecords(1, 1), nil)
+	specs := []struct {
+		file   string
+		spec   PlotSpec
+		labels []string
+	}{
+		{"line-logx-bytes.svg", PlotSpec{Kind: "line", X: "size", XBytes: true, LogX: true, Y: "bandwidth_gbps", Series: "method", ErrorBars: true,
+			Title: "Copy bandwidth"}, []string{">method=plain procs=1<", ">method=SMO procs=1<", ">method=SMO procs=2<", ">4KiB<", ">64KiB<", ">1MiB<"}},
+		{"bar-log.svg", PlotSpec{Kind: "bar", X: "design", Series: "wait", Y: "rtt_p50_ns", LogY: true, ErrorBars: true,
+			Where: []Param{{"peer", "process"}}, Title: "Round trips"}, []string{">wait=spin<", ">wait=futex<", ">pingpong<", ">rcqb<"}},
+	}
+	var data strings.Builder
+	for _, tc := range specs {
+		t.Run(tc.file, func(t *testing.T) {
+			a := renderSVG(t, tc.spec, tab, nil)
+			if b := renderSVG(t, tc.spec, tab, nil); !bytes.Equal(a, b) {
+				t.Fatalf("SVG output is not deterministic")
+			}
+			checkGolden(t, tc.file, a)
+			for _, want := range tc.labels {
+				if !bytes.Contains(a, []byte(want)) {
+					t.Errorf("SVG lacks label %s", want)
+				}
+			}
+			ss, err := PlotData(tab, tc.spec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			data.WriteString(tc.file + "\n")
+			for _, s := range ss {
+				data.WriteString("  " + s.String() + "\n")
+			}
+		})
+	}
+	checkGolden(t, "plotdata.txt", []byte(data.String()))
+}
+
+// TestPlotDataSeries: a param that follows x (producers of a thread
+// count) does not split a line; one that tells rows of the same x apart
+// does; Where filters; a log or byte axis needs numeric x values.
+func TestPlotDataSeries(t *testing.T) {
+	var recs []Record
+	for _, d := range []string{"a", "b"} {
+		for _, pc := range [][2]int64{{1, 1}, {2, 2}, {1, 3}, {3, 1}} {
+			ps := []Param{{"design", d}, {"wait", "spin"}, {"producers", pc[0]}, {"consumers", pc[1]}, {"threads", pc[0] + pc[1]}}
+			for rep := range 2 {
+				recs = append(recs, Record{Kind: KindRepetition, Point: PointName(ps), Params: ps, Repetition: rep, Workload: "queue", OK: true,
+					Metrics: []Metric{{Name: "items_per_sec", Unit: "items/s", Value: float64(100*pc[0] + 10*pc[1] + int64(rep))}}})
+			}
+		}
+	}
+	tab := BuildTable(recs, nil)
+	zipped := []Param{{"consumers", int64(1)}} // 1x1 and 3x1: producers follow threads
+	ss, err := PlotData(tab, PlotSpec{X: "threads", Y: "items_per_sec", Series: "design", LogX: true, Where: zipped})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, s := range ss {
+		got = append(got, s.String())
+	}
+	want := []string{"design=a: (2, 110.5 ± 6.353) (4, 310.5 ± 6.353)", "design=b: (2, 110.5 ± 6.353) (4, 310.5 ± 6.353)"}
+	if !slices.Equal(got, want) {
+		t.Errorf("zipped: got %q, want %q", got, want)
+	}
+	if ss[0].Pos[1] != 4 {
+		t.Errorf("positions %v, want the thread counts", ss[0].Pos)
+	}
+	// 1x3 and 3x1 share threads=4: producers and consumers name the lines.
+	ss, err = PlotData(tab, PlotSpec{X: "threads", Y: "items_per_sec", Series: "design", Where: []Param{{"design", "a"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = nil
+	for _, s := range ss {
+		got = append(got, s.Label)
+	}
+	if want := []string{"design=a producers=1 consumers=1", "design=a producers=2 consumers=2", "design=a producers=1 consumers=3",
+		"design=a producers=3 consumers=1"}; !slices.Equal(got, want) {
+		t.Errorf("crossed: labels %q, want %q", got, want)
+	}
+	if _, err := PlotData(tab, PlotSpec{X: "threads", Y: "items_per_sec", Where: []Param{{"wait", "futex"}}}); !errors.Is(err, ErrNoData) ||
+		!strings.Contains(err.Error(), "wait=futex") {
+		t.Errorf("Where without rows: got %v, want ErrNoData naming wait=futex", err)
+	}
+	if _, err := PlotData(tab, PlotSpec{X: "design", Y: "items_per_sec", LogX: true}); err == nil {
+		t.Errorf("log x over categories accepted")
+	}
+	if _, err := PlotData(tab, PlotSpec{X: "design", Y: "items_per_sec", XBytes: true}); err == nil {
+		t.Errorf("byte axis over design names accepted")
 	}
 }

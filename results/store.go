@@ -39,12 +39,16 @@ var (
 //   - "repetition": closes a repetition of a point: collector Metrics of its
 //     window and OK=false when it failed (Error says why). Only repetitions
 //     with an OK closing record are summarized, so an interrupted
-//     repetition's partial records are kept but ignored;
+//     repetition's partial records are kept but ignored. A benchmark that
+//     measures its own metrics (the IPC bake-off) writes only this record
+//     per repetition, with its Workload and its measured Metrics (declared
+//     in Info.Metrics), and no instances;
 //   - "skipped": the point was not measured at all; Reason says why (its
 //     system is unavailable here, too few cores, ...);
 //   - "note": a non-fatal observation about a repetition (cores shared by
 //     oversubscribed pools, a collector without data, a mount detached
-//     lazily at teardown) in Note; see Run.Notes.
+//     lazily at teardown) in Note, or about the whole run (no Point); see
+//     Run.Notes.
 //
 // Runs written before the "skipped" kind recorded a skip as a failed
 // repetition whose Error starts with "skipped: "; SkippedPoints reads both.
@@ -115,8 +119,12 @@ type RunNote struct {
 	Count  int      `json:"count"`  // repetitions that noted it
 }
 
-// String is the note as shown in summaries: "text (point, point; n×)".
+// String is the note as shown in summaries: "text (point, point; n
+// repetitions)"; a note about the whole run (no point) is its text.
 func (n RunNote) String() string {
+	if len(n.Points) == 0 {
+		return n.Text
+	}
 	s := n.Text + " (" + strings.Join(n.Points, ", ")
 	if n.Count > 1 {
 		s += fmt.Sprintf("; %d repetitions", n.Count)
@@ -217,6 +225,11 @@ type Info struct {
 	// run finishes or is closed, so host.json says on what terms the
 	// numbers were taken (oversubscribed cores, collectors without data).
 	Notes []RunNote `json:"notes,omitempty"`
+	// Metrics declare the unit and direction of metrics the run measures
+	// itself (in the Metrics of its repetition records) rather than
+	// deriving them from workload results: the benchmark subcommands'
+	// runs, which have no experiment file. See Describe.
+	Metrics []MetricInfo `json:"metrics,omitempty"`
 }
 
 // Host is the provenance of the machine and the tool (see CollectHost).

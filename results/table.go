@@ -21,18 +21,44 @@ type Table struct {
 	Workload string
 	// Skipped are the points that were not measured, with the reason.
 	Skipped []SkippedPoint
+	// Failures are the failed repetitions (see Failures); not in
+	// summary.csv.
+	Failures []Failure
 	// Notes are the run's notes (see Notes); not in summary.csv.
 	Notes []RunNote
 }
 
 // Row summarizes one metric at one point over its repetitions.
 type Row struct {
-	Point   string
-	Params  []Param
-	Metric  string
-	Unit    string
-	Samples []float64 // one value per OK repetition, in repetition order
+	Point  string
+	Params []Param
+	// Workload is the point's (first) main workload, or the benchmark
+	// that measured it; "" when unknown (a table read from summary.csv).
+	Workload string
+	Metric   string
+	Unit     string
+	Samples  []float64 // one value per OK repetition, in repetition order
 	Summary
+}
+
+// Failure is a failed repetition of a point.
+type Failure struct {
+	Point      string
+	Params     []Param
+	Repetition int
+	Error      string
+}
+
+// Failures lists the failed repetitions of recs in record order (skips
+// that older runs recorded as failures are SkippedPoints, not failures).
+func Failures(recs []Record) []Failure {
+	var out []Failure
+	for _, rec := range recs {
+		if rec.Kind == KindRepetition && !rec.OK && !strings.HasPrefix(rec.Error, legacySkipPrefix) {
+			out = append(out, Failure{Point: rec.Point, Params: rec.Params, Repetition: rec.Repetition, Error: rec.Error})
+		}
+	}
+	return out
 }
 
 // Lookup returns the row of a point and metric, or nil.
@@ -84,6 +110,9 @@ func RepetitionValues(recs []Record, weights []float64) (order []string, params 
 	ok := map[key]*Record{}
 	for i := range recs {
 		rec := &recs[i]
+		if rec.Point == "" { // a note about the whole run
+			continue
+		}
 		if _, seen := params[rec.Point]; !seen {
 			order = append(order, rec.Point)
 			params[rec.Point] = rec.Params
@@ -229,7 +258,9 @@ func (a *aggregate) tenantMBps(n int) (bw []float64, perContainer, ok bool) {
 func us(ns int64) float64 { return float64(ns) / 1e3 }
 
 // deriveRepetition computes every metric of one repetition (see the
-// metric naming at MetricThroughput).
+// metric naming at MetricThroughput). A repetition without instances (a
+// benchmark that measures its own metrics) has only the closing record's
+// metrics.
 func deriveRepetition(insts []*Record, ms []Metric, weights []float64) map[string]float64 {
 	out := map[string]float64{}
 	main := newAggregate()
@@ -244,7 +275,7 @@ func deriveRepetition(insts []*Record, ms []Metric, weights []float64) map[strin
 		}
 		main.add(rec)
 	}
-	if len(insts) > len(noise) || len(noise) == 0 {
+	if len(insts) > 0 && (len(insts) > len(noise) || len(noise) == 0) {
 		main.into(out, "", true)
 	}
 	for name, a := range noise {
@@ -311,13 +342,9 @@ func labelSuffix(labels map[string]string) string {
 // "pv" and "jain" (nil: none).
 func BuildTable(recs []Record, weights []float64) *Table {
 	order, params, values := RepetitionValues(recs, weights)
-	t := &Table{Skipped: SkippedPoints(recs), Notes: Notes(recs)}
-	for _, rec := range recs {
-		if rec.Kind == KindInstance && rec.Role != "noise" && rec.Workload != "" {
-			t.Workload = rec.Workload
-			break
-		}
-	}
+	t := &Table{Skipped: SkippedPoints(recs), Failures: Failures(recs), Notes: Notes(recs)}
+	workloads := pointWorkloads(recs)
+	t.Workload = firstWorkload(recs)
 	// Collector metrics carry their own unit ("s", "cores", "bytes").
 	units := map[string]string{}
 	for _, rec := range recs {
@@ -344,7 +371,7 @@ func BuildTable(recs []Record, weights []float64) *Table {
 			}
 		}
 		for _, m := range slices.Sorted(maps.Keys(names)) {
-			row := &Row{Point: pt, Params: params[pt], Metric: m, Unit: DescribeMetric(m).Unit}
+			row := &Row{Point: pt, Params: params[pt], Workload: workloads[pt], Metric: m, Unit: DescribeMetric(m).Unit}
 			if u, ok := units[m]; ok && !DescribeMetric(m).Known {
 				row.Unit = u
 			}
@@ -358,6 +385,34 @@ func BuildTable(recs []Record, weights []float64) *Table {
 		}
 	}
 	return t
+}
+
+// pointWorkloads maps each point to its first main workload, or, for a
+// benchmark that measures its own metrics, the workload of its first
+// repetition record.
+func pointWorkloads(recs []Record) map[string]string {
+	out := map[string]string{}
+	for _, kind := range []string{KindInstance, KindRepetition} {
+		for _, rec := range recs {
+			if rec.Kind == kind && rec.Role != "noise" && rec.Workload != "" && out[rec.Point] == "" {
+				out[rec.Point] = rec.Workload
+			}
+		}
+	}
+	return out
+}
+
+// firstWorkload is the first main workload of the run (see
+// Table.Workload), or the first benchmark's when no instance names one.
+func firstWorkload(recs []Record) string {
+	for _, kind := range []string{KindInstance, KindRepetition} {
+		for _, rec := range recs {
+			if rec.Kind == kind && rec.Role != "noise" && rec.Workload != "" {
+				return rec.Workload
+			}
+		}
+	}
+	return ""
 }
 
 // csvHeader is the header of summary.csv.
@@ -458,8 +513,19 @@ func (t *Table) WriteText(w io.Writer) error {
 		}
 	}
 	sort.Strings(warn)
+	return t.writeTrailer(w, warn)
+}
+
+// writeTrailer writes the warning lines, then the failed repetitions,
+// the skipped points and the notes.
+func (t *Table) writeTrailer(w io.Writer, warn []string) error {
 	for _, s := range warn {
 		if _, err := fmt.Fprintln(w, "warning:", s); err != nil {
+			return err
+		}
+	}
+	for _, f := range t.Failures {
+		if _, err := fmt.Fprintf(w, "failed: %s repetition %d: %s\n", f.Point, f.Repetition, oneLine(f.Error)); err != nil {
 			return err
 		}
 	}

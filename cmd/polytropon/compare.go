@@ -31,7 +31,7 @@ func compareRuns(stdout, stderr io.Writer, args []string) error {
 	alpha := fset.Float64("alpha", -1, "significance level (default: [compare] alpha, else 0.05)")
 	test := fset.String("test", "", `"mann-whitney" or "welch" (default: [compare] test, else mann-whitney)`)
 	var metrics metricList
-	fset.Var(&metrics, "metric", `metric to compare; repeatable; "all" for every metric (default: [compare] metrics, else run.main_metric)`)
+	fset.Var(&metrics, "metric", `metric to compare; repeatable; "all" for every metric (default: [compare] metrics, else run.main_metric; every metric for a queuebench or copybench run)`)
 	if err := fset.Parse(args); err != nil {
 		return err
 	}
@@ -50,12 +50,15 @@ func compareRuns(stdout, stderr io.Writer, args []string) error {
 	for _, w := range append(warn, warn2...) {
 		fmt.Fprintln(stderr, "warning:", w)
 	}
+	// An experiment's run takes its [compare] settings; a benchmark
+	// subcommand's run (queuebench, copybench: no experiment file, its
+	// metrics declared in host.json) compares every metric by default.
 	opts := results.CompareOptions{Threshold: 0.05, Alpha: 0.05, Test: "mann-whitney"}
-	if exp, err := config.Parse(filepath.Join(base.Dir, results.ConfigFile), base.Config); err != nil {
-		fmt.Fprintf(stderr, "warning: base run's config not readable, using default compare settings: %v\n", err)
-	} else {
+	if exp, err := config.Parse(filepath.Join(base.Dir, results.ConfigFile), base.Config); err == nil {
 		exp.EnsureDefaults()
 		opts = exp.CompareOptions()
+	} else if len(base.Info.Metrics) == 0 {
+		fmt.Fprintf(stderr, "warning: base run's config not readable, using default compare settings: %v\n", err)
 	}
 	if *threshold >= 0 {
 		opts.Threshold = *threshold

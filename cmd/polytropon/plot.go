@@ -7,6 +7,7 @@ import (
 
 	"polytropon/results"
 	"polytropon/runner/config"
+	"polytropon/runner/ipcbench"
 )
 
 // plot redraws a run's figures: `polytropon plot RUN`.
@@ -35,20 +36,24 @@ func plotRun(stdout, stderr io.Writer, args []string) error {
 	for _, w := range warn {
 		fmt.Fprintln(stderr, "warning:", w)
 	}
-	exp, err := config.Parse(filepath.Join(run.Dir, results.ConfigFile), run.Config)
-	if err != nil {
+	// An experiment's run draws its [[plot]] tables; a bake-off run
+	// (queuebench, copybench) has no experiment file and draws its own.
+	var specs []results.PlotSpec
+	var ok bool
+	if exp, err := config.Parse(filepath.Join(run.Dir, results.ConfigFile), run.Config); err == nil {
+		exp.EnsureDefaults()
+		if run.Info.Weights == nil {
+			run.Info.Weights = exp.Weights()
+		}
+		specs = exp.PlotSpecs()
+	} else if specs, ok = ipcbench.Plots(run); !ok {
 		return err
-	}
-	exp.EnsureDefaults()
-	if run.Info.Weights == nil {
-		run.Info.Weights = exp.Weights()
 	}
 	if *table {
 		if err := run.Table().WriteText(stdout); err != nil {
 			return err
 		}
 	}
-	specs := exp.PlotSpecs()
 	if len(specs) == 0 {
 		fmt.Fprintf(stdout, "%s: the experiment has no [[plot]] tables\n", run.Dir)
 		return nil

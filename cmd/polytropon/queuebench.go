@@ -42,7 +42,7 @@ func runQueuebench(stdout, stderr io.Writer, args []string) error {
 	noRTT := fset.Bool("no-rtt", false, "skip the ping-pong baseline and the round trips")
 	subject := fset.String("subject", "rcqb", "design the goal ratios are computed for")
 	reference := fset.String("reference", "channel", "reference design of the throughput goal")
-	out := fset.String("out", "", "directory for queue.txt (benchstat), queue.csv and plots")
+	out := fset.String("out", "", "directory in which the run directory queuebench-<UTC time> is created (summary.csv, bench.txt for benchstat, samples, plots; compare runs with polytropon compare); default: print only")
 	if err := fset.Parse(args); err != nil {
 		return err
 	}
@@ -60,17 +60,17 @@ func runQueuebench(stdout, stderr io.Writer, args []string) error {
 		q.Waits = append(q.Waits, w)
 	}
 	var err error
-	if q.Producers, err = ipcbenchInts("-threads", *threads); err != nil {
+	if q.Producers, err = ipcbenchInts("-threads", *threads, number); err != nil {
 		return err
 	}
 	q.Consumers = q.Producers
 	if *producers != "" {
-		if q.Producers, err = ipcbenchInts("-producers", *producers); err != nil {
+		if q.Producers, err = ipcbenchInts("-producers", *producers, number); err != nil {
 			return err
 		}
 	}
 	if *consumers != "" {
-		if q.Consumers, err = ipcbenchInts("-consumers", *consumers); err != nil {
+		if q.Consumers, err = ipcbenchInts("-consumers", *consumers, number); err != nil {
 			return err
 		}
 	}
@@ -93,14 +93,24 @@ func ipcbenchList(s string) []string {
 	return out
 }
 
-func ipcbenchInts(flagName, s string) ([]int, error) {
+// ipcbenchInts parses a comma-separated list of numbers with parse.
+func ipcbenchInts(flagName, s string, parse func(string) (int, error)) ([]int, error) {
 	var out []int
 	for _, f := range ipcbenchList(s) {
-		n, err := strconv.Atoi(f)
+		n, err := parse(f)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %q is not a number", flagName, f)
+			return nil, fmt.Errorf("%s: %w", flagName, err)
 		}
 		out = append(out, n)
 	}
 	return out, nil
+}
+
+// number parses a thread count.
+func number(s string) (int, error) {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a number", s)
+	}
+	return n, nil
 }

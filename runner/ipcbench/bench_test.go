@@ -49,8 +49,9 @@ func TestQueueEveryDesignAndWait(t *testing.T) {
 		if p.Items <= 0 || p.Throughput() <= 0 || p.EnqNs < 0 || p.Elapsed <= 0 {
 			t.Errorf("%s/%v/%dx%d: items %d, throughput %v, enq %v ns, elapsed %v; want positive", p.Design, p.Wait, p.Producers, p.Consumers, p.Items, p.Throughput(), p.EnqNs, p.Elapsed)
 		}
-		if r := p.Row(); !strings.HasPrefix(r.Name(), "Queue/design="+p.Design+"/wait=") || len(r.Metrics) != 3 {
-			t.Errorf("row %q with %d metrics", r.Name(), len(r.Metrics))
+		if recs := p.Records(); len(recs) != 1 || !recs[0].OK || recs[0].Workload != WorkloadQueue ||
+			!strings.HasPrefix(recs[0].Point, "design="+p.Design+"/wait=") || len(recs[0].Metrics) != 3 {
+			t.Errorf("records %+v, want one OK queue round with 3 metrics", recs)
 		}
 	}
 	for _, d := range queue.Designs() {
@@ -67,8 +68,9 @@ func TestQueueItemBudgetIsExact(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(pts) != 1 || pts[0].Err != nil || pts[0].Items != 5000 || pts[0].Rounds != 2 {
-			t.Fatalf("NoLock=%v: got %+v, want one point with exactly 5000 items", noLock, pts)
+		if len(pts) != 1 || pts[0].Err != nil || pts[0].Items != 5000 || pts[0].Rounds != 2 || len(pts[0].PerRound) != 2 ||
+			pts[0].PerRound[0].Items+pts[0].PerRound[1].Items != 5000 {
+			t.Fatalf("NoLock=%v: got %+v, want one point with exactly 5000 items in 2 rounds", noLock, pts)
 		}
 	}
 }
@@ -145,7 +147,10 @@ func TestRTTRoundsPool(t *testing.T) {
 	checkRTT(t, pts, 2) // ping-pong and test-ring, process peer only
 	for _, p := range pts {
 		if p.Err == nil && p.Hist.Count() > 400 {
-			t.Errorf("%s: %d samples pooled, want at most 2 rounds x 200", p.Row().Name(), p.Hist.Count())
+			t.Errorf("%s: %d samples pooled, want at most 2 rounds x 200", p.Name(), p.Hist.Count())
+		}
+		if len(p.PerRound) != 2 || len(p.Records()) != 2 {
+			t.Errorf("%s: %d rounds, %d records; want 2 of each", p.Name(), len(p.PerRound), len(p.Records()))
 		}
 	}
 }
@@ -174,16 +179,19 @@ func checkRTT(t *testing.T, pts []RTTPoint, want int) {
 		t.Errorf("%d points, want %d", len(pts), want)
 	}
 	for _, p := range pts {
-		r := p.Row()
 		if p.Err != nil {
-			t.Errorf("%s: %v", r.Name(), p.Err)
+			t.Errorf("%s: %v", p.Name(), p.Err)
 			continue
 		}
-		p50, _ := r.Metric("p50-ns")
-		p99, _ := r.Metric("p99-ns")
-		p999, _ := r.Metric("p99.9-ns")
-		if r.N <= 0 || p50 <= 0 || p50 > p99 || p99 > p999 {
-			t.Errorf("%s: n=%d p50=%v p99=%v p99.9=%v; want n>0 and 0 < p50 <= p99 <= p99.9", r.Name(), r.N, p50, p99, p999)
+		for _, rec := range p.Records() {
+			v := map[string]float64{}
+			for _, m := range rec.Metrics {
+				v[m.Name] = m.Value
+			}
+			n, p50, p99, p999 := v[MetricTrips], v[MetricRTTP50], v[MetricRTTP99], v[MetricRTTP999]
+			if !rec.OK || n <= 0 || p50 <= 0 || p50 > p99 || p99 > p999 {
+				t.Errorf("%s round %d: ok=%v n=%v p50=%v p99=%v p99.9=%v; want n>0 and 0 < p50 <= p99 <= p99.9", p.Name(), rec.Repetition, rec.OK, n, p50, p99, p999)
+			}
 		}
 	}
 }

@@ -5,8 +5,10 @@ import (
 	"testing"
 	"time"
 
+	"polytropon/internal/units"
 	xcopy "polytropon/ipc/copy"
 	"polytropon/ipc/queue"
+	"polytropon/results"
 )
 
 var allWaits = []queue.Wait{queue.Spin, queue.SpinFutex, queue.Futex}
@@ -17,7 +19,9 @@ func BenchmarkQueue(b *testing.B) {
 	for _, d := range queue.Designs() {
 		for _, w := range allWaits {
 			for _, n := range []int{1, 2} {
-				b.Run(SubName(P("design", d.Name), P("wait", w), P("producers", n), P("consumers", n)), func(b *testing.B) {
+				name := results.PointName([]results.Param{{Key: "design", Value: d.Name}, {Key: "wait", Value: w.String()},
+					{Key: "producers", Value: int64(n)}, {Key: "consumers", Value: int64(n)}})
+				b.Run(name, func(b *testing.B) {
 					cfg := QueueConfig{Duration: time.Hour, MaxItems: int64(max(b.N, n))}
 					if err := cfg.defaultsFor(d); err != nil {
 						b.Fatal(err)
@@ -49,7 +53,7 @@ func BenchmarkRoundTrip(b *testing.B) {
 		b.Fatal(err)
 	}
 	for _, peer := range []string{PeerThread, PeerProcess} {
-		b.Run(SubName(P("design", "pingpong"), P("peer", peer)), func(b *testing.B) {
+		b.Run(RTTPoint{Design: DesignPingPong, Wait: queue.Spin.String(), Peer: peer}.Name(), func(b *testing.B) {
 			cfg := base
 			cfg.MaxTrips = int64(b.N)
 			var l *Latencies
@@ -71,7 +75,7 @@ func BenchmarkRoundTrip(b *testing.B) {
 		}
 		for _, w := range allWaits {
 			for _, peer := range []string{PeerThread, PeerProcess} {
-				b.Run(SubName(P("design", d.Name), P("wait", w), P("peer", peer)), func(b *testing.B) {
+				b.Run(RTTPoint{Design: d.Name, Wait: w.String(), Peer: peer}.Name(), func(b *testing.B) {
 					cfg := base
 					cfg.MaxTrips = int64(b.N)
 					l, err := roundTripPoint(d, w, peer, cfg)
@@ -102,7 +106,7 @@ func BenchmarkCopy(b *testing.B) {
 			b.Fatal(err)
 		}
 		for _, size := range []int{4 << 10, 64 << 10, 1 << 20, 16 << 20} {
-			b.Run(SubName(P("method", s.Name), P("size", sizeName(size))), func(b *testing.B) {
+			b.Run(results.PointName([]results.Param{{Key: "method", Value: s.Name}, {Key: "size", Value: units.Size(size).String()}}), func(b *testing.B) {
 				b.SetBytes(int64(size))
 				for b.Loop() {
 					if _, err := m.Copy(dst[:size], src[:size]); err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"polytropon/internal/units"
 	xcopy "polytropon/ipc/copy"
 )
 
@@ -80,7 +81,7 @@ func (c *CopyConfig) defaults() error {
 	return err
 }
 
-// CopyPoint is one measured method x size.
+// CopyPoint is one measured method x size, its rounds pooled.
 type CopyPoint struct {
 	Method  string
 	Procs   int // 1: both ends in this process; 2: the data crosses into or out of a peer process
@@ -88,6 +89,17 @@ type CopyPoint struct {
 	Copies  int64
 	Elapsed time.Duration
 	Each    *Latencies // time of every single copy (for the median)
+	// PerRound are the rounds, in order (none after a failed one): each is
+	// one repetition of the point in its results (see Records).
+	PerRound []CopyRound
+	Err      error
+}
+
+// CopyRound is one round of a copy point.
+type CopyRound struct {
+	Copies  int64
+	Elapsed time.Duration
+	P50     time.Duration // the median copy
 	Err     error
 }
 
@@ -97,45 +109,18 @@ func (p CopyPoint) MedianGBps() float64 {
 	if p.Each == nil || p.Each.Count() == 0 {
 		return 0
 	}
-	return float64(p.Size) / float64(p.Each.Quantile(0.5))
+	return gbps(p.Size, 1, p.Each.Quantile(0.5))
 }
 
 // GBps is decimal gigabytes of payload per second.
-func (p CopyPoint) GBps() float64 {
-	if p.Elapsed <= 0 {
+func (p CopyPoint) GBps() float64 { return gbps(p.Size, p.Copies, p.Elapsed) }
+
+// gbps is decimal gigabytes per second of n copies of size bytes in d.
+func gbps(size int, n int64, d time.Duration) float64 {
+	if d <= 0 {
 		return 0
 	}
-	return float64(p.Size) * float64(p.Copies) / p.Elapsed.Seconds() / 1e9
-}
-
-// Row converts the point: ns/op per copy plus MB/s (benchstat's unit for
-// b.SetBytes) and GB/s.
-func (p CopyPoint) Row() Row {
-	r := Row{Bench: "Copy", Params: []Param{P("method", p.Method), P("procs", p.Procs), P("size", sizeName(p.Size))}, N: p.Copies}
-	if p.Err != nil {
-		r.Err = p.Err.Error()
-		return r
-	}
-	r.Metrics = []Metric{
-		{"ns/op", float64(p.Elapsed.Nanoseconds()) / float64(max(p.Copies, 1))},
-		{"MB/s", p.GBps() * 1000},
-		{"GB/s", p.GBps()},
-	}
-	if p.Each != nil && p.Each.Count() > 0 {
-		r.Metrics = append(r.Metrics, Metric{"p50-ns", float64(p.Each.Quantile(0.5))}, Metric{"p50-GB/s", p.MedianGBps()})
-	}
-	return r
-}
-
-// sizeName prints 4096 as 4KiB, 1<<20 as 1MiB, other sizes in bytes.
-func sizeName(n int) string {
-	switch {
-	case n >= 1<<20 && n%(1<<20) == 0:
-		return fmt.Sprintf("%dMiB", n>>20)
-	case n >= 1<<10 && n%(1<<10) == 0:
-		return fmt.Sprintf("%dKiB", n>>10)
-	}
-	return fmt.Sprintf("%dB", n)
+	return float64(size) * float64(n) / float64(d.Nanoseconds())
 }
 
 // RunCopy measures every method x size; failing points carry Err.
@@ -231,13 +216,17 @@ func RunCopy(ctx context.Context, cfg CopyConfig) ([]CopyPoint, error) {
 					continue
 				}
 				clear(dst[:size])
-				n, d, err := measureCopy(size, c.run, c.check, mine, slice.Duration, group[i].Each)
+				each := newLatencies(1024)
+				n, d, err := measureCopy(size, c.run, c.check, mine, slice.Duration, each)
 				if err != nil {
-					group[i].Err = fmt.Errorf("%s/procs=%d/%s: %w", c.method, c.procs, sizeName(size), err)
+					group[i].Err = fmt.Errorf("%s/procs=%d/%v: %w", c.method, c.procs, units.Size(size), err)
+					group[i].PerRound = append(group[i].PerRound, CopyRound{Err: group[i].Err})
 					continue
 				}
 				group[i].Copies += n
 				group[i].Elapsed += d
+				group[i].Each.merge(each)
+				group[i].PerRound = append(group[i].PerRound, CopyRound{Copies: n, Elapsed: d, P50: each.Quantile(0.5)})
 			}
 		}
 		out = append(out, group...)

@@ -1,4 +1,4 @@
-// Package bench is the IPC bake-off of Polytropon: it measures the request
+// Package ipcbench is the IPC bake-off of Polytropon: it measures the request
 // queues of package ipc/queue and the data-transfer methods of package
 // ipc/copy the way the papers report them, so that a researcher compares
 // variants with one command (polytropon queuebench, polytropon copybench)
@@ -22,9 +22,16 @@
 //   - RunCopy: every copy method across sizes, GB/s and time per copy; CMA
 //     also from a real second process.
 //
-// Results are Rows (a typed benchmark name plus metrics) that print as a
-// plain table, as Go benchmark-format lines readable by benchstat, as CSV,
-// and as gonum plots (the builders are pure functions of a Table).
+// Results go through package results, the harness's reporting pipeline:
+// every point (typed params) contributes one repetition record per round
+// with the round's metrics (see Records; the metrics are declared with
+// units and directions in host.json). QueueBench and CopyBench print the
+// summary (median ± 95% CI over the rounds) and the goal verdicts
+// (QueueGoals, CopyGoals, read from the summary) and, given a directory,
+// store a results run directory: config.toml, host.json, samples.jsonl,
+// summary.csv, bench.txt for benchstat, and the figures of QueuePlots,
+// RTTPlots and CopyPlots drawn by results' plot builders. Two such runs
+// compare with polytropon compare.
 //
 // Threads: every measuring goroutine locks its OS thread; with Pin it is
 // also pinned to one CPU (round robin over the allowed CPUs). While a queue

@@ -51,6 +51,17 @@ func (l *Latencies) Quantile(q float64) time.Duration {
 	return time.Duration(l.samples[i])
 }
 
+// LatencyStats are what a round keeps of its samples.
+type LatencyStats struct {
+	Count                int64
+	Mean, P50, P99, P999 time.Duration
+}
+
+// Stats summarizes the samples.
+func (l *Latencies) Stats() LatencyStats {
+	return LatencyStats{Count: l.Count(), Mean: l.Mean(), P50: l.Quantile(0.5), P99: l.Quantile(0.99), P999: l.Quantile(0.999)}
+}
+
 // merge adds every sample of o.
 func (l *Latencies) merge(o *Latencies) {
 	l.samples = append(l.samples, o.samples...)

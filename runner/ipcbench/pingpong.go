@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"polytropon/ipc/queue"
 	"polytropon/ipc/shm"
 )
 
@@ -83,30 +84,35 @@ func (c *RTTConfig) cpuPair() (int, int) {
 	return cpus[0], cpus[1%len(cpus)]
 }
 
-// RTTPoint is the latency distribution of one round-trip point.
+// RTTPoint is the latency distribution of one round-trip point: a
+// queue design, or the raw ping-pong (Design DesignPingPong, which
+// busy-waits: Wait "spin").
 type RTTPoint struct {
-	Bench  string  // "PingPong" or "RoundTrip"
-	Params []Param // design/wait/peer
-	Hist   *Latencies
-	Err    error
+	Design string
+	Wait   string
+	Peer   string     // PeerThread or PeerProcess
+	Hist   *Latencies // every round's samples, pooled
+	// PerRound summarizes each round (see RunRTTRounds), in order: each is
+	// one repetition of the point in its results (see Records).
+	PerRound []RTTRound
+	Err      error
 }
 
-// Row converts the point: ns/op is the mean round trip.
-func (p RTTPoint) Row() Row {
-	r := Row{Bench: p.Bench, Params: p.Params}
-	if p.Err != nil {
-		r.Err = p.Err.Error()
-		return r
+// RTTRound is one round of a round-trip point.
+type RTTRound struct {
+	LatencyStats
+	Err error
+}
+
+// newRTTPoint is a point measured in one round.
+func newRTTPoint(design, wait, peer string, h *Latencies, err error) RTTPoint {
+	p := RTTPoint{Design: design, Wait: wait, Peer: peer, Hist: h, Err: err}
+	r := RTTRound{Err: err}
+	if err == nil {
+		r.LatencyStats = h.Stats()
 	}
-	h := p.Hist
-	r.N = h.Count()
-	r.Metrics = []Metric{
-		{"ns/op", float64(h.Mean())},
-		{"p50-ns", float64(h.Quantile(0.50))},
-		{"p99-ns", float64(h.Quantile(0.99))},
-		{"p99.9-ns", float64(h.Quantile(0.999))},
-	}
-	return r
+	p.PerRound = []RTTRound{r}
+	return p
 }
 
 // replyTimeout bounds every wait for the other side: far above any sane
@@ -196,13 +202,12 @@ func RunPingPong(ctx context.Context, cfg RTTConfig) ([]RTTPoint, error) {
 		if err := ctx.Err(); err != nil {
 			return out, err
 		}
-		pt := RTTPoint{Bench: "PingPong", Params: []Param{P("peer", peer)}}
+		measure := pingPongProcesses
 		if peer == PeerThread {
-			pt.Hist, pt.Err = pingPongThreads(cfg)
-		} else {
-			pt.Hist, pt.Err = pingPongProcesses(cfg)
+			measure = pingPongThreads
 		}
-		out = append(out, pt)
+		h, err := measure(cfg)
+		out = append(out, newRTTPoint(DesignPingPong, queue.Spin.String(), peer, h, err))
 	}
 	return out, nil
 }
@@ -278,7 +283,8 @@ func pingPongProcesses(cfg RTTConfig) (*Latencies, error) {
 
 // RunRTTRounds runs the ping-pong baseline and the queue round trips
 // alternately, cfg.Rounds times with a slice of the budget each, and pools
-// the samples per point: baseline and queues then share the same load.
+// the samples per point (each round stays in PerRound): baseline and
+// queues then share the same load.
 // With BaselineOnly, or no Shared design registered, only the baseline runs.
 func RunRTTRounds(ctx context.Context, cfg RTTConfig) ([]RTTPoint, error) {
 	rounds := max(cfg.Rounds, 1)
@@ -294,14 +300,16 @@ func RunRTTRounds(ctx context.Context, cfg RTTConfig) ([]RTTPoint, error) {
 	index := map[string]int{}
 	add := func(pts []RTTPoint) {
 		for _, p := range pts {
-			name := BenchName(p.Bench, p.Params...)
+			name := p.Name()
 			i, ok := index[name]
 			if !ok {
 				index[name] = len(out)
 				out = append(out, p)
 				continue
 			}
-			switch q := &out[i]; {
+			q := &out[i]
+			q.PerRound = append(q.PerRound, p.PerRound...)
+			switch {
 			case q.Err != nil:
 			case p.Err != nil:
 				q.Err, q.Hist = p.Err, nil

@@ -120,14 +120,33 @@ type QueuePoint struct {
 	EnqNs     float64       // mean Enqueue latency, clock cost subtracted
 	ClockNs   float64       // the subtracted cost of one clock read
 	Rounds    int           // measurements pooled into this point
-	Err       error
+	// PerRound are those measurements, in order: each is one repetition
+	// of the point in its results (see Records).
+	PerRound []QueueRound
+	Err      error
 
 	enqSum, enqCalls int64 // raw Enqueue time and calls, for pooling
 }
 
+// QueueRound is one round of a queue point.
+type QueueRound struct {
+	Items   int64
+	Elapsed time.Duration
+	EnqNs   float64 // mean Enqueue latency, clock cost subtracted
+	Err     error
+}
+
+// Throughput is items per second end to end.
+func (r QueueRound) Throughput() float64 { return perSecond(r.Items, r.Elapsed) }
+
 // pool adds round r (of the same design, wait and threads) to p.
 func (p *QueuePoint) pool(r QueuePoint) {
 	p.Rounds++
+	round := QueueRound{Items: r.Items, Elapsed: r.Elapsed, Err: r.Err}
+	if r.Err == nil && r.enqCalls > 0 {
+		round.EnqNs = max(0, float64(r.enqSum)/float64(r.enqCalls)-p.ClockNs)
+	}
+	p.PerRound = append(p.PerRound, round)
 	if p.Err != nil {
 		return
 	}
@@ -142,29 +161,13 @@ func (p *QueuePoint) pool(r QueuePoint) {
 }
 
 // Throughput is items per second end to end.
-func (p QueuePoint) Throughput() float64 {
-	if p.Elapsed <= 0 {
+func (p QueuePoint) Throughput() float64 { return perSecond(p.Items, p.Elapsed) }
+
+func perSecond(n int64, d time.Duration) float64 {
+	if d <= 0 {
 		return 0
 	}
-	return float64(p.Items) / p.Elapsed.Seconds()
-}
-
-// Row converts the point for output: ns/op is wall time per item.
-func (p QueuePoint) Row() Row {
-	r := Row{Bench: "Queue", Params: []Param{
-		P("design", p.Design), P("wait", p.Wait), P("producers", p.Producers),
-		P("consumers", p.Consumers), P("work", p.Work),
-	}, N: p.Items}
-	if p.Err != nil {
-		r.Err = p.Err.Error()
-		return r
-	}
-	nsPerItem := 0.0
-	if p.Items > 0 {
-		nsPerItem = float64(p.Elapsed.Nanoseconds()) / float64(p.Items)
-	}
-	r.Metrics = []Metric{{"ns/op", nsPerItem}, {"items/s", p.Throughput()}, {"enq-ns", p.EnqNs}}
-	return r
+	return float64(n) / d.Seconds()
 }
 
 // RunQueue measures every point of cfg in turn; a failing point is

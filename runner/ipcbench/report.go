@@ -1,17 +1,18 @@
 package ipcbench
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
-	"strconv"
-	"strings"
+	"time"
 
-	"gonum.org/v1/plot"
+	"github.com/BurntSushi/toml"
 
+	"polytropon/internal/units"
 	"polytropon/ipc/queue"
+	"polytropon/results"
 )
 
 // QueueBenchConfig is everything polytropon queuebench does: the raw
@@ -27,14 +28,59 @@ type QueueBenchConfig struct {
 	// Subject and Reference name the designs the goal ratios compare
 	// (defaults rcqb and channel).
 	Subject, Reference string
-	// OutDir receives queue.txt (benchfmt), queue.csv and the plots; ""
-	// writes nothing.
+	// OutDir, when set, receives the run directory
+	// queuebench-<UTC time>/ (see results.Create); "" writes nothing.
 	OutDir string
 }
 
+// rtt is the round-trip configuration of the run: designs and waits
+// default to the Shared designs and the waits of the queue bake-off.
+func (cfg *QueueBenchConfig) rtt() RTTConfig {
+	rtt := cfg.RTT
+	if len(rtt.Designs) == 0 {
+		for _, n := range cfg.Queue.Designs {
+			if d, err := queue.Lookup(n); err == nil && d.Shared {
+				rtt.Designs = append(rtt.Designs, n)
+			}
+		}
+		rtt.BaselineOnly = len(rtt.Designs) == 0
+	}
+	if len(rtt.Waits) == 0 {
+		for _, wt := range cfg.Queue.Waits {
+			rtt.Waits = append(rtt.Waits, wt.String())
+		}
+	}
+	return rtt
+}
+
+// settings is config.toml of the run: the configuration, defaults
+// resolved.
+func (cfg *QueueBenchConfig) settings(rtt RTTConfig) map[string]any {
+	q := cfg.Queue
+	var waits []string
+	for _, w := range q.Waits {
+		waits = append(waits, w.String())
+	}
+	s := map[string]any{"subject": cfg.Subject, "reference": cfg.Reference, "queue": map[string]any{
+		"designs": q.Designs, "waits": waits, "producers": q.Producers, "consumers": q.Consumers, "cross": q.Cross,
+		"work": q.Work, "duration": q.Duration, "max_items": q.MaxItems, "capacity": q.Capacity, "spin_budget": q.SpinBudget,
+		"pin": q.Pin, "no_lock": q.NoLock, "rounds": q.Rounds, "op_timeout": q.OpTimeout,
+	}}
+	if !cfg.SkipRTT {
+		s["rtt"] = map[string]any{
+			"peers": rtt.Peers, "duration": rtt.Duration, "max_trips": rtt.MaxTrips, "warmup": rtt.Warmup, "pin": rtt.Pin,
+			"no_lock": rtt.NoLock, "rounds": max(rtt.Rounds, 1), "baseline_only": rtt.BaselineOnly, "designs": rtt.Designs,
+			"waits": rtt.Waits, "capacity": rtt.Capacity, "spin_budget": rtt.SpinBudget,
+		}
+	}
+	return s
+}
+
 // QueueBench runs cfg, prints progress, the table and the goal ratios to w,
-// and writes the output files. Point failures are in the table, not err.
-func QueueBench(ctx context.Context, cfg QueueBenchConfig, w io.Writer) (Table, error) {
+// and, with OutDir, stores the run (records as the points finish, then
+// summary.csv, bench.txt and the figures). Point failures are in the
+// table, not err.
+func QueueBench(ctx context.Context, cfg QueueBenchConfig, w io.Writer) (*results.Table, error) {
 	if cfg.Subject == "" {
 		cfg.Subject = "rcqb"
 	}
@@ -44,268 +90,200 @@ func QueueBench(ctx context.Context, cfg QueueBenchConfig, w io.Writer) (Table, 
 	if err := cfg.Queue.defaults(); err != nil {
 		return nil, err
 	}
-	var t Table
+	rtt := cfg.rtt()
+	var plots []results.PlotSpec
 	if !cfg.SkipRTT {
-		rtt := cfg.RTT
-		if len(rtt.Designs) == 0 {
-			for _, n := range cfg.Queue.Designs {
-				if d, err := queue.Lookup(n); err == nil && d.Shared {
-					rtt.Designs = append(rtt.Designs, n)
-				}
-			}
-			rtt.BaselineOnly = len(rtt.Designs) == 0
+		if err := rtt.defaults(); err != nil {
+			return nil, err
 		}
-		if len(rtt.Waits) == 0 {
-			for _, wt := range cfg.Queue.Waits {
-				rtt.Waits = append(rtt.Waits, wt.String())
-			}
-		}
+		plots = RTTPlots(rtt.Peers)
+	}
+	var waits []string
+	for _, wt := range cfg.Queue.Waits {
+		waits = append(waits, wt.String())
+	}
+	plots = append(plots, QueuePlots(waits)...)
+	out, err := newOutput(cfg.OutDir, "queuebench", cfg.settings(rtt), hostInfo(ctx, WorkloadRoundTrip, WorkloadQueue))
+	if err != nil {
+		return nil, err
+	}
+	defer out.close()
+	if !cfg.SkipRTT {
 		fmt.Fprintf(w, "# ping-pong baseline and round trips over request/response queues (%d rounds, alternating)\n", max(rtt.Rounds, 1))
 		pts, err := RunRTTRounds(ctx, rtt)
 		for _, p := range pts {
-			t = append(t, p.Row())
+			err = errors.Join(err, out.add(p.Records()...))
 		}
 		if err != nil {
-			return t, err
+			return nil, err
 		}
 	}
+	cpus := len(mustCPUs())
 	fmt.Fprintf(w, "# queue bake-off: %d designs x %d waits x %d thread pairs x %v (GOMAXPROCS raised to the thread count; %d CPUs)\n",
-		len(cfg.Queue.Designs), len(cfg.Queue.Waits), len(cfg.Queue.pairs()), cfg.Queue.Duration, len(mustCPUs()))
-	var clock float64
-	_, err := RunQueue(ctx, cfg.Queue, func(p QueuePoint) {
-		clock = p.ClockNs
-		r := p.Row()
-		t = append(t, r)
-		if r.Err != "" {
-			fmt.Fprintf(w, "  %s: ERROR %s\n", r.Name(), r.Err)
+		len(cfg.Queue.Designs), len(cfg.Queue.Waits), len(cfg.Queue.pairs()), cfg.Queue.Duration, cpus)
+	if most := maxThreads(cfg.Queue.pairs()); most > cpus {
+		err = errors.Join(err, out.note(fmt.Sprintf("queue points with more than %d threads (up to %d) oversubscribe the %d CPUs", cpus, most, cpus)))
+	}
+	clockNoted := false
+	_, runErr := RunQueue(ctx, cfg.Queue, func(p QueuePoint) {
+		if !clockNoted {
+			clockNoted = true
+			err = errors.Join(err, out.note(fmt.Sprintf("enqueue latencies exclude the calibrated cost of one clock read, %s ns", results.FormatNumber(p.ClockNs))))
+		}
+		err = errors.Join(err, out.add(p.Records()...))
+		if p.Err != nil {
+			fmt.Fprintf(w, "  %s %s: ERROR %v\n", WorkloadQueue, p.Name(), p.Err)
 			return
 		}
-		fmt.Fprintf(w, "  %s: %s items/s, enq %s ns\n", r.Name(), FormatValue(p.Throughput()), FormatValue(p.EnqNs))
+		fmt.Fprintf(w, "  %s %s: %s items/s, enq %s ns\n", WorkloadQueue, p.Name(), results.FormatNumber(p.Throughput()), results.FormatNumber(p.EnqNs))
 	})
-	if err != nil {
-		return t, err
+	if err = errors.Join(runErr, err); err != nil {
+		return nil, err
 	}
-	fmt.Fprintln(w)
-	if err := t.WriteText(w); err != nil {
-		return t, err
+	return out.report(w, plots, func(t *results.Table) string { return QueueGoals(t, cfg.Subject, cfg.Reference) })
+}
+
+func maxThreads(pairs [][2]int) int {
+	most := 0
+	for _, pc := range pairs {
+		most = max(most, pc[0]+pc[1])
 	}
-	fmt.Fprintln(w)
-	fmt.Fprint(w, QueueGoals(t, cfg.Subject, cfg.Reference))
-	if cfg.OutDir == "" {
-		return t, nil
-	}
-	conf := []Param{{Key: "note", Value: "shared noisy VM; threads beyond the CPU count are oversubscribed"},
-		P("clock-ns", FormatValue(clock)), P("work", cfg.Queue.Work), P("duration", cfg.Queue.Duration), P("pin", cfg.Queue.Pin)}
-	plots := map[string]func() (*plot.Plot, error){"rtt": func() (*plot.Plot, error) { return RTTPlot(t) }}
-	for _, wt := range cfg.Queue.Waits {
-		ws := wt.String()
-		plots["queue-throughput-"+ws] = func() (*plot.Plot, error) { return QueuePlot(t, "items/s", ws) }
-		plots["queue-enqlatency-"+ws] = func() (*plot.Plot, error) { return QueuePlot(t, "enq-ns", ws) }
-	}
-	return t, writeOutputs(cfg.OutDir, "queue", t, conf, plots, w)
+	return most
 }
 
 // CopyBench runs the copy bake-off, prints the table and the goal ratios,
-// and writes copy.txt, copy.csv and copy-bandwidth.{png,svg} to outDir.
-func CopyBench(ctx context.Context, cfg CopyConfig, outDir string, w io.Writer) (Table, error) {
+// and, with outDir, stores the run directory copybench-<UTC time>/ there.
+func CopyBench(ctx context.Context, cfg CopyConfig, outDir string, w io.Writer) (*results.Table, error) {
+	if err := cfg.defaults(); err != nil {
+		return nil, err
+	}
+	var sizes []string
+	for _, n := range cfg.Sizes {
+		sizes = append(sizes, units.Size(n).String())
+	}
+	settings := map[string]any{"copy": map[string]any{
+		"methods": cfg.Methods, "sizes": sizes, "duration": cfg.Duration, "staging": units.Size(cfg.Staging).String(),
+		"cross_process": cfg.CrossProcess, "pin": cfg.Pin, "rounds": cfg.Rounds,
+	}}
+	out, err := newOutput(outDir, "copybench", settings, hostInfo(ctx, WorkloadCopy))
+	if err != nil {
+		return nil, err
+	}
+	defer out.close()
 	pts, err := RunCopy(ctx, cfg)
-	var t Table
 	for _, p := range pts {
-		t = append(t, p.Row())
+		err = errors.Join(err, out.add(p.Records()...))
 	}
 	if err != nil {
-		return t, err
+		return nil, err
 	}
-	if err := t.WriteText(w); err != nil {
+	return out.report(w, CopyPlots(), func(t *results.Table) string { return CopyGoals(t, 1<<20) })
+}
+
+// hostInfo is the provenance of a run on this host, measuring the
+// metrics of workloads.
+func hostInfo(ctx context.Context, workloads ...string) results.Info {
+	return results.Info{Metrics: declare(workloads...), Host: results.CollectHost(ctx, results.HostOptions{})}
+}
+
+// output keeps a bake-off's records: in memory, and, with a directory, in
+// a results run directory as the points finish (an interrupted run keeps
+// them, marked incomplete).
+type output struct {
+	run     *results.Run     // nil: print only
+	recs    []results.Record // without run
+	metrics []string         // the table's columns, in order
+}
+
+// newOutput starts a run named name in dir ("" for none) with the
+// settings as config.toml and info (Experiment becomes name) as
+// host.json.
+func newOutput(dir, name string, settings map[string]any, info results.Info) (*output, error) {
+	o := &output{}
+	for _, m := range info.Metrics {
+		o.metrics = append(o.metrics, m.Name)
+	}
+	if dir == "" {
+		return o, nil
+	}
+	var text bytes.Buffer
+	fmt.Fprintf(&text, "# polytropon %s: the configuration of this run, defaults resolved\n", name)
+	if err := toml.NewEncoder(&text).Encode(settings); err != nil {
+		return nil, fmt.Errorf("bench: encode settings: %w", err)
+	}
+	run, err := results.Create(dir, name)
+	if err != nil {
+		return nil, err
+	}
+	info.Experiment = name
+	if err := errors.Join(run.WriteConfig(text.Bytes()), run.WriteInfo(info)); err != nil {
+		run.Close()
+		return nil, err
+	}
+	o.run = run
+	return o, nil
+}
+
+func (o *output) add(recs ...results.Record) error {
+	if o.run == nil {
+		o.recs = append(o.recs, recs...)
+		return nil
+	}
+	for _, rec := range recs {
+		if err := o.run.Append(rec); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// note adds a note about the whole run.
+func (o *output) note(text string) error {
+	return o.add(results.Record{Kind: results.KindNote, Note: text, Time: time.Now().UTC()})
+}
+
+// report summarizes the records, prints the table and the goals, and
+// with a run directory finishes it: summary.csv, bench.txt and the
+// figures (a figure without data is a warning, not a failure).
+func (o *output) report(w io.Writer, plots []results.PlotSpec, goals func(*results.Table) string) (*results.Table, error) {
+	var t *results.Table
+	var files []string
+	var plotErr error
+	if o.run == nil {
+		t = results.BuildTable(o.recs, nil)
+	} else {
+		var err error
+		if t, err = o.run.Finish(); err != nil {
+			return nil, err
+		}
+		files, plotErr = o.run.DrawPlots(plots)
+	}
+	fmt.Fprintln(w)
+	if err := t.WriteWide(w, o.metrics...); err != nil {
 		return t, err
 	}
 	fmt.Fprintln(w)
-	fmt.Fprint(w, CopyGoals(t, 1<<20))
-	if outDir == "" {
+	fmt.Fprint(w, goals(t))
+	if o.run == nil {
 		return t, nil
 	}
-	conf := []Param{{Key: "note", Value: "shared noisy VM"}, P("duration", cfg.Duration), P("staging", sizeName(cfg.Staging))}
-	plots := map[string]func() (*plot.Plot, error){"copy-bandwidth": func() (*plot.Plot, error) { return CopyPlot(t) }}
-	return t, writeOutputs(outDir, "copy", t, conf, plots, w)
+	fmt.Fprintf(w, "\nrun %s: %s, %s, %s, %s (benchstat), %s; %d figures (png+svg) in %s/\n", o.run.Dir, results.ConfigFile, results.HostFile,
+		results.SamplesFile, results.BenchFile, results.SummaryFile, len(files)/2, results.PlotsDir)
+	if plotErr != nil {
+		fmt.Fprintf(w, "warning: %v\n", plotErr)
+	}
+	return t, nil
 }
 
-func writeOutputs(dir, base string, t Table, conf []Param, plots map[string]func() (*plot.Plot, error), w io.Writer) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("bench: %w", err)
+// close leaves a run directory that report did not finish marked
+// incomplete.
+func (o *output) close() {
+	if o.run != nil {
+		o.run.Close()
 	}
-	write := func(name string, f func(io.Writer) error) error {
-		path := filepath.Join(dir, name)
-		file, err := os.Create(path)
-		if err != nil {
-			return fmt.Errorf("bench: %w", err)
-		}
-		if err := f(file); err != nil {
-			file.Close()
-			return fmt.Errorf("bench: write %s: %w", path, err)
-		}
-		return file.Close()
-	}
-	if err := write(base+".txt", func(f io.Writer) error { return t.WriteBenchfmt(f, conf...) }); err != nil {
-		return err
-	}
-	if err := write(base+".csv", t.WriteCSV); err != nil {
-		return err
-	}
-	for name, build := range plots {
-		p, err := build()
-		if err != nil {
-			return err
-		}
-		if err := SavePlot(p, dir, name); err != nil {
-			return err
-		}
-	}
-	fmt.Fprintf(w, "\nwrote %s/%s.txt (benchstat), %s.csv and %d plots (png+svg)\n", dir, base, base, len(plots))
-	return nil
 }
 
 func mustCPUs() []int {
 	c, _ := allowedCPUs()
 	return c
-}
-
-// QueueGoals computes the papers' comparisons from one run's table:
-// (a) cross-process round trip with spinning waits vs the cross-process
-// ping-pong (p50), (b) subject vs every other design at each thread total:
-// throughput ratio (subject/rival) and mean-enqueue-latency ratio
-// (rival/subject), so that > 1 favours the subject in both.
-func QueueGoals(t Table, subject, reference string) string {
-	var b strings.Builder
-	if pp := t.Filter("PingPong", P("peer", PeerProcess)); len(pp) == 1 && pp[0].Err == "" {
-		base, _ := pp[0].Metric("p50-ns")
-		fmt.Fprintf(&b, "(a) cross-process round trip p50 / raw ping-pong p50 (%s ns), goal <= 3:\n", FormatValue(base))
-		for _, r := range t.Filter("RoundTrip", P("peer", PeerProcess), P("wait", queue.Spin.String())) {
-			if r.Err != "" {
-				fmt.Fprintf(&b, "    %-10s failed: %s\n", r.Param("design"), r.Err)
-				continue
-			}
-			v, _ := r.Metric("p50-ns")
-			fmt.Fprintf(&b, "    %-10s p50 %8s ns  ratio %6.2f  %s\n", r.Param("design"), FormatValue(v), v/base, verdict(v/base <= 3))
-		}
-	}
-	rows := t.Filter("Queue")
-	type key struct {
-		design, wait string
-		threads      int
-	}
-	tput, enq := map[key]float64{}, map[key]float64{}
-	var designs, waits []string
-	var threads []int
-	seenD, seenW, seenT := map[string]bool{}, map[string]bool{}, map[int]bool{}
-	for _, r := range rows {
-		if r.Err != "" {
-			continue
-		}
-		p, _ := strconv.Atoi(r.Param("producers"))
-		c, _ := strconv.Atoi(r.Param("consumers"))
-		k := key{r.Param("design"), r.Param("wait"), p + c}
-		tput[k], _ = r.Metric("items/s")
-		enq[k], _ = r.Metric("enq-ns")
-		if !seenD[k.design] {
-			seenD[k.design] = true
-			designs = append(designs, k.design)
-		}
-		if !seenW[k.wait] {
-			seenW[k.wait] = true
-			waits = append(waits, k.wait)
-		}
-		if !seenT[k.threads] {
-			seenT[k.threads] = true
-			threads = append(threads, k.threads)
-		}
-	}
-	if !seenD[subject] {
-		fmt.Fprintf(&b, "(b) no %s points: no queue ratios\n", subject)
-		return b.String()
-	}
-	fmt.Fprintf(&b, "(b) %s vs each design: throughput ratio %s/rival and enqueue-latency ratio rival/%s (>1 favours %s); goal vs %s >= 5\n", subject, subject, subject, subject, reference)
-	for _, wt := range waits {
-		fmt.Fprintf(&b, "  wait=%s, threads (producers+consumers):", wt)
-		for _, n := range threads {
-			fmt.Fprintf(&b, " %11d", n)
-		}
-		fmt.Fprintln(&b)
-		for _, d := range designs {
-			if d == subject {
-				continue
-			}
-			fmt.Fprintf(&b, "    %-12s tput  ", d)
-			for _, n := range threads {
-				fmt.Fprintf(&b, " %11s", ratio(tput[key{subject, wt, n}], tput[key{d, wt, n}]))
-			}
-			fmt.Fprintf(&b, "\n    %-12s enq   ", "")
-			for _, n := range threads {
-				fmt.Fprintf(&b, " %11s", ratio(enq[key{d, wt, n}], enq[key{subject, wt, n}]))
-			}
-			fmt.Fprintln(&b)
-		}
-		if seenD[reference] {
-			lo, hi := 0.0, 0.0
-			for _, n := range threads {
-				s, r := tput[key{subject, wt, n}], tput[key{reference, wt, n}]
-				if s <= 0 || r <= 0 {
-					continue
-				}
-				if q := s / r; lo == 0 || q < lo {
-					lo = q
-				}
-				if q := s / r; q > hi {
-					hi = q
-				}
-			}
-			fmt.Fprintf(&b, "    => %s/%s throughput %.2fx..%.2fx, goal >= 5: %s\n", subject, reference, lo, hi, verdict(lo >= 5))
-		}
-	}
-	return b.String()
-}
-
-// CopyGoals compares SMO with SMC and CMA (goals SMO/SMC >= 1.3, SMO/CMA
-// >= 1), both within one process and across two, and with the plain
-// one-copy memcpy (goal SMO/plain >= 0.5), at size bytes: by the median
-// copy (robust to preemption by other load) and by the mean.
-func CopyGoals(t Table, size int) string {
-	var b strings.Builder
-	get := func(method string, procs int, unit string) float64 {
-		rs := t.Filter("Copy", P("method", method), P("procs", procs), P("size", sizeName(size)))
-		if len(rs) != 1 || rs[0].Err != "" {
-			return 0
-		}
-		v, _ := rs[0].Metric(unit)
-		return v
-	}
-	fmt.Fprintf(&b, "(c) SMO at %s, GB/s of the median copy [of the mean]; procs=2: the data ends in another process:\n", sizeName(size))
-	for _, c := range []struct {
-		method            string
-		smoProcs, vsProcs int
-		goal              float64
-	}{{"SMC", 1, 1, 1.3}, {"SMC", 2, 2, 1.3}, {"CMA", 1, 1, 1}, {"CMA", 2, 2, 1}, {"plain", 1, 1, 0.5}, {"plain", 2, 1, 0.5}} {
-		smo, v := get("SMO", c.smoProcs, "p50-GB/s"), get(c.method, c.vsProcs, "p50-GB/s")
-		smoMean, vMean := get("SMO", c.smoProcs, "GB/s"), get(c.method, c.vsProcs, "GB/s")
-		if smo == 0 || v == 0 || smoMean == 0 || vMean == 0 {
-			fmt.Fprintf(&b, "    SMO procs=%d vs %s procs=%d: not measured\n", c.smoProcs, c.method, c.vsProcs)
-			continue
-		}
-		fmt.Fprintf(&b, "    SMO procs=%d %6s vs %-5s procs=%d %6s  ratio %5.2f [%5.2f]  goal >= %.1f  %s\n",
-			c.smoProcs, FormatValue(smo), c.method, c.vsProcs, FormatValue(v), smo/v, smoMean/vMean, c.goal, verdict(smo/v >= c.goal))
-	}
-	return b.String()
-}
-
-func ratio(num, den float64) string {
-	if num <= 0 || den <= 0 {
-		return "-"
-	}
-	return strconv.FormatFloat(num/den, 'f', 2, 64) + "x"
-}
-
-func verdict(ok bool) string {
-	if ok {
-		return "met"
-	}
-	return "MISSED"
 }

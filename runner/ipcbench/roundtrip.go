@@ -59,12 +59,11 @@ func RunRoundTrip(ctx context.Context, cfg RTTConfig) ([]RTTPoint, error) {
 				if err := ctx.Err(); err != nil {
 					return out, err
 				}
-				pt := RTTPoint{Bench: "RoundTrip", Params: []Param{P("design", d.Name), P("wait", w), P("peer", peer)}}
-				pt.Hist, pt.Err = roundTripPoint(d, w, peer, cfg)
-				if pt.Err != nil {
-					pt.Err = fmt.Errorf("%s/%v/%s: %w", d.Name, w, peer, pt.Err)
+				h, err := roundTripPoint(d, w, peer, cfg)
+				if err != nil {
+					err = fmt.Errorf("%s/%v/%s: %w", d.Name, w, peer, err)
 				}
-				out = append(out, pt)
+				out = append(out, newRTTPoint(d.Name, w.String(), peer, h, err))
 			}
 		}
 	}

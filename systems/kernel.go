@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"polytropon/fs/mountinfo"
+	"polytropon/internal/units"
 )
 
 // K is the kernel baseline: ext4 on a loop device (or a given host
@@ -145,13 +146,9 @@ func (in *kernelInstance) setup(ctx context.Context, req Request) error {
 		}
 		in.removeDirs = append(in.removeDirs, base)
 	} else {
-		size := int64(4 << 30)
-		if v := req.Options["size"]; v != "" {
-			n, err := ParseSize(v)
-			if err != nil {
-				return fmt.Errorf("option size: %w", err)
-			}
-			size = n
+		size, err := imageSize(req.Options["size"])
+		if err != nil {
+			return err
 		}
 		in.image = filepath.Join(req.WorkDir, "ext4.img")
 		in.removeDirs = append(in.removeDirs, in.image)
@@ -344,26 +341,18 @@ func poolCmd(ctx context.Context, p Pool, argv ...string) error {
 	return nil
 }
 
-// ParseSize parses a byte size with an optional binary suffix: K, M, G, T
-// (also KiB, MiB, ...).
-func ParseSize(s string) (int64, error) {
-	t := strings.TrimSuffix(strings.TrimSuffix(strings.ToUpper(strings.TrimSpace(s)), "IB"), "B")
-	mult := int64(1)
-	if n := len(t); n > 0 {
-		switch t[n-1] {
-		case 'K':
-			mult, t = 1<<10, t[:n-1]
-		case 'M':
-			mult, t = 1<<20, t[:n-1]
-		case 'G':
-			mult, t = 1<<30, t[:n-1]
-		case 'T':
-			mult, t = 1<<40, t[:n-1]
-		}
+// imageSize is the size of K's ext4 image from option size (a size in
+// the one rule of internal/units; default 4 GiB).
+func imageSize(opt string) (int64, error) {
+	if opt == "" {
+		return 4 << 30, nil
 	}
-	v, err := strconv.ParseFloat(t, 64)
-	if err != nil || v <= 0 {
-		return 0, fmt.Errorf("bad size %q (want e.g. 512M, 4G)", s)
+	n, err := units.ParseSize(opt)
+	if err == nil && n <= 0 {
+		err = fmt.Errorf("bad size %q: want a positive size such as 4GiB", opt)
 	}
-	return int64(v * float64(mult)), nil
+	if err != nil {
+		return 0, fmt.Errorf("option size: %w", err)
+	}
+	return n.Bytes(), nil
 }

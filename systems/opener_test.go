@@ -22,18 +22,20 @@ func TestOpenFS(t *testing.T) {
 	}
 }
 
-func TestParseSize(t *testing.T) {
+// TestKernelImageSize: K's option size follows the one size rule.
+func TestKernelImageSize(t *testing.T) {
 	for _, tc := range []struct {
 		in   string
 		want int64
 		bad  bool
 	}{
 		{"4G", 4 << 30, false}, {"512M", 512 << 20, false}, {"1GiB", 1 << 30, false},
-		{"100", 100, false}, {"2k", 2048, false}, {"", 0, true}, {"-1G", 0, true}, {"G", 0, true},
+		{"100", 100, false}, {"2k", 2048, false}, {"4GB", 4e9, false}, {"", 4 << 30, false},
+		{"0", 0, true}, {"-1G", 0, true}, {"G", 0, true},
 	} {
-		got, err := ParseSize(tc.in)
+		got, err := imageSize(tc.in)
 		if (err != nil) != tc.bad || got != tc.want {
-			t.Errorf("ParseSize(%q) = %d, %v; want %d (error: %v)", tc.in, got, err, tc.want, tc.bad)
+			t.Errorf("imageSize(%q) = %d, %v; want %d (error: %v)", tc.in, got, err, tc.want, tc.bad)
 		}
 	}
 }

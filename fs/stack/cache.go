@@ -9,6 +9,7 @@ import (
 
 	"polytropon/fs"
 	"polytropon/fs/cache"
+	"polytropon/internal/units"
 )
 
 // namedPool is a shared cache pool and the settings it was built with.
@@ -204,23 +205,17 @@ func (b *Builder) openShared(sh *sharedSpec, below fs.Service, o cache.Options) 
 	return np.pool.Tenant(name, sh.weight, below, o)
 }
 
-// parseBytes reads a byte count with an optional binary suffix (K, M, G,
-// KiB, MiB, GiB); a leading '-' is kept (negative disables some options).
+// parseBytes reads a byte count (a size in the one rule of
+// internal/units); a leading '-' is kept (negative disables some options).
 func parseBytes(s string) (int64, error) {
 	s = strings.TrimSpace(s)
-	mult := int64(1)
-	for _, u := range []struct {
-		suffix string
-		m      int64
-	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"K", 1 << 10}, {"k", 1 << 10}, {"M", 1 << 20}, {"G", 1 << 30}} {
-		if strings.HasSuffix(s, u.suffix) {
-			s, mult = strings.TrimSuffix(s, u.suffix), u.m
-			break
-		}
-	}
-	n, err := strconv.ParseInt(s, 10, 64)
+	neg := strings.HasPrefix(s, "-")
+	n, err := units.ParseSize(strings.TrimPrefix(s, "-"))
 	if err != nil {
-		return 0, fmt.Errorf("not a byte count")
+		return 0, err
 	}
-	return n * mult, nil
+	if neg {
+		return -n.Bytes(), nil
+	}
+	return n.Bytes(), nil
 }

@@ -19,6 +19,7 @@ package config
 import (
 	"errors"
 
+	"polytropon/internal/units"
 	"polytropon/results"
 )
 
@@ -72,9 +73,9 @@ type Repetitions struct {
 
 // Pools is the [pools] table: the tenant pools of every point.
 type Pools struct {
-	Count        IntList `toml:"count"` // pool counts to sweep: 4 or [1, 2, 4, 8]
-	CoresPerPool int     `toml:"cores_per_pool"`
-	Memory       Size    `toml:"memory"` // memory limit per pool
+	Count        IntList    `toml:"count"` // pool counts to sweep: 4 or [1, 2, 4, 8]
+	CoresPerPool int        `toml:"cores_per_pool"`
+	Memory       units.Size `toml:"memory"` // memory limit per pool
 	// Containers is the number of containers each main workload gets in
 	// each of its pools (clones, for scale-up); sweep it with
 	// [[sweep]] param = "containers".
@@ -134,7 +135,7 @@ type Tenants struct {
 	// Cache is the user-level cache per tenant; 0 = system default (pool
 	// tenants: 50% of pool memory; container tenants: 50% of the pool's
 	// memory shared among them).
-	Cache Size `toml:"cache"`
+	Cache units.Size `toml:"cache"`
 	// Policy: "conventional" (one shared cache, clock2q with a FIFO
 	// allocation queue), "direct" (no cache, O_DIRECT) or "justitia"
 	// (weight-aware allocation and reclamation); sweep it with

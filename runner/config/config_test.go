@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"polytropon/internal/units"
 	"polytropon/results"
 )
 
@@ -23,7 +24,7 @@ func TestLoadGood(t *testing.T) {
 	if got, want := e.Run.Duration.Duration, 3*time.Second; got != want {
 		t.Errorf("duration: got %v, want %v", got, want)
 	}
-	if got, want := e.Pools.Memory, Size(1<<30); got != want {
+	if got, want := e.Pools.Memory, units.Size(1<<30); got != want {
 		t.Errorf("memory: got %v, want %v", got, want)
 	}
 	if got, want := e.Options["D"]["cache"], "2GiB"; got != want {
@@ -201,18 +202,19 @@ func TestBadFiles(t *testing.T) {
 }
 
 func TestSizesAndDurations(t *testing.T) {
-	for in, want := range map[string]Size{"8GiB": 8 << 30, "512MiB": 512 << 20, "1GB": 1e9, "4k": 4096, "4096": 4096, "1.5KiB": 1536, "10B": 10} {
-		got, err := ParseSize(in)
+	// Experiment sizes are units.Size: the one rule of every table.
+	for in, want := range map[string]units.Size{"8GiB": 8 << 30, "512MiB": 512 << 20, "1GB": 1e9, "4k": 4096, "4096": 4096, "1.5KiB": 1536, "10B": 10} {
+		got, err := units.ParseSize(in)
 		if err != nil || got != want {
 			t.Errorf("ParseSize(%q): got %d, %v; want %d", in, got, err, want)
 		}
 	}
 	for _, in := range []string{"", "GiB", "8 gigs", "1.3B", "-1k", "99999999999TiB"} {
-		if _, err := ParseSize(in); err == nil {
+		if _, err := units.ParseSize(in); err == nil {
 			t.Errorf("ParseSize(%q) accepted", in)
 		}
 	}
-	if got := Size(8 << 30).String(); got != "8GiB" {
+	if got := units.Size(8 << 30).String(); got != "8GiB" {
 		t.Errorf("String: got %q, want 8GiB", got)
 	}
 	var d Duration

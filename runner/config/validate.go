@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"polytropon/internal/units"
 	"polytropon/results"
 	"polytropon/runner/metrics"
 	"polytropon/workloads"
@@ -39,7 +40,7 @@ var (
 	DefaultWarmup      = 5 * time.Second
 	DefaultDuration    = 20 * time.Second
 	DefaultTimeout     = 10 * time.Minute
-	DefaultPoolMemory  = Size(8 << 30)
+	DefaultPoolMemory  = units.Size(8 << 30)
 )
 
 // EnsureDefaults fills every unset field with its default; calling it twice

@@ -99,7 +99,7 @@ func (s *userlevelCephSystem) Setup(ctx context.Context, p Pool, req Request) (I
 	if req.WorkDir == "" {
 		return nil, fmt.Errorf("systems: D-ceph: empty WorkDir")
 	}
-	dOpts, layerOpts := map[string]string{}, map[string]string{}
+	dOpts, layerOpts := map[string]string{}, stack.CephConfig{}
 	var unknown []string
 	for k, v := range req.Options {
 		switch known, layer := userlevelCephOption(k); {
@@ -166,21 +166,16 @@ func (s *userlevelCephSystem) Setup(ctx context.Context, p Pool, req Request) (I
 	if err := makeCephTenant(ctx, tenant, req); err != nil {
 		return fail(err)
 	}
-	cephOpts := map[string]string{"conf": conf, "id": tenant.tenant, "keyring": tenant.keyring}
-	if n := req.Options["ceph_fs_name"]; n != "" {
-		cephOpts["fs_name"] = n
-	}
-	for k, v := range layerOpts {
-		cephOpts[k] = v
-	}
+	cephOpts := &stack.CephFSOptions{Conf: conf, ID: tenant.tenant, Keyring: tenant.keyring,
+		FSName: req.Options["ceph_fs_name"], Options: layerOpts}
 	for i := range cfg.Instances {
 		// userlevelConfig made a local upper directory the service will
 		// not use; the container's data lives in Ceph.
 		os.Remove(filepath.Join(req.WorkDir, fmt.Sprintf("c%d", i), "upper"))
-		top := stack.Layer{Type: stack.CephFS, Dir: fmt.Sprintf("%s/c%d", tenant.dir, i), Options: cephOpts}
+		top := stack.Layer{Type: stack.CephFS, Dir: fmt.Sprintf("%s/c%d", tenant.dir, i), CephFS: cephOpts}
 		if req.Lower != "" {
 			top = stack.Layer{Type: "union", Branches: []stack.Layer{top,
-				{Type: stack.CephFS, Dir: tenant.dir + "/image", ReadOnly: true, Shared: "image", Options: cephOpts}}}
+				{Type: stack.CephFS, Dir: tenant.dir + "/image", ReadOnly: true, Shared: "image", CephFS: cephOpts}}}
 		}
 		layers := cfg.Instances[i].Stack
 		layers[len(layers)-1] = top

@@ -4,12 +4,16 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
+
+	"github.com/BurntSushi/toml"
 
 	"polytropon/fs/preload"
 	"polytropon/fs/service"
 	"polytropon/fs/stack"
+	"polytropon/internal/units"
 )
 
 // The service configuration of a D pool: one instance per container, its
@@ -19,7 +23,14 @@ import (
 func userlevelConfig(poolName, lib string, req Request) (service.Config, []Container, error) {
 	o := req.Options
 	cfg := service.Config{Pool: poolName, Design: o["design"], Wait: o["wait"], Copy: o["copy"], Pin: true}
-	for k, dst := range map[string]*int{"buffers": &cfg.Buffers, "buffer_size": &cfg.BufferSize, "queues": &cfg.Queues} {
+	if v := o["buffer_size"]; v != "" {
+		n, err := units.ParseSize(v)
+		if err != nil {
+			return cfg, nil, fmt.Errorf("systems: D: option buffer_size: %w", err)
+		}
+		cfg.BufferSize = n
+	}
+	for k, dst := range map[string]*int{"buffers": &cfg.Buffers, "queues": &cfg.Queues} {
 		if v := o[k]; v != "" {
 			n, err := strconv.Atoi(v)
 			if err != nil {
@@ -102,7 +113,11 @@ func userlevelConfig(poolName, lib string, req Request) (service.Config, []Conta
 		}
 		layers := []stack.Layer{top}
 		if useCache {
-			layers = append([]stack.Layer{{Type: "cache", Options: cacheOpts}}, layers...)
+			settings, err := cacheSettings(cacheOpts)
+			if err != nil {
+				return cfg, nil, err
+			}
+			layers = append([]stack.Layer{{Type: "cache", Cache: settings}}, layers...)
 		}
 		if ten != nil {
 			layers = ten.stack(poolName, i, upper)
@@ -124,4 +139,38 @@ func userlevelConfig(poolName, lib string, req Request) (service.Config, []Conta
 		return cfg, nil, fmt.Errorf("systems: D: %w", err)
 	}
 	return cfg, containers, nil
+}
+
+// cacheSettings reads D's cache_<setting> options into the cache layer's
+// typed settings, strictly: a string becomes a TOML string unless the
+// setting is a boolean or an integer.
+func cacheSettings(opts map[string]string) (*stack.CacheOptions, error) {
+	kinds := map[string]reflect.Kind{}
+	t := reflect.TypeFor[stack.CacheOptions]()
+	for i := range t.NumField() {
+		f := t.Field(i)
+		ft := f.Type
+		if ft.Kind() == reflect.Pointer {
+			ft = ft.Elem()
+		}
+		kinds[strings.Split(f.Tag.Get("toml"), ",")[0]] = ft.Kind()
+	}
+	var doc strings.Builder
+	for k, v := range opts {
+		switch kinds[k] {
+		case reflect.Bool, reflect.Int:
+			fmt.Fprintf(&doc, "%s = %s\n", k, v)
+		default:
+			fmt.Fprintf(&doc, "%s = %s\n", k, strconv.Quote(v))
+		}
+	}
+	var s stack.CacheOptions
+	md, err := toml.Decode(doc.String(), &s)
+	if err == nil && len(md.Undecoded()) > 0 {
+		err = fmt.Errorf("unknown cache setting %v", md.Undecoded())
+	}
+	if err != nil {
+		return nil, fmt.Errorf("systems: D: cache_* options: %w", err)
+	}
+	return &s, nil
 }

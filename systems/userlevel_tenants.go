@@ -7,6 +7,7 @@ import (
 
 	"polytropon/fs/cache"
 	"polytropon/fs/stack"
+	"polytropon/internal/units"
 )
 
 // The tenants of a D pool that share its cache (the Justitia
@@ -82,14 +83,14 @@ func (t *tenantCache) stack(poolName string, i int, dir string) []stack.Layer {
 	if t.policy == "justitia" {
 		policy = "weighted" // weight-aware reclamation and weight-ordered queue
 	}
-	opts := map[string]string{
-		"pool":          "tenants-" + poolName,
-		"tenant":        fmt.Sprintf("c%d", i),
-		"weight":        strconv.Itoa(t.weights[i]),
-		"pool_capacity": strconv.FormatInt(t.perBytes*int64(len(t.weights)), 10),
-		"pool_policy":   policy,
-		"pool_aging":    strconv.FormatBool(t.aging),
-		"pool_slots":    strconv.Itoa(t.slots),
+	settings := &stack.CacheOptions{
+		Pool:         "tenants-" + poolName,
+		Tenant:       fmt.Sprintf("c%d", i),
+		Weight:       new(t.weights[i]),
+		PoolCapacity: units.Size(t.perBytes * int64(len(t.weights))),
+		PoolPolicy:   policy,
+		PoolAging:    new(t.aging),
+		PoolSlots:    new(t.slots),
 	}
-	return []stack.Layer{{Type: "cache", Options: opts}, bottom}
+	return []stack.Layer{{Type: stack.Cache, Cache: settings}, bottom}
 }

@@ -30,11 +30,11 @@ func TestUserlevelTenantConfig(t *testing.T) {
 			if len(st) != 2 || st[0].Type != "cache" || st[1].Type != "local" || !st[1].ODirect {
 				t.Fatalf("%s: instance %d stack %+v, want cache over O_DIRECT local", policy, i, st)
 			}
-			o := st[0].Options
-			wantW := []string{"100", "200", "400"}[i]
-			if o["pool"] != "tenants-p0" || o["weight"] != wantW || o["pool_policy"] != want || o["pool_capacity"] != "100663296" ||
-				o["pool_aging"] != "true" || o["pool_slots"] != "1" {
-				t.Errorf("%s: instance %d cache options %v", policy, i, o)
+			o := st[0].Cache
+			wantW := []int{100, 200, 400}[i]
+			if o == nil || o.Pool != "tenants-p0" || o.Weight == nil || *o.Weight != wantW || o.PoolPolicy != want || o.PoolCapacity != 100663296 ||
+				o.PoolAging == nil || !*o.PoolAging || o.PoolSlots == nil || *o.PoolSlots != 1 {
+				t.Errorf("%s: instance %d cache settings %+v", policy, i, o)
 			}
 		}
 	}

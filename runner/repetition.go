@@ -193,7 +193,7 @@ func (rp *rep) teardown(ctx context.Context) error {
 func systemOptions(exp *config.Experiment, system string) map[string]string {
 	opts := map[string]string{}
 	for k, v := range exp.Options[system] {
-		opts[k] = v
+		opts[k] = fmt.Sprint(v)
 	}
 	if exp.Backend == "ceph" {
 		for k, v := range map[string]string{

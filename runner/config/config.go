@@ -12,6 +12,7 @@
 //		for _, pl := range exp.Layout(p) { ... }            // which workload runs in which container
 //		w, err := exp.Workloads[i].DecodeAt(p)              // typed workload with the point's sweep values
 //	}
+//	opts, err := exp.SystemOptions("D")                     // typed [options.D] (NewSystemOptions)
 //
 // docs/experiments.md documents every key.
 package config
@@ -32,16 +33,18 @@ type Experiment struct {
 	Description string   `toml:"description"`
 	Systems     []string `toml:"systems"` // paper labels: "D", "K", "K/K", "F", ...
 	Backend     string   `toml:"backend"` // "local" (default) or "ceph"
-	// Options are system-specific settings, by system label: [options.D].
-	Options   map[string]map[string]string `toml:"options"`
-	Run       Run                          `toml:"run"`
-	Pools     Pools                        `toml:"pools"`
-	Ceph      Ceph                         `toml:"ceph"`
-	Workloads []*Workload                  `toml:"workload"`
-	Sweeps    []Sweep                      `toml:"sweep"`
-	Tenants   *Tenants                     `toml:"tenants"`
-	Plots     []Plot                       `toml:"plot"`
-	Compare   Compare                      `toml:"compare"`
+	// Options are system-specific settings by system label ([options.D]),
+	// kept raw as the file has them; SystemOptions decodes a system's
+	// table into the system's own options struct, strictly.
+	Options   map[string]map[string]any `toml:"options"`
+	Run       Run                       `toml:"run"`
+	Pools     Pools                     `toml:"pools"`
+	Ceph      Ceph                      `toml:"ceph"`
+	Workloads []*Workload               `toml:"workload"`
+	Sweeps    []Sweep                   `toml:"sweep"`
+	Tenants   *Tenants                  `toml:"tenants"`
+	Plots     []Plot                    `toml:"plot"`
+	Compare   Compare                   `toml:"compare"`
 
 	// File is the path the experiment was loaded from ("" when built in
 	// code); error messages name it.

@@ -2,11 +2,7 @@ package systems
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"os"
-	"sort"
-	"strings"
 
 	"polytropon/fs"
 	"polytropon/fs/client"
@@ -28,42 +24,35 @@ import (
 // of shared libraries, statically linked programs) reaches the same
 // instance through the kernel and the FUSE mount at the same path.
 //
-// Options:
+// Options (UserlevelOptions, in their natural TOML types):
 //
 //	binary       polytropon executable to run as the service (default:
 //	             $POLYTROPON_BIN, this executable if it is polytropon, or
 //	             polytropon in PATH)
 //	preload      libpolytropon.so to put in ProcEnv (default: built from
 //	             fs/preload with make, or $POLYTROPON_PRELOAD)
-//	fuse         "false" leaves out the legacy FUSE mounts (default true)
+//	fuse         false leaves out the legacy FUSE mounts (default true)
 //	fuse_kernel_cache
-//	             "true" lets the kernel cache the FUSE mounts (default: direct
+//	             true lets the kernel cache the FUSE mounts (default: direct
 //	             I/O and zero timeouts, so both paths agree at once)
 //	design, wait, copy, buffers, buffer_size, queues, pin
-//	             service settings (see fs/service.Config; pin defaults to true)
-//	cache        "false" leaves out the client cache (fs/cache) on top of
+//	             service settings (see fs/service.Config; pin defaults to
+//	             true, wait to withDefaultWait's choice)
+//	cache        false leaves out the client cache (fs/cache) on top of
 //	             each container's union (default true, the papers' D);
-//	             cache_<option> sets its options (cache_capacity = "512M",
-//	             cache_write_through = "true", ...)
-//	odirect      "false" opens the local branches without O_DIRECT
+//	             cache_<setting> sets the cache layer's settings
+//	             (stack.CacheOptions: cache_capacity = "512MiB",
+//	             cache_write_through = true, ...)
+//	odirect      false opens the local branches without O_DIRECT
 //	             (default true: D keeps no kernel page cache)
 //
-// Tenant options (set by the runner from [tenants] when the tenants are
-// the containers of one pool, the Justitia experiments; docs/cache.md):
-//
-//	tenant_weights  comma-separated weight of each container ("100,200")
-//	tenant_policy   conventional: one shared cache pool (clock2q, FIFO
-//	                allocation queue) whose tenant i is container i with
-//	                weight i; justitia: the same with the weighted policy
-//	                and the weight-ordered queue; direct: no cache
-//	tenant_aging    "true": aging in the weighted queue (justitia)
-//	tenant_cache    bytes of cache per tenant (the pool is their sum)
-//	tenant_slots    concurrent allocations of a full pool (default 1: the
-//	                allocation lock)
-//
-// Every container's branch is then fs/local with O_DIRECT (a local layer
-// with odirect), so the kernel page cache does not help; the tenant
-// options exclude cache, cache_* and a shared lower image.
+// Tenants (Request.Tenants, set by the runner from [tenants] when the
+// tenants are the containers of one pool, the Justitia experiments;
+// docs/cache.md) replace the cache: the pool gets one shared cache pool
+// whose tenant i is container i with weight i, per the tenants' policy,
+// over every container's branch on fs/local with O_DIRECT (a local layer
+// with odirect), so the kernel page cache does not help. Tenants exclude
+// the options cache and cache_* and a shared lower image.
 func init() {
 	Register(&userlevelSystem{})
 	RegisterOpener(ClientKind, openClient)
@@ -99,55 +88,26 @@ func (*userlevelSystem) Check() error {
 // Setup writes the pool's service configuration and starts the service
 // inside the pool.
 func (s *userlevelSystem) Setup(ctx context.Context, p Pool, req Request) (Instance, error) {
-	switch req.Backend {
-	case "", "local":
-	case "ceph":
-		return nil, fmt.Errorf("%w: D runs on the local backend; over Ceph use system D-ceph (docs/ceph.md)", ErrUnavailable)
-	default:
-		return nil, fmt.Errorf("systems: D: unknown backend %q (want local or ceph)", req.Backend)
+	if err := checkRequest("D", req, "local", "runs on the local backend; over Ceph use system D-ceph (docs/ceph.md)"); err != nil {
+		return nil, err
 	}
-	if req.Containers < 1 {
-		return nil, fmt.Errorf("systems: D: pool %d asks for %d containers", req.Pool, req.Containers)
-	}
-	if req.WorkDir == "" {
-		return nil, fmt.Errorf("systems: D: empty WorkDir")
-	}
-	var unknown []string
-	for k := range req.Options {
-		if !userlevelOptions[k] && !strings.HasPrefix(k, "cache_") && !tenantOptions[k] {
-			unknown = append(unknown, k)
-		}
-	}
-	if len(unknown) > 0 {
-		sort.Strings(unknown)
-		return nil, fmt.Errorf("systems: D: unknown options %v (have binary, preload, fuse, fuse_kernel_cache, design, wait, copy, buffers, buffer_size, queues, pin, cache, cache_*, odirect, tenant_weights, tenant_policy, tenant_aging, tenant_cache, tenant_slots)", unknown)
-	}
-	bin, err := serviceBinary(req.Options["binary"])
+	o, err := optionsOf[UserlevelOptions](s, req)
 	if err != nil {
 		return nil, err
 	}
-	useFuse, err := boolOption(req.Options, "fuse", true)
+	bin, lib, err := o.prepare("D")
 	if err != nil {
 		return nil, err
 	}
-	if _, err := os.Stat("/dev/fuse"); useFuse && err != nil {
-		return nil, fmt.Errorf("%w: D mounts each container's instance with FUSE too and needs /dev/fuse (or option fuse = \"false\"): %v", ErrUnavailable, err)
-	}
-	lib, err := preloadLibrary(req.Options["preload"])
+	withWait := *o
+	withWait.ServiceOptions = withDefaultWait(o.ServiceOptions, len(p.Cores()), req.Oversubscribed)
+	cfg, containers, err := userlevelConfig("D", p.Name(), lib, &withWait, req)
 	if err != nil {
 		return nil, err
 	}
-	req.Options = withDefaultWait(req.Options, len(p.Cores()), req.Oversubscribed)
-	cfg, containers, err := userlevelConfig(p.Name(), lib, req)
-	if err != nil {
-		return nil, err
-	}
-	in := &userlevelInstance{name: "D", pool: p, containers: containers, fuse: useFuse}
+	in := &userlevelInstance{name: "D", pool: p, containers: containers, fuse: o.Fuse}
 	if err := in.start(ctx, bin, cfg, req.WorkDir, req.ServiceEnv); err != nil {
-		if terr := in.Teardown(context.WithoutCancel(ctx)); terr != nil {
-			err = errors.Join(err, terr)
-		}
-		return nil, fmt.Errorf("systems: D setup of pool %d: %w", req.Pool, err)
+		return nil, setupFailed(ctx, "D", req, in, err)
 	}
 	return in, nil
 }

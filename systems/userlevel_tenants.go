@@ -2,95 +2,73 @@ package systems
 
 import (
 	"fmt"
-	"strconv"
-	"strings"
+	"slices"
 
 	"polytropon/fs/cache"
 	"polytropon/fs/stack"
 	"polytropon/internal/units"
 )
 
-// The tenants of a D pool that share its cache (the Justitia
-// experiments): container i is tenant i.
-
-// tenantOptions are the options parseTenants reads.
-var tenantOptions = map[string]bool{
-	"tenant_weights": true, "tenant_policy": true, "tenant_aging": true, "tenant_cache": true, "tenant_slots": true,
+// Tenants are the tenants of a pool that share its cache, the Justitia
+// experiments: container i is tenant i, with weight Weights[i]. D builds
+// one shared cache pool per pool and gives each container's instance its
+// tenant, over the container's directory on fs/local with O_DIRECT (so
+// the kernel page cache does not help); docs/cache.md.
+type Tenants struct {
+	Weights []int // one per container, 1..cache.MaxWeight
+	// Policy: "conventional", one shared cache pool (clock2q, FIFO
+	// allocation queue); "justitia", the same with the weighted policy and
+	// the weight-ordered queue; "direct", no cache.
+	Policy string
+	Aging  bool       // aging in the weighted allocation queue (justitia)
+	Cache  units.Size // cache per tenant; the pool is their sum
+	// Slots is how many allocations of a full pool run at once; 0 is 1,
+	// the allocation lock.
+	Slots int
 }
 
-// tenantCache is the shared cache of the tenants (containers) of a pool.
-type tenantCache struct {
-	weights  []int
-	policy   string // conventional, justitia or direct
-	aging    bool
-	perBytes int64 // cache per tenant
-	slots    int
-}
+// tenantPolicies are the values of Tenants.Policy.
+var tenantPolicies = []string{"conventional", "justitia", "direct"}
 
-// parseTenants reads the tenant_* options; nil when there are none.
-func parseTenants(o map[string]string, containers int) (*tenantCache, error) {
-	set := false
-	for k := range tenantOptions {
-		if _, ok := o[k]; ok {
-			set = true
+// check checks the tenants of a pool of that many containers.
+func (t *Tenants) check(containers int) error {
+	for i, w := range t.Weights {
+		if w < 1 || w > cache.MaxWeight {
+			return fmt.Errorf("tenants: weight %d of tenant %d: want 1..%d", w, i, cache.MaxWeight)
 		}
 	}
-	if !set {
-		return nil, nil
+	switch {
+	case len(t.Weights) != containers:
+		return fmt.Errorf("tenants: %d weights for %d containers (tenant i is container i)", len(t.Weights), containers)
+	case !slices.Contains(tenantPolicies, t.Policy):
+		return fmt.Errorf("tenants: policy %q: want conventional, justitia or direct", t.Policy)
+	case t.Slots < 0:
+		return fmt.Errorf("tenants: slots %d: want 0 (1) or more", t.Slots)
+	case t.Policy != "direct" && t.Cache <= 0:
+		return fmt.Errorf("tenants: cache %v: want the cache per tenant (> 0)", t.Cache)
 	}
-	t := &tenantCache{policy: o["tenant_policy"], slots: 1}
-	for i, f := range strings.Split(o["tenant_weights"], ",") {
-		w, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || w < 1 || w > cache.MaxWeight {
-			return nil, fmt.Errorf("systems: D: tenant_weights = %q: weight %d is not an integer 1..%d", o["tenant_weights"], i, cache.MaxWeight)
-		}
-		t.weights = append(t.weights, w)
-	}
-	if len(t.weights) != containers {
-		return nil, fmt.Errorf("systems: D: tenant_weights = %q: %d weights for %d containers (tenant i is container i)", o["tenant_weights"], len(t.weights), containers)
-	}
-	switch t.policy {
-	case "conventional", "justitia", "direct":
-	default:
-		return nil, fmt.Errorf("systems: D: tenant_policy = %q: want conventional, justitia or direct", t.policy)
-	}
-	var err error
-	if t.aging, err = boolOption(o, "tenant_aging", false); err != nil {
-		return nil, err
-	}
-	if v := o["tenant_slots"]; v != "" {
-		if t.slots, err = strconv.Atoi(v); err != nil || t.slots < 1 {
-			return nil, fmt.Errorf("systems: D: tenant_slots = %q: want an integer >= 1", v)
-		}
-	}
-	if t.policy != "direct" {
-		v := o["tenant_cache"]
-		if t.perBytes, err = strconv.ParseInt(v, 10, 64); err != nil || t.perBytes <= 0 {
-			return nil, fmt.Errorf("systems: D: tenant_cache = %q: want the bytes of cache per tenant (> 0)", v)
-		}
-	}
-	return t, nil
+	return nil
 }
 
 // stack is container i's stack: its private directory with O_DIRECT,
 // under its tenant of the pool's shared cache unless the policy is direct.
-func (t *tenantCache) stack(poolName string, i int, dir string) []stack.Layer {
-	bottom := stack.Layer{Type: "local", Dir: dir, ODirect: true}
-	if t.policy == "direct" {
+func (t *Tenants) stack(poolName string, i int, dir string) []stack.Layer {
+	bottom := stack.Layer{Type: stack.Local, Dir: dir, ODirect: true}
+	if t.Policy == "direct" {
 		return []stack.Layer{bottom}
 	}
 	policy := "clock2q" // conventional: kernel-like active/inactive lists, FIFO queue
-	if t.policy == "justitia" {
+	if t.Policy == "justitia" {
 		policy = "weighted" // weight-aware reclamation and weight-ordered queue
 	}
 	settings := &stack.CacheOptions{
 		Pool:         "tenants-" + poolName,
 		Tenant:       fmt.Sprintf("c%d", i),
-		Weight:       new(t.weights[i]),
-		PoolCapacity: units.Size(t.perBytes * int64(len(t.weights))),
+		Weight:       new(t.Weights[i]),
+		PoolCapacity: t.Cache * units.Size(len(t.Weights)),
 		PoolPolicy:   policy,
-		PoolAging:    new(t.aging),
-		PoolSlots:    new(t.slots),
+		PoolAging:    new(t.Aging),
+		PoolSlots:    new(max(t.Slots, 1)),
 	}
 	return []stack.Layer{{Type: stack.Cache, Cache: settings}, bottom}
 }

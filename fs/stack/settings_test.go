@@ -1,6 +1,7 @@
 package stack
 
 import (
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -20,23 +21,9 @@ func decodeStack(t *testing.T, text string) ([]Layer, error) {
 	var d stackDoc
 	md, err := toml.Decode(text, &d)
 	if err == nil && len(md.Undecoded()) > 0 {
-		err = &undecodedError{keys: md.Undecoded()}
+		err = fmt.Errorf("unknown keys %v", md.Undecoded())
 	}
 	return d.Stack, err
-}
-
-type undecodedError struct{ keys []toml.Key }
-
-func (e *undecodedError) Error() string {
-	return "unknown keys " + strings.Trim(strings.Join(keyStrings(e.keys), " "), " ")
-}
-
-func keyStrings(keys []toml.Key) []string {
-	out := make([]string, len(keys))
-	for i, k := range keys {
-		out[i] = k.String()
-	}
-	return out
 }
 
 // TestSettingsTOML: layer settings decode from their natural TOML types

@@ -27,12 +27,12 @@ backend = "ceph"
 [ceph]
 conf = %q
 [options."D-ceph"]
-client_oc_size = "67108864"
-buffers = "16"
+client_oc_size = 67108864
+buffers = 16
 [options."F-ceph"]
-client_oc_size = "67108864"
+client_oc_size = 67108864
 [options."F/F"]
-client_oc_size = "67108864"
+client_oc_size = 67108864
 [run]
 repetitions = { min = 1, max = 1 }
 warmup = "100ms"

@@ -7,11 +7,11 @@ import (
 	"hash/fnv"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
+	"slices"
 	"sync"
 	"time"
 
+	"polytropon/internal/units"
 	"polytropon/runner/config"
 	"polytropon/runner/metrics"
 	"polytropon/runner/pool"
@@ -187,51 +187,27 @@ func (rp *rep) teardown(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// systemOptions are the experiment's [options.<system>] plus, on the ceph
-// backend, the cluster settings of [ceph] as "ceph_conf", "ceph_keyring",
-// "ceph_user" and "ceph_fs_name" (unless the options set them).
-func systemOptions(exp *config.Experiment, system string) map[string]string {
-	opts := map[string]string{}
-	for k, v := range exp.Options[system] {
-		opts[k] = v
+// cephCluster is the experiment's [ceph] table on the ceph backend (the
+// zero value on the local one), as the Ceph systems take it.
+func cephCluster(exp *config.Experiment) systems.CephCluster {
+	if exp.Backend != "ceph" {
+		return systems.CephCluster{}
 	}
-	if exp.Backend == "ceph" {
-		for k, v := range map[string]string{
-			"ceph_conf": exp.Ceph.Conf, "ceph_keyring": exp.Ceph.Keyring,
-			"ceph_user": exp.Ceph.User, "ceph_fs_name": exp.Ceph.FSName,
-		} {
-			if _, set := opts[k]; !set && v != "" {
-				opts[k] = v
-			}
-		}
-	}
-	return opts
+	c := exp.Ceph
+	return systems.CephCluster{Conf: c.Conf, Keyring: c.Keyring, User: c.User, FSName: c.FSName}
 }
 
-// pointOptions are the system's options at point pt: systemOptions plus,
-// when the tenants are the containers of the pool and the system applies
-// tenant cache policies (D), the point's tenant settings (see
-// systems/userlevel.go): weights, policy, aging, cache per tenant, slots.
-func pointOptions(exp *config.Experiment, pt config.Point) map[string]string {
-	opts := systemOptions(exp, pt.System)
+// pointTenants are the tenants of the pool's shared cache at point pt:
+// [tenants] with the point's policy and aging, when the tenants are the
+// containers of the pool and the system applies tenant cache policies
+// (D); nil otherwise.
+func pointTenants(exp *config.Experiment, pt config.Point) *systems.Tenants {
 	if !exp.TenantContainers() || pt.System != config.TenantCacheSystem {
-		return opts
-	}
-	ws := make([]string, len(exp.Tenants.Weights))
-	for i, w := range exp.Tenants.Weights {
-		ws[i] = strconv.Itoa(w)
+		return nil
 	}
 	policy, aging := exp.TenantPolicy(pt)
-	slots := exp.Tenants.Slots
-	if slots == 0 {
-		slots = 1
-	}
-	opts["tenant_weights"] = strings.Join(ws, ",")
-	opts["tenant_policy"] = policy
-	opts["tenant_aging"] = strconv.FormatBool(aging)
-	opts["tenant_cache"] = strconv.FormatInt(exp.TenantCacheBytes(), 10)
-	opts["tenant_slots"] = strconv.Itoa(slots)
-	return opts
+	return &systems.Tenants{Weights: slices.Clone(exp.Tenants.Weights), Policy: policy, Aging: aging,
+		Cache: units.Size(exp.TenantCacheBytes()), Slots: max(exp.Tenants.Slots, 1)}
 }
 
 // seedOf derives a per-instance seed: repetitions differ, reruns repeat.

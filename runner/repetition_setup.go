@@ -80,9 +80,13 @@ func (rp *rep) setupPool(ctx context.Context, i int, p *pool.Pool, lower string,
 	if err := os.MkdirAll(wd, 0o755); err != nil {
 		return nil, err
 	}
+	opts, err := exp.SystemOptions(rp.pt.System)
+	if err != nil {
+		return nil, err
+	}
 	inst, err := rp.sys.Setup(ctx, systemPool{p}, systems.Request{
-		Pool: i, Containers: n, WorkDir: wd, Lower: lower,
-		Backend: exp.Backend, Options: pointOptions(exp, rp.pt),
+		Pool: i, Containers: n, WorkDir: wd, Lower: lower, Backend: exp.Backend,
+		Options: opts, Ceph: cephCluster(exp), Tenants: pointTenants(exp, rp.pt),
 		Oversubscribed: over,
 		// The userlock collector reads the service's Go lock waits from
 		// this snapshot file (same path in the pool).

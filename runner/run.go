@@ -18,8 +18,10 @@ import (
 
 // Experiments may name every registered system and every paper label (a
 // paper system not built into this binary is skipped at run time with the
-// reason recorded, like one whose Check fails).
+// reason recorded, like one whose Check fails); their [options.<system>]
+// tables are decoded into the systems' own options structs.
 func init() {
+	config.NewSystemOptions = systems.NewOptions
 	config.SystemNames = func() []string {
 		names := systems.Names()
 		for _, n := range config.PaperSystems {

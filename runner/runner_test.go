@@ -448,7 +448,8 @@ func TestRunNeedsRoot(t *testing.T) {
 // Check fails, as D does on a host without its service.
 type unavailableSystem struct{}
 
-func (unavailableSystem) Name() string { return "Unavailable-test" }
+func (unavailableSystem) Name() string    { return "Unavailable-test" }
+func (unavailableSystem) NewOptions() any { return nil }
 func (unavailableSystem) Check() error {
 	return fmt.Errorf("%w: needs the frobnicator (apt-get install frob)", systems.ErrUnavailable)
 }

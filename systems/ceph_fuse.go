@@ -6,15 +6,18 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"polytropon/fs/stack"
 )
 
 // The Ceph systems of paper table 1 that run on this host, over the cluster
@@ -40,17 +43,19 @@ import (
 // that image. Teardown unmounts the unions, then the ceph-fuse clients,
 // then removes the pool's directory and key.
 //
-// Options (all optional):
+// Options (CephFuseOptions, all optional):
 //
-//	ceph_conf      ceph.conf (default $CEPH_CONF, then $POLYTROPON_CEPH_CONF)
-//	ceph_keyring   keyring of ceph_user (default: keyring next to ceph_conf)
-//	ceph_user      client that creates tenants (default "admin")
-//	ceph_fs_name   CephFS file system (default: the cluster's default)
-//
-// The runner fills the ceph_* options from the experiment's [ceph] table.
+//	ceph_conf      ceph.conf (default: Request.Ceph, the experiment's [ceph]
+//	               conf; then $CEPH_CONF, then $POLYTROPON_CEPH_CONF)
+//	ceph_keyring   keyring of ceph_user (default: Request.Ceph's, else
+//	               keyring next to ceph_conf)
+//	ceph_user      client that creates tenants (default: Request.Ceph's,
+//	               else "admin")
+//	ceph_fs_name   CephFS file system (default: Request.Ceph's, else the
+//	               cluster's default)
 //	client_*, fuse_*, rados_*, objecter_*
 //	               ceph-fuse configuration options, passed as --name=value
-//	               (client_oc_size, client_cache_size, ...)
+//	               (client_oc_size = 268435456, client_cache_size, ...)
 
 // cephVariant is one of the ceph-fuse based systems.
 type cephVariant struct {
@@ -63,6 +68,43 @@ type cephVariant struct {
 type cephFuseSystem struct{ v cephVariant }
 
 func (s *cephFuseSystem) Name() string { return s.v.name }
+
+// CephCluster says which cluster a Ceph system uses and which client
+// makes its tenants: the experiment's [ceph] table (Request.Ceph), and the
+// options ceph_conf, ceph_keyring, ceph_user and ceph_fs_name of a Ceph
+// system, which override it.
+type CephCluster struct {
+	Conf    string `toml:"ceph_conf"`    // ceph.conf
+	Keyring string `toml:"ceph_keyring"` // keyring of User
+	User    string `toml:"ceph_user"`    // client name without "client."
+	FSName  string `toml:"ceph_fs_name"` // CephFS file system
+}
+
+// over returns the cluster c with what o sets replacing it.
+func (c CephCluster) over(o CephCluster) CephCluster {
+	for _, f := range []struct{ dst, src *string }{{&c.Conf, &o.Conf}, {&c.Keyring, &o.Keyring}, {&c.User, &o.User}, {&c.FSName, &o.FSName}} {
+		if *f.src != "" {
+			*f.dst = *f.src
+		}
+	}
+	return c
+}
+
+// CephFuseOptions are the options of F-ceph, FP-ceph, F/F and FP/FP.
+type CephFuseOptions struct {
+	CephCluster
+	// Client are ceph-fuse configuration options, passed as --name=value.
+	Client stack.CephConfig `toml:"-" prefix:"client_ fuse_ rados_ objecter_"`
+}
+
+// cephFusePrefixes are the prefixes of ceph-fuse's options.
+var cephFusePrefixes = []string{"client_", "fuse_", "rados_", "objecter_"}
+
+// NewOptions returns the options with their defaults (none set).
+func (*cephFuseSystem) NewOptions() any { return &CephFuseOptions{} }
+
+// Validate checks the names of the ceph-fuse options.
+func (o *CephFuseOptions) Validate() error { return o.Client.Check(cephFusePrefixes...) }
 
 // Check reports whether ceph-fuse mounts (and unionfs for the unions) can
 // be made here.
@@ -87,97 +129,68 @@ func (s *cephFuseSystem) Check() error {
 	return nil
 }
 
-// cephSettings finds the cluster: options first, then the environment.
-func cephSettings(opts map[string]string) (conf, keyring string, err error) {
-	conf = opts["ceph_conf"]
+// locate finds the cluster: c's conf, then the environment; and the
+// keyring: c's, else one next to the conf. The answer has both filled in
+// where they were found.
+func (c CephCluster) locate() (CephCluster, error) {
 	for _, env := range []string{"CEPH_CONF", "POLYTROPON_CEPH_CONF"} {
-		if conf == "" {
-			conf = os.Getenv(env)
+		if c.Conf == "" {
+			c.Conf = os.Getenv(env)
 		}
 	}
-	if conf == "" {
-		return "", "", errors.New("no Ceph cluster configured: set option ceph_conf, $CEPH_CONF or $POLYTROPON_CEPH_CONF (scripts/ceph-up.sh DIR makes DIR/ceph.conf)")
+	if c.Conf == "" {
+		return c, errors.New("no Ceph cluster configured: set [ceph] conf, option ceph_conf, $CEPH_CONF or $POLYTROPON_CEPH_CONF (scripts/ceph-up.sh DIR makes DIR/ceph.conf)")
 	}
-	if _, err := os.Stat(conf); err != nil {
-		return "", "", fmt.Errorf("ceph.conf: %w", err)
+	if _, err := os.Stat(c.Conf); err != nil {
+		return c, fmt.Errorf("ceph.conf: %w", err)
 	}
-	keyring = opts["ceph_keyring"]
-	if keyring == "" {
-		if k := filepath.Join(filepath.Dir(conf), "keyring"); fileExists(k) {
-			keyring = k
+	if c.Keyring == "" {
+		if k := filepath.Join(filepath.Dir(c.Conf), "keyring"); fileExists(k) {
+			c.Keyring = k
 		}
 	}
-	return conf, keyring, nil
+	return c, nil
 }
 
 func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
 
-// cephClientOption reports whether an option is passed to ceph-fuse.
-func cephClientOption(k string) bool {
-	for _, p := range []string{"client_", "fuse_", "rados_", "objecter_"} {
-		if strings.HasPrefix(k, p) {
-			return true
-		}
-	}
-	return false
-}
-
 // Setup makes the pool's tenant (directory and key) and mounts its
 // containers.
 func (s *cephFuseSystem) Setup(ctx context.Context, p Pool, req Request) (Instance, error) {
-	switch req.Backend {
-	case "ceph":
-	case "", "local":
-		return nil, fmt.Errorf("%w: %s runs on the ceph backend only (backend = \"ceph\"); use F/FP for the local one", ErrUnavailable, s.v.name)
-	default:
-		return nil, fmt.Errorf("systems: %s: unknown backend %q (want ceph)", s.v.name, req.Backend)
+	if err := checkRequest(s.v.name, req, "ceph", "runs on the ceph backend only (backend = \"ceph\"); use F/FP for the local one"); err != nil {
+		return nil, err
 	}
-	if req.Containers < 1 {
-		return nil, fmt.Errorf("systems: %s: pool %d asks for %d containers", s.v.name, req.Pool, req.Containers)
-	}
-	for k := range req.Options {
-		switch {
-		case k == "ceph_conf", k == "ceph_keyring", k == "ceph_user", k == "ceph_fs_name", cephClientOption(k):
-		default:
-			return nil, fmt.Errorf("systems: %s: unknown option %q (have ceph_conf, ceph_keyring, ceph_user, ceph_fs_name, client_*, fuse_*, rados_*, objecter_*)", s.v.name, k)
-		}
-	}
-	if req.WorkDir == "" {
-		return nil, fmt.Errorf("systems: %s: empty WorkDir", s.v.name)
+	o, err := optionsOf[CephFuseOptions](s, req)
+	if err != nil {
+		return nil, err
 	}
 	if req.Lower != "" && !s.v.union {
 		return nil, fmt.Errorf("systems: %s has no union for a shared lower image (%s); use F/F or FP/FP", s.v.name, req.Lower)
 	}
-	if req.Lower != "" {
-		if st, err := os.Stat(req.Lower); err != nil || !st.IsDir() {
-			return nil, fmt.Errorf("systems: %s: lower image %q is not a directory", s.v.name, req.Lower)
-		}
+	if _, err := lowerDir(s.v.name, req); err != nil {
+		return nil, err
 	}
 	if p == nil {
 		return nil, fmt.Errorf("systems: %s: needs a pool to run its clients in", s.v.name)
 	}
-	conf, keyring, err := cephSettings(req.Options)
+	cluster, err := req.Ceph.over(o.CephCluster).locate()
 	if err != nil {
 		return nil, fmt.Errorf("systems: %s: %w", s.v.name, err)
 	}
-	in := &cephInstance{sys: s, pool: p, conf: conf, adminKeyring: keyring, workDir: req.WorkDir, opts: req.Options}
+	in := &cephInstance{sys: s, pool: p, cluster: cluster, client: o.Client, workDir: req.WorkDir}
 	if err := in.setup(ctx, req); err != nil {
-		if terr := in.Teardown(context.WithoutCancel(ctx)); terr != nil {
-			err = errors.Join(err, fmt.Errorf("cleanup after failed setup: %w", terr))
-		}
-		return nil, fmt.Errorf("systems: %s setup of pool %d: %w", s.v.name, req.Pool, err)
+		return nil, setupFailed(ctx, s.v.name, req, in, err)
 	}
 	return in, nil
 }
 
 // cephInstance is a ceph-fuse based system set up for one pool.
 type cephInstance struct {
-	sys          *cephFuseSystem
-	pool         Pool
-	conf         string
-	adminKeyring string
-	workDir      string
-	opts         map[string]string
+	sys     *cephFuseSystem
+	pool    Pool
+	cluster CephCluster      // located: Conf set, Keyring the admin's when found
+	client  stack.CephConfig // ceph-fuse options of every mount
+	workDir string
 
 	mu         sync.Mutex // guards the fields below
 	tenant     string     // client id of the pool ("" until made)
@@ -267,7 +280,7 @@ func (in *cephInstance) setup(ctx context.Context, req Request) error {
 }
 
 func (in *cephInstance) fsName() string {
-	if n := in.opts["ceph_fs_name"]; n != "" {
+	if n := in.cluster.FSName; n != "" {
 		return n
 	}
 	return "cephfs"
@@ -275,7 +288,7 @@ func (in *cephInstance) fsName() string {
 
 // adminUser is the client that creates tenants.
 func (in *cephInstance) adminUser() string {
-	if u := in.opts["ceph_user"]; u != "" {
+	if u := in.cluster.User; u != "" {
 		return u
 	}
 	return "admin"
@@ -283,9 +296,9 @@ func (in *cephInstance) adminUser() string {
 
 // cephCmd runs the ceph CLI with the admin key.
 func (in *cephInstance) cephCmd(ctx context.Context, args ...string) (string, error) {
-	argv := []string{"ceph", "-c", in.conf, "--connect-timeout", "30", "--id", in.adminUser()}
-	if in.adminKeyring != "" {
-		argv = append(argv, "-k", in.adminKeyring)
+	argv := []string{"ceph", "-c", in.cluster.Conf, "--connect-timeout", "30", "--id", in.adminUser()}
+	if in.cluster.Keyring != "" {
+		argv = append(argv, "-k", in.cluster.Keyring)
 	}
 	return hostCmd(ctx, append(argv, args...)...)
 }
@@ -300,19 +313,12 @@ const noDieOnDentryInvalidate = "--client_die_on_failed_dentry_invalidate=false"
 // clientArgs are the ceph-fuse arguments every mount of the pool shares;
 // directIO adds fuse_disable_pagecache.
 func (in *cephInstance) clientArgs(directIO bool) []string {
-	args := []string{"-f", "-c", in.conf, noDieOnDentryInvalidate}
-	if n := in.opts["ceph_fs_name"]; n != "" {
+	args := []string{"-f", "-c", in.cluster.Conf, noDieOnDentryInvalidate}
+	if n := in.cluster.FSName; n != "" {
 		args = append(args, "--client_fs="+n)
 	}
-	var keys []string
-	for k := range in.opts {
-		if cephClientOption(k) {
-			keys = append(keys, k)
-		}
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		args = append(args, "--"+k+"="+in.opts[k])
+	for _, k := range slices.Sorted(maps.Keys(in.client)) {
+		args = append(args, "--"+k+"="+in.client[k])
 	}
 	if directIO {
 		// ceph-fuse then opens every file with FOPEN_DIRECT_IO.
@@ -329,11 +335,11 @@ func (in *cephInstance) admin(ctx context.Context, fn func(mnt string) error) er
 		return err
 	}
 	defer os.Remove(mnt)
-	argv := []string{"ceph-fuse", "-f", "-c", in.conf, noDieOnDentryInvalidate, "--id", in.adminUser()}
-	if in.adminKeyring != "" {
-		argv = append(argv, "-k", in.adminKeyring)
+	argv := []string{"ceph-fuse", "-f", "-c", in.cluster.Conf, noDieOnDentryInvalidate, "--id", in.adminUser()}
+	if in.cluster.Keyring != "" {
+		argv = append(argv, "-k", in.cluster.Keyring)
 	}
-	if n := in.opts["ceph_fs_name"]; n != "" {
+	if n := in.cluster.FSName; n != "" {
 		argv = append(argv, "--client_fs="+n)
 	}
 	var out bytes.Buffer

@@ -21,6 +21,9 @@ type cephKernelSystem struct{ name string }
 
 func (s *cephKernelSystem) Name() string { return s.name }
 
+// NewOptions is nil: these systems take no options.
+func (s *cephKernelSystem) NewOptions() any { return nil }
+
 // Check always fails: either the kernel has no CephFS client, or (with
 // one) this harness has no kernel CephFS system yet.
 func (s *cephKernelSystem) Check() error {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"polytropon/fs/stack"
 	"polytropon/internal/testenv"
 )
 
@@ -29,7 +30,7 @@ func TestCephFuseSetupTeardown(t *testing.T) {
 				}
 			}
 			in, err := s.Setup(t.Context(), p, Request{Pool: 0, Containers: 2, WorkDir: work, Lower: lower, Backend: "ceph",
-				Options: map[string]string{"client_oc_size": "67108864"}})
+				Options: &CephFuseOptions{Client: stack.CephConfig{"client_oc_size": "67108864"}}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -89,8 +90,8 @@ func TestCephSystemsRefuseLocalBackend(t *testing.T) {
 	if !errors.Is(err, ErrUnavailable) {
 		t.Errorf("F-ceph on the local backend: got %v, want ErrUnavailable", err)
 	}
-	_, err = s.Setup(t.Context(), nil, Request{Containers: 1, WorkDir: t.TempDir(), Backend: "ceph", Options: map[string]string{"bogus": "1"}})
-	if err == nil || !strings.Contains(err.Error(), `unknown option "bogus"`) {
+	_, err = s.Setup(t.Context(), nil, Request{Containers: 1, WorkDir: t.TempDir(), Backend: "ceph", Options: &CephFuseOptions{Client: stack.CephConfig{"bogus": "1"}}})
+	if err == nil || !strings.Contains(err.Error(), `unknown Ceph option "bogus"`) {
 		t.Errorf("unknown option: got %v", err)
 	}
 }

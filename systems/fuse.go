@@ -8,11 +8,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
 	"polytropon/fs/fuse"
+	"polytropon/ipc/queue"
 )
 
 // F and FP are the FUSE baselines on the local backend: the filesystem
@@ -30,7 +30,7 @@ import (
 // passthrough is off in both (see fs/fuse). The harness sees the mounts
 // through pool.HostPath.
 //
-// Options:
+// Options (FuseOptions):
 //
 //	binary   polytropon executable to run as the service (default:
 //	         $POLYTROPON_BIN, this executable if it is polytropon, or
@@ -49,6 +49,14 @@ type fuseSystem struct {
 }
 
 func (s *fuseSystem) Name() string { return s.name }
+
+// FuseOptions are the options of F and FP ([options.F]).
+type FuseOptions struct {
+	Binary string `toml:"binary"`
+}
+
+// NewOptions returns F's options with their defaults.
+func (*fuseSystem) NewOptions() any { return &FuseOptions{} }
 
 // Check reports whether FUSE mounts can be made here.
 func (s *fuseSystem) Check() error {
@@ -69,30 +77,17 @@ func (s *fuseSystem) Check() error {
 // Setup starts the pool's service with a FUSE mount per container and
 // waits until every mount is up.
 func (s *fuseSystem) Setup(ctx context.Context, p Pool, req Request) (Instance, error) {
-	switch req.Backend {
-	case "", "local":
-	case "ceph":
-		return nil, fmt.Errorf("%w: %s runs on the local backend; over Ceph use F-ceph or FP-ceph (ceph-fuse)", ErrUnavailable, s.name)
-	default:
-		return nil, fmt.Errorf("systems: %s: unknown backend %q (want local or ceph)", s.name, req.Backend)
+	if err := checkRequest(s.name, req, "local", "runs on the local backend; over Ceph use F-ceph or FP-ceph (ceph-fuse)"); err != nil {
+		return nil, err
 	}
-	if req.Containers < 1 {
-		return nil, fmt.Errorf("systems: %s: pool %d asks for %d containers", s.name, req.Pool, req.Containers)
+	fo, err := optionsOf[FuseOptions](s, req)
+	if err != nil {
+		return nil, err
 	}
-	for k := range req.Options {
-		if k != "binary" {
-			return nil, fmt.Errorf("systems: %s: unknown option %q (have binary)", s.name, k)
-		}
+	if _, err := lowerDir(s.name, req); err != nil {
+		return nil, err
 	}
-	if req.WorkDir == "" {
-		return nil, fmt.Errorf("systems: %s: empty WorkDir", s.name)
-	}
-	if req.Lower != "" {
-		if st, err := os.Stat(req.Lower); err != nil || !st.IsDir() {
-			return nil, fmt.Errorf("systems: %s: lower image %q is not a directory", s.name, req.Lower)
-		}
-	}
-	bin, err := serviceBinary(req.Options["binary"])
+	bin, err := serviceBinary(fo.Binary)
 	if err != nil {
 		return nil, fmt.Errorf("systems: %s: %w", s.name, err)
 	}
@@ -102,22 +97,19 @@ func (s *fuseSystem) Setup(ctx context.Context, p Pool, req Request) (Instance, 
 	// D's configuration with the user-level path taken out: no cache,
 	// buffered branches, FUSE on every instance; the service's queues
 	// get no client, so its threads sleep (futex) instead of polling.
-	sreq := req
-	sreq.Options = map[string]string{"cache": "false", "odirect": "false", "fuse": "true",
-		"fuse_kernel_cache": strconv.FormatBool(s.kernelCache), "wait": "futex", "pin": "false"}
-	cfg, containers, err := userlevelConfig(p.Name(), "", sreq)
+	o := defaultUserlevelOptions()
+	o.Cache, o.ODirect, o.Fuse, o.FuseKernelCache = new(false), false, true, s.kernelCache
+	o.Wait, o.Pin = queue.Futex.String(), false
+	cfg, containers, err := userlevelConfig(s.name, p.Name(), "", o, req)
 	if err != nil {
-		return nil, fmt.Errorf("systems: %s: %w", s.name, err)
+		return nil, err
 	}
 	for i := range containers {
 		containers[i] = Container{Dir: containers[i].Dir, FS: FSSpec{Kind: HostKind}}
 	}
 	in := &fuseInstance{userlevelInstance{name: s.name, pool: p, containers: containers, fuse: true}}
 	if err := in.start(ctx, bin, cfg, req.WorkDir, req.ServiceEnv); err != nil {
-		if terr := in.Teardown(context.WithoutCancel(ctx)); terr != nil {
-			err = errors.Join(err, fmt.Errorf("cleanup after failed setup: %w", terr))
-		}
-		return nil, fmt.Errorf("systems: %s setup of pool %d: %w", s.name, req.Pool, err)
+		return nil, setupFailed(ctx, s.name, req, in, err)
 	}
 	return in, nil
 }

@@ -217,12 +217,12 @@ func TestFUSERejectsBadRequests(t *testing.T) {
 		want string
 	}{
 		"nocont":   {Request{Containers: 0, WorkDir: t.TempDir()}, "containers"},
-		"option":   {Request{Containers: 1, WorkDir: t.TempDir(), Options: map[string]string{"size": "1G"}}, `unknown option "size"`},
+		"option":   {Request{Containers: 1, WorkDir: t.TempDir(), Options: &KernelOptions{Size: 1 << 30}}, "options of type *systems.KernelOptions, want *systems.FuseOptions"},
 		"backend":  {Request{Containers: 1, WorkDir: t.TempDir(), Backend: "nfs"}, `unknown backend "nfs"`},
 		"nolower":  {Request{Containers: 1, WorkDir: t.TempDir(), Lower: "/nonexistent/image"}, "lower image"},
 		"noworkd":  {Request{Containers: 1}, "empty WorkDir"},
-		"nobinary": {Request{Containers: 1, WorkDir: t.TempDir(), Options: map[string]string{"binary": "/nonexistent/polytropon"}}, "service binary"},
-		"nopool":   {Request{Containers: 1, WorkDir: t.TempDir(), Options: map[string]string{"binary": bin}}, "needs a pool"},
+		"nobinary": {Request{Containers: 1, WorkDir: t.TempDir(), Options: &FuseOptions{Binary: "/nonexistent/polytropon"}}, "service binary"},
+		"nopool":   {Request{Containers: 1, WorkDir: t.TempDir(), Options: &FuseOptions{Binary: bin}}, "needs a pool"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			in, err := s.Setup(t.Context(), nil, c.req)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"polytropon/fs/mountinfo"
+	"polytropon/internal/units"
 )
 
 // K is the kernel baseline: ext4 on a loop device (or a given host
@@ -21,12 +22,30 @@ import (
 // The paper's K is kernel CephFS; this kernel has no CephFS client, so on
 // the local backend K is ext4 and on the ceph backend it is unavailable.
 //
-// Options:
+// Options (KernelOptions):
 //
 //	dir            use this existing host directory instead of a loop image
-//	size           size of the sparse ext4 image ("4G", "512M"; default 4G)
+//	size           size of the sparse ext4 image ("4GiB", "512M"; default 4GiB)
 //	mount_options  extra ext4 mount options ("noatime,data=writeback")
 func init() { Register(&kernelSystem{name: "K"}) }
+
+// KernelOptions are the options of K and K/K ([options.K]).
+type KernelOptions struct {
+	Dir          string     `toml:"dir"`
+	Size         units.Size `toml:"size"`
+	MountOptions string     `toml:"mount_options"`
+}
+
+// NewOptions returns K's options with their defaults.
+func (*kernelSystem) NewOptions() any { return &KernelOptions{Size: 4 << 30} }
+
+// Validate checks the options.
+func (o *KernelOptions) Validate() error {
+	if o.Size <= 0 {
+		return fmt.Errorf("option size %v: want a positive size such as 4GiB", o.Size)
+	}
+	return nil
+}
 
 // kernelSystem implements K and, with overlay set, K/K (kernel_overlay.go).
 type kernelSystem struct {
@@ -81,33 +100,16 @@ func (s *kernelSystem) Setup(ctx context.Context, p Pool, req Request) (Instance
 	if req.Lower != "" && !s.overlay {
 		return nil, fmt.Errorf("systems: K has no union for a shared lower image (%s); use K/K", req.Lower)
 	}
-	switch req.Backend {
-	case "", "local":
-	case "ceph":
-		return nil, fmt.Errorf("%w: %s on the ceph backend needs the kernel CephFS client, which this kernel lacks", ErrUnavailable, s.name)
-	default:
-		return nil, fmt.Errorf("systems: %s: unknown backend %q (want local or ceph)", s.name, req.Backend)
+	if err := checkRequest(s.name, req, "local", "on the ceph backend needs the kernel CephFS client, which this kernel lacks"); err != nil {
+		return nil, err
 	}
-	if req.Containers < 1 {
-		return nil, fmt.Errorf("systems: %s: pool %d asks for %d containers", s.name, req.Pool, req.Containers)
+	o, err := optionsOf[KernelOptions](s, req)
+	if err != nil {
+		return nil, err
 	}
-	for k := range req.Options {
-		switch {
-		case k == "dir", k == "size", k == "mount_options":
-		case strings.HasPrefix(k, "ceph_"): // cluster settings the runner passes to every system
-		default:
-			return nil, fmt.Errorf("systems: %s: unknown option %q (have dir, size, mount_options)", s.name, k)
-		}
-	}
-	if req.WorkDir == "" {
-		return nil, fmt.Errorf("systems: %s: empty WorkDir", s.name)
-	}
-	in := &kernelInstance{sys: s, pool: p}
+	in := &kernelInstance{sys: s, pool: p, opts: *o}
 	if err := in.setup(ctx, req); err != nil {
-		if terr := in.Teardown(context.WithoutCancel(ctx)); terr != nil {
-			err = errors.Join(err, fmt.Errorf("cleanup after failed setup: %w", terr))
-		}
-		return nil, fmt.Errorf("systems: %s setup of pool %d: %w", s.name, req.Pool, err)
+		return nil, setupFailed(ctx, s.name, req, in, err)
 	}
 	return in, nil
 }
@@ -118,6 +120,7 @@ func (s *kernelSystem) Setup(ctx context.Context, p Pool, req Request) (Instance
 type kernelInstance struct {
 	sys  *kernelSystem
 	pool Pool
+	opts KernelOptions
 
 	mu         sync.Mutex
 	image      string   // sparse image file, "" in dir mode
@@ -134,7 +137,7 @@ func (in *kernelInstance) setup(ctx context.Context, req Request) error {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	var base string // where the per-container directories live
-	if dir := req.Options["dir"]; dir != "" {
+	if dir := in.opts.Dir; dir != "" {
 		st, err := os.Stat(dir)
 		if err != nil || !st.IsDir() {
 			return fmt.Errorf("option dir=%q is not an existing directory", dir)
@@ -145,14 +148,7 @@ func (in *kernelInstance) setup(ctx context.Context, req Request) error {
 		}
 		in.removeDirs = append(in.removeDirs, base)
 	} else {
-		size := int64(4 << 30)
-		if v := req.Options["size"]; v != "" {
-			n, err := ParseSize(v)
-			if err != nil {
-				return fmt.Errorf("option size: %w", err)
-			}
-			size = n
-		}
+		size := in.opts.Size.Bytes()
 		in.image = filepath.Join(req.WorkDir, "ext4.img")
 		in.removeDirs = append(in.removeDirs, in.image)
 		f, err := os.OpenFile(in.image, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
@@ -181,7 +177,7 @@ func (in *kernelInstance) setup(ctx context.Context, req Request) error {
 		}
 		in.removeDirs = append(in.removeDirs, mnt)
 		args := []string{"mount", "-t", "ext4"}
-		if o := req.Options["mount_options"]; o != "" {
+		if o := in.opts.MountOptions; o != "" {
 			args = append(args, "-o", o)
 		}
 		// Recorded first: a mount(8) killed after the kernel mounted still
@@ -342,28 +338,4 @@ func poolCmd(ctx context.Context, p Pool, argv ...string) error {
 		return fmt.Errorf("%s (in pool): %w: %s", strings.Join(argv, " "), err, strings.TrimSpace(out.String()))
 	}
 	return nil
-}
-
-// ParseSize parses a byte size with an optional binary suffix: K, M, G, T
-// (also KiB, MiB, ...).
-func ParseSize(s string) (int64, error) {
-	t := strings.TrimSuffix(strings.TrimSuffix(strings.ToUpper(strings.TrimSpace(s)), "IB"), "B")
-	mult := int64(1)
-	if n := len(t); n > 0 {
-		switch t[n-1] {
-		case 'K':
-			mult, t = 1<<10, t[:n-1]
-		case 'M':
-			mult, t = 1<<20, t[:n-1]
-		case 'G':
-			mult, t = 1<<30, t[:n-1]
-		case 'T':
-			mult, t = 1<<40, t[:n-1]
-		}
-	}
-	v, err := strconv.ParseFloat(t, 64)
-	if err != nil || v <= 0 {
-		return 0, fmt.Errorf("bad size %q (want e.g. 512M, 4G)", s)
-	}
-	return int64(v * float64(mult)), nil
 }

@@ -27,7 +27,7 @@ func init() { Register(&kernelSystem{name: "K/K", overlay: true}) }
 // Preconditions: in.mu is held; base exists (as the pool sees it).
 func (in *kernelInstance) setupOverlays(ctx context.Context, req Request, base string) error {
 	lower := filepath.Join(base, "image")
-	if req.Options["dir"] != "" && req.Lower != "" {
+	if in.opts.Dir != "" && req.Lower != "" {
 		lower = req.Lower // already a host directory the pool sees
 	}
 	dirs := []string{lower}

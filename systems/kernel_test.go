@@ -77,7 +77,7 @@ func TestKernelSetupTeardown(t *testing.T) {
 	s := checkSystem(t, "K")
 	p := newTestPool(t)
 	work := t.TempDir()
-	in, err := s.Setup(t.Context(), p, Request{Pool: 0, Containers: 2, WorkDir: work, Backend: "local", Options: map[string]string{"size": "256M"}})
+	in, err := s.Setup(t.Context(), p, Request{Pool: 0, Containers: 2, WorkDir: work, Backend: "local", Options: &KernelOptions{Size: 256 << 20}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +131,7 @@ func TestKernelOverlaySharedLower(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(lower, "image.txt"), []byte("base\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	in, err := s.Setup(t.Context(), p, Request{Pool: 0, Containers: 2, WorkDir: work, Lower: lower, Options: map[string]string{"size": "256M"}})
+	in, err := s.Setup(t.Context(), p, Request{Pool: 0, Containers: 2, WorkDir: work, Lower: lower, Options: &KernelOptions{Size: 256 << 20}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,9 +173,9 @@ func TestKernelRejectsBadRequests(t *testing.T) {
 	for name, req := range map[string]Request{
 		"lower":   {Containers: 1, WorkDir: t.TempDir(), Lower: t.TempDir()},
 		"ceph":    {Containers: 1, WorkDir: t.TempDir(), Backend: "ceph"},
-		"option":  {Containers: 1, WorkDir: t.TempDir(), Options: map[string]string{"sise": "1G"}},
+		"option":  {Containers: 1, WorkDir: t.TempDir(), Options: &FuseOptions{}}, // another system's options
 		"nocont":  {Containers: 0, WorkDir: t.TempDir()},
-		"badsize": {Containers: 1, WorkDir: t.TempDir(), Options: map[string]string{"size": "lots"}},
+		"badsize": {Containers: 1, WorkDir: t.TempDir(), Options: &KernelOptions{Size: 0}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			if in, err := k.Setup(t.Context(), nil, req); err == nil {
@@ -195,7 +195,7 @@ func TestKernelRejectsBadRequests(t *testing.T) {
 func TestKernelHostDirOption(t *testing.T) {
 	s := checkSystem(t, "K")
 	base := t.TempDir()
-	in, err := s.Setup(t.Context(), nil, Request{Pool: 3, Containers: 2, WorkDir: t.TempDir(), Options: map[string]string{"dir": base}})
+	in, err := s.Setup(t.Context(), nil, Request{Pool: 3, Containers: 2, WorkDir: t.TempDir(), Options: &KernelOptions{Dir: base, Size: 4 << 30}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -220,7 +220,7 @@ func TestKernelTeardownBusy(t *testing.T) {
 	s := checkSystem(t, "K")
 	p := newTestPool(t)
 	work := t.TempDir()
-	in, err := s.Setup(t.Context(), p, Request{Containers: 1, WorkDir: work, Options: map[string]string{"size": "128M"}})
+	in, err := s.Setup(t.Context(), p, Request{Containers: 1, WorkDir: work, Options: &KernelOptions{Size: 128 << 20}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -255,7 +255,7 @@ func TestKernelPartialSetupCleansUp(t *testing.T) {
 	s := checkSystem(t, "K/K")
 	p := newTestPool(t)
 	work := t.TempDir()
-	in, err := s.Setup(t.Context(), p, Request{Containers: 2, WorkDir: work, Lower: filepath.Join(work, "missing"), Options: map[string]string{"size": "128M"}})
+	in, err := s.Setup(t.Context(), p, Request{Containers: 2, WorkDir: work, Lower: filepath.Join(work, "missing"), Options: &KernelOptions{Size: 128 << 20}})
 	if err == nil {
 		in.Teardown(context.Background())
 		t.Fatal("Setup with a missing lower image succeeded")

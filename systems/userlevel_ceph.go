@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 	"syscall"
@@ -40,16 +39,39 @@ import (
 // inside the pool for the legacy path, as in D. Teardown stops the service,
 // then removes the pool's directory and key.
 //
-// Options: those of D (binary, preload, fuse, fuse_kernel_cache, design,
-// wait, copy, buffers, buffer_size, queues, pin, cache, cache_*), the
-// cluster (ceph_conf, ceph_keyring, ceph_user, ceph_fs_name; the runner
-// fills them from [ceph]) and libcephfs client options (client_*, rados_*,
-// objecter_*, e.g. client_oc_size), given to every cephfs layer.
+// Options (UserlevelCephOptions): those of D (binary, preload, fuse,
+// fuse_kernel_cache, design, wait, copy, buffers, buffer_size, queues, pin,
+// cache, cache_*; odirect has no effect), the cluster's (ceph_conf,
+// ceph_keyring, ceph_user, ceph_fs_name, over Request.Ceph: the
+// experiment's [ceph]) and libcephfs client options (client_*, rados_*,
+// objecter_*, e.g. client_oc_size = 268435456), given to every cephfs
+// layer.
 func init() { Register(&userlevelCephSystem{}) }
 
 type userlevelCephSystem struct{}
 
 func (*userlevelCephSystem) Name() string { return "D-ceph" }
+
+// UserlevelCephOptions are the options of D-ceph.
+type UserlevelCephOptions struct {
+	UserlevelOptions
+	CephCluster
+	// Client are the libcephfs options of every cephfs layer.
+	Client stack.CephConfig `toml:"-" prefix:"client_ rados_ objecter_"`
+}
+
+// NewOptions returns D-ceph's options with their defaults (D's).
+func (*userlevelCephSystem) NewOptions() any {
+	return &UserlevelCephOptions{UserlevelOptions: *defaultUserlevelOptions()}
+}
+
+// Validate checks D's options and the names of the libcephfs options.
+func (o *UserlevelCephOptions) Validate() error {
+	if err := o.UserlevelOptions.Validate(); err != nil {
+		return err
+	}
+	return o.Client.Check(stack.LibcephfsPrefixes...)
+}
 
 // Check needs a binary built with libcephfs (cephfs.Available: the service
 // is normally this very executable, and the tenant's directories are made
@@ -69,130 +91,70 @@ func (*userlevelCephSystem) Check() error {
 	return err
 }
 
-// userlevelCephOption reports whether k is an option of D-ceph and, if so,
-// whether it belongs to the cephfs layers (true) or to D (false).
-func userlevelCephOption(k string) (known, layer bool) {
-	switch {
-	case k == "ceph_conf", k == "ceph_keyring", k == "ceph_user", k == "ceph_fs_name":
-		return true, false
-	case strings.HasPrefix(k, "client_"), strings.HasPrefix(k, "rados_"), strings.HasPrefix(k, "objecter_"):
-		return true, true
-	case userlevelOptions[k], strings.HasPrefix(k, "cache_"):
-		return true, false
-	}
-	return false, false
-}
-
 // Setup makes the pool's tenant, writes the service configuration with
 // cephfs layers and starts the service inside the pool.
 func (s *userlevelCephSystem) Setup(ctx context.Context, p Pool, req Request) (Instance, error) {
-	switch req.Backend {
-	case "ceph":
-	case "", "local":
-		return nil, fmt.Errorf("%w: D-ceph runs on the ceph backend only (backend = \"ceph\"); use D for the local one", ErrUnavailable)
-	default:
-		return nil, fmt.Errorf("systems: D-ceph: unknown backend %q (want ceph)", req.Backend)
+	if err := checkRequest("D-ceph", req, "ceph", "runs on the ceph backend only (backend = \"ceph\"); use D for the local one"); err != nil {
+		return nil, err
 	}
-	if req.Containers < 1 {
-		return nil, fmt.Errorf("systems: D-ceph: pool %d asks for %d containers", req.Pool, req.Containers)
+	o, err := optionsOf[UserlevelCephOptions](s, req)
+	if err != nil {
+		return nil, err
 	}
-	if req.WorkDir == "" {
-		return nil, fmt.Errorf("systems: D-ceph: empty WorkDir")
-	}
-	dOpts, layerOpts := map[string]string{}, map[string]string{}
-	var unknown []string
-	for k, v := range req.Options {
-		switch known, layer := userlevelCephOption(k); {
-		case !known:
-			unknown = append(unknown, k)
-		case layer:
-			layerOpts[k] = v
-		case !strings.HasPrefix(k, "ceph_"):
-			dOpts[k] = v
-		}
-	}
-	if len(unknown) > 0 {
-		sort.Strings(unknown)
-		return nil, fmt.Errorf("systems: D-ceph: unknown options %v (have ceph_conf, ceph_keyring, ceph_user, ceph_fs_name, client_*, rados_*, objecter_*, binary, preload, fuse, fuse_kernel_cache, design, wait, copy, buffers, buffer_size, queues, pin, cache, cache_*)", unknown)
-	}
-	if req.Lower != "" {
-		if st, err := os.Stat(req.Lower); err != nil || !st.IsDir() {
-			return nil, fmt.Errorf("systems: D-ceph: lower image %q is not a directory", req.Lower)
-		}
+	if _, err := lowerDir("D-ceph", req); err != nil {
+		return nil, err
 	}
 	if p == nil {
 		return nil, fmt.Errorf("systems: D-ceph: needs a pool to run its service in")
 	}
-	if req.Options["ceph_conf"] == "" && os.Getenv("CEPH_CONF") == "" && os.Getenv("POLYTROPON_CEPH_CONF") == "" {
+	cluster := req.Ceph.over(o.CephCluster)
+	if cluster.Conf == "" && os.Getenv("CEPH_CONF") == "" && os.Getenv("POLYTROPON_CEPH_CONF") == "" {
 		return nil, fmt.Errorf("%w: D-ceph: no Ceph cluster configured: set [ceph] conf in the experiment, $CEPH_CONF or $POLYTROPON_CEPH_CONF", ErrUnavailable)
 	}
-	conf, adminKeyring, err := cephSettings(req.Options)
+	cluster, err = cluster.locate()
 	if err != nil {
 		return nil, fmt.Errorf("systems: D-ceph: %w", err)
 	}
-	bin, err := serviceBinary(dOpts["binary"])
-	if err != nil {
-		return nil, err
-	}
-	useFuse, err := boolOption(dOpts, "fuse", true)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := os.Stat("/dev/fuse"); useFuse && err != nil {
-		return nil, fmt.Errorf("%w: D-ceph mounts each container's instance with FUSE too and needs /dev/fuse (or option fuse = \"false\"): %v", ErrUnavailable, err)
-	}
-	lib, err := preloadLibrary(dOpts["preload"])
+	bin, lib, err := o.prepare("D-ceph")
 	if err != nil {
 		return nil, err
 	}
 	// D's configuration (service settings, cache, FUSE, containers) over
 	// local branches, whose bottom layers are replaced by cephfs ones.
 	dReq := req
-	dReq.Lower, dReq.Options = "", dOpts
-	cfg, containers, err := userlevelConfig(p.Name(), lib, dReq)
+	dReq.Lower = ""
+	cfg, containers, err := userlevelConfig("D-ceph", p.Name(), lib, &o.UserlevelOptions, dReq)
 	if err != nil {
-		return nil, fmt.Errorf("systems: D-ceph: %w", err)
+		return nil, err
 	}
 
-	tenant := &cephInstance{sys: &cephFuseSystem{v: cephVariant{name: "D-ceph"}}, pool: p, conf: conf,
-		adminKeyring: adminKeyring, workDir: req.WorkDir, opts: req.Options}
-	in := &userlevelCephInstance{userlevelInstance: &userlevelInstance{name: "D-ceph", pool: p, containers: containers, fuse: useFuse}, tenant: tenant}
-	fail := func(err error) (Instance, error) {
-		if terr := in.Teardown(context.WithoutCancel(ctx)); terr != nil {
-			err = errors.Join(err, fmt.Errorf("cleanup after failed setup: %w", terr))
-		}
-		return nil, fmt.Errorf("systems: D-ceph setup of pool %d: %w", req.Pool, err)
-	}
+	tenant := &cephInstance{sys: &cephFuseSystem{v: cephVariant{name: "D-ceph"}}, pool: p, cluster: cluster, workDir: req.WorkDir}
+	in := &userlevelCephInstance{userlevelInstance: &userlevelInstance{name: "D-ceph", pool: p, containers: containers, fuse: o.Fuse}, tenant: tenant}
 	if err := makeCephTenant(ctx, tenant, req); err != nil {
-		return fail(err)
+		return nil, setupFailed(ctx, "D-ceph", req, in, err)
 	}
-	cephOpts := map[string]string{"conf": conf, "id": tenant.tenant, "keyring": tenant.keyring}
-	if n := req.Options["ceph_fs_name"]; n != "" {
-		cephOpts["fs_name"] = n
-	}
-	for k, v := range layerOpts {
-		cephOpts[k] = v
-	}
+	settings := &stack.CephFSOptions{Conf: cluster.Conf, ID: tenant.tenant, Keyring: tenant.keyring,
+		FSName: cluster.FSName, Options: o.Client}
 	for i := range cfg.Instances {
 		// userlevelConfig made a local upper directory the service will
 		// not use; the container's data lives in Ceph.
 		os.Remove(filepath.Join(req.WorkDir, fmt.Sprintf("c%d", i), "upper"))
-		top := stack.Layer{Type: stack.CephFS, Dir: fmt.Sprintf("%s/c%d", tenant.dir, i), Options: cephOpts}
+		top := stack.Layer{Type: stack.CephFS, Dir: fmt.Sprintf("%s/c%d", tenant.dir, i), CephFS: settings}
 		if req.Lower != "" {
 			top = stack.Layer{Type: "union", Branches: []stack.Layer{top,
-				{Type: stack.CephFS, Dir: tenant.dir + "/image", ReadOnly: true, Shared: "image", Options: cephOpts}}}
+				{Type: stack.CephFS, Dir: tenant.dir + "/image", ReadOnly: true, Shared: "image", CephFS: settings}}}
 		}
 		layers := cfg.Instances[i].Stack
 		layers[len(layers)-1] = top
 	}
 	if err := cfg.Validate(); err != nil {
-		return fail(err)
+		return nil, setupFailed(ctx, "D-ceph", req, in, err)
 	}
 	if err := in.start(ctx, bin, cfg, req.WorkDir, req.ServiceEnv); err != nil {
 		if strings.Contains(err.Error(), cephfs.ErrUnavailable.Error()) {
 			err = fmt.Errorf("%w: D-ceph: the service binary %s was built without libcephfs (rebuild it with -tags \"ceph pacific\"): %v", ErrUnavailable, bin, err)
 		}
-		return fail(err)
+		return nil, setupFailed(ctx, "D-ceph", req, in, err)
 	}
 	return in, nil
 }
@@ -247,8 +209,8 @@ func makeCephTenant(ctx context.Context, in *cephInstance, req Request) error {
 // directories it made, blocking the tenant's clients, until it evicts the
 // dead session a minute later.) Closing the client closes its session.
 func cephAdmin(ctx context.Context, in *cephInstance, fn func(admin fs.Service) error) error {
-	admin, err := cephfs.New(ctx, cephfs.Config{ConfPath: in.conf, Keyring: in.adminKeyring, ID: in.adminUser(),
-		FSName: in.opts["ceph_fs_name"]})
+	admin, err := cephfs.New(ctx, cephfs.Config{ConfPath: in.cluster.Conf, Keyring: in.cluster.Keyring, ID: in.adminUser(),
+		FSName: in.cluster.FSName})
 	if err != nil {
 		return fmt.Errorf("admin client: %w", err)
 	}

@@ -19,6 +19,7 @@ import (
 
 	"polytropon/fs/cephfs"
 	"polytropon/fs/fuse"
+	"polytropon/fs/stack"
 	"polytropon/internal/testenv"
 	"polytropon/runner/pool"
 )
@@ -59,7 +60,9 @@ func TestUserlevelCephSetupTeardown(t *testing.T) {
 		t.Fatal(err)
 	}
 	in, err := s.Setup(t.Context(), p, Request{Pool: 0, Containers: 2, WorkDir: work, Lower: lower, Backend: "ceph",
-		Options: map[string]string{"ceph_conf": conf, "binary": bin, "buffers": "8", "buffer_size": "65536", "client_oc_size": "16777216"}})
+		Options: dCephOptions(func(o *UserlevelCephOptions) {
+			o.Conf, o.Binary, o.Buffers, o.BufferSize, o.Client = conf, bin, 8, 65536, stack.CephConfig{"client_oc_size": "16777216"}
+		})})
 	if errors.Is(err, ErrUnavailable) {
 		t.Skip(err)
 	}
@@ -179,8 +182,9 @@ func TestUserlevelCephRejectsBadRequests(t *testing.T) {
 	if _, err := s.Setup(t.Context(), nil, Request{Containers: 1, WorkDir: t.TempDir(), Backend: "local"}); !errors.Is(err, ErrUnavailable) {
 		t.Errorf("local backend: got %v, want ErrUnavailable", err)
 	}
-	_, err = s.Setup(t.Context(), nil, Request{Containers: 1, WorkDir: t.TempDir(), Backend: "ceph", Options: map[string]string{"fuse_big_writes": "1"}})
-	if err == nil || !strings.Contains(err.Error(), "unknown options [fuse_big_writes]") {
+	_, err = s.Setup(t.Context(), nil, Request{Containers: 1, WorkDir: t.TempDir(), Backend: "ceph",
+		Options: dCephOptions(func(o *UserlevelCephOptions) { o.Client = stack.CephConfig{"fuse_big_writes": "1"} })})
+	if err == nil || !strings.Contains(err.Error(), `unknown Ceph option "fuse_big_writes"`) {
 		t.Errorf("unknown option: got %v", err)
 	}
 	t.Setenv("CEPH_CONF", "")
@@ -204,7 +208,7 @@ func TestUserlevelCephServiceWithoutLibcephfs(t *testing.T) {
 	plain := testenv.Polytropon(t)
 	work := t.TempDir()
 	in, err := s.Setup(t.Context(), p, Request{Pool: 3, Containers: 1, WorkDir: work, Backend: "ceph",
-		Options: map[string]string{"ceph_conf": conf, "binary": plain, "fuse": "false"}})
+		Options: dCephOptions(func(o *UserlevelCephOptions) { o.Conf, o.Binary, o.Fuse = conf, plain, false })})
 	if err == nil {
 		in.Teardown(context.Background())
 		t.Fatal("Setup with a service binary without libcephfs succeeded")
@@ -225,4 +229,11 @@ func TestUserlevelCephServiceWithoutLibcephfs(t *testing.T) {
 	if out, err := exec.Command("ceph", "-c", conf, "auth", "get", "client."+tenant).CombinedOutput(); err == nil {
 		t.Errorf("client.%s left in the cluster:\n%s", tenant, out)
 	}
+}
+
+// dCephOptions are D-ceph's default options changed by set.
+func dCephOptions(set func(*UserlevelCephOptions)) *UserlevelCephOptions {
+	o := (&userlevelCephSystem{}).NewOptions().(*UserlevelCephOptions)
+	set(o)
+	return o
 }

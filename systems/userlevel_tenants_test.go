@@ -5,23 +5,21 @@ import (
 	"testing"
 )
 
-// TestUserlevelTenantConfig: the tenant_* options give container i a tenant
-// of one shared cache pool with weight i over an O_DIRECT branch, per
-// policy, and bad combinations are refused with the option named.
+// TestUserlevelTenantConfig: the tenants (Request.Tenants) give container
+// i a tenant of one shared cache pool with weight i over an O_DIRECT
+// branch, per policy, and bad combinations are refused with the setting
+// named.
 func TestUserlevelTenantConfig(t *testing.T) {
-	base := map[string]string{"tenant_weights": "100, 200,400", "tenant_cache": "33554432", "tenant_aging": "true"}
-	with := func(kv ...string) map[string]string {
-		o := map[string]string{}
-		for k, v := range base {
-			o[k] = v
+	with := func(policy string, set ...func(*Tenants)) *Tenants {
+		ten := &Tenants{Weights: []int{100, 200, 400}, Policy: policy, Cache: 33554432, Aging: true}
+		for _, f := range set {
+			f(ten)
 		}
-		for i := 0; i < len(kv); i += 2 {
-			o[kv[i]] = kv[i+1]
-		}
-		return o
+		return ten
 	}
+	d := defaultUserlevelOptions()
 	for policy, want := range map[string]string{"conventional": "clock2q", "justitia": "weighted"} {
-		cfg, _, err := userlevelConfig("p0", "/lib/libpolytropon.so", Request{Containers: 3, WorkDir: t.TempDir(), Options: with("tenant_policy", policy)})
+		cfg, _, err := userlevelConfig("D", "p0", "/lib/libpolytropon.so", d, Request{Containers: 3, WorkDir: t.TempDir(), Tenants: with(policy)})
 		if err != nil {
 			t.Fatalf("%s: %v", policy, err)
 		}
@@ -30,34 +28,38 @@ func TestUserlevelTenantConfig(t *testing.T) {
 			if len(st) != 2 || st[0].Type != "cache" || st[1].Type != "local" || !st[1].ODirect {
 				t.Fatalf("%s: instance %d stack %+v, want cache over O_DIRECT local", policy, i, st)
 			}
-			o := st[0].Options
-			wantW := []string{"100", "200", "400"}[i]
-			if o["pool"] != "tenants-p0" || o["weight"] != wantW || o["pool_policy"] != want || o["pool_capacity"] != "100663296" ||
-				o["pool_aging"] != "true" || o["pool_slots"] != "1" {
-				t.Errorf("%s: instance %d cache options %v", policy, i, o)
+			o := st[0].Cache
+			wantW := []int{100, 200, 400}[i]
+			if o == nil || o.Pool != "tenants-p0" || o.Weight == nil || *o.Weight != wantW || o.PoolPolicy != want || o.PoolCapacity != 100663296 ||
+				o.PoolAging == nil || !*o.PoolAging || o.PoolSlots == nil || *o.PoolSlots != 1 {
+				t.Errorf("%s: instance %d cache settings %+v", policy, i, o)
 			}
 		}
 	}
-	cfg, _, err := userlevelConfig("p0", "/lib/libpolytropon.so", Request{Containers: 3, WorkDir: t.TempDir(), Options: with("tenant_policy", "direct")})
+	cfg, _, err := userlevelConfig("D", "p0", "/lib/libpolytropon.so", d, Request{Containers: 3, WorkDir: t.TempDir(), Tenants: with("direct")})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if st := cfg.Instances[2].Stack; len(st) != 1 || st[0].Type != "local" || !st[0].ODirect {
 		t.Errorf("direct: stack %+v, want one O_DIRECT local layer", st)
 	}
+	withCache := defaultUserlevelOptions()
+	withCache.Cache = new(true)
 	for name, tc := range map[string]struct {
+		opts *UserlevelOptions
 		req  Request
 		want string
 	}{
-		"weights count": {Request{Containers: 2, Options: with("tenant_policy", "justitia")}, "3 weights for 2 containers"},
-		"bad weight":    {Request{Containers: 3, Options: with("tenant_policy", "justitia", "tenant_weights", "1,x,3")}, "tenant_weights"},
-		"bad policy":    {Request{Containers: 3, Options: with("tenant_policy", "fair")}, "tenant_policy"},
-		"no cache size": {Request{Containers: 3, Options: with("tenant_policy", "justitia", "tenant_cache", "")}, "tenant_cache"},
-		"with cache":    {Request{Containers: 3, Options: with("tenant_policy", "justitia", "cache", "true")}, "leave out cache"},
-		"with lower":    {Request{Containers: 3, Lower: "/", Options: with("tenant_policy", "justitia")}, "lower"},
+		"weights count": {d, Request{Containers: 2, Tenants: with("justitia")}, "3 weights for 2 containers"},
+		"bad weight":    {d, Request{Containers: 3, Tenants: with("justitia", func(t *Tenants) { t.Weights = []int{1, 0, 3} })}, "tenants: weight 0 of tenant 1"},
+		"bad policy":    {d, Request{Containers: 3, Tenants: with("fair")}, "tenants: policy"},
+		"no cache size": {d, Request{Containers: 3, Tenants: with("justitia", func(t *Tenants) { t.Cache = 0 })}, "tenants: cache"},
+		"bad slots":     {d, Request{Containers: 3, Tenants: with("justitia", func(t *Tenants) { t.Slots = -1 })}, "tenants: slots"},
+		"with cache":    {withCache, Request{Containers: 3, Tenants: with("justitia")}, "leave out options cache"},
+		"with lower":    {d, Request{Containers: 3, Lower: "/", Tenants: with("justitia")}, "lower"},
 	} {
 		tc.req.WorkDir = t.TempDir()
-		_, _, err := userlevelConfig("p0", "/lib/libpolytropon.so", tc.req)
+		_, _, err := userlevelConfig("D", "p0", "/lib/libpolytropon.so", tc.opts, tc.req)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: got %v, want an error containing %q", name, err, tc.want)
 		}

@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/BurntSushi/toml"
+
 	"polytropon/fs/fuse"
 	"polytropon/fs/wire"
 	"polytropon/internal/testenv"
@@ -118,10 +120,17 @@ func TestUserlevelSetupTeardown(t *testing.T) {
 	lower := t.TempDir()
 	os.WriteFile(filepath.Join(lower, "image.txt"), []byte("from the image"), 0o644)
 	work := t.TempDir()
-	in, err := s.Setup(t.Context(), p, Request{Pool: 0, Containers: 2, WorkDir: work, Lower: lower,
-		Backend: "local", Options: map[string]string{"binary": bin, "pin": "true", "buffers": "8", "buffer_size": "65536", "cache": "true", "cache_capacity": "8M"}})
+	opts := dOptions(func(o *UserlevelOptions) {
+		o.Binary, o.Pin, o.Buffers, o.BufferSize, o.Cache, o.CacheLayer.Capacity = bin, true, 8, 65536, new(true), 8<<20
+	})
+	in, err := s.Setup(t.Context(), p, Request{Pool: 0, Containers: 2, WorkDir: work, Lower: lower, Backend: "local", Options: opts})
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The options are shared by every pool of an experiment: Setup picks
+	// the pool's wait strategy without changing them.
+	if opts.Wait != "" {
+		t.Errorf("Setup changed the request's options: wait %q", opts.Wait)
 	}
 	t.Cleanup(func() { in.Teardown(context.Background()) })
 	for i := 0; i < 2; i++ {
@@ -166,11 +175,11 @@ func TestUserlevelSetupTeardown(t *testing.T) {
 
 func TestUserlevelRejectsBadRequests(t *testing.T) {
 	for name, req := range map[string]Request{
-		"unknown option":  {Containers: 1, WorkDir: t.TempDir(), Options: map[string]string{"colour": "red"}},
+		"other options":   {Containers: 1, WorkDir: t.TempDir(), Options: &KernelOptions{Size: 1 << 30}},
 		"no containers":   {Containers: 0, WorkDir: t.TempDir()},
 		"bad backend":     {Containers: 1, WorkDir: t.TempDir(), Backend: "nfs"},
-		"bad buffers":     {Containers: 1, WorkDir: t.TempDir(), Options: map[string]string{"buffers": "many"}},
-		"cache opts only": {Containers: 1, WorkDir: t.TempDir(), Options: map[string]string{"cache_capacity": "1M"}},
+		"bad buffers":     {Containers: 1, WorkDir: t.TempDir(), Options: dOptions(func(o *UserlevelOptions) { o.Buffers = -1 })},
+		"cache opts only": {Containers: 1, WorkDir: t.TempDir(), Options: dOptions(func(o *UserlevelOptions) { o.Cache, o.CacheLayer.Capacity = new(false), 1<<20 })},
 		"missing lower":   {Containers: 1, WorkDir: t.TempDir(), Lower: "/nonexistent/image"},
 	} {
 		s := &userlevelSystem{}
@@ -179,8 +188,9 @@ func TestUserlevelRejectsBadRequests(t *testing.T) {
 		}
 	}
 	// The generated configuration with a cache validates and round-trips.
-	cfg, cs, err := userlevelConfig("p1", "/lib/libpolytropon.so", Request{Containers: 2, WorkDir: t.TempDir(), Lower: t.TempDir(),
-		Options: map[string]string{"cache": "true", "cache_capacity": "64M"}})
+	cfg, cs, err := userlevelConfig("D", "p1", "/lib/libpolytropon.so",
+		dOptions(func(o *UserlevelOptions) { o.Cache, o.CacheLayer.Capacity = new(true), 64<<20 }),
+		Request{Containers: 2, WorkDir: t.TempDir(), Lower: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,11 +203,12 @@ func TestUserlevelRejectsBadRequests(t *testing.T) {
 	if env := strings.Join(cs[1].ProcEnv, " "); cs[1].FS.Options["pool"] != "p1" || env != "LD_PRELOAD=/lib/libpolytropon.so POLYTROPON_POOL=p1" {
 		t.Errorf("container %+v", cs[1])
 	}
-	cfg, _, err = userlevelConfig("p1", "/lib/libpolytropon.so", Request{Containers: 1, WorkDir: t.TempDir(), Options: map[string]string{"fuse": "false"}})
+	cfg, _, err = userlevelConfig("D", "p1", "/lib/libpolytropon.so", dOptions(func(o *UserlevelOptions) { o.Fuse = false }),
+		Request{Containers: 1, WorkDir: t.TempDir()})
 	if err != nil || cfg.Instances[0].Fuse.Enabled() {
 		t.Errorf("fuse = false: %+v %v", cfg.Instances, err)
 	}
-	if _, _, err := userlevelConfig("p1", "/lib/libpolytropon.so", Request{Containers: 1, WorkDir: t.TempDir(), Options: map[string]string{"fuse": "maybe"}}); err == nil {
+	if _, err := toml.Decode("fuse = \"maybe\"\n", (&userlevelSystem{}).NewOptions()); err == nil {
 		t.Errorf("fuse = maybe accepted")
 	}
 }
@@ -225,7 +236,9 @@ func TestUserlevelDualInterface(t *testing.T) {
 	os.WriteFile(filepath.Join(lower, "image.txt"), []byte("from the image"), 0o644)
 	work := t.TempDir()
 	in, err := s.Setup(t.Context(), p, Request{Pool: 0, Containers: 1, WorkDir: work, Lower: lower, Backend: "local",
-		Options: map[string]string{"binary": bin, "buffers": "8", "buffer_size": "65536", "cache": "true", "cache_capacity": "8M"}})
+		Options: dOptions(func(o *UserlevelOptions) {
+			o.Binary, o.Buffers, o.BufferSize, o.Cache, o.CacheLayer.Capacity = bin, 8, 65536, new(true), 8<<20
+		})})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -354,7 +367,9 @@ func TestUserlevelKilledService(t *testing.T) {
 	}
 	s, _ := Lookup("D")
 	in, err := s.Setup(t.Context(), p, Request{Containers: 2, WorkDir: t.TempDir(), Backend: "local",
-		Options: map[string]string{"binary": testenv.Polytropon(t), "preload": lib, "buffers": "8", "buffer_size": "65536"}})
+		Options: dOptions(func(o *UserlevelOptions) {
+			o.Binary, o.Preload, o.Buffers, o.BufferSize = testenv.Polytropon(t), lib, 8, 65536
+		})})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -381,31 +396,31 @@ func TestUserlevelKilledService(t *testing.T) {
 
 func TestUserlevelDefaultWait(t *testing.T) {
 	for _, tc := range []struct {
-		opts           map[string]string
+		opts           ServiceOptions
 		cores          int
 		oversubscribed bool
 		want           string
 	}{
-		{nil, 2, false, "spin-futex"},
-		{nil, 4, false, "spin-futex"},
-		{nil, 1, false, "futex"},                                      // the app needs the pool's only core
-		{nil, 2, true, "futex"},                                       // other pools share the cores
-		{map[string]string{"wait": "spin"}, 1, true, "spin"},          // the experiment's choice wins
-		{map[string]string{"cache": "64MiB"}, 2, false, "spin-futex"}, // other options kept
+		{ServiceOptions{}, 2, false, "spin-futex"},
+		{ServiceOptions{}, 4, false, "spin-futex"},
+		{ServiceOptions{}, 1, false, "futex"},                           // the app needs the pool's only core
+		{ServiceOptions{}, 2, true, "futex"},                            // other pools share the cores
+		{ServiceOptions{Wait: "spin"}, 1, true, "spin"},                 // the experiment's choice wins
+		{ServiceOptions{Buffers: 8, Pin: true}, 2, false, "spin-futex"}, // other options kept
 	} {
 		got := withDefaultWait(tc.opts, tc.cores, tc.oversubscribed)
-		if got["wait"] != tc.want {
-			t.Errorf("withDefaultWait(%v, cores=%d, oversubscribed=%v): wait %q, want %q", tc.opts, tc.cores, tc.oversubscribed, got["wait"], tc.want)
+		if got.Wait != tc.want {
+			t.Errorf("withDefaultWait(%+v, cores=%d, oversubscribed=%v): wait %q, want %q", tc.opts, tc.cores, tc.oversubscribed, got.Wait, tc.want)
 		}
-		for k, v := range tc.opts {
-			if got[k] != v {
-				t.Errorf("option %s changed: got %q, want %q", k, got[k], v)
-			}
+		if got.Wait = tc.opts.Wait; got != tc.opts {
+			t.Errorf("options changed: got %+v, want %+v", got, tc.opts)
 		}
 	}
-	shared := map[string]string{"cache": "1GiB"}
-	_ = withDefaultWait(shared, 1, false)
-	if _, ok := shared["wait"]; ok {
-		t.Errorf("withDefaultWait modified the experiment's shared options map: %v", shared)
-	}
+}
+
+// dOptions are D's default options changed by set.
+func dOptions(set func(*UserlevelOptions)) *UserlevelOptions {
+	o := defaultUserlevelOptions()
+	set(o)
+	return o
 }

@@ -7,6 +7,8 @@ import (
 	"io"
 	"syscall"
 	"time"
+
+	"polytropon/internal/units"
 )
 
 func init() {
@@ -30,12 +32,12 @@ func init() {
 // as written). Prepare reuses an existing file of at least FileSize bytes
 // and creates one only when it is missing and Create is set.
 type Fileappend struct {
-	File       string `toml:"file"`
-	FileSize   Size   `toml:"filesize"`
-	AppendSize Size   `toml:"append_size"`
-	IOSize     Size   `toml:"iosize"`
-	Appends    int    `toml:"appends"`
-	Create     bool   `toml:"create"`
+	File       string     `toml:"file"`
+	FileSize   units.Size `toml:"filesize"`
+	AppendSize units.Size `toml:"append_size"`
+	IOSize     units.Size `toml:"iosize"`
+	Appends    int        `toml:"appends"`
+	Create     bool       `toml:"create"`
 
 	prepared bool
 }

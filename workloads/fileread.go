@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"syscall"
 	"time"
+
+	"polytropon/internal/units"
 )
 
 func init() {
@@ -26,11 +28,11 @@ func init() {
 // Fileappend the file normally lives in the clones' shared lower image;
 // Prepare reuses it, or creates it when missing and Create is set.
 type Fileread struct {
-	File     string `toml:"file"`
-	FileSize Size   `toml:"filesize"`
-	IOSize   Size   `toml:"iosize"`
-	Passes   int    `toml:"passes"`
-	Create   bool   `toml:"create"`
+	File     string     `toml:"file"`
+	FileSize units.Size `toml:"filesize"`
+	IOSize   units.Size `toml:"iosize"`
+	Passes   int        `toml:"passes"`
+	Create   bool       `toml:"create"`
 
 	prepared bool
 }

@@ -8,6 +8,8 @@ import (
 	"math/rand/v2"
 	"syscall"
 	"time"
+
+	"polytropon/internal/units"
 )
 
 func init() {
@@ -39,13 +41,13 @@ type Fileserver struct {
 	Dir            string        `toml:"dir"`            // parent of the fileset "bigfileset", inside the container
 	NFiles         int           `toml:"nfiles"`         // fileset entries
 	MeanDirWidth   int           `toml:"meandirwidth"`   // mean entries per directory
-	FileSize       Size          `toml:"filesize"`       // mean file size
+	FileSize       units.Size    `toml:"filesize"`       // mean file size
 	SizeGamma      float64       `toml:"size_gamma"`     // gamma shape of file sizes (0 = all equal)
 	DirGamma       float64       `toml:"dir_gamma"`      // gamma shape of directory width and depth (0 = fixed)
 	Prealloc       int           `toml:"prealloc"`       // percent of entries created before the run
 	NThreads       int           `toml:"nthreads"`       // threads
-	IOSize         Size          `toml:"iosize"`         // chunk of writewholefile and readwholefile
-	MeanAppendSize Size          `toml:"meanappendsize"` // appendfilerand appends uniform [1, this] bytes
+	IOSize         units.Size    `toml:"iosize"`         // chunk of writewholefile and readwholefile
+	MeanAppendSize units.Size    `toml:"meanappendsize"` // appendfilerand appends uniform [1, this] bytes
 	Pick           string        `toml:"pick"`           // "rotor" (Filebench) or "random"
 	Duration       time.Duration `toml:"duration"`       // run time
 

@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"polytropon/internal/units"
 	"polytropon/results"
 )
 
@@ -40,7 +41,7 @@ func init() {
 type Lighttpd struct {
 	Clones       int           `toml:"clones"`
 	Dir          string        `toml:"dir"`
-	FileSize     Size          `toml:"file_size"` // size of index.html
+	FileSize     units.Size    `toml:"file_size"` // size of index.html
 	Timeout      time.Duration `toml:"timeout"`   // per clone, exec to first 200
 	PollInterval time.Duration `toml:"poll_interval"`
 

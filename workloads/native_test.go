@@ -14,6 +14,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"polytropon/fs/local"
+	"polytropon/internal/units"
 )
 
 // newTestEnv gives a workload a real directory served by fs/local.
@@ -416,18 +417,24 @@ func TestDecodeTOML(t *testing.T) {
 	}
 }
 
-func TestParseSize(t *testing.T) {
-	for in, want := range map[string]Size{"0": 0, "512": 512, "16k": 16 << 10, "1m": 1 << 20, "1MiB": 1 << 20, "5g": 5 << 30, "2GB": 2 << 30} {
-		if got, err := ParseSize(in); err != nil || got != want {
-			t.Errorf("ParseSize(%q) = %d, %v, want %d", in, got, err, want)
+// TestSizeParams: a size param is a units.Size, so it follows the one size
+// rule of every table (internal/units): one-letter and IEC suffixes are
+// powers of 1024, SI ones powers of 1000 ("2GB" was 2 GiB here before the
+// rule was one), and what it writes back reads back the same.
+func TestSizeParams(t *testing.T) {
+	for in, want := range map[string]units.Size{"0": 0, "512": 512, "16k": 16 << 10, "1m": 1 << 20, "1MiB": 1 << 20, "5g": 5 << 30, "2GB": 2e9, "1.5m": 3 << 19} {
+		w := mustNew[*Fileread](t, "fileread")
+		if _, err := toml.Decode("filesize = \""+in+"\"\n", w); err != nil || w.FileSize != want {
+			t.Errorf("filesize = %q: got %d, %v, want %d", in, w.FileSize, err, want)
 		}
-		if got, _ := ParseSize(want.String()); got != want {
+		if got, _ := units.ParseSize(want.String()); got != want {
 			t.Errorf("round trip of %d via %q = %d", want, want.String(), got)
 		}
 	}
-	for _, in := range []string{"", "k", "-1", "1x", "1.5m"} {
-		if _, err := ParseSize(in); err == nil {
-			t.Errorf("ParseSize(%q) accepted", in)
+	for _, in := range []string{"", "k", "-1", "1x", "1.1"} {
+		w := mustNew[*Fileread](t, "fileread")
+		if _, err := toml.Decode("filesize = \""+in+"\"\n", w); err == nil {
+			t.Errorf("filesize = %q accepted: %d", in, w.FileSize)
 		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"polytropon/internal/units"
 	"polytropon/results"
 )
 
@@ -39,8 +40,8 @@ func init() {
 type RandomIO struct {
 	Workers   int           `toml:"workers"`
 	HDDOpts   string        `toml:"hdd_opts"`   // comma-separated stress-ng --hdd-opts
-	WriteSize Size          `toml:"write_size"` // --hdd-write-size
-	Bytes     Size          `toml:"bytes"`      // --hdd-bytes, per worker
+	WriteSize units.Size    `toml:"write_size"` // --hdd-write-size
+	Bytes     units.Size    `toml:"bytes"`      // --hdd-bytes, per worker
 	TempDir   string        `toml:"temp_dir"`
 	Duration  time.Duration `toml:"duration"`
 

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"polytropon/internal/units"
 	"polytropon/results"
 )
 
@@ -50,9 +51,9 @@ type RocksDB struct {
 	DBDir            string        `toml:"db_dir"`
 	Threads          int           `toml:"threads"`
 	KeySize          int           `toml:"key_size"`
-	ValueSize        Size          `toml:"value_size"`
-	TotalBytes       Size          `toml:"total_bytes"` // --num = total_bytes / value_size (per thread)
-	ReadBytes        Size          `toml:"read_bytes"`  // --reads = read_bytes / value_size (per thread)
+	ValueSize        units.Size    `toml:"value_size"`
+	TotalBytes       units.Size    `toml:"total_bytes"` // --num = total_bytes / value_size (per thread)
+	ReadBytes        units.Size    `toml:"read_bytes"`  // --reads = read_bytes / value_size (per thread)
 	ReadWritePercent int           `toml:"readwritepercent"`
 	Compression      string        `toml:"compression"` // --compression_type; "" keeps db_bench's default
 	Duration         time.Duration `toml:"duration"`    // --duration; 0 = the key counts decide

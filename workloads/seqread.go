@@ -9,6 +9,7 @@ import (
 	"time"
 
 	pfs "polytropon/fs"
+	"polytropon/internal/units"
 )
 
 func init() {
@@ -31,8 +32,8 @@ func init() {
 // rewinding at the end of the file.
 type Seqread struct {
 	Dir      string        `toml:"dir"`
-	FileSize Size          `toml:"filesize"`
-	IOSize   Size          `toml:"iosize"`
+	FileSize units.Size    `toml:"filesize"`
+	IOSize   units.Size    `toml:"iosize"`
 	NThreads int           `toml:"nthreads"`
 	Duration time.Duration `toml:"duration"`
 

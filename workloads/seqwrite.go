@@ -10,6 +10,7 @@ import (
 	"time"
 
 	pfs "polytropon/fs"
+	"polytropon/internal/units"
 )
 
 func init() {
@@ -33,10 +34,10 @@ func init() {
 // the whole run unless WrapSize bounds it (the offset then restarts at 0).
 type Seqwrite struct {
 	Dir           string        `toml:"dir"`
-	IOSize        Size          `toml:"iosize"`
+	IOSize        units.Size    `toml:"iosize"`
 	NThreads      int           `toml:"nthreads"`
 	FilePerThread bool          `toml:"file_per_thread"`
-	WrapSize      Size          `toml:"wrap_size"` // 0 = grow without bound (Filebench)
+	WrapSize      units.Size    `toml:"wrap_size"` // 0 = grow without bound (Filebench)
 	Sync          bool          `toml:"sync"`      // fdatasync after every write (Filebench dsync attribute)
 	Duration      time.Duration `toml:"duration"`
 

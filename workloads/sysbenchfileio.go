@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+
+	"polytropon/internal/units"
 )
 
 func init() {
@@ -33,8 +35,8 @@ func init() {
 type SysbenchFileio struct {
 	Dir        string        `toml:"dir"`
 	Files      int           `toml:"file_num"`
-	TotalSize  Size          `toml:"file_total_size"`
-	BlockSize  Size          `toml:"file_block_size"`
+	TotalSize  units.Size    `toml:"file_total_size"`
+	BlockSize  units.Size    `toml:"file_block_size"`
 	Mode       string        `toml:"file_test_mode"` // seqwr, seqrewr, seqrd, rndrd, rndwr, rndrw
 	FsyncFreq  int           `toml:"file_fsync_freq"`
 	Threads    int           `toml:"threads"`

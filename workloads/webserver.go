@@ -9,6 +9,7 @@ import (
 	"time"
 
 	pfs "polytropon/fs"
+	"polytropon/internal/units"
 )
 
 func init() {
@@ -40,12 +41,12 @@ type Webserver struct {
 	Dir            string        `toml:"dir"`
 	NFiles         int           `toml:"nfiles"`
 	MeanDirWidth   int           `toml:"meandirwidth"`
-	FileSize       Size          `toml:"filesize"`
+	FileSize       units.Size    `toml:"filesize"`
 	SizeGamma      float64       `toml:"size_gamma"`
 	DirGamma       float64       `toml:"dir_gamma"`
 	NThreads       int           `toml:"nthreads"`
-	IOSize         Size          `toml:"iosize"`
-	MeanAppendSize Size          `toml:"meanappendsize"`
+	IOSize         units.Size    `toml:"iosize"`
+	MeanAppendSize units.Size    `toml:"meanappendsize"`
 	Reads          int           `toml:"reads"` // open-read-close triples per loop (10 in webserver.f)
 	Pick           string        `toml:"pick"`
 	Duration       time.Duration `toml:"duration"`

@@ -8,8 +8,8 @@ import (
 	"os/signal"
 	"strings"
 
+	"polytropon/internal/units"
 	"polytropon/runner/cachebench"
-	"polytropon/runner/config"
 )
 
 func init() {
@@ -29,7 +29,8 @@ func runCachebench(stdout, stderr io.Writer, args []string) error {
 	duration := fset.Duration("duration", 0, "override run.duration")
 	warmup := fset.Duration("warmup", -1, "override run.warmup")
 	reps := fset.Int("reps", 0, "override the repetitions (default run.repetitions.min)")
-	capacity := fset.String("capacity", "", "override the shared pool size (default: tenants × [tenants].cache)")
+	var capacity units.Size
+	fset.TextVar(&capacity, "capacity", units.Size(0), "override the shared pool size, a size such as 128MiB (default: tenants × [tenants].cache)")
 	pageSize := fset.Int("page-size", 0, "cache page size in bytes (default 64 KiB)")
 	slots := fset.Int("slots", 0, "allocation slots of the pool (default 1, the paper's allocation lock)")
 	if err := fset.Parse(args); err != nil {
@@ -60,12 +61,8 @@ func runCachebench(stdout, stderr io.Writer, args []string) error {
 	if *reps > 0 {
 		cfg.Repetitions = *reps
 	}
-	if *capacity != "" {
-		n, err := config.ParseSize(*capacity)
-		if err != nil {
-			return fmt.Errorf("-capacity: %w", err)
-		}
-		cfg.Capacity = int64(n)
+	if capacity > 0 {
+		cfg.Capacity = capacity.Bytes()
 	}
 	cfg.PageSize, cfg.Slots, cfg.WorkDir = *pageSize, *slots, *work
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)

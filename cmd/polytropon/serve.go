@@ -11,6 +11,7 @@ import (
 
 	"polytropon/fs/service"
 	"polytropon/fs/stack"
+	"polytropon/internal/units"
 	"polytropon/runner/metrics"
 )
 
@@ -66,13 +67,14 @@ func bindServeFlags(fset *flag.FlagSet) func() (service.Config, error) {
 		wait      = fset.String("wait", "", "wait strategy: spin, spin-futex or futex")
 		copyName  = fset.String("copy", "", "default data transfer: SMC, SMO or CMA")
 		buffers   = fset.Int("buffers", 0, "request buffers")
-		bufSize   = fset.Int("buffer-size", 0, "bytes of each buffer's data area")
+		bufSize   units.Size
 		queues    = fset.Int("queues", 0, "request queues (0: one per core group)")
 		pin       = fset.Bool("pin", false, "pin service threads to their core group")
 		fuseCache = fset.Bool("fuse-kernel-cache", false, "let the kernel cache the -fuse mounts (default: direct I/O, no caching)")
 		mountDirs stringList
 		fuseMnts  stringList
 	)
+	fset.TextVar(&bufSize, "buffer-size", units.Size(0), "size of each buffer's data area (bytes, or with a unit: 64KiB)")
 	fset.Var(&mountDirs, "mount-dir", "host directory under which MOUNT requests may create local branches (repeatable)")
 	fset.Var(&fuseMnts, "fuse", "also mount an instance with FUSE: `PATH` (at its own path) or PATH=DIR (at host directory DIR); repeatable")
 	return func() (service.Config, error) {
@@ -103,8 +105,8 @@ func bindServeFlags(fset *flag.FlagSet) func() (service.Config, error) {
 		if *buffers != 0 {
 			cfg.Buffers = *buffers
 		}
-		if *bufSize != 0 {
-			cfg.BufferSize = *bufSize
+		if bufSize != 0 {
+			cfg.BufferSize = bufSize
 		}
 		if *queues != 0 {
 			cfg.Queues = *queues

@@ -13,6 +13,7 @@ import (
 
 	"polytropon/fs/stack"
 	"polytropon/fs/wire"
+	"polytropon/internal/units"
 	"polytropon/ipc/queue"
 )
 
@@ -25,7 +26,7 @@ var ErrConfig = errors.New("service: bad configuration")
 //	design = "rcqb"           # any queue design with Shared = true
 //	wait = "spin-futex"       # spin, spin-futex or futex
 //	buffers = 64              # request buffers (one per concurrently calling client thread)
-//	buffer_size = 1048576     # data area per buffer, bytes
+//	buffer_size = "1MiB"      # data area per buffer (a size: bytes or with a unit)
 //	copy = "SMC"              # default data transfer: SMC, SMO or CMA
 //	pin = true                # pin service threads to their core group
 //	mount_dirs = ["/srv/tenants"]  # host dirs under which MOUNT may create local branches
@@ -34,9 +35,15 @@ var ErrConfig = errors.New("service: bad configuration")
 //	path = "/data"
 //	share = true
 //	fuse = true               # also mount it with FUSE at /data (or fuse = "/mnt/data")
-//	stack = [{type = "union", branches = [
+//	stack = [{type = "cache", cache = {capacity = "512MiB"}},
+//	         {type = "union", branches = [
 //	    {type = "local", dir = "/srv/upper"},
 //	    {type = "local", dir = "/srv/image", readonly = true, shared = "image"}]}]
+//
+// Systems write it with the TOML encoder from this very struct, and
+// LoadConfig decodes it strictly into it: the layers' settings are typed
+// (fs/stack's CacheOptions and CephFSOptions), and a key no struct has is
+// an error naming it.
 type Config struct {
 	Pool           string           `toml:"pool"`
 	Key            int              `toml:"key"`
@@ -46,7 +53,7 @@ type Config struct {
 	Wait           string           `toml:"wait"`
 	SpinMicros     int              `toml:"spin_us"` // µs a waiting thread polls before it sleeps (spin-futex)
 	Buffers        int              `toml:"buffers"`
-	BufferSize     int              `toml:"buffer_size"`
+	BufferSize     units.Size       `toml:"buffer_size"` // a size: 1048576 or "1MiB"
 	Clients        int              `toml:"clients"`
 	Mounts         int              `toml:"mounts"`
 	MaxFiles       int              `toml:"max_files"`

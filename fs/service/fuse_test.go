@@ -174,7 +174,7 @@ func TestFuseDualInterface(t *testing.T) {
 [[instance]]
 path = %q
 fuse = true
-stack = [{type = "cache", options = {capacity = "8M"}},
+stack = [{type = "cache", cache = {capacity = "8M"}},
          {type = "union", branches = [{type = "local", dir = %q},
                                       {type = "local", dir = %q, readonly = true}]}]
 `, mnt, upper, lower))

@@ -23,13 +23,13 @@ import (
 func TestSharedCachePool(t *testing.T) {
 	name := fmt.Sprintf("test-pool-%d", rand.Int64())
 	dirA, dirB := t.TempDir(), t.TempDir()
-	tenant := func(tn, weight string) map[string]string {
-		return map[string]string{"pool": name, "tenant": tn, "weight": weight, "pool_capacity": "1MiB",
-			"pool_policy": "weighted", "pool_aging": "true", "pool_slots": "1", "write_through": "true"}
+	tenant := func(tn string, weight int) *stack.CacheOptions {
+		return &stack.CacheOptions{Pool: name, Tenant: tn, Weight: new(weight), PoolCapacity: 1 << 20,
+			PoolPolicy: "weighted", PoolAging: new(true), PoolSlots: new(1), WriteThrough: true}
 	}
 	s := newInProcess(t, Config{Instances: []InstanceConfig{
-		{Path: "/a", Stack: []stack.Layer{{Type: "cache", Options: tenant("a", "100")}, {Type: "local", Dir: dirA, ODirect: true}}},
-		{Path: "/b", Stack: []stack.Layer{{Type: "cache", Options: tenant("b", "800")}, {Type: "local", Dir: dirB, ODirect: true}}},
+		{Path: "/a", Stack: []stack.Layer{{Type: "cache", Cache: tenant("a", 100)}, {Type: "local", Dir: dirA, ODirect: true}}},
+		{Path: "/b", Stack: []stack.Layer{{Type: "cache", Cache: tenant("b", 800)}, {Type: "local", Dir: dirB, ODirect: true}}},
 	}})
 	c := dial(t, s)
 	payload := bytes.Repeat([]byte("0123456789abcdef"), 8192) // 128 KiB: two pages
@@ -81,7 +81,7 @@ func TestSharedCachePool(t *testing.T) {
 	}
 	// A later tenant of the name gets a fresh pool, with its own settings.
 	s2 := newInProcess(t, Config{Instances: []InstanceConfig{{Path: "/a", Stack: []stack.Layer{
-		{Type: "cache", Options: map[string]string{"pool": name, "pool_capacity": "2MiB"}}, {Type: "local", Dir: dirA, ODirect: true}}}}})
+		{Type: "cache", Cache: &stack.CacheOptions{Pool: name, PoolCapacity: 2 << 20}}, {Type: "local", Dir: dirA, ODirect: true}}}}})
 	np2 := s2.stacks.CachePool(name)
 	if np2 == np || np2.Frames() != 32 {
 		t.Errorf("after the old tenants closed: same pool %v, %d frames; want a fresh 32-frame pool", np2 == np, np2.Frames())
@@ -92,15 +92,14 @@ func TestSharedCachePoolErrors(t *testing.T) {
 	dir := t.TempDir()
 	name := fmt.Sprintf("test-pool-%d", rand.Int64())
 	for label, insts := range map[string][][]stack.Layer{
-		"no capacity":    {{{Type: "cache", Options: map[string]string{"pool": name}}, {Type: "local", Dir: dir, ODirect: true}}},
-		"tenant alone":   {{{Type: "cache", Options: map[string]string{"tenant": "a", "weight": "5"}}, {Type: "local", Dir: dir}}},
-		"bad weight":     {{{Type: "cache", Options: map[string]string{"pool": name, "pool_capacity": "1M", "weight": "0"}}, {Type: "local", Dir: dir}}},
-		"bad policy":     {{{Type: "cache", Options: map[string]string{"pool": name, "pool_capacity": "1M", "pool_policy": "mru"}}, {Type: "local", Dir: dir}}},
-		"unknown pool_":  {{{Type: "cache", Options: map[string]string{"pool": name, "pool_capacity": "1M", "pool_colour": "red"}}, {Type: "local", Dir: dir}}},
-		"private policy": {{{Type: "cache", Options: map[string]string{"pool": name, "pool_capacity": "1M", "policy": "lru"}}, {Type: "local", Dir: dir}}},
+		"no capacity":    {{{Type: "cache", Cache: &stack.CacheOptions{Pool: name}}, {Type: "local", Dir: dir, ODirect: true}}},
+		"tenant alone":   {{{Type: "cache", Cache: &stack.CacheOptions{Tenant: "a", Weight: new(5)}}, {Type: "local", Dir: dir}}},
+		"bad weight":     {{{Type: "cache", Cache: &stack.CacheOptions{Pool: name, PoolCapacity: 1 << 20, Weight: new(0)}}, {Type: "local", Dir: dir}}},
+		"bad policy":     {{{Type: "cache", Cache: &stack.CacheOptions{Pool: name, PoolCapacity: 1 << 20, PoolPolicy: "mru"}}, {Type: "local", Dir: dir}}},
+		"private policy": {{{Type: "cache", Cache: &stack.CacheOptions{Pool: name, PoolCapacity: 1 << 20, Policy: "lru"}}, {Type: "local", Dir: dir}}},
 		"conflicting settings": {
-			{{Type: "cache", Options: map[string]string{"pool": name, "pool_capacity": "1M"}}, {Type: "local", Dir: dir}},
-			{{Type: "cache", Options: map[string]string{"pool": name, "pool_capacity": "2M"}}, {Type: "local", Dir: dir}},
+			{{Type: "cache", Cache: &stack.CacheOptions{Pool: name, PoolCapacity: 1 << 20}}, {Type: "local", Dir: dir}},
+			{{Type: "cache", Cache: &stack.CacheOptions{Pool: name, PoolCapacity: 2 << 20}}, {Type: "local", Dir: dir}},
 		},
 		"odirect on a cache":     {{{Type: "cache", ODirect: true}, {Type: "local", Dir: dir}}},
 		"odirect relative local": {{{Type: "local", Dir: "rel", ODirect: true}}},
@@ -114,6 +113,18 @@ func TestSharedCachePoolErrors(t *testing.T) {
 			s.Stop()
 		}
 		if !errors.Is(err, ErrConfig) {
+			t.Errorf("%s: %v, want ErrConfig", label, err)
+		}
+	}
+	// What only a configuration file can say wrong: a setting the cache
+	// layer does not have, a value of the wrong type.
+	for label, settings := range map[string]string{
+		"unknown pool_":       `pool = "p", pool_capacity = "1M", pool_colour = "red"`,
+		"pool_aging a string": `pool = "p", pool_capacity = "1M", pool_aging = "yes"`,
+		"weight a string":     `pool = "p", pool_capacity = "1M", weight = "heavy"`,
+	} {
+		text := fmt.Sprintf("[[instance]]\npath = \"/\"\nstack = [{type = \"cache\", cache = {%s}}, {type = \"local\", dir = %q}]\n", settings, dir)
+		if _, err := LoadConfig(writeConfig(t, text)); !errors.Is(err, ErrConfig) {
 			t.Errorf("%s: %v, want ErrConfig", label, err)
 		}
 	}

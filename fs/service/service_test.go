@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"syscall"
 	"testing"
+	"time"
 
 	"polytropon/fs"
 	fsclient "polytropon/fs/client"
@@ -273,7 +274,7 @@ func TestCoreGroups(t *testing.T) {
 func TestCacheLayer(t *testing.T) {
 	dir := t.TempDir()
 	s := newInProcess(t, Config{Instances: []InstanceConfig{{Path: "/c", Stack: []stack.Layer{
-		{Type: "cache", Options: map[string]string{"capacity": "4M", "write_through": "true", "dirty_expire": "1s"}},
+		{Type: "cache", Cache: &stack.CacheOptions{Capacity: 4 << 20, WriteThrough: true, DirtyExpire: stack.Duration(time.Second)}},
 		{Type: "local", Dir: dir}}}}})
 	c := dial(t, s)
 	v, err := c.FS("/c")
@@ -297,13 +298,33 @@ func TestCacheLayer(t *testing.T) {
 	}
 	s.mu.RUnlock()
 	for name, l := range map[string][]stack.Layer{
-		"bad option": {{Type: "cache", Options: map[string]string{"colour": "red"}}, {Type: "local", Dir: dir}},
-		"bad size":   {{Type: "cache", Options: map[string]string{"capacity": "lots"}}, {Type: "local", Dir: dir}},
-		"no below":   {{Type: "cache"}},
+		"cephfs settings": {{Type: "cache", CephFS: &stack.CephFSOptions{Conf: "/c"}}, {Type: "local", Dir: dir}},
+		"no below":        {{Type: "cache"}},
 	} {
 		_, err := New(Config{Key: 1 + int(rand.Int32N(1<<30)), Buffers: 4, BufferSize: 65536,
 			Instances: []InstanceConfig{{Path: "/", Stack: l}}}, &bytes.Buffer{})
 		if !errors.Is(err, ErrConfig) {
+			t.Errorf("%s: %v, want ErrConfig", name, err)
+		}
+	}
+	// The cache's settings in a configuration file: typed and strict.
+	layer := func(settings string) string {
+		return fmt.Sprintf("[[instance]]\npath = \"/\"\nstack = [{type = \"cache\", cache = {%s}}, {type = \"local\", dir = %q}]\n", settings, dir)
+	}
+	cfg, err := LoadConfig(writeConfig(t, layer(`capacity = "4M", write_through = true, dirty_expire = "1s", attr_timeout = "-1s"`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := *cfg.Instances[0].Stack[0].Cache, (stack.CacheOptions{Capacity: 4 << 20, WriteThrough: true,
+		DirtyExpire: stack.Duration(time.Second), AttrTimeout: stack.Duration(-time.Second)}); got != want {
+		t.Errorf("cache settings %+v, want %+v", got, want)
+	}
+	for name, settings := range map[string]string{
+		"bad option":    `colour = "red"`,
+		"bad size":      `capacity = "lots"`,
+		"bare duration": `dirty_expire = 1`,
+	} {
+		if _, err := LoadConfig(writeConfig(t, layer(settings))); !errors.Is(err, ErrConfig) {
 			t.Errorf("%s: %v, want ErrConfig", name, err)
 		}
 	}

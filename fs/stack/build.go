@@ -2,7 +2,7 @@
 // described as data: the layers of a service instance's configuration
 // (fs/service), of a MOUNT request, and of `polytropon mount` alike.
 //
-//	stack = [{type = "cache", options = {capacity = "256M"}},
+//	stack = [{type = "cache", cache = {capacity = "256MiB"}},
 //	         {type = "union", branches = [
 //	             {type = "local", dir = "/srv/upper", odirect = true},
 //	             {type = "local", dir = "/srv/image", readonly = true, shared = "image"}]}]
@@ -11,8 +11,14 @@
 //
 //	local   Dir (host directory, fs/local), ReadOnly, ODirect; a bottom layer
 //	union   Branches (top first; the top one is writable; fs/union); a bottom layer
-//	cache   the client cache (fs/cache) over the rest of the stack; cache.go
-//	cephfs  a CephFS client (fs/cephfs) rooted at Dir; a bottom layer; ceph.go
+//	cache   the client cache (fs/cache) over the rest of the stack, with
+//	        its settings in Cache (CacheOptions, cache.go)
+//	cephfs  a CephFS client (fs/cephfs) rooted at Dir, with its settings in
+//	        CephFS (CephFSOptions, ceph.go); a bottom layer
+//
+// Settings are typed: a layer decoded from TOML strictly (the service's
+// configuration) rejects a key its type does not have, and sizes and
+// durations are units.Size and Duration values.
 //
 // A Builder builds stacks and keeps what they share: a layer with Shared
 // set is built once and reused by reference by every layer of that name
@@ -24,6 +30,7 @@
 package stack
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"path"
@@ -48,19 +55,27 @@ const (
 // Layer is one libservice of a stack; see the package comment for the
 // types and their fields.
 type Layer struct {
-	Type     string            `toml:"type"`
-	Dir      string            `toml:"dir"`
-	ReadOnly bool              `toml:"readonly"`
-	ODirect  bool              `toml:"odirect"` // local: data I/O with O_DIRECT (no kernel page cache)
-	Shared   string            `toml:"shared"`
-	Branches []Layer           `toml:"branches"`
-	Options  map[string]string `toml:"options"`
+	Type     string  `toml:"type"`
+	Dir      string  `toml:"dir"`
+	ReadOnly bool    `toml:"readonly"`
+	ODirect  bool    `toml:"odirect"` // local: data I/O with O_DIRECT (no kernel page cache)
+	Shared   string  `toml:"shared"`
+	Branches []Layer `toml:"branches"`
+	// Cache are the settings of a cache layer (nil: the defaults).
+	Cache *CacheOptions `toml:"cache,omitempty"`
+	// CephFS are the settings of a cephfs layer (required there).
+	CephFS *CephFSOptions `toml:"cephfs,omitempty"`
 }
 
 // Validate checks a layer and its branches without building anything.
 func (l *Layer) Validate() error {
-	if l.ODirect && l.Type != Local {
+	switch {
+	case l.ODirect && l.Type != Local:
 		return fmt.Errorf("%s layer: odirect applies to local layers only", l.Type)
+	case l.Cache != nil && l.Type != Cache:
+		return fmt.Errorf("%s layer: cache settings apply to cache layers only", l.Type)
+	case l.CephFS != nil && l.Type != CephFS:
+		return fmt.Errorf("%s layer: cephfs settings apply to cephfs layers only", l.Type)
 	}
 	switch l.Type {
 	case Local:
@@ -79,7 +94,15 @@ func (l *Layer) Validate() error {
 				return fmt.Errorf("branch %d: %v", i, err)
 			}
 		}
-	case Cache, CephFS:
+	case Cache:
+		if l.Cache != nil {
+			return l.Cache.Validate()
+		}
+	case CephFS:
+		if l.CephFS == nil {
+			return fmt.Errorf("cephfs layer: cephfs.conf (a ceph.conf path) is required")
+		}
+		return l.CephFS.Validate()
 	case "":
 		return fmt.Errorf("layer without a type")
 	default:
@@ -157,11 +180,14 @@ func (b *Builder) layer(l Layer, below fs.Service, st *Stack) (fs.Service, error
 	if l.Shared == "" {
 		return b.make(l, below, st)
 	}
-	spec := fmt.Sprintf("%#v", l)
+	spec, err := json.Marshal(l) // follows the settings' pointers; map keys sorted
+	if err != nil {
+		return nil, fmt.Errorf("%w: shared libservice %q: %v", ErrConfig, l.Shared, err)
+	}
 	b.mu.Lock()
 	if sh, ok := b.svcs[l.Shared]; ok {
 		defer b.mu.Unlock()
-		if sh.spec != spec {
+		if sh.spec != string(spec) {
 			return nil, fmt.Errorf("%w: shared libservice %q is reused with a different definition", ErrConfig, l.Shared)
 		}
 		sh.refs++
@@ -179,7 +205,7 @@ func (b *Builder) layer(l Layer, below fs.Service, st *Stack) (fs.Service, error
 	if b.svcs == nil {
 		b.svcs = map[string]sharedSvc{}
 	}
-	b.svcs[l.Shared] = sharedSvc{svc: svc, spec: spec, refs: 1}
+	b.svcs[l.Shared] = sharedSvc{svc: svc, spec: string(spec), refs: 1}
 	b.mu.Unlock()
 	st.shared = append(st.shared, l.Shared)
 	return svc, nil

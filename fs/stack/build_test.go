@@ -71,7 +71,7 @@ func TestBuildErrorsNameTheLayer(t *testing.T) {
 		"empty":           nil,
 		"local on top":    {{Type: Local, Dir: upper}, {Type: Local, Dir: upper}},
 		"cache alone":     {{Type: Cache}},
-		"ceph not bottom": {{Type: CephFS, Dir: "/x", Options: map[string]string{"conf": "c"}}, {Type: Local, Dir: upper}},
+		"ceph not bottom": {{Type: CephFS, Dir: "/x", CephFS: &CephFSOptions{Conf: "c"}}, {Type: Local, Dir: upper}},
 		"unknown":         {{Type: "tape"}},
 	} {
 		if _, err := b.Build(layers); !errors.Is(err, ErrConfig) {

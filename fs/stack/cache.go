@@ -2,19 +2,17 @@ package stack
 
 import (
 	"fmt"
-	"sort"
-	"strconv"
-	"strings"
 	"time"
 
 	"polytropon/fs"
 	"polytropon/fs/cache"
+	"polytropon/internal/units"
 )
 
 // namedPool is a shared cache pool and the settings it was built with.
 type namedPool struct {
 	pool *cache.Shared
-	spec string // the pool_* options it was built from
+	spec string // the pool_* settings it was built from
 }
 
 // CachePool returns the named shared cache pool the builder holds (nil if
@@ -29,103 +27,115 @@ func (b *Builder) CachePool(name string) *cache.Shared {
 	return nil
 }
 
-// The "cache" layer wraps the rest of the stack in a client cache
-// (package fs/cache) with per-instance settings from the layer's options:
+// CacheOptions are the settings of a "cache" layer (its cache table in
+// TOML), which wraps the rest of the stack in a client cache (package
+// fs/cache). Zero values mean fs/cache's defaults:
 //
-//	capacity, max_dirty, max_readahead   bytes ("256M", "1G", "65536")
-//	page_size                            bytes (private pool)
+//	capacity, max_dirty, page_size      sizes ("256MiB", 65536)
+//	max_readahead                       a size; negative (-1) disables read-ahead
 //	dirty_expire, writeback_interval,
-//	attr_timeout, entry_timeout          Go durations ("5s", "-1s" disables)
-//	write_through                        true/false
-//	policy                               eviction policy name (private pool)
+//	attr_timeout, entry_timeout         Go durations ("5s"; "-1s" disables the
+//	                                    attribute and negative-entry caches)
+//	write_through                       true/false
+//	policy                              eviction policy of the private pool
 //
 // With pool = "<name>" the instance is a tenant of a named shared pool
 // (cache.NewShared) instead of a private one: tenants sharing one cache,
-// as in the Justitia experiments (docs/cache.md). Options of a tenant:
+// as in the Justitia experiments (docs/cache.md). Settings of a tenant:
 //
 //	pool            the shared pool's name
 //	tenant          the tenant's name (default: the pool name)
 //	weight          1..cache.MaxWeight (default 100)
-//	pool_capacity   pool size in bytes (required)
+//	pool_capacity   pool size (required)
 //	pool_policy     lru | clock2q | weighted (default clock2q); the
 //	                allocation queue is FIFO for lru and clock2q and by
 //	                weight for weighted
-//	pool_aging      true/false, aging in the weighted queue (default true)
+//	pool_aging      aging in the weighted queue (default true)
 //	pool_slots      concurrent allocations while full (default 4; 1 is
 //	                Justitia's allocation lock)
-//	pool_page_size  bytes (default 64 KiB)
+//	pool_page_size  size (default 64 KiB)
 //
 // Named pools belong to the Builder (one per filesystem service): every
-// tenant of a name must give the same pool_* options; the pool lives while
+// tenant of a name must give the same pool_* settings; the pool lives while
 // it has open tenants, and the next tenant of a name whose tenants have all
-// closed gets a fresh pool.
-//
+// closed gets a fresh pool. The settings whose zero is not their default
+// (weight, pool_aging, pool_slots) are pointers: nil is the default.
+type CacheOptions struct {
+	Capacity          units.Size `toml:"capacity,omitzero"`
+	MaxDirty          units.Size `toml:"max_dirty,omitzero"`
+	MaxReadahead      ByteLimit  `toml:"max_readahead,omitzero"`
+	PageSize          units.Size `toml:"page_size,omitzero"`
+	DirtyExpire       Duration   `toml:"dirty_expire,omitzero"`
+	WritebackInterval Duration   `toml:"writeback_interval,omitzero"`
+	AttrTimeout       Duration   `toml:"attr_timeout,omitzero"`
+	EntryTimeout      Duration   `toml:"entry_timeout,omitzero"`
+	WriteThrough      bool       `toml:"write_through,omitempty"`
+	Policy            string     `toml:"policy,omitempty"`
+
+	Pool         string     `toml:"pool,omitempty"`
+	Tenant       string     `toml:"tenant,omitempty"`
+	Weight       *int       `toml:"weight,omitempty"`
+	PoolCapacity units.Size `toml:"pool_capacity,omitzero"`
+	PoolPolicy   string     `toml:"pool_policy,omitempty"`
+	PoolAging    *bool      `toml:"pool_aging,omitempty"`
+	PoolSlots    *int       `toml:"pool_slots,omitempty"`
+	PoolPageSize units.Size `toml:"pool_page_size,omitzero"`
+}
+
+// Validate checks the settings without building anything.
+func (o *CacheOptions) Validate() error {
+	if o.Pool == "" {
+		if o.Tenant != "" || o.Weight != nil || o.PoolCapacity != 0 || o.PoolPolicy != "" || o.PoolAging != nil ||
+			o.PoolSlots != nil || o.PoolPageSize != 0 {
+			return fmt.Errorf("cache settings tenant, weight and pool_* need pool = \"<name>\"")
+		}
+		return nil
+	}
+	switch {
+	case o.Policy != "" || o.PageSize != 0:
+		return fmt.Errorf("cache pool %q: policy and page_size are settings of a private pool; use pool_policy and pool_page_size", o.Pool)
+	case o.PoolCapacity <= 0:
+		return fmt.Errorf("cache pool %q: pool_capacity is required (a size, e.g. \"128MiB\")", o.Pool)
+	case o.Weight != nil && (*o.Weight < 1 || *o.Weight > cache.MaxWeight):
+		return fmt.Errorf("cache pool %q: weight %d: want 1..%d", o.Pool, *o.Weight, cache.MaxWeight)
+	case o.PoolSlots != nil && *o.PoolSlots < 1:
+		return fmt.Errorf("cache pool %q: pool_slots %d: want at least 1", o.Pool, *o.PoolSlots)
+	}
+	return nil
+}
+
+// cacheOptions are the instance's settings for fs/cache.
+func (o *CacheOptions) cacheOptions() cache.Options {
+	return cache.Options{
+		Capacity: o.Capacity.Bytes(), MaxDirty: o.MaxDirty.Bytes(), MaxReadahead: int64(o.MaxReadahead),
+		PageSize:    int(o.PageSize),
+		DirtyExpire: time.Duration(o.DirtyExpire), WritebackInterval: time.Duration(o.WritebackInterval),
+		AttrTimeout: time.Duration(o.AttrTimeout), EntryTimeout: time.Duration(o.EntryTimeout),
+		WriteThrough: o.WriteThrough, Policy: o.Policy,
+	}
+}
+
 // buildCache makes a cache layer over below.
 func (b *Builder) buildCache(l Layer, below fs.Service) (fs.Service, error) {
 	if below == nil {
 		return nil, fmt.Errorf("%w: a cache layer needs layers below it in the stack", ErrConfig)
 	}
-	var o cache.Options
-	var sh sharedSpec
-	keys := make([]string, 0, len(l.Options))
-	for k := range l.Options {
-		keys = append(keys, k)
+	var o CacheOptions
+	if l.Cache != nil {
+		o = *l.Cache
 	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		v := l.Options[k]
-		var err error
-		if strings.HasPrefix(k, "pool") || k == "tenant" || k == "weight" {
-			if err := sh.set(k, v); err != nil {
-				return nil, fmt.Errorf("%w: cache option %s = %q: %v", ErrConfig, k, v, err)
-			}
-			continue
-		}
-		switch k {
-		case "capacity":
-			o.Capacity, err = parseBytes(v)
-		case "max_dirty":
-			o.MaxDirty, err = parseBytes(v)
-		case "max_readahead":
-			o.MaxReadahead, err = parseBytes(v)
-		case "page_size":
-			var n int64
-			n, err = parseBytes(v)
-			o.PageSize = int(n)
-		case "dirty_expire":
-			o.DirtyExpire, err = time.ParseDuration(v)
-		case "writeback_interval":
-			o.WritebackInterval, err = time.ParseDuration(v)
-		case "attr_timeout":
-			o.AttrTimeout, err = time.ParseDuration(v)
-		case "entry_timeout":
-			o.EntryTimeout, err = time.ParseDuration(v)
-		case "write_through":
-			o.WriteThrough, err = strconv.ParseBool(v)
-		case "policy":
-			o.Policy = v
-		default:
-			return nil, fmt.Errorf("%w: cache option %q (have capacity, max_dirty, max_readahead, page_size, dirty_expire, writeback_interval, attr_timeout, entry_timeout, write_through, policy, pool, tenant, weight, pool_capacity, pool_policy, pool_aging, pool_slots, pool_page_size)", ErrConfig, k)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("%w: cache option %s = %q: %v", ErrConfig, k, v, err)
-		}
+	if err := o.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
 	}
-	if !sh.isSet {
-		return cache.New(below, o)
+	if o.Pool == "" {
+		return cache.New(below, o.cacheOptions())
 	}
-	if sh.name == "" {
-		return nil, fmt.Errorf("%w: cache options tenant, weight and pool_* need pool = \"<name>\"", ErrConfig)
-	}
-	if o.Policy != "" || o.PageSize != 0 {
-		return nil, fmt.Errorf("%w: cache pool %q: policy and page_size are settings of a private pool; use pool_policy and pool_page_size", ErrConfig, sh.name)
-	}
-	return b.openShared(&sh, below, o)
+	return b.openShared(o.shared(), below, o.cacheOptions())
 }
 
-// sharedSpec is what the options say about a tenant of a named pool.
+// sharedSpec is a named shared pool, its defaults filled in, and the
+// tenant that opens it.
 type sharedSpec struct {
-	isSet    bool
 	name     string
 	tenant   string
 	weight   int
@@ -136,46 +146,31 @@ type sharedSpec struct {
 	pageSize int64
 }
 
-func (sh *sharedSpec) set(k, v string) error {
-	if !sh.isSet {
-		*sh = sharedSpec{isSet: true, weight: 100, policy: "clock2q", aging: true, slots: 4, pageSize: cache.DefaultPageSize}
+// shared is what the settings say about a tenant of a named pool.
+func (o *CacheOptions) shared() *sharedSpec {
+	sh := &sharedSpec{name: o.Pool, tenant: o.Tenant, weight: 100, capacity: o.PoolCapacity.Bytes(),
+		policy: o.PoolPolicy, aging: true, slots: 4, pageSize: o.PoolPageSize.Bytes()}
+	if o.Weight != nil {
+		sh.weight = *o.Weight
 	}
-	var err error
-	switch k {
-	case "pool":
-		sh.name = v
-	case "tenant":
-		sh.tenant = v
-	case "weight":
-		sh.weight, err = strconv.Atoi(v)
-		if err == nil && (sh.weight < 1 || sh.weight > cache.MaxWeight) {
-			err = fmt.Errorf("want 1..%d", cache.MaxWeight)
-		}
-	case "pool_capacity":
-		sh.capacity, err = parseBytes(v)
-	case "pool_policy":
-		sh.policy = v
-	case "pool_aging":
-		sh.aging, err = strconv.ParseBool(v)
-	case "pool_slots":
-		sh.slots, err = strconv.Atoi(v)
-		if err == nil && sh.slots < 1 {
-			err = fmt.Errorf("want at least 1")
-		}
-	case "pool_page_size":
-		sh.pageSize, err = parseBytes(v)
-	default:
-		err = fmt.Errorf("unknown shared-pool option (have pool, tenant, weight, pool_capacity, pool_policy, pool_aging, pool_slots, pool_page_size)")
+	if sh.policy == "" {
+		sh.policy = "clock2q"
 	}
-	return err
+	if o.PoolAging != nil {
+		sh.aging = *o.PoolAging
+	}
+	if o.PoolSlots != nil {
+		sh.slots = *o.PoolSlots
+	}
+	if sh.pageSize == 0 {
+		sh.pageSize = cache.DefaultPageSize
+	}
+	return sh
 }
 
 // openShared returns the instance of the tenant in its named pool,
 // building the pool if no open tenant holds it.
 func (b *Builder) openShared(sh *sharedSpec, below fs.Service, o cache.Options) (fs.Service, error) {
-	if sh.capacity <= 0 {
-		return nil, fmt.Errorf("%w: cache pool %q: pool_capacity is required (bytes, e.g. \"128MiB\")", ErrConfig, sh.name)
-	}
 	spec := fmt.Sprintf("capacity=%d policy=%s aging=%t slots=%d page_size=%d", sh.capacity, sh.policy, sh.aging, sh.slots, sh.pageSize)
 	name := sh.tenant
 	if name == "" {
@@ -202,25 +197,4 @@ func (b *Builder) openShared(sh *sharedSpec, below fs.Service, o cache.Options) 
 		return nil, fmt.Errorf("%w: cache pool %q is shared with different settings: %s, open tenants have %s", ErrConfig, sh.name, spec, np.spec)
 	}
 	return np.pool.Tenant(name, sh.weight, below, o)
-}
-
-// parseBytes reads a byte count with an optional binary suffix (K, M, G,
-// KiB, MiB, GiB); a leading '-' is kept (negative disables some options).
-func parseBytes(s string) (int64, error) {
-	s = strings.TrimSpace(s)
-	mult := int64(1)
-	for _, u := range []struct {
-		suffix string
-		m      int64
-	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"K", 1 << 10}, {"k", 1 << 10}, {"M", 1 << 20}, {"G", 1 << 30}} {
-		if strings.HasSuffix(s, u.suffix) {
-			s, mult = strings.TrimSuffix(s, u.suffix), u.m
-			break
-		}
-	}
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("not a byte count")
-	}
-	return n * mult, nil
 }

@@ -10,7 +10,7 @@ import (
 )
 
 func TestBuildWithoutCephTag(t *testing.T) {
-	_, err := buildCephFS(Layer{Type: CephFS, Dir: "/t1", Options: map[string]string{"conf": "/etc/ceph/ceph.conf"}}, nil)
+	_, err := buildCephFS(Layer{Type: CephFS, Dir: "/t1", CephFS: &CephFSOptions{Conf: "/etc/ceph/ceph.conf"}}, nil)
 	if !errors.Is(err, cephfs.ErrUnavailable) {
 		t.Fatalf("Build: got %v, want an error wrapping cephfs.ErrUnavailable", err)
 	}

@@ -49,13 +49,13 @@ func TestUnionOfCephLayers(t *testing.T) {
 		admin.Close()
 	})
 
-	opts := map[string]string{"conf": conf, "client_oc_size": "16777216", "mount_timeout": "10s"}
-	upper, err := buildCephFS(Layer{Type: CephFS, Dir: "/" + base + "/upper", Options: opts}, nil)
+	opts := &CephFSOptions{Conf: conf, MountTimeout: Duration(10 * time.Second), Options: CephConfig{"client_oc_size": "16777216"}}
+	upper, err := buildCephFS(Layer{Type: CephFS, Dir: "/" + base + "/upper", CephFS: opts}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer upper.Close()
-	lower, err := buildCephFS(Layer{Type: CephFS, Dir: "/" + base + "/image", ReadOnly: true, Options: opts}, nil)
+	lower, err := buildCephFS(Layer{Type: CephFS, Dir: "/" + base + "/image", ReadOnly: true, CephFS: opts}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@
 //		for _, pl := range exp.Layout(p) { ... }            // which workload runs in which container
 //		w, err := exp.Workloads[i].DecodeAt(p)              // typed workload with the point's sweep values
 //	}
+//	opts, err := exp.SystemOptions("D")                     // typed [options.D] (NewSystemOptions)
 //
 // docs/experiments.md documents every key.
 package config
@@ -19,6 +20,7 @@ package config
 import (
 	"errors"
 
+	"polytropon/internal/units"
 	"polytropon/results"
 )
 
@@ -31,16 +33,18 @@ type Experiment struct {
 	Description string   `toml:"description"`
 	Systems     []string `toml:"systems"` // paper labels: "D", "K", "K/K", "F", ...
 	Backend     string   `toml:"backend"` // "local" (default) or "ceph"
-	// Options are system-specific settings, by system label: [options.D].
-	Options   map[string]map[string]string `toml:"options"`
-	Run       Run                          `toml:"run"`
-	Pools     Pools                        `toml:"pools"`
-	Ceph      Ceph                         `toml:"ceph"`
-	Workloads []*Workload                  `toml:"workload"`
-	Sweeps    []Sweep                      `toml:"sweep"`
-	Tenants   *Tenants                     `toml:"tenants"`
-	Plots     []Plot                       `toml:"plot"`
-	Compare   Compare                      `toml:"compare"`
+	// Options are system-specific settings by system label ([options.D]),
+	// kept raw as the file has them; SystemOptions decodes a system's
+	// table into the system's own options struct, strictly.
+	Options   map[string]map[string]any `toml:"options"`
+	Run       Run                       `toml:"run"`
+	Pools     Pools                     `toml:"pools"`
+	Ceph      Ceph                      `toml:"ceph"`
+	Workloads []*Workload               `toml:"workload"`
+	Sweeps    []Sweep                   `toml:"sweep"`
+	Tenants   *Tenants                  `toml:"tenants"`
+	Plots     []Plot                    `toml:"plot"`
+	Compare   Compare                   `toml:"compare"`
 
 	// File is the path the experiment was loaded from ("" when built in
 	// code); error messages name it.
@@ -72,9 +76,9 @@ type Repetitions struct {
 
 // Pools is the [pools] table: the tenant pools of every point.
 type Pools struct {
-	Count        IntList `toml:"count"` // pool counts to sweep: 4 or [1, 2, 4, 8]
-	CoresPerPool int     `toml:"cores_per_pool"`
-	Memory       Size    `toml:"memory"` // memory limit per pool
+	Count        IntList    `toml:"count"` // pool counts to sweep: 4 or [1, 2, 4, 8]
+	CoresPerPool int        `toml:"cores_per_pool"`
+	Memory       units.Size `toml:"memory"` // memory limit per pool
 	// Containers is the number of containers each main workload gets in
 	// each of its pools (clones, for scale-up); sweep it with
 	// [[sweep]] param = "containers".
@@ -134,7 +138,7 @@ type Tenants struct {
 	// Cache is the user-level cache per tenant; 0 = system default (pool
 	// tenants: 50% of pool memory; container tenants: 50% of the pool's
 	// memory shared among them).
-	Cache Size `toml:"cache"`
+	Cache units.Size `toml:"cache"`
 	// Policy: "conventional" (one shared cache, clock2q with a FIFO
 	// allocation queue), "direct" (no cache, O_DIRECT) or "justitia"
 	// (weight-aware allocation and reclamation); sweep it with

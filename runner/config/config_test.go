@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"polytropon/internal/units"
 	"polytropon/results"
 )
 
@@ -23,11 +24,22 @@ func TestLoadGood(t *testing.T) {
 	if got, want := e.Run.Duration.Duration, 3*time.Second; got != want {
 		t.Errorf("duration: got %v, want %v", got, want)
 	}
-	if got, want := e.Pools.Memory, Size(1<<30); got != want {
+	if got, want := e.Pools.Memory, units.Size(1<<30); got != want {
 		t.Errorf("memory: got %v, want %v", got, want)
 	}
-	if got, want := e.Options["D"]["cache"], "2GiB"; got != want {
+	if got, want := e.Options["D"]["cache"], any("2GiB"); got != want {
 		t.Errorf("options.D.cache: got %q, want %q", got, want)
+	}
+	opts, err := e.SystemOptions("D")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := opts, (&fakeOptions{Cache: 2 << 30, Threads: 2, fakeService: fakeService{Pin: false, Wait: "futex"},
+		Layer: fakeLayer{Capacity: 1e9, WriteThrough: true}, Client: map[string]any{"client_oc_size": int64(268435456), "rados_osd_op_timeout": "5"}}); !reflect.DeepEqual(got, want) {
+		t.Errorf("typed options.D: got %+v, want %+v", got, want)
+	}
+	if got, err := e.SystemOptions("K/K"); err != nil || !reflect.DeepEqual(got, &fakeOptions{Threads: 1, fakeService: fakeService{Pin: true}}) {
+		t.Errorf("options of K/K without a table: got %+v, %v; want the defaults", got, err)
 	}
 	// Defaults filled.
 	if e.Compare.Alpha != 0.05 || e.Compare.Test != "mann-whitney" || e.Plots[1].Series != "noise" || e.Plots[0].Series != "system" {
@@ -172,6 +184,14 @@ func TestBadFiles(t *testing.T) {
 		{"tenant policy", strings.Replace(base, "count = [1, 2]", "count = 1", 1) + "[tenants]\nweights = [1]\npolicy = \"fair\"\n", []string{"tenants.policy"}},
 		{"proportionality without tenants", base + "[[plot]]\nkind = \"proportionality\"\nfile = \"p\"\n", []string{"plot[0].kind", "[tenants]"}},
 		{"options for unlisted system", base + "[options.K]\nx = \"1\"\n", []string{"options.K"}},
+		{"unknown system option", base + "[options.D]\ncolour = \"red\"\n", []string{"x.toml:10:", "options.D.colour", `unknown option of system "D"`,
+			"have cache, threads, pin, wait, cache_capacity, cache_write_through, client_*, rados_*"}},
+		{"system option wrong type", base + "[options.D]\npin = true\nthreads = \"many\"\n", []string{"x.toml:11:", "options.D.threads"}},
+		{"system option bad size", base + "[options.D]\ncache = \"lots\"\n", []string{"x.toml:10:", "options.D.cache", `bad size "lots"`}},
+		{"prefixed option wrong type", base + "[options.D]\ncache_capacity = \"lots\"\n", []string{"x.toml:10:", "options.D.cache_capacity", `bad size "lots"`}},
+		{"unknown prefixed option", base + "[options.D]\ncache_colour = 1\n", []string{"x.toml:10:", "options.D.cache_colour", "unknown option"}},
+		{"system option fails validation", base + "[options.D]\nthreads = 0\n", []string{"x.toml:9:", "options.D", "threads must be at least 1"}},
+		{"options of a system without options", strings.Replace(base, `systems = ["D"]`, `systems = ["D", "K-ceph"]`, 1) + "[options.\"K-ceph\"]\nx = 1\n", []string{"x.toml:10:", `options.K-ceph.x: system "K-ceph" takes no options`}},
 		{"ceph without conf", strings.Replace(base, `systems = ["D"]`, "systems = [\"D\"]\nbackend = \"ceph\"", 1), []string{"ceph.conf"}},
 		{"bad backend", strings.Replace(base, `systems = ["D"]`, "systems = [\"D\"]\nbackend = \"nfs\"", 1), []string{"x.toml:3:", "backend"}},
 		{"compare alpha", base + "[compare]\nalpha = 1.5\n", []string{"x.toml:10:", "compare.alpha"}},
@@ -201,18 +221,19 @@ func TestBadFiles(t *testing.T) {
 }
 
 func TestSizesAndDurations(t *testing.T) {
-	for in, want := range map[string]Size{"8GiB": 8 << 30, "512MiB": 512 << 20, "1GB": 1e9, "4k": 4096, "4096": 4096, "1.5KiB": 1536, "10B": 10} {
-		got, err := ParseSize(in)
+	// Experiment sizes are units.Size: the one rule of every table.
+	for in, want := range map[string]units.Size{"8GiB": 8 << 30, "512MiB": 512 << 20, "1GB": 1e9, "4k": 4096, "4096": 4096, "1.5KiB": 1536, "10B": 10} {
+		got, err := units.ParseSize(in)
 		if err != nil || got != want {
 			t.Errorf("ParseSize(%q): got %d, %v; want %d", in, got, err, want)
 		}
 	}
 	for _, in := range []string{"", "GiB", "8 gigs", "1.3B", "-1k", "99999999999TiB"} {
-		if _, err := ParseSize(in); err == nil {
+		if _, err := units.ParseSize(in); err == nil {
 			t.Errorf("ParseSize(%q) accepted", in)
 		}
 	}
-	if got := Size(8 << 30).String(); got != "8GiB" {
+	if got := units.Size(8 << 30).String(); got != "8GiB" {
 		t.Errorf("String: got %q, want 8GiB", got)
 	}
 	var d Duration
@@ -248,7 +269,12 @@ func TestResolvedConfigRoundTrip(t *testing.T) {
 }
 
 // TestCheckedInExperiments loads and validates every experiments/*.toml.
+// Their [options.<system>] tables are the real systems': runner's
+// TestCheckedInExperimentOptions decodes them with those, so here they
+// stay raw.
 func TestCheckedInExperiments(t *testing.T) {
+	defer func(f func(string) any) { NewSystemOptions = f }(NewSystemOptions)
+	NewSystemOptions = nil
 	files, err := filepath.Glob("../../experiments/*.toml")
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no experiment files found: %v", err)

@@ -135,8 +135,8 @@ func wrapInvalid(wl workloads.Workload, err error) (workloads.Workload, error) {
 	return wl, nil
 }
 
-// decode re-encodes the raw params (with overrides) and decodes them into a
-// fresh workload strictly. The raw map (rather than a toml.Primitive) lets
+// decode decodes the raw params (with overrides) into a fresh workload
+// strictly (decodeTable). The raw map (rather than a toml.Primitive) lets
 // sweeps override params and keeps Decode safe for concurrent use; line
 // numbers come from the original file.
 func (w *Workload) decode(over map[string]any) (workloads.Workload, error) {
@@ -156,13 +156,10 @@ func (w *Workload) decode(over map[string]any) (workloads.Workload, error) {
 		params = map[string]any{}
 	}
 	maps.Copy(params, over)
-	var buf strings.Builder
-	if err := toml.NewEncoder(&buf).Encode(params); err != nil {
-		return nil, fmt.Errorf("%s: %s.params: %v", where(), key, err)
-	}
-	md, err := toml.Decode(buf.String(), wl)
-	if err != nil {
-		_, last, msg := splitTOMLError(err)
+	undecoded, err := decodeTable(params, wl)
+	var te *tableError
+	if errors.As(err, &te) {
+		last, msg := te.key, te.msg
 		if last == "" {
 			return nil, fmt.Errorf("%s: %s.params: %s", where(), key, msg)
 		}
@@ -171,8 +168,11 @@ func (w *Workload) decode(over map[string]any) (workloads.Workload, error) {
 		}
 		return nil, fmt.Errorf("%s: %s.params.%s: %s", where(strings.Split(last, ".")...), key, last, msg)
 	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %s.params: %v", where(), key, err)
+	}
 	var errs []error
-	for _, k := range md.Undecoded() {
+	for _, k := range undecoded {
 		if _, isOverride := over[k[0]]; isOverride {
 			errs = append(errs, fmt.Errorf("%s: sweep of %s.%s: workload %q has no param %q", w.exp.src.at(toml.Key{"sweep", "param"}), w.Name, k, w.Name, k.String()))
 			continue

@@ -9,6 +9,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"polytropon/internal/units"
 	"polytropon/results"
 	"polytropon/runner/metrics"
 	"polytropon/workloads"
@@ -39,7 +40,7 @@ var (
 	DefaultWarmup      = 5 * time.Second
 	DefaultDuration    = 20 * time.Second
 	DefaultTimeout     = 10 * time.Minute
-	DefaultPoolMemory  = Size(8 << 30)
+	DefaultPoolMemory  = units.Size(8 << 30)
 )
 
 // EnsureDefaults fills every unset field with its default; calling it twice
@@ -194,7 +195,8 @@ func keyPieces(key string) []string {
 // Validate checks the experiment (after EnsureDefaults). Names of systems,
 // workloads and collectors are checked against their registries when those
 // have entries (a binary that links them all); workload params are decoded
-// strictly at every point when the workload is registered.
+// strictly at every point when the workload is registered, and each
+// system's options into its options struct when NewSystemOptions is set.
 func (e *Experiment) Validate() error {
 	p := &problems{src: e.src}
 	if !nameRE.MatchString(e.Name) {
@@ -221,9 +223,16 @@ func (e *Experiment) Validate() error {
 	if e.Backend == "ceph" && e.Ceph.Conf == "" {
 		p.add("ceph.conf", "backend \"ceph\" needs a ceph.conf path (or $CEPH_CONF)")
 	}
-	for s := range e.Options {
+	for _, s := range sortedKeys(e.Options) {
 		if !slices.Contains(e.Systems, s) {
 			p.add("options."+s, "options for system %q, which is not in systems %v", s, e.Systems)
+		}
+	}
+	for i, s := range e.Systems {
+		if slices.Index(e.Systems, s) == i {
+			if _, err := e.decodeOptions(s); err != nil {
+				p.errs = append(p.errs, err)
+			}
 		}
 	}
 	e.validateRun(p)

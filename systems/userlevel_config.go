@@ -1,0 +1,87 @@
+package systems
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"polytropon/fs/preload"
+	"polytropon/fs/service"
+	"polytropon/fs/stack"
+)
+
+// The service configuration of a D pool: one instance per container, its
+// stack, its FUSE mount, and the container's ways in.
+
+// userlevelConfig builds the service configuration of D's options o and
+// the containers, for system (D, F, FP or D-ceph, in messages).
+func userlevelConfig(system, poolName, lib string, o *UserlevelOptions, req Request) (service.Config, []Container, error) {
+	cfg := o.serviceConfig(poolName)
+	bad := func(format string, args ...any) (service.Config, []Container, error) {
+		return cfg, nil, fmt.Errorf("systems: %s: %s", system, fmt.Sprintf(format, args...))
+	}
+	ten := req.Tenants
+	if ten != nil {
+		if err := ten.check(req.Containers); err != nil {
+			return bad("%v", err)
+		}
+	}
+	// The default stack is the papers' single-host D: the user-level cache
+	// over the union over local branches opened with O_DIRECT, so D keeps
+	// no kernel page cache and flushes on the pool's own cores.
+	useCache, cacheSet := o.useCache(ten != nil), o.CacheLayer != (stack.CacheOptions{})
+	switch {
+	case cacheSet && !useCache && ten == nil:
+		return bad("cache_* options without cache = true")
+	case ten != nil && (useCache || cacheSet):
+		return bad("the tenants ([tenants]) get the pool's shared cache; leave out options cache and cache_*")
+	case ten != nil && req.Lower != "":
+		return bad("tenants ([tenants]) with a shared lower image are not supported")
+	}
+	lower, err := lowerDir(system, req)
+	if err != nil {
+		return cfg, nil, err
+	}
+	var containers []Container
+	for i := 0; i < req.Containers; i++ {
+		cdir := filepath.Join(req.WorkDir, fmt.Sprintf("c%d", i))
+		upper, mnt := filepath.Join(cdir, "upper"), filepath.Join(cdir, "root")
+		for _, d := range []string{upper, mnt} {
+			if err := os.MkdirAll(d, 0o755); err != nil {
+				return bad("%v", err)
+			}
+		}
+		var top stack.Layer
+		if lower != "" {
+			top = stack.Layer{Type: "union", Branches: []stack.Layer{
+				{Type: "local", Dir: upper, ODirect: o.ODirect},
+				{Type: "local", Dir: lower, ReadOnly: true, Shared: "image", ODirect: o.ODirect},
+			}}
+		} else {
+			top = stack.Layer{Type: "local", Dir: upper, ODirect: o.ODirect}
+		}
+		layers := []stack.Layer{top}
+		if useCache {
+			layers = append([]stack.Layer{{Type: "cache", Cache: new(o.CacheLayer)}}, layers...)
+		}
+		if ten != nil {
+			layers = ten.stack(poolName, i, upper)
+		}
+		// The mount path is a real host directory, and the service
+		// mounts the instance on it with FUSE inside the pool: the kernel
+		// (exec, mmap, programs without the library) and the library see
+		// the same files at the same path.
+		cfg.Instances = append(cfg.Instances, service.InstanceConfig{Path: mnt, Share: true, Stack: layers,
+			Fuse: service.FuseTarget{AtPath: o.Fuse}, FuseKernelCache: o.Fuse && o.FuseKernelCache})
+		containers = append(containers, Container{
+			Dir:     mnt,
+			ProcEnv: preload.Env(lib, 0, poolName),
+			FS:      FSSpec{Kind: ClientKind, Options: map[string]string{"pool": poolName, "root": mnt}},
+		})
+	}
+	cfg.EnsureDefaults()
+	if err := cfg.Validate(); err != nil {
+		return bad("%v", err)
+	}
+	return cfg, containers, nil
+}

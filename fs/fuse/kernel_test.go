@@ -419,3 +419,58 @@ func localStack(t *testing.T, upper, lower string) *stack.Stack {
 	t.Cleanup(func() { st.Close() })
 	return st
 }
+
+// TestUnmountWithACopyInAnotherNamespace: a mount namespace made while the
+// mount exists keeps a copy of it (a tenant pool created meanwhile does);
+// on a host with private mounts unmounting ours leaves the connection
+// alive there. Unmount must still return, aborting the connection, and the
+// copy must fail with ENOTCONN rather than be served by a server that is
+// going away.
+func TestUnmountWithACopyInAnotherNamespace(t *testing.T) {
+	requireFUSE(t)
+	testenv.RequireRoot(t, "mount namespaces")
+	unshare := testenv.RequireTool(t, "unshare", "util-linux")
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "f"), []byte("x"), 0o644)
+	mnt := t.TempDir()
+	srv, err := fuse.Mount(newLocal(t, dir), mnt, fuse.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	copier := exec.Command(unshare, "--mount", "--propagation", "private", "sleep", "60")
+	if err := copier.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { copier.Process.Kill(); copier.Wait() }()
+	info := fmt.Sprintf("/proc/%d/mountinfo", copier.Process.Pid)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		self, _ := os.Readlink("/proc/self/ns/mnt")
+		other, _ := os.Readlink(fmt.Sprintf("/proc/%d/ns/mnt", copier.Process.Pid))
+		if ok, _ := fuse.IsMounted(info, mnt); ok && other != "" && other != self {
+			break
+		}
+		if time.Now().After(deadline) {
+			srv.Detach()
+			t.Fatalf("no copy of %s in the namespace of %s", mnt, unshare)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	unmounted := make(chan error, 1)
+	go func() { unmounted <- srv.Unmount() }()
+	select {
+	case err := <-unmounted:
+		if err != nil {
+			t.Fatalf("unmount: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		copier.Process.Kill() // releases the connection, so the test ends
+		<-unmounted
+		t.Fatal("Unmount waited for a copy of the mount in another namespace")
+	}
+	var st unix.Stat_t
+	err = unix.Stat(fmt.Sprintf("/proc/%d/root%s/f", copier.Process.Pid, mnt), &st)
+	if err != syscall.ENOTCONN {
+		t.Errorf("the copy in the other namespace after Unmount: stat gave %v, want ENOTCONN (connection aborted)", err)
+	}
+}

@@ -44,6 +44,7 @@ const FSType = "fuse.polytropon"
 type Server struct {
 	srv        *gofuse.Server
 	mountpoint string
+	conn       string // fusectl name of the connection; "" if unknown
 
 	mu        sync.Mutex // guards unmounted
 	unmounted bool
@@ -121,7 +122,8 @@ func Mount(svc fs.Service, mountpoint string, opts Options) (*Server, error) {
 		_ = srv.Unmount()
 		return nil, fmt.Errorf("fuse: mount %s: %w", mountpoint, err)
 	}
-	return &Server{srv: srv, mountpoint: mountpoint}, nil
+	conn, _ := connectionOf(mountpoint) // without it Unmount cannot abort (abort.go)
+	return &Server{srv: srv, mountpoint: mountpoint, conn: conn}, nil
 }
 
 // Mountpoint returns the directory the service is mounted on.
@@ -137,7 +139,7 @@ func (s *Server) Unmount() error {
 	if s.unmounted {
 		return nil
 	}
-	if err := s.srv.Unmount(); err != nil {
+	if err := s.unmountOrAbort(); err != nil {
 		if !mounted(s.mountpoint) {
 			// Unmounted from outside (fusermount3 -u): the loops
 			// end on their own.
@@ -149,6 +151,32 @@ func (s *Server) Unmount() error {
 	}
 	s.unmounted = true
 	return nil
+}
+
+// abortAfter is how long Unmount waits for the request loops once the
+// mount is gone from this namespace before it aborts the connection.
+const abortAfter = time.Second
+
+// unmountOrAbort is go-fuse's Unmount (unmount, retried while busy, then
+// wait for the request loops), but when the mount has left this namespace
+// and the loops still run after abortAfter, another namespace holds a copy
+// of the mount and the connection is aborted (abort.go).
+func (s *Server) unmountOrAbort() error {
+	done := make(chan error, 1)
+	go func() { done <- s.srv.Unmount() }()
+	tick := time.NewTicker(abortAfter)
+	defer tick.Stop()
+	aborted := false
+	for {
+		select {
+		case err := <-done:
+			return err
+		case <-tick.C:
+			if !aborted && s.conn != "" && !mounted(s.mountpoint) {
+				aborted = abortConnection(s.conn) == nil
+			}
+		}
+	}
 }
 
 // Detach lazily unmounts (MNT_DETACH): the mount leaves the namespace at

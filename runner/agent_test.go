@@ -5,11 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
+	"polytropon/internal/testenv"
 	"polytropon/systems"
 	"polytropon/workloads"
 )
@@ -155,9 +155,7 @@ func TestAgentStopBeforeGo(t *testing.T) {
 // reports what it did until then (stress-ng, asked to stop with SIGINT,
 // still writes its report).
 func TestAgentStoppedNoise(t *testing.T) {
-	if _, err := exec.LookPath("stress-ng"); err != nil {
-		t.Skip("needs stress-ng: apt-get install stress-ng")
-	}
+	testenv.RequireTool(t, "stress-ng", "stress-ng")
 	job, err := json.Marshal(Job{Workload: "randomio", Params: json.RawMessage(`{"Workers": 1, "Bytes": "8MiB"}`), Phase: "noise",
 		Container: systems.Container{Dir: t.TempDir(), FS: systems.FSSpec{Kind: systems.HostKind}}})
 	if err != nil {

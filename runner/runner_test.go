@@ -108,9 +108,7 @@ func TestRunTwoPoolsFileserver(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := os.Stat("/dev/fuse"); err != nil {
-				t.Skipf("%s mounts its instances with FUSE: needs /dev/fuse", name)
-			}
+			testenv.RequireFUSE(t) // the system mounts its instances with FUSE
 			t.Setenv("POLYTROPON_BIN", polytroponBin)
 			if err := sys.Check(); err != nil {
 				t.Skip(err)

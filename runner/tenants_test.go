@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"polytropon/internal/testenv"
 	"polytropon/results"
 	"polytropon/runner/config"
 	"polytropon/systems"
@@ -61,9 +62,7 @@ func TestRunTenantContainers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat("/dev/fuse"); err != nil {
-		t.Skip("D mounts its instances with FUSE too: needs /dev/fuse")
-	}
+	testenv.RequireFUSE(t) // D mounts its instances with FUSE too
 	t.Setenv("POLYTROPON_BIN", polytroponBin)
 	if err := d.Check(); err != nil {
 		t.Skip(err)

@@ -220,9 +220,7 @@ func TestUserlevelRejectsBadRequests(t *testing.T) {
 // the client run; teardown leaves no mount.
 func TestUserlevelDualInterface(t *testing.T) {
 	p := newTestPool(t)
-	if _, err := os.Stat("/dev/fuse"); err != nil {
-		t.Skip("needs /dev/fuse (FUSE kernel support)")
-	}
+	testenv.RequireFUSE(t)
 	lib, err := preloadLibrary("")
 	if errors.Is(err, ErrUnavailable) {
 		t.Skipf("%v", err)
@@ -355,9 +353,7 @@ func TestUserlevelDualInterface(t *testing.T) {
 // pool.
 func TestUserlevelKilledService(t *testing.T) {
 	p := newTestPool(t)
-	if _, err := os.Stat("/dev/fuse"); err != nil {
-		t.Skip("needs /dev/fuse (FUSE kernel support)")
-	}
+	testenv.RequireFUSE(t)
 	lib, err := preloadLibrary("")
 	if errors.Is(err, ErrUnavailable) {
 		t.Skipf("%v", err)

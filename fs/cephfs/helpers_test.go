@@ -18,13 +18,14 @@ import (
 
 	"polytropon/fs"
 	"polytropon/fs/cephfs"
+	"polytropon/internal/testenv"
 )
 
 // The tests run against the cluster named by POLYTROPON_CEPH_CONF (its
 // client.admin keyring found through the conf, as scripts/ceph-up.sh writes
 // it); scripts/test.sh brings one up. Every test works below its own
 // directory of a per-run base directory, removed at the end.
-const confEnv = "POLYTROPON_CEPH_CONF"
+const confEnv = testenv.CephConfEnv
 
 var (
 	confPath string        // "" when no cluster is configured

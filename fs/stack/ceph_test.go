@@ -14,15 +14,13 @@ import (
 	"polytropon/fs"
 	"polytropon/fs/cephfs"
 	"polytropon/fs/union"
+	"polytropon/internal/testenv"
 )
 
 // TestUnionOfCephLayers builds what a D-over-Ceph instance is made of: a
 // union of a writable cephfs layer over a read-only cephfs image layer.
 func TestUnionOfCephLayers(t *testing.T) {
-	conf := os.Getenv("POLYTROPON_CEPH_CONF")
-	if conf == "" {
-		t.Skip("needs a Ceph cluster: set POLYTROPON_CEPH_CONF (scripts/ceph-up.sh DIR; scripts/test.sh does it)")
-	}
+	conf := testenv.CephConf(t)
 	admin, err := cephfs.New(t.Context(), cephfs.Config{ConfPath: conf})
 	if err != nil {
 		t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"time"
 
+	pfs "polytropon/fs"
 	"polytropon/internal/units"
 )
 
@@ -136,34 +137,16 @@ func (w *Fileserver) Run(ctx context.Context, env *Env) (*Result, error) {
 			return nil
 		}
 		if i := set.pick(pickExisting, rng); i >= 0 {
-			path := set.entries[i].path
-			err := func() error {
-				defer set.release(i)
-				t := time.Now()
-				f, err := fsys.Open(ctx, path, syscall.O_RDWR, 0)
-				if err != nil {
-					return flowopErr("openfile", path, err)
-				}
-				st.done("openfile", t)
+			err := set.openDoClose(ctx, fsys, st, i, syscall.O_RDWR, "appendfilerand", func(f pfs.File) error {
 				n := 1 + rng.Int64N(int64(w.MeanAppendSize))
-				t = time.Now()
 				a, err := f.Stat() // lseek(SEEK_END)
-				if err == nil {
-					var m int
-					m, err = f.Pwrite(wbuf[:n], a.Size)
-					st.writtenBytes += int64(m)
+				if err != nil {
+					return err
 				}
-				if err == nil {
-					st.done("appendfilerand", t)
-				}
-				t = time.Now()
-				cerr := f.Close()
-				st.done("closefile", t)
-				if err = errors.Join(err, cerr); err != nil {
-					return flowopErr("appendfilerand", path, err)
-				}
-				return nil
-			}()
+				m, err := f.Pwrite(wbuf[:n], a.Size)
+				st.writtenBytes += int64(m)
+				return err
+			})
 			if err != nil {
 				return err
 			}
@@ -176,29 +159,11 @@ func (w *Fileserver) Run(ctx context.Context, env *Env) (*Result, error) {
 			return nil
 		}
 		if i := set.pick(pickExisting, rng); i >= 0 {
-			path := set.entries[i].path
-			err := func() error {
-				defer set.release(i)
-				t := time.Now()
-				f, err := fsys.Open(ctx, path, syscall.O_RDWR, 0)
-				if err != nil {
-					return flowopErr("openfile", path, err)
-				}
-				st.done("openfile", t)
-				t = time.Now()
+			err := set.openDoClose(ctx, fsys, st, i, syscall.O_RDWR, "readwholefile", func(f pfs.File) error {
 				n, err := readWhole(f, rbuf)
 				st.readBytes += n
-				if err == nil {
-					st.done("readwholefile", t)
-				}
-				t = time.Now()
-				cerr := f.Close()
-				st.done("closefile", t)
-				if err = errors.Join(err, cerr); err != nil {
-					return flowopErr("readwholefile", path, err)
-				}
-				return nil
-			}()
+				return err
+			})
 			if err != nil {
 				return err
 			}

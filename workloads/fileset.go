@@ -15,6 +15,7 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"sync"
+	"time"
 
 	pfs "polytropon/fs"
 )
@@ -263,4 +264,30 @@ func flowopErr(flowop, path string, err error) error {
 		return fmt.Errorf("workloads: %s %s: file vanished (another tenant or layer changed the fileset?): %w", flowop, path, err)
 	}
 	return fmt.Errorf("workloads: %s %s: %w", flowop, path, err)
+}
+
+// openDoClose runs Filebench's openfile, op, closefile flowops on entry i
+// of the set, then releases it: each step is timed into st (op only when
+// it worked), and an error names the flowop and the file.
+func (s *fileset) openDoClose(ctx context.Context, fsys pfs.Service, st *opStats, i, flags int, op string, body func(pfs.File) error) error {
+	defer s.release(i)
+	path := s.entries[i].path
+	t := time.Now()
+	f, err := fsys.Open(ctx, path, flags, 0)
+	if err != nil {
+		return flowopErr("openfile", path, err)
+	}
+	st.done("openfile", t)
+	t = time.Now()
+	err = body(f)
+	if err == nil {
+		st.done(op, t)
+	}
+	t = time.Now()
+	cerr := f.Close()
+	st.done("closefile", t)
+	if err = errors.Join(err, cerr); err != nil {
+		return flowopErr(op, path, err)
+	}
+	return nil
 }

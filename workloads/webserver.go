@@ -119,26 +119,13 @@ func (w *Webserver) Run(ctx context.Context, env *Env) (*Result, error) {
 				noResource(st)
 				continue
 			}
-			path := set.entries[i].path
-			t := time.Now()
-			f, err := fsys.Open(ctx, path, syscall.O_RDONLY, 0)
+			err := set.openDoClose(ctx, fsys, st, i, syscall.O_RDONLY, "readwholefile", func(f pfs.File) error {
+				n, err := readWhole(f, rbufs[tid])
+				st.readBytes += n
+				return err
+			})
 			if err != nil {
-				set.release(i)
-				return flowopErr("openfile", path, err)
-			}
-			st.done("openfile", t)
-			t = time.Now()
-			n, err := readWhole(f, rbufs[tid])
-			st.readBytes += n
-			if err == nil {
-				st.done("readwholefile", t)
-			}
-			t = time.Now()
-			cerr := f.Close()
-			st.done("closefile", t)
-			set.release(i)
-			if err = errors.Join(err, cerr); err != nil {
-				return flowopErr("readwholefile", path, err)
+				return err
 			}
 		}
 		if ctx.Err() != nil {

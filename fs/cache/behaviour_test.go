@@ -13,6 +13,7 @@ import (
 
 	"polytropon/fs"
 	"polytropon/fs/cache"
+	"polytropon/fs/fstest"
 )
 
 func pattern(n int, seed int64) []byte {
@@ -63,7 +64,7 @@ func TestReadaheadSequential(t *testing.T) {
 		{"random", 64 << 10, false, size / io, size / io / 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			back := &countingService{Service: newLocal(t, dir)}
+			back := &fstest.Counting{Service: newLocal(t, dir)}
 			c := newCache(t, back, cache.Options{PageSize: io, MaxReadahead: tc.ra})
 			f := open(t, c, "f", unix.O_RDONLY)
 			order := rand.New(rand.NewSource(2)).Perm(size / io)
@@ -76,11 +77,11 @@ func TestReadaheadSequential(t *testing.T) {
 					t.Fatalf("read %d at %d: wrong bytes", i, k*io)
 				}
 			}
-			reads := back.preads.Load()
+			reads := back.Preads.Load()
 			if reads > tc.maxReads || reads < tc.minReads {
 				t.Errorf("%d reads of %d bytes: %d reads reached the backend, want %d..%d", size/io, io, reads, tc.minReads, tc.maxReads)
 			}
-			if got := back.preadBytes.Load(); got != size {
+			if got := back.PreadBytes.Load(); got != size {
 				t.Errorf("backend delivered %d bytes, want each byte once (%d)", got, size)
 			}
 		})
@@ -92,7 +93,7 @@ func TestReadaheadSequential(t *testing.T) {
 // read-after-write never asks the backend.
 func TestWriteBackDefersAndSyncFlushes(t *testing.T) {
 	dir := t.TempDir()
-	back := &countingService{Service: newLocal(t, dir)}
+	back := &fstest.Counting{Service: newLocal(t, dir)}
 	c := newCache(t, back, cache.Options{DirtyExpire: time.Hour})
 	f := open(t, c, "f", unix.O_CREAT|unix.O_RDWR)
 	data := pattern(300_000, 3)
@@ -101,8 +102,8 @@ func TestWriteBackDefersAndSyncFlushes(t *testing.T) {
 	if got := readAt(t, f, len(data), 1000); !bytes.Equal(got, data) {
 		t.Fatalf("read after write through the cache: wrong bytes")
 	}
-	if back.pwrites.Load() != 0 || back.preads.Load() != 0 {
-		t.Errorf("before Sync: %d pwrites and %d preads reached the backend, want none", back.pwrites.Load(), back.preads.Load())
+	if back.Pwrites.Load() != 0 || back.Preads.Load() != 0 {
+		t.Errorf("before Sync: %d pwrites and %d preads reached the backend, want none", back.Pwrites.Load(), back.Preads.Load())
 	}
 	if st, _ := os.Stat(filepath.Join(dir, "f")); st.Size() != 0 {
 		t.Errorf("before Sync: backend file has %d bytes, want 0", st.Size())
@@ -110,9 +111,9 @@ func TestWriteBackDefersAndSyncFlushes(t *testing.T) {
 	if st, err := f.Stat(); err != nil || st.Size != int64(len(data))+1000 {
 		t.Errorf("fstat through the cache: got size %d (%v), want %d", st.Size, err, len(data)+1000)
 	}
-	syncs := back.syncs.Load()
+	syncs := back.Syncs.Load()
 	must(t, f.Sync(true))
-	if back.syncs.Load() != syncs+1 {
+	if back.Syncs.Load() != syncs+1 {
 		t.Errorf("Sync did not sync the backend file")
 	}
 	got, err := os.ReadFile(filepath.Join(dir, "f"))

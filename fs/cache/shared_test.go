@@ -13,6 +13,7 @@ import (
 
 	"polytropon/fs"
 	"polytropon/fs/cache"
+	"polytropon/fs/fstest"
 	"polytropon/fs/union"
 )
 
@@ -23,7 +24,7 @@ func TestSharedLowerCachedOnce(t *testing.T) {
 	lowerDir := t.TempDir()
 	img := pattern(1<<20, 8)
 	must(t, os.WriteFile(filepath.Join(lowerDir, "img"), img, 0o644))
-	lower := &countingService{Service: newLocal(t, lowerDir)}
+	lower := &fstest.Counting{Service: newLocal(t, lowerDir)}
 	sh, err := cache.NewShared(8<<20, "weighted")
 	must(t, err)
 	var clones []fs.Service
@@ -41,7 +42,7 @@ func TestSharedLowerCachedOnce(t *testing.T) {
 			t.Fatalf("clone %d: wrong image bytes", i)
 		}
 	}
-	if got := lower.preadBytes.Load(); got != int64(len(img)) {
+	if got := lower.PreadBytes.Load(); got != int64(len(img)) {
 		t.Errorf("the lower branch delivered %d bytes for two clones, want the image once (%d)", got, len(img))
 	}
 	st := sh.Stats()

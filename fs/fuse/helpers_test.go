@@ -1,8 +1,6 @@
 package fuse_test
 
 import (
-	"context"
-	"sync/atomic"
 	"testing"
 
 	"polytropon/fs"
@@ -56,34 +54,4 @@ func newLocal(t testing.TB, dir string, opts ...local.Option) *local.Local {
 	}
 	t.Cleanup(func() { s.Close() })
 	return s
-}
-
-// countingService counts the data calls that reach the files of the
-// wrapped service: the proof that the kernel did not bypass the daemon.
-type countingService struct {
-	fs.Service
-	preads, pwrites atomic.Int64
-}
-
-func (c *countingService) Open(ctx context.Context, name string, flags int, mode uint32) (fs.File, error) {
-	f, err := c.Service.Open(ctx, name, flags, mode)
-	if err != nil {
-		return nil, err
-	}
-	return &countingFile{File: f, c: c}, nil
-}
-
-type countingFile struct {
-	fs.File
-	c *countingService
-}
-
-func (f *countingFile) Pread(p []byte, off int64) (int, error) {
-	f.c.preads.Add(1)
-	return f.File.Pread(p, off)
-}
-
-func (f *countingFile) Pwrite(p []byte, off int64) (int, error) {
-	f.c.pwrites.Add(1)
-	return f.File.Pwrite(p, off)
 }

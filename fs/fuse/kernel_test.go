@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"polytropon/fs"
+	"polytropon/fs/fstest"
 	"polytropon/fs/fuse"
 	"polytropon/fs/stack"
 	"polytropon/internal/testenv"
@@ -44,14 +45,14 @@ func TestMain(m *testing.M) {
 func TestReadsReachDaemon(t *testing.T) {
 	for _, m := range modes {
 		t.Run(m.name, func(t *testing.T) {
-			svc := &countingService{Service: newLocal(t, t.TempDir())}
+			svc := &fstest.Counting{Service: newLocal(t, t.TempDir())}
 			mnt := mount(t, svc, m.opts)
 			p := filepath.Join(mnt, "data")
 			want := bytes.Repeat([]byte("polytropon"), 4096)
 			if err := os.WriteFile(p, want, 0o644); err != nil {
 				t.Fatal(err)
 			}
-			if svc.pwrites.Load() == 0 {
+			if svc.Pwrites.Load() == 0 {
 				t.Fatalf("writing %d bytes through the mount made no Pwrite on the service", len(want))
 			}
 			const reads = 5
@@ -68,7 +69,7 @@ func TestReadsReachDaemon(t *testing.T) {
 					t.Fatalf("pread at %d: got (%d, %v) or wrong data", off, n, err)
 				}
 			}
-			got := svc.preads.Load()
+			got := svc.Preads.Load()
 			if got == 0 {
 				t.Fatalf("%d preads through the mount reached the service 0 times: passthrough is on", reads)
 			}

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"polytropon/internal/testenv"
 )
 
 // fixtureConfig is the config.toml of the fixture runs: a valid experiment
@@ -56,7 +58,7 @@ var fixtureRuns = map[string]synthSpec{
 func loadFixture(t *testing.T, name string) *Run {
 	t.Helper()
 	dir := filepath.Join("testdata", "runs", name)
-	if *update {
+	if *testenv.Update {
 		r := writeRun(t, dir, fixtureInfo, synthRecords(fixtureRuns[name]))
 		if err := os.WriteFile(filepath.Join(dir, ConfigFile), []byte(fixtureConfig), 0o644); err != nil {
 			t.Fatal(err)

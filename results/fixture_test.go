@@ -1,41 +1,20 @@
 package results
 
 import (
-	"bytes"
-	"flag"
 	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
+
+	"polytropon/internal/testenv"
 )
 
-var update = flag.Bool("update", false, "rewrite golden files and fixture runs in testdata/")
-
-// checkGolden compares got with testdata/name; -update rewrites it; on a
-// mismatch the output is written beside it as name with ".got-" before the
-// extension (git-ignored) so it can be diffed.
+// checkGolden compares got with testdata/name (testenv.Golden).
 func checkGolden(t *testing.T, name string, got []byte) {
 	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		ext := filepath.Ext(name)
-		gotPath := filepath.Join("testdata", strings.TrimSuffix(name, ext)+".got-"+strings.TrimPrefix(ext, "."))
-		_ = os.WriteFile(gotPath, got, 0o644)
-		t.Errorf("%s differs from golden file; got output in %s (diff them; -update accepts it)", path, gotPath)
-	}
+	testenv.Golden(t, name, got)
 }
 
 // synthSpec describes a synthetic run: systems × pools, reps repetitions,

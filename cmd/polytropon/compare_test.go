@@ -2,40 +2,21 @@ package main
 
 import (
 	"bytes"
-	"flag"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-)
 
-var updateGolden = flag.Bool("update", false, "rewrite the golden files in testdata/")
+	"polytropon/internal/testenv"
+)
 
 // fixtureRuns are the run directories the results package's tests write
 // (go test ./results -update regenerates them).
 const fixtureRuns = "../../results/testdata/runs"
 
-// checkGolden compares got with testdata/name, writes name with ".got-"
-// before the extension on a mismatch, and rewrites it with -update.
+// checkGolden compares got with testdata/name (testenv.Golden).
 func checkGolden(t *testing.T, name string, got []byte) {
 	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *updateGolden {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		ext := filepath.Ext(name)
-		gotPath := filepath.Join("testdata", strings.TrimSuffix(name, ext)+".got-"+strings.TrimPrefix(ext, "."))
-		_ = os.WriteFile(gotPath, got, 0o644)
-		t.Errorf("%s differs from golden file; got output in %s", path, gotPath)
-	}
+	testenv.Golden(t, name, got)
 }
 
 func TestCompareCommand(t *testing.T) {

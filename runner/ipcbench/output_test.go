@@ -3,7 +3,6 @@ package ipcbench
 import (
 	"bytes"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -14,11 +13,10 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"polytropon/internal/testenv"
 	"polytropon/ipc/queue"
 	"polytropon/results"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
 // roundFactors spread the rounds of a hand-made point around its value.
 var roundFactors = []float64{0.98, 1, 1.03}
@@ -143,28 +141,10 @@ func storeRun(t *testing.T, name string, info results.Info, recs []results.Recor
 	return run, log.String()
 }
 
-// checkGolden compares got with testdata/name, rewriting it under -update
-// and leaving name.got-* beside it on a mismatch.
+// checkGolden compares got with testdata/name (testenv.Golden).
 func checkGolden(t *testing.T, name, got string) {
 	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if string(want) != got {
-		os.WriteFile(path+".got-"+fmt.Sprint(os.Getpid()), []byte(got), 0o644)
-		t.Errorf("%s differs from the golden file; got:\n%s", name, got)
-	}
+	testenv.Golden(t, name, []byte(got))
 }
 
 // TestOutputFormatsGolden pins what a run prints and stores: the wide

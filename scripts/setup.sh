@@ -19,16 +19,9 @@ pkgs=(
   rocksdb-tools stress-ng sysbench lighttpd fio sqlite3 tar
   bpftrace linux-perf
 )
-missing=()
-for p in "${pkgs[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  log "installing ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get -o DPkg::Lock::Timeout=600 update -qq
-  apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" >&2
-fi
+# shellcheck source=apt.sh
+. "$(dirname "${BASH_SOURCE[0]}")/apt.sh"
+ensure_packages "${pkgs[@]}"
 
 # Go: the module wants go 1.26. Use /usr/local/go or a go on PATH when it is
 # new enough to fetch the right toolchain itself (>= 1.21, GOTOOLCHAIN=auto);

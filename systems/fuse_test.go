@@ -84,18 +84,7 @@ func TestFUSESetupTeardown(t *testing.T) {
 				t.Fatalf("in pool: got %q, want %q", out, want)
 			}
 
-			if err := in.Teardown(t.Context()); err != nil {
-				t.Fatalf("teardown: %v", err)
-			}
-			if err := in.Teardown(t.Context()); err != nil {
-				t.Fatalf("second teardown: %v", err)
-			}
-			if got := mountsUnder(t, engineMounts, work); len(got) != 0 {
-				t.Errorf("mounts left in the pool: %v", got)
-			}
-			if got := mountsUnder(t, "/proc/self/mountinfo", work); len(got) != 0 {
-				t.Errorf("mounts left on the host: %v", got)
-			}
+			tornDownTwice(t, in, engineMounts, work)
 			if got := poolPIDsBut(t, p); len(got) != 0 {
 				t.Errorf("processes left in the pool: %v (the service was %v)", got, daemons)
 			}

@@ -104,18 +104,7 @@ func TestKernelSetupTeardown(t *testing.T) {
 		t.Fatalf("container 1 sees container 0's file")
 	}
 
-	if err := in.Teardown(t.Context()); err != nil {
-		t.Fatalf("teardown: %v", err)
-	}
-	if err := in.Teardown(t.Context()); err != nil {
-		t.Fatalf("second teardown: %v", err)
-	}
-	if got := mountsUnder(t, engineMounts, work); len(got) != 0 {
-		t.Errorf("mounts left in the pool: %v", got)
-	}
-	if got := mountsUnder(t, "/proc/self/mountinfo", work); len(got) != 0 {
-		t.Errorf("mounts left on the host: %v", got)
-	}
+	tornDownTwice(t, in, engineMounts, work)
 	if got := loopsOf(t, work); len(got) != 0 {
 		t.Errorf("loop devices left: %v", got)
 	}

@@ -5,7 +5,6 @@ package systems
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -78,20 +77,10 @@ func TestUserlevelCephSetupTeardown(t *testing.T) {
 		if c.FS.Kind != ClientKind || !strings.HasPrefix(c.Dir, work) {
 			t.Errorf("container %d: %+v", i, c)
 		}
-		js, _ := json.Marshal(c)
-		var out, errb bytes.Buffer
-		err := p.Run(t.Context(), pool.Cmd{Path: os.Args[0], Args: []string{os.Args[0], "-test.run=^$"},
-			Env:    append(os.Environ(), userlevelHelperEnv+"=1", "CONTAINER="+string(js), fmt.Sprintf("WHO=container%d", i)),
-			Stdout: &out, Stderr: &errb})
-		if err != nil {
-			t.Fatalf("Go client in container %d: %v\n%s", i, err, errb.String())
-		}
-		if got := strings.TrimSpace(out.String()); got != `image="from the image"` {
-			t.Errorf("container %d read %q", i, got)
-		}
+		clientReadsImage(t, p, c, fmt.Sprintf("container%d", i))
 		// The legacy path: a program without the library reads the same
 		// file through the service's FUSE mount of the same instance.
-		out.Reset()
+		var out, errb bytes.Buffer
 		if err := p.Run(t.Context(), pool.Cmd{Path: "cat", Args: []string{"cat", "mine.txt", "image.txt", "link"}, Dir: c.Dir, Stdout: &out, Stderr: &errb}); err != nil {
 			t.Errorf("cat through the FUSE mount of container %d: %v\n%s", i, err, errb.String())
 		} else if want := fmt.Sprintf("container%dfrom the imagedeep", i); out.String() != want {

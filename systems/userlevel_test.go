@@ -138,17 +138,7 @@ func TestUserlevelSetupTeardown(t *testing.T) {
 		if c.FS.Kind != ClientKind || !strings.HasPrefix(c.Dir, work) {
 			t.Errorf("container %d: %+v", i, c)
 		}
-		js, _ := json.Marshal(c)
-		var out, errb bytes.Buffer
-		err := p.Run(t.Context(), pool.Cmd{Path: os.Args[0], Args: []string{os.Args[0], "-test.run=^$"},
-			Env:    append(os.Environ(), userlevelHelperEnv+"=1", "CONTAINER="+string(js), fmt.Sprintf("WHO=container%d", i)),
-			Stdout: &out, Stderr: &errb})
-		if err != nil {
-			t.Fatalf("workload in container %d: %v\n%s", i, err, errb.String())
-		}
-		if got := strings.TrimSpace(out.String()); got != `image="from the image"` {
-			t.Errorf("container %d read %q", i, got)
-		}
+		clientReadsImage(t, p, c, fmt.Sprintf("container%d", i))
 	}
 	// The segment lives in the pool's IPC namespace, not the host's.
 	if seg, err := shm.Open(wire.SegmentKey(p.Name())); err == nil {

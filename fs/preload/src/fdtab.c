@@ -16,6 +16,19 @@ static struct lfd table[POLY_MAX_FDS];
 static pthread_mutex_t tab_mu = PTHREAD_MUTEX_INITIALIZER;
 int poly_nfds_hint; /* number of used entries */
 
+/* std_watcher is told when fd 0, 1 or 2 changes owner (stdio.c registers
+ * poly_std_update before any fd is installed), so the standard streams
+ * follow the fd without fdtab.c calling up into the interposers. */
+static void (*std_watcher)(int fd);
+
+void lfd_watch_std(void (*changed)(int fd)) { std_watcher = changed; }
+
+static void std_changed(int fd)
+{
+	if (fd <= 2 && std_watcher)
+		std_watcher(fd);
+}
+
 void lfd_lock(void) { pthread_mutex_lock(&tab_mu); }
 void lfd_unlock(void) { pthread_mutex_unlock(&tab_mu); }
 
@@ -72,8 +85,7 @@ int lfd_install_at(int fd, uint64_t sfd, uint32_t inst, int flags, int cloexec, 
 	__atomic_store_n(&f->used, 1, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&tab_mu);
 	free(old);
-	if (fd <= 2)
-		poly_std_update(fd);
+	std_changed(fd);
 	return fd;
 }
 
@@ -118,8 +130,7 @@ int lfd_close(int fd)
 	lfd_forget(fd);
 	REAL(close)(fd);
 	int64_t r = poly_fdcall(POLY_CALL_CLOSE, sfd, 0, 0, 0, 0);
-	if (fd <= 2)
-		poly_std_update(fd);
+	std_changed(fd);
 	return r < 0 ? (int)r : 0;
 }
 

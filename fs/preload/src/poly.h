@@ -26,9 +26,10 @@
  *   (io_submit and friends), syscall.c (the syscall() interposer).
  *
  * The three lowest layers call no entry point the library interposes, so
- * the request protocol never runs through its own interposers. One call
- * goes up: fdtab.c tells stdio.c when fd 0, 1 or 2 changes owner
- * (poly_std_update), so the standard streams follow the fd.
+ * the request protocol never runs through its own interposers. Nothing
+ * calls up: fdtab.c tells whoever registered with lfd_watch_std (stdio.c's
+ * poly_std_update) when fd 0, 1 or 2 changes owner, so the standard
+ * streams follow the fd.
  */
 #ifndef POLY_H
 #define POLY_H
@@ -130,6 +131,7 @@ int lfd_install_at(int fd, uint64_t sfd, uint32_t inst, int flags, int cloexec, 
 void lfd_forget(int fd) POLY_HIDDEN;   /* drops the table entry only */
 int lfd_close(int fd) POLY_HIDDEN;     /* service close + kernel placeholder */
 int lfd_placeholder(int min, int cloexec) POLY_HIDDEN; /* new kernel fd >= min */
+void lfd_watch_std(void (*changed)(int fd)) POLY_HIDDEN; /* told when fd 0..2 changes owner */
 int lfd_count(void) POLY_HIDDEN;
 int lfd_dup(int oldfd, int newfd, int min, int cloexec) POLY_HIDDEN;
 void lfd_lock(void) POLY_HIDDEN;

@@ -215,6 +215,10 @@ POLY_EXPORT FILE *freopen64(const char *path, const char *mode, FILE *stream)
 static FILE *orig_std[3];
 static FILE *ours_std[3];
 
+/* Registered before the library's other constructors (priority 101): the
+ * exec restore in process.c installs fds 0..2 already. */
+__attribute__((constructor(101))) static void std_watch(void) { lfd_watch_std(poly_std_update); }
+
 void poly_std_update(int fd)
 {
 	if (fd < 0 || fd > 2 || !poly_active)

@@ -2,14 +2,13 @@ package systems
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/BurntSushi/toml"
 
 	"polytropon/fs/service"
+	"polytropon/internal/testenv"
 	"polytropon/internal/units"
 )
 
@@ -39,11 +38,11 @@ func TestOneSizeRuleInServiceConfig(t *testing.T) {
 		if err := toml.NewEncoder(&buf).Encode(cfg); err != nil {
 			t.Fatal(err)
 		}
-		written, err := service.LoadConfig(writeFile(t, buf.String()))
+		written, err := service.LoadConfig(testenv.WriteFile(t, "serve.toml", buf.String()))
 		if err != nil {
 			t.Fatalf("%v\n%s", err, buf.String())
 		}
-		byHand, err := service.LoadConfig(writeFile(t, fmt.Sprintf(
+		byHand, err := service.LoadConfig(testenv.WriteFile(t, "serve.toml", fmt.Sprintf(
 			"[[instance]]\npath = \"/\"\nstack = [{type = \"cache\", cache = {capacity = %q}}, {type = \"local\", dir = \"/tmp\"}]\n", size)))
 		if err != nil {
 			t.Fatal(err)
@@ -59,13 +58,4 @@ func TestOneSizeRuleInServiceConfig(t *testing.T) {
 			}
 		}
 	}
-}
-
-func writeFile(t *testing.T, text string) string {
-	t.Helper()
-	f := filepath.Join(t.TempDir(), "serve.toml")
-	if err := os.WriteFile(f, []byte(text), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return f
 }

@@ -3,26 +3,16 @@ package main
 import (
 	"flag"
 	"io"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"polytropon/fs/service"
+	"polytropon/internal/testenv"
 )
-
-func writeConfig(t *testing.T, text string) string {
-	t.Helper()
-	f := filepath.Join(t.TempDir(), "serve.toml")
-	if err := os.WriteFile(f, []byte(text), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return f
-}
 
 func TestServeFlags(t *testing.T) {
 	dir := t.TempDir()
-	cfgFile := writeConfig(t, "pool = \"fromfile\"\nbuffers = 4\n")
+	cfgFile := testenv.WriteFile(t, "serve.toml", "pool = \"fromfile\"\nbuffers = 4\n")
 	for _, tc := range []struct {
 		args []string
 		want func(service.Config) bool

@@ -27,7 +27,7 @@ import (
 
 func TestFuseConfig(t *testing.T) {
 	dir := t.TempDir()
-	c, err := LoadConfig(writeConfig(t, fmt.Sprintf(`
+	c, err := LoadConfig(testenv.WriteFile(t, "serve.toml", fmt.Sprintf(`
 [[instance]]
 path = "/a"
 fuse = true
@@ -53,7 +53,7 @@ stack = [{type = "local", dir = %q}]
 	if err := toml.NewEncoder(&buf).Encode(c); err != nil {
 		t.Fatal(err)
 	}
-	back, err := LoadConfig(writeConfig(t, buf.String()))
+	back, err := LoadConfig(testenv.WriteFile(t, "serve.toml", buf.String()))
 	if err != nil {
 		t.Fatalf("re-reading the encoded config: %v\n%s", err, buf.String())
 	}
@@ -73,7 +73,7 @@ stack = [{type = "local", dir = %q}]
 		"same fuse target": inst("fuse = \"/m\"\n") +
 			"[[instance]]\npath = \"/m\"\nfuse = true\nstack = [{type = \"local\", dir = \"/tmp\"}]\n",
 	} {
-		if _, err := LoadConfig(writeConfig(t, text)); !errors.Is(err, ErrConfig) {
+		if _, err := LoadConfig(testenv.WriteFile(t, "serve.toml", text)); !errors.Is(err, ErrConfig) {
 			t.Errorf("%s: got %v, want ErrConfig", name, err)
 		}
 	}

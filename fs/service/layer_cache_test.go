@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"polytropon/fs/stack"
+	"polytropon/internal/testenv"
 )
 
 // TestSharedCachePool: two instances of one service are tenants of one
@@ -124,7 +125,7 @@ func TestSharedCachePoolErrors(t *testing.T) {
 		"weight a string":     `pool = "p", pool_capacity = "1M", weight = "heavy"`,
 	} {
 		text := fmt.Sprintf("[[instance]]\npath = \"/\"\nstack = [{type = \"cache\", cache = {%s}}, {type = \"local\", dir = %q}]\n", settings, dir)
-		if _, err := LoadConfig(writeConfig(t, text)); !errors.Is(err, ErrConfig) {
+		if _, err := LoadConfig(testenv.WriteFile(t, "serve.toml", text)); !errors.Is(err, ErrConfig) {
 			t.Errorf("%s: %v, want ErrConfig", label, err)
 		}
 	}

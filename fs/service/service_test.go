@@ -17,21 +17,13 @@ import (
 	"polytropon/fs/stack"
 	"polytropon/fs/union"
 	"polytropon/fs/wire"
+	"polytropon/internal/testenv"
 	"polytropon/ipc/shm"
 )
 
-func writeConfig(t *testing.T, text string) string {
-	t.Helper()
-	f := filepath.Join(t.TempDir(), "serve.toml")
-	if err := os.WriteFile(f, []byte(text), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return f
-}
-
 func TestLoadConfig(t *testing.T) {
 	dir := t.TempDir()
-	c, err := LoadConfig(writeConfig(t, fmt.Sprintf(`
+	c, err := LoadConfig(testenv.WriteFile(t, "serve.toml", fmt.Sprintf(`
 pool = "p3"
 wait = "futex"
 buffers = 8
@@ -73,7 +65,7 @@ func TestConfigErrors(t *testing.T) {
 		"unknown layer":       "[[instance]]\npath = \"/\"\nstack = [{type = \"zfs\"}]\n",
 		"twice mounted":       "[[instance]]\npath = \"/a\"\nstack = [{type = \"local\", dir = \"/tmp\"}]\n[[instance]]\npath = \"/a/\"\nstack = [{type = \"local\", dir = \"/tmp\"}]\n",
 	} {
-		if _, err := LoadConfig(writeConfig(t, text)); !errors.Is(err, ErrConfig) {
+		if _, err := LoadConfig(testenv.WriteFile(t, "serve.toml", text)); !errors.Is(err, ErrConfig) {
 			t.Errorf("%s: got %v, want ErrConfig", name, err)
 		}
 	}
@@ -311,7 +303,7 @@ func TestCacheLayer(t *testing.T) {
 	layer := func(settings string) string {
 		return fmt.Sprintf("[[instance]]\npath = \"/\"\nstack = [{type = \"cache\", cache = {%s}}, {type = \"local\", dir = %q}]\n", settings, dir)
 	}
-	cfg, err := LoadConfig(writeConfig(t, layer(`capacity = "4M", write_through = true, dirty_expire = "1s", attr_timeout = "-1s"`)))
+	cfg, err := LoadConfig(testenv.WriteFile(t, "serve.toml", layer(`capacity = "4M", write_through = true, dirty_expire = "1s", attr_timeout = "-1s"`)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -324,7 +316,7 @@ func TestCacheLayer(t *testing.T) {
 		"bad size":      `capacity = "lots"`,
 		"bare duration": `dirty_expire = 1`,
 	} {
-		if _, err := LoadConfig(writeConfig(t, layer(settings))); !errors.Is(err, ErrConfig) {
+		if _, err := LoadConfig(testenv.WriteFile(t, "serve.toml", layer(settings))); !errors.Is(err, ErrConfig) {
 			t.Errorf("%s: %v, want ErrConfig", name, err)
 		}
 	}

@@ -178,3 +178,15 @@ func RemoveBuilt() {
 		builds.dir, builds.bins = "", nil
 	}
 }
+
+// WriteFile writes text to a file called name in a fresh temporary
+// directory of the test and returns its path (configuration files, TOML
+// fixtures).
+func WriteFile(tb testing.TB, name, text string) string {
+	tb.Helper()
+	f := filepath.Join(tb.TempDir(), name)
+	if err := os.WriteFile(f, []byte(text), 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	return f
+}

@@ -18,6 +18,7 @@ import (
 	"polytropon/fs/union"
 	"polytropon/fs/wire"
 	"polytropon/internal/testenv"
+	"polytropon/internal/units"
 	"polytropon/ipc/shm"
 )
 
@@ -266,7 +267,7 @@ func TestCoreGroups(t *testing.T) {
 func TestCacheLayer(t *testing.T) {
 	dir := t.TempDir()
 	s := newInProcess(t, Config{Instances: []InstanceConfig{{Path: "/c", Stack: []stack.Layer{
-		{Type: "cache", Cache: &stack.CacheOptions{Capacity: 4 << 20, WriteThrough: true, DirtyExpire: stack.Duration(time.Second)}},
+		{Type: "cache", Cache: &stack.CacheOptions{Capacity: 4 << 20, WriteThrough: true, DirtyExpire: units.Duration(time.Second)}},
 		{Type: "local", Dir: dir}}}}})
 	c := dial(t, s)
 	v, err := c.FS("/c")
@@ -308,7 +309,7 @@ func TestCacheLayer(t *testing.T) {
 		t.Fatal(err)
 	}
 	if got, want := *cfg.Instances[0].Stack[0].Cache, (stack.CacheOptions{Capacity: 4 << 20, WriteThrough: true,
-		DirtyExpire: stack.Duration(time.Second), AttrTimeout: stack.Duration(-time.Second)}); got != want {
+		DirtyExpire: units.Duration(time.Second), AttrTimeout: units.Duration(-time.Second)}); got != want {
 		t.Errorf("cache settings %+v, want %+v", got, want)
 	}
 	for name, settings := range map[string]string{

@@ -61,16 +61,16 @@ func (b *Builder) CachePool(name string) *cache.Shared {
 // closed gets a fresh pool. The settings whose zero is not their default
 // (weight, pool_aging, pool_slots) are pointers: nil is the default.
 type CacheOptions struct {
-	Capacity          units.Size `toml:"capacity,omitzero"`
-	MaxDirty          units.Size `toml:"max_dirty,omitzero"`
-	MaxReadahead      ByteLimit  `toml:"max_readahead,omitzero"`
-	PageSize          units.Size `toml:"page_size,omitzero"`
-	DirtyExpire       Duration   `toml:"dirty_expire,omitzero"`
-	WritebackInterval Duration   `toml:"writeback_interval,omitzero"`
-	AttrTimeout       Duration   `toml:"attr_timeout,omitzero"`
-	EntryTimeout      Duration   `toml:"entry_timeout,omitzero"`
-	WriteThrough      bool       `toml:"write_through,omitempty"`
-	Policy            string     `toml:"policy,omitempty"`
+	Capacity          units.Size     `toml:"capacity,omitzero"`
+	MaxDirty          units.Size     `toml:"max_dirty,omitzero"`
+	MaxReadahead      ByteLimit      `toml:"max_readahead,omitzero"`
+	PageSize          units.Size     `toml:"page_size,omitzero"`
+	DirtyExpire       units.Duration `toml:"dirty_expire,omitzero"`
+	WritebackInterval units.Duration `toml:"writeback_interval,omitzero"`
+	AttrTimeout       units.Duration `toml:"attr_timeout,omitzero"`
+	EntryTimeout      units.Duration `toml:"entry_timeout,omitzero"`
+	WriteThrough      bool           `toml:"write_through,omitempty"`
+	Policy            string         `toml:"policy,omitempty"`
 
 	Pool         string     `toml:"pool,omitempty"`
 	Tenant       string     `toml:"tenant,omitempty"`

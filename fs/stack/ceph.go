@@ -7,6 +7,7 @@ import (
 
 	"polytropon/fs"
 	"polytropon/fs/cephfs"
+	"polytropon/internal/units"
 )
 
 // CephFSOptions are the settings of a "cephfs" layer (its cephfs table in
@@ -26,12 +27,12 @@ import (
 // (client_*, rados_*, objecter_*, e.g. client_oc_size). Without -tags ceph
 // the layer fails with cephfs.ErrUnavailable.
 type CephFSOptions struct {
-	Conf         string     `toml:"conf"`
-	Keyring      string     `toml:"keyring,omitempty"`
-	ID           string     `toml:"id,omitempty"`
-	FSName       string     `toml:"fs_name,omitempty"`
-	MountTimeout Duration   `toml:"mount_timeout,omitzero"`
-	Options      CephConfig `toml:"options,omitempty"`
+	Conf         string         `toml:"conf"`
+	Keyring      string         `toml:"keyring,omitempty"`
+	ID           string         `toml:"id,omitempty"`
+	FSName       string         `toml:"fs_name,omitempty"`
+	MountTimeout units.Duration `toml:"mount_timeout,omitzero"`
+	Options      CephConfig     `toml:"options,omitempty"`
 }
 
 // LibcephfsPrefixes are the prefixes of the libcephfs client options a

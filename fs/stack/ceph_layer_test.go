@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"polytropon/fs"
+	"polytropon/internal/units"
 )
 
 func TestBuildRejectsBadLayers(t *testing.T) {
@@ -18,7 +19,7 @@ func TestBuildRejectsBadLayers(t *testing.T) {
 		{"no conf", Layer{Type: CephFS, Dir: "/t1"}, nil},
 		{"no conf in the settings", Layer{Type: CephFS, Dir: "/t1", CephFS: &CephFSOptions{ID: "t1"}}, nil},
 		{"unknown option", Layer{Type: CephFS, Dir: "/t1", CephFS: &CephFSOptions{Conf: "x", Options: CephConfig{"colour": "red"}}}, nil},
-		{"bad timeout", Layer{Type: CephFS, Dir: "/t1", CephFS: &CephFSOptions{Conf: "x", MountTimeout: Duration(-10 * time.Second)}}, nil},
+		{"bad timeout", Layer{Type: CephFS, Dir: "/t1", CephFS: &CephFSOptions{Conf: "x", MountTimeout: units.Duration(-10 * time.Second)}}, nil},
 		{"not at the bottom", Layer{Type: CephFS, Dir: "/t1", CephFS: conf}, fs.Unimplemented{}},
 	} {
 		t.Run(c.name, func(t *testing.T) {

@@ -15,6 +15,7 @@ import (
 	"polytropon/fs/cephfs"
 	"polytropon/fs/union"
 	"polytropon/internal/testenv"
+	"polytropon/internal/units"
 )
 
 // TestUnionOfCephLayers builds what a D-over-Ceph instance is made of: a
@@ -47,7 +48,7 @@ func TestUnionOfCephLayers(t *testing.T) {
 		admin.Close()
 	})
 
-	opts := &CephFSOptions{Conf: conf, MountTimeout: Duration(10 * time.Second), Options: CephConfig{"client_oc_size": "16777216"}}
+	opts := &CephFSOptions{Conf: conf, MountTimeout: units.Duration(10 * time.Second), Options: CephConfig{"client_oc_size": "16777216"}}
 	upper, err := buildCephFS(Layer{Type: CephFS, Dir: "/" + base + "/upper", CephFS: opts}, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"polytropon/internal/units"
 )
 
 // stackDoc is what a service configuration holds: a stack of layers.
@@ -48,12 +50,12 @@ func TestSettingsTOML(t *testing.T) {
 	five, one, no := 5, 1, false
 	want := []Layer{
 		{Type: Cache, Cache: &CacheOptions{Capacity: 1e9, MaxDirty: 64 << 20, MaxReadahead: -1, PageSize: 4096,
-			DirtyExpire: Duration(5 * time.Second), WritebackInterval: Duration(500 * time.Millisecond),
-			AttrTimeout: Duration(-time.Second), EntryTimeout: Duration(2 * time.Second), WriteThrough: true, Policy: "lru"}},
+			DirtyExpire: units.Duration(5 * time.Second), WritebackInterval: units.Duration(500 * time.Millisecond),
+			AttrTimeout: units.Duration(-time.Second), EntryTimeout: units.Duration(2 * time.Second), WriteThrough: true, Policy: "lru"}},
 		{Type: Cache, Cache: &CacheOptions{MaxReadahead: -1 << 20, Pool: "p", Tenant: "c0", Weight: &five, PoolCapacity: 96 << 20,
 			PoolPolicy: "weighted", PoolAging: &no, PoolSlots: &one, PoolPageSize: 4 << 10}},
 		{Type: Union, Branches: []Layer{
-			{Type: CephFS, Dir: "/t1/c0", CephFS: &CephFSOptions{Conf: "/c", ID: "t1", MountTimeout: Duration(10 * time.Second),
+			{Type: CephFS, Dir: "/t1/c0", CephFS: &CephFSOptions{Conf: "/c", ID: "t1", MountTimeout: units.Duration(10 * time.Second),
 				Options: CephConfig{"client_oc_size": "268435456", "client_oc_max_dirty_age": "1.5", "client_permissions": "false",
 					"rados_osd_op_timeout": "5"}}},
 			{Type: Local, Dir: "/img", ReadOnly: true}}},

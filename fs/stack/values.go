@@ -5,32 +5,13 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"polytropon/internal/units"
 )
 
-// The value types of layer settings in TOML: durations, byte counts that a
-// negative value turns off, and Ceph client options.
-
-// Duration is a time.Duration written as a Go duration string ("5s",
-// "500ms"); a bare number is refused (no unit is guessed). A negative
-// duration ("-1s") turns off what it times where the setting says so.
-type Duration time.Duration
-
-// UnmarshalText parses a Go duration string.
-func (d *Duration) UnmarshalText(b []byte) error {
-	s := strings.TrimSpace(string(b))
-	v, err := time.ParseDuration(s)
-	if err != nil {
-		return fmt.Errorf("bad duration %q: want a number with a unit, like \"5s\", \"500ms\" or \"-1s\"", s)
-	}
-	*d = Duration(v)
-	return nil
-}
-
-// MarshalText writes the duration the way it is parsed.
-func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+// The value types of layer settings in TOML: byte counts that a negative
+// value turns off, and Ceph client options (durations are units.Duration;
+// a negative one turns off what it times where the setting says so).
 
 // ByteLimit is a byte count that a negative value turns off
 // (max_readahead = -1): a size in the rule of internal/units, or "-"

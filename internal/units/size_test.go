@@ -2,6 +2,7 @@ package units
 
 import (
 	"testing"
+	"time"
 
 	"github.com/BurntSushi/toml"
 )
@@ -53,5 +54,26 @@ func TestTOML(t *testing.T) {
 	}
 	if _, err := toml.Decode("A = \"lots\"\n", &v); err == nil {
 		t.Error("a bad size decoded")
+	}
+}
+
+// TestDuration: a duration needs its unit; negative ones parse (a setting
+// may give them a meaning), and String's form reads back.
+func TestDuration(t *testing.T) {
+	for in, want := range map[string]time.Duration{"20s": 20 * time.Second, " 500ms ": 500 * time.Millisecond, "-1s": -time.Second, "1m30s": 90 * time.Second} {
+		var d Duration
+		if err := d.UnmarshalText([]byte(in)); err != nil || time.Duration(d) != want {
+			t.Errorf("%q: got %v, %v; want %v", in, time.Duration(d), err, want)
+		}
+		b, _ := d.MarshalText()
+		var back Duration
+		if err := back.UnmarshalText(b); err != nil || back != d {
+			t.Errorf("%q -> %s -> %v, %v", in, b, time.Duration(back), err)
+		}
+	}
+	for _, bad := range []string{"", "20", "5 parsecs"} {
+		if _, err := ParseDuration(bad); err == nil {
+			t.Errorf("ParseDuration(%q) accepted", bad)
+		}
 	}
 }

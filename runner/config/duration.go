@@ -2,24 +2,24 @@ package config
 
 import (
 	"fmt"
-	"strings"
 	"time"
+
+	"polytropon/internal/units"
 )
 
-// Duration is a time.Duration written as a Go duration string ("20s",
-// "1m30s") in experiment files. A bare number is rejected: the unit is
-// never guessed.
+// Duration is a non-negative time.Duration written as a Go duration string
+// ("20s", "1m30s") in experiment files (units.ParseDuration: a bare number
+// is rejected, the unit is never guessed).
 type Duration struct{ time.Duration }
 
 // UnmarshalText parses a Go duration string.
 func (d *Duration) UnmarshalText(b []byte) error {
-	s := strings.TrimSpace(string(b))
-	v, err := time.ParseDuration(s)
+	v, err := units.ParseDuration(string(b))
 	if err != nil {
-		return fmt.Errorf("bad duration %q: want a number with a unit, like \"20s\", \"500ms\" or \"2m\"", s)
+		return err
 	}
 	if v < 0 {
-		return fmt.Errorf("bad duration %q: negative", s)
+		return fmt.Errorf("bad duration %q: negative", b)
 	}
 	d.Duration = v
 	return nil

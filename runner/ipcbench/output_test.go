@@ -126,15 +126,15 @@ func storeRun(t *testing.T, name string, info results.Info, recs []results.Recor
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer out.close()
-	if err := out.add(recs...); err != nil {
+	defer out.Close()
+	if err := out.Add(recs...); err != nil {
 		t.Fatal(err)
 	}
 	var log bytes.Buffer
 	if _, err := out.report(&log, plots, func(*results.Table) string { return "goals\n" }); err != nil {
 		t.Fatal(err)
 	}
-	run, warn, err := results.Open(out.run.Dir)
+	run, warn, err := results.Open(out.Run().Dir)
 	if err != nil || len(warn) > 0 {
 		t.Fatalf("open the stored run: %v %v", err, warn)
 	}

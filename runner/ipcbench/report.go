@@ -1,14 +1,10 @@
 package ipcbench
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"time"
-
-	"github.com/BurntSushi/toml"
 
 	"polytropon/internal/units"
 	"polytropon/ipc/queue"
@@ -107,12 +103,12 @@ func QueueBench(ctx context.Context, cfg QueueBenchConfig, w io.Writer) (*result
 	if err != nil {
 		return nil, err
 	}
-	defer out.close()
+	defer out.Close()
 	if !cfg.SkipRTT {
 		fmt.Fprintf(w, "# ping-pong baseline and round trips over request/response queues (%d rounds, alternating)\n", max(rtt.Rounds, 1))
 		pts, err := RunRTTRounds(ctx, rtt)
 		for _, p := range pts {
-			err = errors.Join(err, out.add(p.Records()...))
+			err = errors.Join(err, out.Add(p.Records()...))
 		}
 		if err != nil {
 			return nil, err
@@ -122,15 +118,15 @@ func QueueBench(ctx context.Context, cfg QueueBenchConfig, w io.Writer) (*result
 	fmt.Fprintf(w, "# queue bake-off: %d designs x %d waits x %d thread pairs x %v (GOMAXPROCS raised to the thread count; %d CPUs)\n",
 		len(cfg.Queue.Designs), len(cfg.Queue.Waits), len(cfg.Queue.pairs()), cfg.Queue.Duration, cpus)
 	if most := maxThreads(cfg.Queue.pairs()); most > cpus {
-		err = errors.Join(err, out.note(fmt.Sprintf("queue points with more than %d threads (up to %d) oversubscribe the %d CPUs", cpus, most, cpus)))
+		err = errors.Join(err, out.Note(fmt.Sprintf("queue points with more than %d threads (up to %d) oversubscribe the %d CPUs", cpus, most, cpus)))
 	}
 	clockNoted := false
 	_, runErr := RunQueue(ctx, cfg.Queue, func(p QueuePoint) {
 		if !clockNoted {
 			clockNoted = true
-			err = errors.Join(err, out.note(fmt.Sprintf("enqueue latencies exclude the calibrated cost of one clock read, %s ns", results.FormatNumber(p.ClockNs))))
+			err = errors.Join(err, out.Note(fmt.Sprintf("enqueue latencies exclude the calibrated cost of one clock read, %s ns", results.FormatNumber(p.ClockNs))))
 		}
-		err = errors.Join(err, out.add(p.Records()...))
+		err = errors.Join(err, out.Add(p.Records()...))
 		if p.Err != nil {
 			fmt.Fprintf(w, "  %s %s: ERROR %v\n", WorkloadQueue, p.Name(), p.Err)
 			return
@@ -169,10 +165,10 @@ func CopyBench(ctx context.Context, cfg CopyConfig, outDir string, w io.Writer) 
 	if err != nil {
 		return nil, err
 	}
-	defer out.close()
+	defer out.Close()
 	pts, err := RunCopy(ctx, cfg)
 	for _, p := range pts {
-		err = errors.Join(err, out.add(p.Records()...))
+		err = errors.Join(err, out.Add(p.Records()...))
 	}
 	if err != nil {
 		return nil, err
@@ -186,77 +182,39 @@ func hostInfo(ctx context.Context, workloads ...string) results.Info {
 	return results.Info{Metrics: declare(workloads...), Host: results.CollectHost(ctx, results.HostOptions{})}
 }
 
-// output keeps a bake-off's records: in memory, and, with a directory, in
-// a results run directory as the points finish (an interrupted run keeps
-// them, marked incomplete).
+// output is a bake-off's recorder and the metric columns of its table.
 type output struct {
-	run     *results.Run     // nil: print only
-	recs    []results.Record // without run
-	metrics []string         // the table's columns, in order
+	*results.Recorder
+	metrics []string // the table's columns, in order
 }
 
-// newOutput starts a run named name in dir ("" for none) with the
-// settings as config.toml and info (Experiment becomes name) as
-// host.json.
+// newOutput starts recording a run named name (in dir; "" prints only)
+// measuring info's metrics.
 func newOutput(dir, name string, settings map[string]any, info results.Info) (*output, error) {
-	o := &output{}
-	for _, m := range info.Metrics {
-		o.metrics = append(o.metrics, m.Name)
-	}
-	if dir == "" {
-		return o, nil
-	}
-	var text bytes.Buffer
-	fmt.Fprintf(&text, "# polytropon %s: the configuration of this run, defaults resolved\n", name)
-	if err := toml.NewEncoder(&text).Encode(settings); err != nil {
-		return nil, fmt.Errorf("bench: encode settings: %w", err)
-	}
-	run, err := results.Create(dir, name)
+	rec, err := results.NewRecorder(dir, name, settings, info)
 	if err != nil {
 		return nil, err
 	}
-	info.Experiment = name
-	if err := errors.Join(run.WriteConfig(text.Bytes()), run.WriteInfo(info)); err != nil {
-		run.Close()
-		return nil, err
+	o := &output{Recorder: rec}
+	for _, m := range info.Metrics {
+		o.metrics = append(o.metrics, m.Name)
 	}
-	o.run = run
 	return o, nil
-}
-
-func (o *output) add(recs ...results.Record) error {
-	if o.run == nil {
-		o.recs = append(o.recs, recs...)
-		return nil
-	}
-	for _, rec := range recs {
-		if err := o.run.Append(rec); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// note adds a note about the whole run.
-func (o *output) note(text string) error {
-	return o.add(results.Record{Kind: results.KindNote, Note: text, Time: time.Now().UTC()})
 }
 
 // report summarizes the records, prints the table and the goals, and
 // with a run directory finishes it: summary.csv, bench.txt and the
 // figures (a figure without data is a warning, not a failure).
 func (o *output) report(w io.Writer, plots []results.PlotSpec, goals func(*results.Table) string) (*results.Table, error) {
-	var t *results.Table
+	t, err := o.Finish()
+	if err != nil {
+		return nil, err
+	}
 	var files []string
 	var plotErr error
-	if o.run == nil {
-		t = results.BuildTable(o.recs, nil)
-	} else {
-		var err error
-		if t, err = o.run.Finish(); err != nil {
-			return nil, err
-		}
-		files, plotErr = o.run.DrawPlots(plots)
+	run := o.Run()
+	if run != nil {
+		files, plotErr = run.DrawPlots(plots)
 	}
 	fmt.Fprintln(w)
 	if err := t.WriteWide(w, o.metrics...); err != nil {
@@ -264,23 +222,15 @@ func (o *output) report(w io.Writer, plots []results.PlotSpec, goals func(*resul
 	}
 	fmt.Fprintln(w)
 	fmt.Fprint(w, goals(t))
-	if o.run == nil {
+	if run == nil {
 		return t, nil
 	}
-	fmt.Fprintf(w, "\nrun %s: %s, %s, %s, %s (benchstat), %s; %d figures (png+svg) in %s/\n", o.run.Dir, results.ConfigFile, results.HostFile,
+	fmt.Fprintf(w, "\nrun %s: %s, %s, %s, %s (benchstat), %s; %d figures (png+svg) in %s/\n", run.Dir, results.ConfigFile, results.HostFile,
 		results.SamplesFile, results.BenchFile, results.SummaryFile, len(files)/2, results.PlotsDir)
 	if plotErr != nil {
 		fmt.Fprintf(w, "warning: %v\n", plotErr)
 	}
 	return t, nil
-}
-
-// close leaves a run directory that report did not finish marked
-// incomplete.
-func (o *output) close() {
-	if o.run != nil {
-		o.run.Close()
-	}
 }
 
 func mustCPUs() []int {

@@ -656,6 +656,12 @@ func ProportionalityPlot(t *Table, spec PlotSpec, weights []float64) (*plot.Plot
 	p.Y.Label.Text = "normalized " + spec.Y
 	ideal := plotter.XYs{}
 	drawn := 0
+	// A starving tenant (weighted allocation without aging) sends its
+	// point's normalized bandwidths far above the weight ratio: the y axis
+	// then stops at 1.5 times the largest weight ratio (the legend still
+	// gives each point's PV).
+	ceiling := 1.5 * slices.Max(weights) / slices.Min(weights)
+	offScale := false
 	for i, pt := range t.Points() {
 		bw, ok := tenantMeans(t, pt, spec.Y, len(weights), PoolName)
 		if !ok {
@@ -672,6 +678,7 @@ func ProportionalityPlot(t *Table, spec PlotSpec, weights []float64) (*plot.Plot
 		xys := make(plotter.XYs, len(nb))
 		for k := range nb {
 			xys[k] = plotter.XY{X: nw[k], Y: nb[k]}
+			offScale = offScale || nb[k] > ceiling
 		}
 		slices.SortStableFunc(xys, func(a, b plotter.XY) int { return cmpFloat(a.X, b.X) })
 		l, pts, err := plotter.NewLinePoints(xys)
@@ -699,6 +706,9 @@ func ProportionalityPlot(t *Table, spec PlotSpec, weights []float64) (*plot.Plot
 	p.Add(l)
 	p.Legend.Add("ideal (weight ratio)", l)
 	makeLegendRoom(p, drawn+1, false)
+	if offScale {
+		p.Y.Min, p.Y.Max = 0, ceiling
+	}
 	return p, nil
 }
 

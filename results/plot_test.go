@@ -204,3 +204,24 @@ func TestPlotDataSeries(t *testing.T) {
 		t.Errorf("byte axis over design names accepted")
 	}
 }
+
+// TestProportionalityClipsAStarvingTenant: when a tenant's normalized
+// bandwidth runs far above the weight ratio (skew 6: the heaviest tenant
+// takes nearly everything), the y axis stops at 1.5 times the largest
+// weight ratio; a proportional run keeps its automatic axis.
+func TestProportionalityClipsAStarvingTenant(t *testing.T) {
+	weights := []float64{100, 200}
+	for _, c := range []struct {
+		skew    float64
+		clipped bool
+	}{{1, false}, {6, true}} {
+		spec := synthSpec{seed: 5, systems: []string{"D"}, pools: []int{2}, reps: 3, base: map[string]float64{"D": 50}, tenants: weights, skew: c.skew}
+		p, err := BuildPlot(BuildTable(synthRecords(spec), weights), PlotSpec{Kind: "proportionality", Y: MetricThroughput}, weights)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := p.Y.Max == 3 && p.Y.Min == 0; got != c.clipped {
+			t.Errorf("skew %v: y axis %v..%v, clipped at 0..3: %v, want %v", c.skew, p.Y.Min, p.Y.Max, got, c.clipped)
+		}
+	}
+}

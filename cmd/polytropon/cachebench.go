@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -24,7 +25,7 @@ func runCachebench(stdout, stderr io.Writer, args []string) error {
 	fset := newFlagSet("cachebench", "EXPERIMENT.toml", stderr)
 	settings := fset.String("settings", strings.Join(cachebench.DefaultSettings, ","),
 		"comma-separated cache settings to compare: conventional, direct, weighted, weighted-aging, lru")
-	out := fset.String("out", "", "directory for report.txt, bench.txt and plots/ (default: print only)")
+	out := fset.String("out", "", "directory in which the run directory cachebench-<UTC time> is created (summary.csv, bench.txt for benchstat, samples, the proportionality figure; compare runs with polytropon compare); default: print only")
 	work := fset.String("work", "", "directory for the tenants' data (default: a temporary directory, removed)")
 	duration := fset.Duration("duration", 0, "override run.duration")
 	warmup := fset.Duration("warmup", -1, "override run.warmup")
@@ -64,22 +65,21 @@ func runCachebench(stdout, stderr io.Writer, args []string) error {
 	if capacity > 0 {
 		cfg.Capacity = capacity.Bytes()
 	}
-	cfg.PageSize, cfg.Slots, cfg.WorkDir = *pageSize, *slots, *work
+	cfg.PageSize, cfg.Slots, cfg.WorkDir, cfg.OutDir = *pageSize, *slots, *work, *out
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	rep, err := cachebench.Run(ctx, cfg, stderr)
-	if err != nil {
+	if rep == nil {
 		return err
 	}
-	if err := rep.WriteText(stdout); err != nil {
-		return err
+	if werr := rep.WriteText(stdout); werr != nil {
+		return errors.Join(err, werr)
 	}
-	if *out != "" {
-		files, err := rep.WriteAll(*out, cfg.Weights)
-		for _, f := range files {
-			fmt.Fprintln(stdout, "wrote", f)
+	if rep.Dir != "" {
+		fmt.Fprintf(stdout, "run %s\n", rep.Dir)
+		for _, f := range rep.Files {
+			fmt.Fprintln(stdout, "plot:", f)
 		}
-		return err
 	}
-	return nil
+	return err
 }

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 
 	"polytropon/results"
+	"polytropon/runner/cachebench"
 	"polytropon/runner/config"
 	"polytropon/runner/ipcbench"
 )
@@ -37,7 +38,8 @@ func plotRun(stdout, stderr io.Writer, args []string) error {
 		fmt.Fprintln(stderr, "warning:", w)
 	}
 	// An experiment's run draws its [[plot]] tables; a bake-off run
-	// (queuebench, copybench) has no experiment file and draws its own.
+	// (queuebench, copybench, cachebench) has no experiment file and
+	// draws its own.
 	var specs []results.PlotSpec
 	var ok bool
 	if exp, err := config.Parse(filepath.Join(run.Dir, results.ConfigFile), run.Config); err == nil {
@@ -47,7 +49,9 @@ func plotRun(stdout, stderr io.Writer, args []string) error {
 		}
 		specs = exp.PlotSpecs()
 	} else if specs, ok = ipcbench.Plots(run); !ok {
-		return err
+		if specs, ok = cachebench.Plots(run); !ok {
+			return err
+		}
 	}
 	if *table {
 		if err := run.Table().WriteText(stdout); err != nil {

@@ -5,8 +5,13 @@
 // cache setting (conventional, direct I/O, weight-aware with and without
 // aging), all in one run. It reports each tenant's bandwidth, the
 // proportionality variation PV and Jain's index per setting
-// (results.PV, results.Jain), and draws the normalized-bandwidth-versus-
-// weight plot.
+// (results.PV, results.Jain), and, with Config.OutDir, stores the run
+// through package results like a harness run: each setting is a point
+// (setting=<label>), each tenant an instance of it (container i of pool 0,
+// as the harness's container tenants), so summary.csv has the tenants'
+// throughput_mbps@c<i>, pv and jain, bench.txt is readable by benchstat,
+// polytropon compare takes two runs, and the normalized-bandwidth-versus-
+// weight figure is drawn (Plots).
 //
 // The experiment files experiments/justitia-*.toml are harness files
 // (runner/config schema); FromExperiment reads the tenants' weights, the
@@ -21,7 +26,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"text/tabwriter"
 	"time"
@@ -72,6 +76,9 @@ type Config struct {
 	WorkDir     string        // backend data; default a temporary directory (removed)
 	NoODirect   bool          // open the backend buffered (for hosts without O_DIRECT)
 	Seed        int64
+	// OutDir, when set, receives the run directory cachebench-<UTC time>/
+	// (results.Recorder); "" stores nothing.
+	OutDir string
 }
 
 // TenantResult is one tenant's outcome under one setting.
@@ -101,6 +108,37 @@ type SettingResult struct {
 type Report struct {
 	Name     string
 	Settings []SettingResult
+	// Table is the results summary of the run (per-tenant throughput,
+	// pv, jain, cache hit ratios, ... per setting).
+	Table *results.Table
+	// Dir is the run directory (Config.OutDir); Files are the figures
+	// drawn there.
+	Dir   string
+	Files []string
+}
+
+// RunName is the name of cachebench runs (results.Info.Experiment).
+const RunName = "cachebench"
+
+// Plots are the figures of a stored cachebench run (ok is false for other
+// runs): the tenants' normalized bandwidth against their normalized
+// weight, a line per setting.
+func Plots(run *results.Run) (specs []results.PlotSpec, ok bool) {
+	if run.Info.Experiment != RunName {
+		return nil, false
+	}
+	return []results.PlotSpec{{Kind: "proportionality", Title: "Tenants: normalized bandwidth vs weight", File: "proportionality"}}, true
+}
+
+// settings is config.toml of a run: the configuration, defaults resolved.
+func (c *Config) settings(workload string) map[string]any {
+	var labels []string
+	for _, st := range c.Settings {
+		labels = append(labels, st.Label)
+	}
+	return map[string]any{"name": c.Name, "weights": c.Weights, "capacity": c.Capacity, "page_size": c.PageSize,
+		"slots": c.Slots, "settings": labels, "workload": workload, "warmup": c.Warmup, "duration": c.Duration,
+		"repetitions": c.Repetitions, "no_odirect": c.NoODirect, "seed": c.Seed}
 }
 
 func (c *Config) check() error {
@@ -159,12 +197,29 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Report, error) {
 		defer os.RemoveAll(dir)
 		cfg.WorkDir = dir
 	}
+	workload := ""
+	if w, err := cfg.NewWorkload(0); err == nil {
+		workload = w.Name()
+	}
+	weights := make([]float64, len(cfg.Weights))
+	for i, w := range cfg.Weights {
+		weights[i] = float64(w)
+	}
+	out, err := results.NewRecorder(cfg.OutDir, RunName, cfg.settings(workload),
+		results.Info{Weights: weights, Host: results.CollectHost(ctx, results.HostOptions{})})
+	if err != nil {
+		return nil, err
+	}
+	defer out.Close()
 	rep := &Report{Name: cfg.Name}
 	for _, st := range cfg.Settings {
 		sr := SettingResult{Setting: st}
 		samples := make([][]float64, len(cfg.Weights))
 		for r := 0; r < cfg.Repetitions; r++ {
 			res, stats, err := runOnce(ctx, cfg, st, r)
+			if rerr := out.Add(repetitionRecords(st, r, workload, res, stats, err)...); rerr != nil {
+				return rep, rerr
+			}
 			if err != nil {
 				return rep, fmt.Errorf("cachebench: setting %s, repetition %d: %w", st.Label, r, err)
 			}
@@ -218,7 +273,51 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Report, error) {
 		}
 		rep.Settings = append(rep.Settings, sr)
 	}
-	return rep, nil
+	if rep.Table, err = out.Finish(); err != nil {
+		return rep, err
+	}
+	if run := out.Run(); run != nil {
+		rep.Dir = run.Dir
+		specs, _ := Plots(run)
+		rep.Files, err = run.DrawPlots(specs)
+	}
+	return rep, err
+}
+
+// repetitionRecords are the results records of one repetition of setting
+// st: each tenant's workload result as instance i of pool 0, and the
+// closing record with the tenants' cache hit ratio and share of the
+// allocation grants (metrics "cache_hit_ratio@c<i>", "cache_grant_share@c<i>"),
+// or the repetition's error.
+func repetitionRecords(st Setting, r int, workload string, res []*workloads.Result, stats []cache.TenantStats, err error) []results.Record {
+	ps := []results.Param{{Key: "setting", Value: st.Label}}
+	name := results.PointName(ps)
+	closing := results.Record{Kind: results.KindRepetition, Point: name, Params: ps, Repetition: r, OK: err == nil, Time: time.Now().UTC()}
+	if err != nil {
+		closing.Error = err.Error()
+		return []results.Record{closing}
+	}
+	var recs []results.Record
+	var grants int64
+	for _, s := range stats {
+		grants += s.Grants
+	}
+	for i, x := range res {
+		ir := results.InstanceResult(*x)
+		recs = append(recs, results.Record{Kind: results.KindInstance, Point: name, Params: ps, Repetition: r,
+			Workload: workload, Role: "main", Pool: 0, Instance: i, Result: &ir})
+		if i >= len(stats) {
+			continue
+		}
+		tenant := results.ContainerName(i)
+		if h, m := stats[i].Hits, stats[i].Misses; h+m > 0 {
+			closing.Metrics = append(closing.Metrics, results.Metric{Pool: tenant, Name: "cache_hit_ratio", Unit: "ratio", Value: float64(h) / float64(h+m)})
+		}
+		if grants > 0 {
+			closing.Metrics = append(closing.Metrics, results.Metric{Pool: tenant, Name: "cache_grant_share", Unit: "ratio", Value: float64(stats[i].Grants) / float64(grants)})
+		}
+	}
+	return append(recs, closing)
 }
 
 func tenantName(i int) string { return fmt.Sprintf("t%d", i) }
@@ -340,81 +439,4 @@ func (r *Report) WriteText(w io.Writer) error {
 		fmt.Fprintf(tw, "%s\t%.3f\t%.3f\t%.1f\t\t\t\t\t\t\n", s.Setting.Label, s.PV, s.Jain, total)
 	}
 	return tw.Flush()
-}
-
-// WriteBench writes Go benchmark lines, one per setting and tenant plus
-// one per setting with PV and Jain, for benchstat.
-func (r *Report) WriteBench(w io.Writer) error {
-	name := r.Name
-	if !strings.HasPrefix(name, "justitia") {
-		name = "justitia-" + name
-	}
-	for _, s := range r.Settings {
-		for _, t := range s.Tenants {
-			fmt.Fprintf(w, "%s 1 %.3f MB/s %.4f norm-bw %.4f hit-ratio\n",
-				results.BenchName(name, []results.Param{{Key: "setting", Value: s.Setting.Label}, {Key: "tenant", Value: t.Name}, {Key: "weight", Value: int64(t.Weight)}}),
-				t.MBps, t.NormBW, t.HitRatio)
-		}
-		fmt.Fprintf(w, "%s 1 %.4f pv %.4f jain\n",
-			results.BenchName(name, []results.Param{{Key: "setting", Value: s.Setting.Label}}), s.PV, s.Jain)
-	}
-	return nil
-}
-
-// Table converts the report to a results table (points "setting=<label>",
-// metric "throughput_mbps@p<i>") for results.ProportionalityPlot.
-func (r *Report) Table() *results.Table {
-	t := &results.Table{Workload: "justitia"}
-	for _, s := range r.Settings {
-		pt := "setting=" + s.Setting.Label
-		for i, tr := range s.Tenants {
-			t.Rows = append(t.Rows, &results.Row{Point: pt, Params: []results.Param{{Key: "setting", Value: s.Setting.Label}},
-				Metric: results.MetricThroughput + "@" + results.PoolName(i), Unit: "MB/s",
-				Samples: tr.Samples, Summary: results.Summarize(tr.Samples)})
-		}
-	}
-	return t
-}
-
-// WriteAll writes report.txt, bench.txt and the plot (plots/<name>.png,
-// .svg) into dir and returns the files written.
-func (r *Report) WriteAll(dir string, weights []int) ([]string, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("cachebench: %w", err)
-	}
-	var files []string
-	for _, f := range []struct {
-		name  string
-		write func(io.Writer) error
-	}{{"report.txt", r.WriteText}, {"bench.txt", r.WriteBench}} {
-		p := filepath.Join(dir, f.name)
-		out, err := os.Create(p)
-		if err != nil {
-			return files, fmt.Errorf("cachebench: %w", err)
-		}
-		err = errors.Join(f.write(out), out.Close())
-		if err != nil {
-			return files, fmt.Errorf("cachebench: %s: %w", p, err)
-		}
-		files = append(files, p)
-	}
-	ws := make([]float64, len(weights))
-	for i, w := range weights {
-		ws[i] = float64(w)
-	}
-	p, err := results.ProportionalityPlot(r.Table(), results.PlotSpec{Kind: "proportionality",
-		Title: r.Name + ": normalized bandwidth vs weight", File: r.Name}, ws)
-	if err != nil {
-		return files, err
-	}
-	// A starving tenant (weighted without aging) sends its setting's
-	// normalized bandwidths far off scale: clip the y axis near the ideal
-	// line (the legend still gives each setting's PV).
-	maxW, minW := 0.0, ws[0]
-	for _, w := range ws {
-		maxW, minW = max(maxW, w), min(minW, w)
-	}
-	p.Y.Min, p.Y.Max = 0, 1.5*maxW/minW
-	saved, err := results.SavePlot(p, filepath.Join(dir, "plots"), r.Name)
-	return append(files, saved...), err
 }

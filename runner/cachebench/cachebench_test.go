@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"polytropon/results"
 	"polytropon/runner/cachebench"
 	"polytropon/workloads"
 )
@@ -39,8 +40,9 @@ func TestCheckedInExperiments(t *testing.T) {
 }
 
 // TestRunSmoke runs a tiny experiment end to end: every setting measures
-// every tenant, PV and Jain are computed, and the report, benchmark lines
-// and plot are written.
+// every tenant, PV and Jain are computed, and the run is stored through
+// results: summary with each tenant's bandwidth, pv and jain per setting,
+// benchmark lines, the proportionality figure.
 func TestRunSmoke(t *testing.T) {
 	weights := []int{100, 300}
 	cfg := cachebench.Config{
@@ -50,6 +52,7 @@ func TestRunSmoke(t *testing.T) {
 		PageSize: 64 << 10,
 		Duration: 300 * time.Millisecond,
 		WorkDir:  t.TempDir(),
+		OutDir:   t.TempDir(),
 		NewWorkload: func(int) (workloads.Workload, error) {
 			w, err := workloads.New("seqread")
 			if err != nil {
@@ -87,17 +90,25 @@ func TestRunSmoke(t *testing.T) {
 			t.Errorf("%s: no cache misses recorded for a cold cache", s.Setting.Label)
 		}
 	}
-	out := t.TempDir()
-	files, err := rep.WriteAll(out, weights)
-	if err != nil {
-		t.Fatal(err)
+	if len(rep.Files) != 2 {
+		t.Errorf("drew %v, want the proportionality figure as .png and .svg", rep.Files)
 	}
-	if len(files) != 4 {
-		t.Errorf("wrote %v, want report.txt, bench.txt and the plot as .png and .svg", files)
+	run, warn, err := results.Open(rep.Dir)
+	if err != nil || len(warn) > 0 || !run.Complete() {
+		t.Fatalf("stored run %s: %v %v (complete %v)", rep.Dir, err, warn, run != nil && run.Complete())
 	}
-	bench, _ := os.ReadFile(filepath.Join(out, "bench.txt"))
-	if !bytes.Contains(bench, []byte("BenchmarkJustitiaSmoke/setting=weighted-aging/tenant=t1/weight=300 1 ")) {
-		t.Errorf("bench.txt lacks the per-tenant line of weighted-aging:\n%s", bench)
+	table := run.Table()
+	for _, m := range []string{"throughput_mbps@c1", "pv", "jain", "cache_hit_ratio@c0"} {
+		if row := table.Lookup("setting=weighted-aging", m); row == nil || row.N != 1 {
+			t.Errorf("summary of setting=weighted-aging: %s: %+v; want one sample", m, row)
+		}
+	}
+	if row := table.Lookup("setting=weighted-aging", "throughput_mbps@c1"); row != nil && math.Abs(row.Mean-rep.Settings[3].Tenants[1].MBps) > 1e-6*row.Mean {
+		t.Errorf("stored tenant c1 bandwidth %v, report %v", row.Mean, rep.Settings[3].Tenants[1].MBps)
+	}
+	bench, _ := os.ReadFile(filepath.Join(rep.Dir, results.BenchFile))
+	if !bytes.Contains(bench, []byte("BenchmarkSeqread/setting=weighted-aging 1 ")) {
+		t.Errorf("bench.txt lacks the line of weighted-aging:\n%s", bench)
 	}
 	var text strings.Builder
 	if err := rep.WriteText(&text); err != nil || !strings.Contains(text.String(), "weighted-aging") {

@@ -31,7 +31,7 @@ func compareRuns(stdout, stderr io.Writer, args []string) error {
 	alpha := fset.Float64("alpha", -1, "significance level (default: [compare] alpha, else 0.05)")
 	test := fset.String("test", "", `"mann-whitney" or "welch" (default: [compare] test, else mann-whitney)`)
 	var metrics metricList
-	fset.Var(&metrics, "metric", `metric to compare; repeatable; "all" for every metric (default: [compare] metrics, else run.main_metric; every metric for a queuebench or copybench run)`)
+	fset.Var(&metrics, "metric", `metric to compare; repeatable; "all" for every metric (default: [compare] metrics, else run.main_metric; every metric for a queuebench, copybench or cachebench run)`)
 	if err := fset.Parse(args); err != nil {
 		return err
 	}
@@ -51,7 +51,7 @@ func compareRuns(stdout, stderr io.Writer, args []string) error {
 		fmt.Fprintln(stderr, "warning:", w)
 	}
 	// An experiment's run takes its [compare] settings; a benchmark
-	// subcommand's run (queuebench, copybench: no experiment file, its
+	// subcommand's run (queuebench, copybench, cachebench: no experiment file, its
 	// metrics declared in host.json) compares every metric by default.
 	opts := results.CompareOptions{Threshold: 0.05, Alpha: 0.05, Test: "mann-whitney"}
 	if exp, err := config.Parse(filepath.Join(base.Dir, results.ConfigFile), base.Config); err == nil {

@@ -117,6 +117,14 @@ type Report struct {
 	Files []string
 }
 
+// cacheMetrics are the metrics cachebench measures beside the workloads'
+// (declared in host.json, so polytropon compare reads the run as a
+// benchmark's: every metric by default).
+var cacheMetrics = []results.MetricInfo{
+	{Name: "cache_hit_ratio", Unit: "ratio", HigherIsBetter: true},
+	{Name: "cache_grant_share", Unit: "ratio", HigherIsBetter: true},
+}
+
 // RunName is the name of cachebench runs (results.Info.Experiment).
 const RunName = "cachebench"
 
@@ -206,7 +214,7 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Report, error) {
 		weights[i] = float64(w)
 	}
 	out, err := results.NewRecorder(cfg.OutDir, RunName, cfg.settings(workload),
-		results.Info{Weights: weights, Host: results.CollectHost(ctx, results.HostOptions{})})
+		results.Info{Weights: weights, Metrics: cacheMetrics, Host: results.CollectHost(ctx, results.HostOptions{})})
 	if err != nil {
 		return nil, err
 	}

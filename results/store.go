@@ -241,6 +241,8 @@ type Host struct {
 	MemoryBytes  int64             `json:"memory_bytes"`
 	CgroupMode   string            `json:"cgroup_mode"` // "v2", "v1", "hybrid"
 	GoVersion    string            `json:"go_version"`
+	Version      string            `json:"version,omitempty"`    // the binary's module version (buildinfo)
+	BuildTags    []string          `json:"build_tags,omitempty"` // e.g. ["ceph", "pacific"]
 	GitCommit    string            `json:"git_commit,omitempty"`
 	GitDirty     bool              `json:"git_dirty,omitempty"`
 	CommandLine  []string          `json:"command_line"`

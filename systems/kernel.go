@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"polytropon/fs/mountinfo"
+	"polytropon/internal/hostcheck"
 	"polytropon/internal/units"
 )
 
@@ -55,6 +56,9 @@ type kernelSystem struct {
 
 func (s *kernelSystem) Name() string { return s.name }
 
+// Backend is the storage backend the system runs on.
+func (*kernelSystem) Backend() string { return "local" }
+
 // Check reports whether the kernel filesystems and their tools are here.
 func (s *kernelSystem) Check() error {
 	if os.Geteuid() != 0 {
@@ -72,7 +76,7 @@ func (s *kernelSystem) Check() error {
 	if s.overlay {
 		need = append(need, "overlay")
 	}
-	have, err := os.ReadFile("/proc/filesystems")
+	have, err := os.ReadFile(hostcheck.ProcFilesystems)
 	if err != nil {
 		return fmt.Errorf("%w: %s: %v", ErrUnavailable, s.name, err)
 	}
@@ -85,13 +89,7 @@ func (s *kernelSystem) Check() error {
 }
 
 func hasFilesystem(procFilesystems, name string) bool {
-	for _, line := range strings.Split(procFilesystems, "\n") {
-		f := strings.Fields(line)
-		if len(f) > 0 && f[len(f)-1] == name {
-			return true
-		}
-	}
-	return false
+	return hostcheck.HasFilesystem(procFilesystems, name)
 }
 
 // Setup prepares one pool: an ext4 image (or a host directory) with one

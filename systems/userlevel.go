@@ -79,6 +79,9 @@ type userlevelSystem struct{}
 
 func (*userlevelSystem) Name() string { return "D" }
 
+// Backend is the storage backend the system runs on.
+func (*userlevelSystem) Backend() string { return "local" }
+
 // Check reports whether the service binary can be found.
 func (*userlevelSystem) Check() error {
 	_, err := serviceBinary("")

@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"polytropon/internal/hostcheck"
 	"polytropon/internal/units"
 	"polytropon/results"
 )
@@ -51,6 +52,9 @@ type Lighttpd struct {
 
 func (w *Lighttpd) Name() string { return "lighttpd" }
 
+// Tools is the external program the workload runs.
+func (w *Lighttpd) Tools() []hostcheck.Program { return []hostcheck.Program{hostcheck.Lighttpd} }
+
 func (w *Lighttpd) Validate() error {
 	return errors.Join(
 		checkRange(w.Name(), "clones", int64(w.Clones), 1, 4096),
@@ -86,7 +90,7 @@ mimetype.assign = ( ".html" => "text/html" )
 }
 
 func (w *Lighttpd) Prepare(ctx context.Context, env *Env) error {
-	bin, err := findTool("lighttpd", "lighttpd")
+	bin, err := findTool(hostcheck.Lighttpd)
 	if err != nil {
 		return err
 	}

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"polytropon/internal/hostcheck"
 	"polytropon/internal/units"
 	"polytropon/results"
 )
@@ -49,6 +50,9 @@ type RandomIO struct {
 }
 
 func (w *RandomIO) Name() string { return "randomio" }
+
+// Tools is the external program the workload runs.
+func (w *RandomIO) Tools() []hostcheck.Program { return []hostcheck.Program{hostcheck.StressNG} }
 
 var hddOpt = regexp.MustCompile(`^[a-z0-9-]+$`)
 
@@ -92,7 +96,7 @@ func (w *RandomIO) Parameters() map[string]string {
 }
 
 func (w *RandomIO) Prepare(ctx context.Context, env *Env) error {
-	bin, err := findTool("stress-ng", "stress-ng")
+	bin, err := findTool(hostcheck.StressNG)
 	if err != nil {
 		return err
 	}

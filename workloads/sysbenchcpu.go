@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+
+	"polytropon/internal/hostcheck"
 )
 
 func init() {
@@ -30,6 +32,9 @@ type SysbenchCPU struct {
 }
 
 func (w *SysbenchCPU) Name() string { return "sysbench-cpu" }
+
+// Tools is the external program the workload runs.
+func (w *SysbenchCPU) Tools() []hostcheck.Program { return []hostcheck.Program{hostcheck.Sysbench} }
 
 func (w *SysbenchCPU) Validate() error {
 	errs := []error{
@@ -62,7 +67,7 @@ func (w *SysbenchCPU) Parameters() map[string]string {
 }
 
 func (w *SysbenchCPU) Prepare(ctx context.Context, env *Env) error {
-	bin, err := findTool("sysbench", "sysbench")
+	bin, err := findTool(hostcheck.Sysbench)
 	w.binary = bin
 	return err
 }

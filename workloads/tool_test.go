@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"polytropon/internal/hostcheck"
 )
 
 func readTestdata(t *testing.T, name string) []byte {
@@ -186,7 +188,7 @@ func TestSysbenchCPUMakeCmd(t *testing.T) {
 }
 
 func TestFindToolMissing(t *testing.T) {
-	_, err := findTool("no-such-package", "no-such-program-polytropon")
+	_, err := findTool(hostcheck.Program{Names: []string{"no-such-program-polytropon"}, Package: "no-such-package"})
 	if !errors.Is(err, ErrToolMissing) || !strings.Contains(err.Error(), "no-such-package") {
 		t.Errorf("got %v, want ErrToolMissing naming the package", err)
 	}
@@ -207,7 +209,7 @@ func TestToolEnvAndDir(t *testing.T) {
 
 func requireTool(t *testing.T, pkg, name string) {
 	t.Helper()
-	if _, err := findTool(pkg, name); err != nil {
+	if _, err := findTool(hostcheck.Program{Names: []string{name}, Package: pkg}); err != nil {
 		t.Skipf("needs %s: install Debian package %s", name, pkg)
 	}
 }

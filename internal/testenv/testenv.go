@@ -11,7 +11,6 @@
 package testenv
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -21,6 +20,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"polytropon/internal/hostcheck"
 )
 
 // RequireRoot skips unless the test runs as root; why says what root is
@@ -76,33 +77,43 @@ func CephConf(tb testing.TB) string {
 	return conf
 }
 
-// cephReachable dials the first monitor address of conf.
-func cephReachable(conf string) error {
-	data, err := os.ReadFile(conf)
+// cephReachable dials the monitors of conf.
+func cephReachable(conf string) error { return hostcheck.DialCeph(conf, 2*time.Second) }
+
+// FakeCephMonitor listens on a loopback port that answers every
+// connection with banner (a Ceph messenger's "ceph v2\n", or anything
+// else) and closes it; the test closes the listener at its end. It returns
+// the address. For tests of what finds and dials a cluster, not of Ceph.
+func FakeCephMonitor(tb testing.TB, banner string) string {
+	tb.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return err
+		tb.Fatal(err)
 	}
-	for _, line := range strings.Split(string(data), "\n") {
-		k, v, ok := strings.Cut(line, "=")
-		if !ok || strings.TrimSpace(k) != "mon host" {
-			continue
-		}
-		for _, f := range strings.FieldsFunc(v, func(r rune) bool { return strings.ContainsRune("[], ", r) }) {
-			addr := strings.TrimPrefix(strings.TrimPrefix(f, "v2:"), "v1:")
-			if i := strings.IndexByte(addr, '/'); i >= 0 {
-				addr = addr[:i] // v2:127.0.0.1:3300/0
-			}
-			if !strings.Contains(addr, ":") {
-				addr += ":6789" // the legacy default port
-			}
-			c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	tb.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
 			if err != nil {
-				return fmt.Errorf("monitor %s: %w", addr, err)
+				return
 			}
-			return c.Close()
+			c.Write([]byte(banner))
+			c.Close()
 		}
+	}()
+	return l.Addr().String()
+}
+
+// DeadPort returns a loopback address on which nothing listens.
+func DeadPort(tb testing.TB) string {
+	tb.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
 	}
-	return errors.New("no \"mon host\" line")
+	addr := l.Addr().String()
+	l.Close()
+	return addr
 }
 
 var builds struct {

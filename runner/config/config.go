@@ -93,7 +93,7 @@ type Pools struct {
 
 // Ceph is the [ceph] table: an external cluster for backend = "ceph".
 type Ceph struct {
-	Conf    string `toml:"conf"`    // ceph.conf path; default $CEPH_CONF
+	Conf    string `toml:"conf"`    // ceph.conf path; default $CEPH_CONF, $POLYTROPON_CEPH_CONF, then polytropon ceph up's cluster
 	Keyring string `toml:"keyring"` // default from the conf
 	User    string `toml:"user"`    // client name without "client.", default "admin"
 	FSName  string `toml:"fs_name"` // CephFS file system name, default the cluster's default

@@ -113,6 +113,35 @@ name = "fakeio"
 	}
 }
 
+// TestCephConfDefault: on the ceph backend the conf comes from the file,
+// else $CEPH_CONF, else $POLYTROPON_CEPH_CONF; none at all is valid (the
+// systems then look for polytropon ceph up's cluster, and the pre-run
+// check says when there is none).
+func TestCephConfDefault(t *testing.T) {
+	const text = "name = \"c\"\nsystems = [\"D\"]\nbackend = \"ceph\"\n[[workload]]\nname = \"fakeio\"\n"
+	for _, tc := range []struct{ file, cephConf, polyConf, want string }{
+		{"", "", "", ""},
+		{"", "", "/p/ceph.conf", "/p/ceph.conf"},
+		{"", "/c/ceph.conf", "/p/ceph.conf", "/c/ceph.conf"},
+		{"/f/ceph.conf", "/c/ceph.conf", "/p/ceph.conf", "/f/ceph.conf"},
+	} {
+		t.Setenv("CEPH_CONF", tc.cephConf)
+		t.Setenv("POLYTROPON_CEPH_CONF", tc.polyConf)
+		src := text
+		if tc.file != "" {
+			src += "[ceph]\nconf = \"" + tc.file + "\"\n"
+		}
+		e := parse(t, src)
+		e.EnsureDefaults()
+		if err := e.Validate(); err != nil {
+			t.Fatalf("%+v: %v", tc, err)
+		}
+		if e.Ceph.Conf != tc.want {
+			t.Errorf("file %q, $CEPH_CONF %q, $POLYTROPON_CEPH_CONF %q: conf %q, want %q", tc.file, tc.cephConf, tc.polyConf, e.Ceph.Conf, tc.want)
+		}
+	}
+}
+
 func parse(t *testing.T, text string) *Experiment {
 	t.Helper()
 	e, err := Parse("x.toml", []byte(text))
@@ -192,7 +221,6 @@ func TestBadFiles(t *testing.T) {
 		{"unknown prefixed option", base + "[options.D]\ncache_colour = 1\n", []string{"x.toml:10:", "options.D.cache_colour", "unknown option"}},
 		{"system option fails validation", base + "[options.D]\nthreads = 0\n", []string{"x.toml:9:", "options.D", "threads must be at least 1"}},
 		{"options of a system without options", strings.Replace(base, `systems = ["D"]`, `systems = ["D", "K-ceph"]`, 1) + "[options.\"K-ceph\"]\nx = 1\n", []string{"x.toml:10:", `options.K-ceph.x: system "K-ceph" takes no options`}},
-		{"ceph without conf", strings.Replace(base, `systems = ["D"]`, "systems = [\"D\"]\nbackend = \"ceph\"", 1), []string{"ceph.conf"}},
 		{"bad backend", strings.Replace(base, `systems = ["D"]`, "systems = [\"D\"]\nbackend = \"nfs\"", 1), []string{"x.toml:3:", "backend"}},
 		{"compare alpha", base + "[compare]\nalpha = 1.5\n", []string{"x.toml:10:", "compare.alpha"}},
 		{"compare test", base + "[compare]\ntest = \"ks\"\n", []string{"compare.test"}},

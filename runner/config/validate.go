@@ -93,8 +93,10 @@ func (e *Experiment) EnsureDefaults() {
 		p.Containers = 1
 	}
 	if e.Backend == "ceph" {
-		if e.Ceph.Conf == "" {
-			e.Ceph.Conf = os.Getenv("CEPH_CONF")
+		for _, env := range []string{"CEPH_CONF", "POLYTROPON_CEPH_CONF"} {
+			if e.Ceph.Conf == "" {
+				e.Ceph.Conf = os.Getenv(env)
+			}
 		}
 		if e.Ceph.User == "" {
 			e.Ceph.User = "admin"
@@ -220,9 +222,9 @@ func (e *Experiment) Validate() error {
 	if e.Backend != "local" && e.Backend != "ceph" {
 		p.add("backend", "%q: want \"local\" or \"ceph\"", e.Backend)
 	}
-	if e.Backend == "ceph" && e.Ceph.Conf == "" {
-		p.add("ceph.conf", "backend \"ceph\" needs a ceph.conf path (or $CEPH_CONF)")
-	}
+	// No ceph.conf at all is left to the systems, which then use the
+	// cluster of `polytropon ceph up` when there is one; the pre-run check
+	// (polytropon doctor) says when there is none.
 	for _, s := range sortedKeys(e.Options) {
 		if !slices.Contains(e.Systems, s) {
 			p.add("options."+s, "options for system %q, which is not in systems %v", s, e.Systems)

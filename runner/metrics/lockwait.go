@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"polytropon/internal/hostcheck"
 )
 
 // lockwait: kernel lock waits per pool, from the lock:contention_begin /
@@ -203,4 +205,26 @@ func stopOnCancel(ctx context.Context, done <-chan struct{}, stop func()) {
 		case <-done:
 		}
 	}()
+}
+
+// Requirements: the lock:contention_* tracepoints in tracefs (mounted by
+// Start when missing) and bpftrace, without which the collector falls
+// back to a raw ftrace instance.
+func (c *lockwaitCollector) Requirements() []hostcheck.Item {
+	const who = "collector lockwait"
+	var items []hostcheck.Item
+	event := filepath.Join(TracingRoot, "events", "lock", "contention_begin")
+	switch _, err := os.Stat(event); {
+	case err == nil:
+		items = append(items, hostcheck.Found("tracefs", TracingRoot+" with lock:contention_* tracepoints", who))
+	case hostcheck.KernelFilesystem("tracefs"):
+		items = append(items, hostcheck.Found("tracefs", "not mounted at "+TracingRoot+"; the collector mounts it (mount -t tracefs nodev "+TracingRoot+")", who))
+	default:
+		items = append(items, hostcheck.Missing("tracefs", "the kernel has no tracefs", "a kernel with CONFIG_FTRACE and lock:contention_* tracepoints (Linux >= 5.19)", who))
+	}
+	b := hostcheck.Bpftrace.Item(who)
+	if !b.OK {
+		b.Detail += "; falls back to a raw ftrace instance (pairs events in user space)"
+	}
+	return append(items, b)
 }

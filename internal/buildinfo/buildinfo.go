@@ -30,30 +30,29 @@ type Info struct {
 // Read returns the binary's build information; fields the binary does not
 // carry stay empty.
 func Read() Info {
-	in := Info{Version: version, Commit: commit, Dirty: dirty == "true", GoVersion: runtime.Version()}
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
+	bi, _ := debug.ReadBuildInfo()
+	return fromBuild(bi, version, commit, dirty == "true")
+}
+
+// fromBuild is Info from the toolchain's stamp bi (nil: none) and the
+// values the Makefile set.
+func fromBuild(bi *debug.BuildInfo, version, commit string, dirty bool) Info {
+	in := Info{Version: version, Commit: commit, Dirty: dirty, GoVersion: runtime.Version()}
+	if bi == nil {
 		return in
 	}
 	if in.Version == "" {
 		in.Version = bi.Main.Version
 	}
-	stamped := false
+	stamped := map[string]string{}
 	for _, s := range bi.Settings {
-		switch s.Key {
-		case "vcs.revision":
-			in.Commit, stamped = s.Value, true
-		case "-tags":
-			in.Tags = strings.FieldsFunc(s.Value, func(r rune) bool { return r == ',' || r == ' ' })
-		}
+		stamped[s.Key] = s.Value
 	}
-	if stamped {
-		in.Dirty = false
-		for _, s := range bi.Settings {
-			if s.Key == "vcs.modified" {
-				in.Dirty = s.Value == "true"
-			}
-		}
+	if tags := stamped["-tags"]; tags != "" {
+		in.Tags = strings.FieldsFunc(tags, func(r rune) bool { return r == ',' || r == ' ' })
+	}
+	if rev, ok := stamped["vcs.revision"]; ok {
+		in.Commit, in.Dirty = rev, stamped["vcs.modified"] == "true"
 	}
 	return in
 }

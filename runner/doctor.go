@@ -288,7 +288,7 @@ func pointSystem(exp *config.Experiment, pt config.Point, hostCores int) (system
 const (
 	poolCost      = 500 * time.Millisecond // cgroups, namespaces, pool engine, agents; and their teardown
 	localCost     = 1 * time.Second        // per pool: an ext4 image and loop mount (K), a service and its mounts (D, F)
-	cephCost      = 3 * time.Second        // per pool: tenant key, directories, ceph-fuse or libcephfs mounts
+	cephCost      = 5 * time.Second        // per pool: tenant key, directories, ceph-fuse or libcephfs mounts, and their removal
 	bpftraceCost  = 2 * time.Second        // lockwait: bpftrace compiles and attaches its probes
 	prepareCost   = 1 * time.Second        // workload Prepare (file sets) inside the repetition
 	sharedLowCost = 2 * time.Second        // pools.shared_lower: the image, built once per repetition

@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
-	"strconv"
 	"strings"
 	"time"
 
@@ -56,7 +55,7 @@ func CollectHost(ctx context.Context, opt HostOptions) Host {
 		h.Kernel = unix.ByteSliceToString(u.Sysname[:]) + " " + unix.ByteSliceToString(u.Release[:]) + " " + unix.ByteSliceToString(u.Machine[:])
 	}
 	h.CPUModel = cpuModel("/proc/cpuinfo")
-	h.MemoryBytes = memTotal("/proc/meminfo")
+	h.MemoryBytes = hostcheck.Meminfo("MemTotal")
 	h.CgroupMode = cgroupMode("/sys/fs/cgroup")
 	if h.GitCommit == "" && opt.SourceDir != "" {
 		h.GitCommit, h.GitDirty = gitState(ctx, opt.SourceDir)
@@ -78,20 +77,6 @@ func cpuModel(path string) string {
 		}
 	}
 	return ""
-}
-
-func memTotal(path string) int64 {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "MemTotal:" {
-			kb, _ := strconv.ParseInt(f[1], 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
 }
 
 // cgroupMode is "v2" (unified), "hybrid" (v1 with a unified mount) or "v1".

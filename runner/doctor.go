@@ -1,14 +1,12 @@
 package runner
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"os"
 	"runtime"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -111,28 +109,11 @@ func Doctor(ctx context.Context, exp *config.Experiment) *Diagnosis {
 // resourceItems are the host's cores and memory.
 func resourceItems() []hostcheck.Item {
 	cores, _ := pool.HostCores()
-	mem := memAvailable()
+	mem := hostcheck.Meminfo("MemAvailable")
 	return []hostcheck.Item{
 		hostcheck.Found("cores", fmt.Sprintf("%d usable by this process", len(cores)), "pools: cores_per_pool x count"),
 		hostcheck.Found("memory", fmt.Sprintf("%.1f GiB available", float64(mem)/(1<<30)), "pools: memory x count"),
 	}
-}
-
-// memAvailable is MemAvailable of /proc/meminfo in bytes (0 if unknown).
-func memAvailable() int64 {
-	f, err := os.Open("/proc/meminfo")
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if fs := strings.Fields(sc.Text()); len(fs) >= 2 && fs[0] == "MemAvailable:" {
-			kb, _ := strconv.ParseInt(fs[1], 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
 }
 
 // workloadTools are the external programs of the registered workloads,
@@ -225,7 +206,7 @@ type pointChecker struct {
 
 func newPointChecker(exp *config.Experiment, clusters *clusterChecks) *pointChecker {
 	cores, _ := pool.HostCores()
-	return &pointChecker{exp: exp, hostCores: len(cores), memory: memAvailable(), root: os.Geteuid() == 0, clusters: clusters}
+	return &pointChecker{exp: exp, hostCores: len(cores), memory: hostcheck.Meminfo("MemAvailable"), root: os.Geteuid() == 0, clusters: clusters}
 }
 
 func (c *pointChecker) check(pt config.Point) PointCheck {

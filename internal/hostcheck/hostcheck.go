@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 )
 
@@ -105,4 +106,20 @@ func HasFilesystem(procFilesystems, fstype string) bool {
 		}
 	}
 	return false
+}
+
+// Meminfo returns a /proc/meminfo value in bytes ("MemTotal",
+// "MemAvailable"); 0 when it cannot be read.
+func Meminfo(key string) int64 {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == key+":" {
+			kb, _ := strconv.ParseInt(f[1], 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
 }

@@ -104,3 +104,15 @@ func TestDialCeph(t *testing.T) {
 		t.Errorf("a monitor without a port: %v %v, want the legacy port 6789", got, err)
 	}
 }
+
+// TestMeminfo: values in bytes, at least what the Go runtime itself uses;
+// an unknown key is 0.
+func TestMeminfo(t *testing.T) {
+	total, avail := hostcheck.Meminfo("MemTotal"), hostcheck.Meminfo("MemAvailable")
+	if total < 1<<20 || avail <= 0 || avail > total {
+		t.Errorf("MemTotal %d, MemAvailable %d bytes: want 0 < available <= total, total above 1 MiB", total, avail)
+	}
+	if v := hostcheck.Meminfo("NoSuchKey"); v != 0 {
+		t.Errorf("unknown key: %d, want 0", v)
+	}
+}

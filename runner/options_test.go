@@ -53,7 +53,10 @@ func TestCheckedInExperimentOptions(t *testing.T) {
 	if o := k.(*systems.KernelOptions); o.Size != 2<<30 {
 		t.Errorf("quick.toml options.K: %+v", o)
 	}
+	// ceph-quick.toml names no cluster: the environment's, else polytropon
+	// ceph up's (the systems look for it).
 	t.Setenv("CEPH_CONF", "")
+	t.Setenv("POLYTROPON_CEPH_CONF", "/polytropon-test/ceph.conf")
 	e, err = config.Load("../experiments/ceph-quick.toml")
 	if err != nil {
 		t.Fatal(err)
@@ -62,7 +65,7 @@ func TestCheckedInExperimentOptions(t *testing.T) {
 	if o := f.(*systems.CephFuseOptions); !reflect.DeepEqual(o.Client, stack.CephConfig{"client_oc_size": "268435456"}) {
 		t.Errorf("ceph-quick.toml options.F/F: %+v", o)
 	}
-	if got := cephCluster(e); got != (systems.CephCluster{Conf: "/tmp/polytropon-ceph/ceph.conf", User: "admin"}) {
+	if got := cephCluster(e); got != (systems.CephCluster{Conf: "/polytropon-test/ceph.conf", User: "admin"}) {
 		t.Errorf("ceph-quick.toml: the systems get the cluster %+v", got)
 	}
 }

@@ -37,8 +37,12 @@ func preflight(ctx context.Context, exp *config.Experiment, opts Options) error 
 	}
 	var b strings.Builder
 	writePointChecks(&b, blocked)
+	file := exp.File
+	if file == "" {
+		file = "FILE.toml"
+	}
 	return fmt.Errorf("%w: %d of %d points of %s:\n%s(fix what they lack, see polytropon doctor %s; or pass -go-on to measure the others)",
-		ErrCannotRun, len(blocked), len(d.Points), exp.Name, b.String(), exp.File)
+		ErrCannotRun, len(blocked), len(d.Points), exp.Name, b.String(), file)
 }
 
 // writePointChecks lists points with their verdict and reason.

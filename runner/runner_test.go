@@ -559,15 +559,19 @@ func TestRunInterrupted(t *testing.T) {
 			}
 		}
 	}
-	time.Sleep(1500 * time.Millisecond) // inside the second repetition's measured phase
-	if len(agentPIDs()) == 0 {
-		t.Errorf("no agent running in the second repetition: the leftover check below would be blind")
-	}
-	if len(poolCgroups(cmd.Process.Pid)) == 0 {
-		t.Errorf("no pool cgroup of the run in the second repetition: the leftover check below would be blind")
-	}
-	if len(loopsUnder(t, work)) == 0 {
-		t.Errorf("no loop device of the run in the second repetition: the leftover check below would be blind")
+	// Interrupt inside the second repetition, once its agents, pool cgroups
+	// and loop devices exist, so that the leftover check below is not blind.
+	deadline = time.Now().Add(90 * time.Second)
+	for len(agentPIDs()) == 0 || len(poolCgroups(cmd.Process.Pid)) == 0 || len(loopsUnder(t, work)) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the second repetition has no agent, pool cgroup or loop device after 90s (agents %v, cgroups %v, loops %v)\nstderr:\n%s",
+				agentPIDs(), poolCgroups(cmd.Process.Pid), loopsUnder(t, work), stderr.String())
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("run ended before the interrupt: %v\n%s", err, stderr.String())
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
 	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)

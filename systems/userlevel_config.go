@@ -61,7 +61,10 @@ func userlevelConfig(system, poolName, lib string, o *UserlevelOptions, req Requ
 			top = stack.Layer{Type: "local", Dir: upper, ODirect: o.ODirect}
 		}
 		layers := []stack.Layer{top}
-		if useCache {
+		switch {
+		case useCache && lower != "":
+			layers = o.clientCachedUnion(i, req.Containers, upper, lower)
+		case useCache:
 			layers = append([]stack.Layer{{Type: "cache", Cache: new(o.CacheLayer)}}, layers...)
 		}
 		if ten != nil {

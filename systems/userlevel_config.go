@@ -82,6 +82,9 @@ func userlevelConfig(system, poolName, lib string, o *UserlevelOptions, req Requ
 			FS:      FSSpec{Kind: ClientKind, Options: map[string]string{"pool": poolName, "root": mnt}},
 		})
 	}
+	if ten != nil {
+		ten.dispatch(&cfg)
+	}
 	cfg.EnsureDefaults()
 	if err := cfg.Validate(); err != nil {
 		return bad("%v", err)

@@ -61,3 +61,13 @@ func (o *UserlevelOptions) clientTenant(name string, containers int) *stack.Cach
 	c.Tenant = name
 	return &c
 }
+
+// CloneStack is container i's stack in D over the shared image lower,
+// with the client cache settings c (D's cache_* options) and containers
+// clones: what the pool's filesystem service builds, for measurements of
+// the cache outside it (polytropon cachebench -clones).
+func CloneStack(c stack.CacheOptions, i, containers int, upper, lower string) []stack.Layer {
+	o := defaultUserlevelOptions()
+	o.CacheLayer = c
+	return o.clientCachedUnion(i, containers, upper, lower)
+}

@@ -35,9 +35,16 @@ type Dispatch struct {
 	// Handler must be a Classifier.
 	Weighted bool
 	// NoAging turns aging off: the heaviest waiting tenant always goes
-	// first, and a light one waits while any heavier one has requests.
+	// first, and a light one waits while any heavier one has requests,
+	// but for at most starveGrants requests served to others.
 	NoAging bool
 }
+
+// starveGrants bounds how many requests of others a waiting request sees
+// served without aging: the light tenant all but starves (its share is
+// about its requests in flight per starveGrants), yet nothing waits
+// forever.
+const starveGrants = 1000
 
 // DefaultWeight is the weight of a tenant without one (Flow weight 0).
 const DefaultWeight = 100
@@ -62,7 +69,7 @@ func newDispatcher(cfg Dispatch, h Handler) *dispatcher {
 	if !cfg.Weighted || !ok {
 		return nil
 	}
-	return &dispatcher{cls: cls, q: wfq.Queue[pending]{Weighted: true, Aging: !cfg.NoAging}, grants: map[uint32]uint64{}}
+	return &dispatcher{cls: cls, q: wfq.Queue[pending]{Weighted: true, Aging: !cfg.NoAging, MaxPass: starveGrants}, grants: map[uint32]uint64{}}
 }
 
 // push enters a claimed request in its flow.

@@ -25,10 +25,14 @@ package wfq
 type Queue[T any] struct {
 	Weighted bool // order flows by weight
 	Aging    bool // with Weighted: smooth weighted round robin
+	// MaxPass, when > 0, bounds starvation without aging: a waiter that
+	// has seen MaxPass grants go to others is served next.
+	MaxPass int
 
-	flows []*flow[T]
-	n     int
-	seq   uint64
+	flows  []*flow[T]
+	n      int
+	seq    uint64
+	grants uint64
 	// credit keeps the priority of flows that have no waiter right now,
 	// so a flow cannot shed its debt (or lose its credit) by leaving.
 	credit map[any]int64
@@ -43,8 +47,9 @@ type flow[T any] struct {
 }
 
 type item[T any] struct {
-	seq uint64
-	v   T
+	seq   uint64
+	grant uint64 // grants when it arrived
+	v     T
 }
 
 // Len is the number of waiters.
@@ -55,7 +60,7 @@ func (q *Queue[T]) Len() int { return q.n }
 func (q *Queue[T]) Push(key any, weight int, v T) {
 	q.seq++
 	q.n++
-	it := item[T]{seq: q.seq, v: v}
+	it := item[T]{seq: q.seq, grant: q.grants, v: v}
 	for _, f := range q.flows {
 		if f.key == key {
 			f.items = append(f.items, it)
@@ -96,6 +101,18 @@ func (q *Queue[T]) Pop() (key any, v T, ok bool) {
 			best = i + 1
 		}
 	}
+	if q.MaxPass > 0 {
+		oldest := 0
+		for i, f := range q.flows {
+			if f.items[0].seq < q.flows[oldest].items[0].seq {
+				oldest = i
+			}
+		}
+		if q.grants-q.flows[oldest].items[0].grant >= uint64(q.MaxPass) {
+			best = oldest
+		}
+	}
+	q.grants++
 	f := q.flows[best]
 	it := f.items[0]
 	f.items = f.items[1:]

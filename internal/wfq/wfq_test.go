@@ -116,3 +116,28 @@ func TestWeightedGrantsProportional(t *testing.T) {
 		}
 	}
 }
+
+// TestMaxPassBoundsStarvation: without aging a light flow starves while
+// heavier ones wait, unless MaxPass bounds how many grants it sees go by.
+func TestMaxPassBoundsStarvation(t *testing.T) {
+	weights := []int{1000, 1000, 100}
+	q := &Queue[int]{Weighted: true, MaxPass: 50}
+	if g := grantsUntil(q, weights, 2, 1000); g < 1 || g > 51 {
+		t.Errorf("MaxPass 50: light flow served after %d grants, want within 51", g)
+	}
+	q = &Queue[int]{Weighted: true, MaxPass: 50}
+	served := 0
+	for i, w := range weights {
+		q.Push(i, w, 0)
+	}
+	for range 1000 {
+		k, _, _ := q.Pop()
+		if k.(int) == 2 {
+			served++
+		}
+		q.Push(k, weights[k.(int)], 0)
+	}
+	if served < 15 || served > 21 {
+		t.Errorf("MaxPass 50: light flow served %d times in 1000 grants, want about one in 51", served)
+	}
+}

@@ -85,6 +85,10 @@ func userlevelConfig(system, poolName, lib string, o *UserlevelOptions, req Requ
 	if ten != nil {
 		ten.dispatch(&cfg)
 	}
+	// MOUNT requests of the pool's processes (a clone of a container's
+	// instance over a fresh writable directory) may use the pool's own
+	// directory, nothing else of the host.
+	cfg.MountDirs = []string{req.WorkDir}
 	cfg.EnsureDefaults()
 	if err := cfg.Validate(); err != nil {
 		return bad("%v", err)

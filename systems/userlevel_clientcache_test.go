@@ -7,10 +7,10 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"syscall"
 	"testing"
 
 	"polytropon/fs/client"
+	"polytropon/fs/fstest"
 	"polytropon/fs/service"
 )
 
@@ -53,24 +53,12 @@ func TestDefaultStackClones(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		f, err := v.Open(context.Background(), "image.bin", syscall.O_RDONLY, 0)
-		if err != nil {
-			t.Fatalf("%s: %v", root, err)
-		}
-		got := make([]byte, len(image)+1)
-		n, err := f.Pread(got, 0)
-		f.Close()
-		if n != len(image) || !bytes.Equal(got[:n], image) {
-			t.Fatalf("%s: read %d bytes (%v), want the image", root, n, err)
+		if got := fstest.ReadFile(t, v, "image.bin"); !bytes.Equal(got, image) {
+			t.Fatalf("%s: read %d bytes, not the image", root, len(got))
 		}
 	}
 	v, _ := c.FS(clone)
-	f, err := v.Open(context.Background(), "mine", syscall.O_CREAT|syscall.O_WRONLY, 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.Pwrite([]byte("clone"), 0)
-	f.Close()
+	fstest.WriteFile(t, v, "mine", []byte("clone"))
 	if got, _ := os.ReadFile(filepath.Join(upper, "mine")); string(got) != "clone" {
 		t.Errorf("the clone's branch holds %q", got)
 	}

@@ -4,14 +4,13 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"syscall"
 	"testing"
 
-	"polytropon/fs"
+	"polytropon/fs/fstest"
 	"polytropon/fs/stack"
 )
 
@@ -61,14 +60,8 @@ func TestClientCacheSharedByClones(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		f, err := v.Open(context.Background(), "image.bin", syscall.O_RDONLY, 0)
-		if err != nil {
-			t.Fatalf("%s: %v", p, err)
-		}
-		defer f.Close()
-		got, err := io.ReadAll(io.NewSectionReader(readerAt{f}, 0, int64(len(data))))
-		if err != nil || !bytes.Equal(got, data) {
-			t.Fatalf("%s: read %d bytes (%v), equal %v", p, len(got), err, bytes.Equal(got, data))
+		if got := fstest.ReadFile(t, v, "image.bin"); !bytes.Equal(got, data) {
+			t.Fatalf("%s: read %d bytes, not the image", p, len(got))
 		}
 	}
 	np := s.stacks.CachePool(pool)
@@ -119,14 +112,7 @@ func TestClientCacheSharedByClones(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := v.Open(context.Background(), "mine", syscall.O_CREAT|syscall.O_WRONLY, 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.Pwrite([]byte("clone's own"), 0); err != nil {
-		t.Fatal(err)
-	}
-	f.Close() // close-to-open: written back to the clone's branch
+	fstest.WriteFile(t, v, "mine", []byte("clone's own")) // close-to-open: written back to the clone's branch
 	if got, _ := os.ReadFile(filepath.Join(up, "mine")); string(got) != "clone's own" {
 		t.Errorf("the MOUNTed clone's branch holds %q", got)
 	}
@@ -182,15 +168,4 @@ func dirMaker(t *testing.T, base string) func(name string) string {
 		}
 		return d
 	}
-}
-
-// readerAt adapts an fs.File to io.ReaderAt.
-type readerAt struct{ f fs.File }
-
-func (r readerAt) ReadAt(p []byte, off int64) (int, error) {
-	n, err := r.f.Pread(p, off)
-	if err == nil && n < len(p) {
-		err = io.EOF
-	}
-	return n, err
 }

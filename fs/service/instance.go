@@ -195,9 +195,10 @@ func (s *Service) allowedDir(dir string) (string, error) {
 // directory; fs type "clone" (options upper=) with sharing allowed on both
 // sides and a partial match -> a new union of a fresh writable branch over
 // the matching instance's lower branches when its top is a union (else
-// over the matching instance itself), shared by reference. The fresh branch is built like the matching instance's
-// writable one (cloneUpper): under a cache tenant of the same pool when
-// that one is, as in D's default stack.
+// over the matching instance itself), shared by reference. The fresh
+// branch is built like the matching instance's writable one (cloneUpper):
+// under a cache tenant of the same pool when that one is, as in D's
+// default stack.
 func (s *Service) mount(p, fstype, options string, share bool) (uint32, syscall.Errno, error) {
 	mp, err := CleanMountPath(p)
 	if err != nil {

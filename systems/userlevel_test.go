@@ -16,6 +16,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/BurntSushi/toml"
 
@@ -23,6 +24,7 @@ import (
 	"polytropon/fs/service"
 	"polytropon/fs/wire"
 	"polytropon/internal/testenv"
+	"polytropon/internal/units"
 	"polytropon/ipc/shm"
 	"polytropon/runner/pool"
 )
@@ -180,7 +182,10 @@ func TestUserlevelRejectsBadRequests(t *testing.T) {
 	}
 	// The generated configuration with a cache validates and round-trips.
 	cfg, cs, err := userlevelConfig("D", "p1", "/lib/libpolytropon.so",
-		dOptions(func(o *UserlevelOptions) { o.Cache, o.CacheLayer.Capacity = new(true), 64<<20 }),
+		dOptions(func(o *UserlevelOptions) {
+			o.Cache, o.CacheLayer.Capacity, o.CacheLayer.MaxDirty = new(true), 64<<20, 8<<20
+			o.CacheLayer.WritebackInterval, o.CacheLayer.Policy = units.Duration(2*time.Second), "lru"
+		}),
 		Request{Containers: 2, WorkDir: t.TempDir(), Lower: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
@@ -195,6 +200,10 @@ func TestUserlevelRejectsBadRequests(t *testing.T) {
 		if up.Type != "cache" || up.Cache.Pool != clientCachePool || up.Cache.Tenant != fmt.Sprintf("c%d", i) ||
 			up.Cache.Capacity != 64<<20 || up.Cache.PoolCapacity != 3*64<<20 || len(up.Over) != 1 || up.Over[0].Dir != filepath.Dir(cs[i].Dir)+"/upper" {
 			t.Errorf("instance %d: writable branch %+v (cache %+v)", i, up, up.Cache)
+		}
+		// The per-tenant settings are each tenant's; the policy is the pool's.
+		if c := up.Cache; c.MaxDirty != 8<<20 || c.WritebackInterval != units.Duration(2*time.Second) || c.PoolPolicy != "lru" || c.Policy != "" {
+			t.Errorf("instance %d: tenant settings %+v", i, c)
 		}
 		if img.Type != "cache" || img.Shared != "image" || img.Cache.Tenant != "image" || len(img.Over) != 1 || !img.Over[0].ReadOnly {
 			t.Errorf("instance %d: image branch %+v", i, img)

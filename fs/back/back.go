@@ -341,6 +341,11 @@ func (d *Driver) serveOne(q uint32, idx uint64, h queue.Queue) {
 		d.disp.serve(d, q, h, b)
 		return
 	}
+	d.serveClaimed(b)
+}
+
+// serveClaimed serves the request of a buffer claim took.
+func (d *Driver) serveClaimed(b *wire.Buffer) {
 	d.served.Add(1)
 	req := b.ReadRequest()
 	b.Complete(d.h.Serve(b, &req))

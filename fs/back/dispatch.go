@@ -55,13 +55,8 @@ type dispatcher struct {
 	cls Classifier
 
 	mu     sync.Mutex
-	q      wfq.Queue[pending]
-	grants map[uint32]uint64 // requests served per flow
-}
-
-type pending struct {
-	b   *wire.Buffer
-	req wire.Request
+	q      wfq.Queue[*wire.Buffer] // claimed buffers by flow
+	grants map[uint32]uint64       // requests served per flow
 }
 
 func newDispatcher(cfg Dispatch, h Handler) *dispatcher {
@@ -69,29 +64,31 @@ func newDispatcher(cfg Dispatch, h Handler) *dispatcher {
 	if !cfg.Weighted || !ok {
 		return nil
 	}
-	return &dispatcher{cls: cls, q: wfq.Queue[pending]{Weighted: true, Aging: !cfg.NoAging, MaxPass: starveGrants}, grants: map[uint32]uint64{}}
+	return &dispatcher{cls: cls, q: wfq.Queue[*wire.Buffer]{Weighted: true, Aging: !cfg.NoAging, MaxPass: starveGrants}, grants: map[uint32]uint64{}}
 }
 
-// push enters a claimed request in its flow.
+// push enters a claimed request in its flow. The request is read again
+// when it is served: what a client changes in between can only change
+// its order, and Serve checks everything it uses.
 func (p *dispatcher) push(b *wire.Buffer) {
-	it := pending{b: b, req: b.ReadRequest()}
-	key, w := p.cls.Flow(&it.req)
+	req := b.ReadRequest()
+	key, w := p.cls.Flow(&req)
 	if w <= 0 {
 		w = DefaultWeight
 	}
 	p.mu.Lock()
-	p.q.Push(key, w, it)
+	p.q.Push(key, w, b)
 	p.mu.Unlock()
 }
 
-func (p *dispatcher) pop() (pending, bool) {
+func (p *dispatcher) pop() (*wire.Buffer, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	key, it, ok := p.q.Pop()
+	key, b, ok := p.q.Pop()
 	if ok {
 		p.grants[key.(uint32)]++
 	}
-	return it, ok
+	return b, ok
 }
 
 // serve enters b, which thread handle h of queue qi took, and serves
@@ -109,12 +106,11 @@ func (p *dispatcher) serve(d *Driver, qi uint32, h queue.Queue, b *wire.Buffer) 
 				p.push(nb)
 			}
 		}
-		it, ok := p.pop()
+		next, ok := p.pop()
 		if !ok {
 			return
 		}
-		d.served.Add(1)
-		it.b.Complete(d.h.Serve(it.b, &it.req))
+		d.serveClaimed(next)
 	}
 }
 

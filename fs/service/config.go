@@ -31,10 +31,12 @@ var ErrConfig = errors.New("service: bad configuration")
 //	copy = "SMC"              # default data transfer: SMC, SMO or CMA
 //	pin = true                # pin service threads to their core group
 //	mount_dirs = ["/srv/tenants"]  # host dirs under which MOUNT may create local branches
+//	weight_aging = true       # aging in the weighted dispatch (dispatch.go)
 //
 //	[[instance]]
 //	path = "/data"
 //	share = true
+//	weight = 800              # its requests are served by weight (0: unweighted)
 //	fuse = true               # also mount it with FUSE at /data (or fuse = "/mnt/data")
 //	stack = [{type = "cache", cache = {capacity = "512MiB"}},
 //	         {type = "union", branches = [

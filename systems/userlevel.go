@@ -13,7 +13,11 @@ import (
 // so it shares the pool's cores, memory limit and IPC and mount
 // namespaces) with one instance per container: a union of the container's
 // private writable branch over the shared read-only image (Request.Lower,
-// one libservice shared by every clone), optionally under a client cache.
+// one libservice shared by every clone). The client cache sits below the
+// union, in the backend client: each branch is a tenant of the service's
+// one cache pool, and the image's cache is built once and shared by every
+// clone (userlevel_clientcache.go); without an image, a private cache over
+// the container's branch.
 //
 // The dual interface: the instance's mount path (Container.Dir) is also a
 // FUSE mount of the same instance, made by the service inside the pool's
@@ -38,11 +42,12 @@ import (
 //	design, wait, copy, buffers, buffer_size, queues, pin
 //	             service settings (see fs/service.Config; pin defaults to
 //	             true, wait to withDefaultWait's choice)
-//	cache        false leaves out the client cache (fs/cache) on top of
-//	             each container's union (default true, the papers' D);
-//	             cache_<setting> sets the cache layer's settings
-//	             (stack.CacheOptions: cache_capacity = "512MiB",
-//	             cache_write_through = true, ...)
+//	cache        false leaves out the client cache (fs/cache) below each
+//	             container's union (default true, the papers' D);
+//	             cache_<setting> sets each tenant's settings
+//	             (stack.CacheOptions: cache_capacity = "512MiB" per tenant,
+//	             cache_write_through = true, ...; cache_pool_capacity
+//	             with cache_pool sets the pool's size)
 //	odirect      false opens the local branches without O_DIRECT
 //	             (default true: D keeps no kernel page cache)
 //

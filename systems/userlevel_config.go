@@ -61,7 +61,10 @@ func userlevelConfig(system, poolName, lib string, o *UserlevelOptions, req Requ
 			top = stack.Layer{Type: "local", Dir: upper, ODirect: o.ODirect}
 		}
 		layers := []stack.Layer{top}
-		if useCache {
+		switch {
+		case useCache && lower != "":
+			layers = o.clientCachedUnion(i, req.Containers, upper, lower)
+		case useCache:
 			layers = append([]stack.Layer{{Type: "cache", Cache: new(o.CacheLayer)}}, layers...)
 		}
 		if ten != nil {
@@ -79,6 +82,13 @@ func userlevelConfig(system, poolName, lib string, o *UserlevelOptions, req Requ
 			FS:      FSSpec{Kind: ClientKind, Options: map[string]string{"pool": poolName, "root": mnt}},
 		})
 	}
+	if ten != nil {
+		ten.dispatch(&cfg)
+	}
+	// MOUNT requests of the pool's processes (a clone of a container's
+	// instance over a fresh writable directory) may use the pool's own
+	// directory, nothing else of the host.
+	cfg.MountDirs = []string{req.WorkDir}
 	cfg.EnsureDefaults()
 	if err := cfg.Validate(); err != nil {
 		return bad("%v", err)

@@ -53,6 +53,9 @@ type Config struct {
 	MaxExtra       int
 	// Logf reports dropped items and queue errors (nil: discard).
 	Logf func(format string, args ...any)
+	// Dispatch orders waiting requests by their tenants' weights
+	// (dispatch.go); its zero value serves them as they are dequeued.
+	Dispatch Dispatch
 }
 
 // Driver runs the service threads of one segment.
@@ -63,7 +66,8 @@ type Driver struct {
 	queues []queue.Queue
 	stats  []wire.QueueStatsView
 	bufs   []*wire.Buffer
-	groups [][]int // CPUs per queue
+	groups [][]int     // CPUs per queue
+	disp   *dispatcher // weight-aware dispatch; nil: none
 
 	startMu  sync.Mutex // orders starting threads against Stop
 	threads  atomic.Int64
@@ -91,7 +95,13 @@ func New(w *wire.Seg, cfg Config, h Handler) (*Driver, error) {
 		cfg.Logf = func(string, ...any) {}
 	}
 	l := w.Layout
-	d := &Driver{w: w, cfg: cfg, h: h, bufs: make([]*wire.Buffer, l.NumBuffers), extra: make([]atomic.Int32, l.NumQueues)}
+	if cfg.Dispatch.Weighted {
+		if _, ok := h.(Classifier); !ok {
+			return nil, fmt.Errorf("back: weighted dispatch needs a handler that classifies requests (Classifier)")
+		}
+	}
+	d := &Driver{w: w, cfg: cfg, h: h, bufs: make([]*wire.Buffer, l.NumBuffers), extra: make([]atomic.Int32, l.NumQueues),
+		disp: newDispatcher(cfg.Dispatch, h)}
 	for i := range d.bufs {
 		b, err := w.Buffer(uint32(i))
 		if err != nil {
@@ -308,7 +318,7 @@ func (d *Driver) serve(qi uint32, extra bool) {
 			d.extra[qi].Load() < int32(d.cfg.MaxExtra) && d.Backlog(qi) > d.cfg.ExtraThreshold {
 			d.addExtra(qi)
 		}
-		d.serveOne(qi, idx)
+		d.serveOne(qi, idx, q)
 	}
 }
 
@@ -320,19 +330,41 @@ func (d *Driver) prefetchRequest(idx uint64) {
 	}
 }
 
-func (d *Driver) serveOne(q uint32, idx uint64) {
+// serveOne serves the request of item idx, which handle h took from
+// queue q (with weighted dispatch, and the requests waiting with it).
+func (d *Driver) serveOne(q uint32, idx uint64, h queue.Queue) {
+	b := d.claim(q, idx)
+	if b == nil {
+		return
+	}
+	if d.disp != nil {
+		d.disp.serve(d, q, h, b)
+		return
+	}
+	d.serveClaimed(b)
+}
+
+// serveClaimed serves the request of a buffer claim took.
+func (d *Driver) serveClaimed(b *wire.Buffer) {
+	d.served.Add(1)
+	req := b.ReadRequest()
+	b.Complete(d.h.Serve(b, &req))
+}
+
+// claim takes the buffer of item idx of queue q for serving (Submitted ->
+// Busy); nil, logged and counted as dropped, for an item that is no
+// buffer index or names a buffer that is not submitted.
+func (d *Driver) claim(q uint32, idx uint64) *wire.Buffer {
 	if idx >= uint64(len(d.bufs)) {
 		d.dropped.Add(1)
 		d.logf("back: queue %d: dropped item %#x: not a buffer index (have %d buffers)", q, idx, len(d.bufs))
-		return
+		return nil
 	}
 	b := d.bufs[idx]
 	if !b.CASState(wire.StateSubmitted, wire.StateBusy) {
 		d.dropped.Add(1)
 		d.logf("back: queue %d: dropped item %d: buffer state %d is not submitted (stale, duplicate or forged)", q, idx, b.State())
-		return
+		return nil
 	}
-	d.served.Add(1)
-	req := b.ReadRequest()
-	b.Complete(d.h.Serve(b, &req))
+	return b
 }

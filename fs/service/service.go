@@ -149,11 +149,12 @@ func New(cfg Config, logw io.Writer) (_ *Service, err error) {
 			s.closeInstances()
 			return nil, fmt.Errorf("service: instance[%d] at %s: %w", i, p, err)
 		}
+		built[i].weight = ic.Weight
 	}
 	s.mu.Unlock()
 	s.driver, err = back.New(s.w, back.Config{
 		Design: design, Queue: qcfg, SpinFor: time.Duration(cfg.SpinMicros) * time.Microsecond, Pin: cfg.Pin, ExtraThreshold: cfg.ExtraThreshold,
-		MaxExtra: cfg.MaxExtra, Logf: s.log.Printf,
+		MaxExtra: cfg.MaxExtra, Logf: s.log.Printf, Dispatch: cfg.dispatch(),
 	}, s)
 	if err != nil {
 		s.closeInstances()

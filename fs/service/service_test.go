@@ -105,13 +105,7 @@ func dial(t *testing.T, s *Service) *fsclient.Client {
 // read-only lower libservice; writes land in each instance's own upper.
 func TestSharedLowerAndClones(t *testing.T) {
 	base := t.TempDir()
-	mk := func(name string) string {
-		d := filepath.Join(base, name)
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		return d
-	}
+	mk := dirMaker(t, base)
 	image, up1, up2, up3 := mk("image"), mk("up1"), mk("up2"), mk("up3")
 	os.WriteFile(filepath.Join(image, "lib.so"), []byte("shared image"), 0o644)
 	inst := func(p, upper string) InstanceConfig {

@@ -100,7 +100,7 @@ func (s *userlevelSystem) Setup(ctx context.Context, p Pool, req Request) (Insta
 		return nil, err
 	}
 	withWait := *o
-	withWait.ServiceOptions = withDefaultWait(o.ServiceOptions, len(p.Cores()), req.Oversubscribed)
+	withWait.ServiceOptions = withDefaultWait(o.ServiceOptions)
 	cfg, containers, err := userlevelConfig("D", p.Name(), lib, &withWait, req)
 	if err != nil {
 		return nil, err

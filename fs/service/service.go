@@ -153,7 +153,7 @@ func New(cfg Config, logw io.Writer) (_ *Service, err error) {
 	s.mu.Unlock()
 	s.driver, err = back.New(s.w, back.Config{
 		Design: design, Queue: qcfg, SpinFor: time.Duration(cfg.SpinMicros) * time.Microsecond, Pin: cfg.Pin, ExtraThreshold: cfg.ExtraThreshold,
-		MaxExtra: cfg.MaxExtra, Logf: s.log.Printf,
+		MaxExtra: cfg.MaxExtra, Nice: cfg.Nice, Logf: s.log.Printf,
 	}, s)
 	if err != nil {
 		s.closeInstances()

@@ -35,9 +35,9 @@ import (
 //	fuse_kernel_cache
 //	             true lets the kernel cache the FUSE mounts (default: direct
 //	             I/O and zero timeouts, so both paths agree at once)
-//	design, wait, copy, buffers, buffer_size, queues, pin
+//	design, wait, copy, buffers, buffer_size, queues, pin, nice
 //	             service settings (see fs/service.Config; pin defaults to
-//	             true, wait to withDefaultWait's choice)
+//	             true, nice to -10, wait to withDefaultWait's choice)
 //	cache        false leaves out the client cache (fs/cache) on top of
 //	             each container's union (default true, the papers' D);
 //	             cache_<setting> sets the cache layer's settings

@@ -132,6 +132,7 @@ func New(w *wire.Seg, cfg Config, h Handler) (*Driver, error) {
 
 // Start launches one service thread per queue.
 func (d *Driver) Start() {
+	ensureProcs(len(d.queues) * (1 + max(d.cfg.MaxExtra, 0)))
 	for i := range d.queues {
 		d.startThread(uint32(i), false)
 	}

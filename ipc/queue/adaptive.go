@@ -23,7 +23,8 @@ import (
 //     is left to the service) and no sign of contention; otherwise it
 //     yields the CPU between polls (sched_yield), so a service thread or
 //     another waiter that shares the core runs instead of waiting for our
-//     quantum to end;
+//     quantum to end; but with contention seen it sleeps at once (a yield
+//     among many runnable threads gives the CPU away for a time slice);
 //   - a wait that slept is recorded as at most 2 × Max (its length is then
 //     mostly the wake-up, not the service), and one wait in 32 of a class
 //     expected to outlast Max polls up to Max anyway, so a class whose
@@ -130,14 +131,19 @@ func (p SpinPolicy) Budget(expected time.Duration) time.Duration {
 func (p SpinPolicy) MaxBurners() int { return p.CPUs - 1 }
 
 // Next is the step of a wait that has lasted elapsed, with budget to
-// poll, when burning is allowed or not (a free burner slot, no recent
-// preemption).
-func (p SpinPolicy) Next(elapsed, budget time.Duration, mayBurn bool) Step {
+// poll, when it may burn (it holds a burner slot and saw no recent
+// preemption) and when the process saw a preemption recently (contended).
+// A contended waiter that may not burn sleeps: with more runnable threads
+// than CPUs, a yield gives the CPU away for a whole time slice, while a
+// futex wake-up puts the sleeper back ahead of threads that ran.
+func (p SpinPolicy) Next(elapsed, budget time.Duration, mayBurn, contended bool) Step {
 	switch {
 	case elapsed >= budget:
 		return StepSleep
 	case mayBurn:
 		return StepBurn
+	case contended:
+		return StepSleep
 	}
 	return StepYield
 }
@@ -236,7 +242,8 @@ func (w *AdaptiveWait) Tick(now int64) Step {
 	}
 	w.last = now
 	elapsed := time.Duration(now - w.start)
-	mayBurn := elapsed < w.budget && !w.e.Contended(now)
+	contended := w.e.Contended(now)
+	mayBurn := elapsed < w.budget && !contended
 	if mayBurn && !w.burning {
 		w.burning = w.e.tryBurn(w.p.MaxBurners())
 	}
@@ -244,7 +251,7 @@ func (w *AdaptiveWait) Tick(now int64) Step {
 		w.e.stopBurn()
 		w.burning = false
 	}
-	return w.p.Next(elapsed, w.budget, w.burning)
+	return w.p.Next(elapsed, w.budget, w.burning, contended)
 }
 
 // End records the wait, which ended at now (slept: it ended in a sleep).

@@ -54,19 +54,20 @@ func TestSpinPolicyDefaults(t *testing.T) {
 func TestSpinPolicyNext(t *testing.T) {
 	p := SpinPolicy{}.WithDefaults()
 	for _, c := range []struct {
-		elapsed, budget time.Duration
-		mayBurn         bool
-		want            Step
+		elapsed, budget    time.Duration
+		mayBurn, contended bool
+		want               Step
 	}{
-		{0, 10 * us, true, StepBurn},
-		{0, 10 * us, false, StepYield},
-		{9 * us, 10 * us, true, StepBurn},
-		{10 * us, 10 * us, true, StepSleep},
-		{11 * us, 10 * us, false, StepSleep},
-		{0, 0, true, StepSleep},
+		{0, 10 * us, true, false, StepBurn},
+		{0, 10 * us, false, false, StepYield},
+		{0, 10 * us, false, true, StepSleep}, // a yield among many runnable threads costs a slice
+		{9 * us, 10 * us, true, false, StepBurn},
+		{10 * us, 10 * us, true, false, StepSleep},
+		{11 * us, 10 * us, false, false, StepSleep},
+		{0, 0, true, false, StepSleep},
 	} {
-		if got := p.Next(c.elapsed, c.budget, c.mayBurn); got != c.want {
-			t.Errorf("Next(%v, %v, %v) = %v, want %v", c.elapsed, c.budget, c.mayBurn, got, c.want)
+		if got := p.Next(c.elapsed, c.budget, c.mayBurn, c.contended); got != c.want {
+			t.Errorf("Next(%v, %v, %v, %v) = %v, want %v", c.elapsed, c.budget, c.mayBurn, c.contended, got, c.want)
 		}
 	}
 }
@@ -164,17 +165,17 @@ func TestAdaptiveWaitPreemptionStopsBurning(t *testing.T) {
 		t.Fatalf("first tick: %v, want burn", got)
 	}
 	now += int64(p.PreemptGap) + 1 // descheduled between two polls
-	if got := a.Tick(now); got != StepYield {
-		t.Fatalf("after a preemption: %v, want yield", got)
+	if got := a.Tick(now); got != StepSleep {
+		t.Fatalf("after a preemption: %v, want sleep", got)
 	}
 	if e.Burners() != 0 || !e.Contended(now) {
 		t.Fatalf("after a preemption: %d burners, contended %v", e.Burners(), e.Contended(now))
 	}
 	a.End(now, false)
-	// Another wait within the hold yields; after it, it burns again.
+	// Another wait within the hold sleeps; after it, it burns again.
 	b := e.Begin(&p, 2, now)
-	if got := b.Tick(now + int64(us)); got != StepYield {
-		t.Fatalf("within the hold: %v, want yield", got)
+	if got := b.Tick(now + int64(us)); got != StepSleep {
+		t.Fatalf("within the hold: %v, want sleep", got)
 	}
 	b.End(now+int64(us), false)
 	later := now + int64(p.Hold) + int64(us)

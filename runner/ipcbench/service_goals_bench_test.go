@@ -55,7 +55,7 @@ stack = [{type = "local", dir = %[1]q}]
 
 [[instance]]
 path = "/goal-cache"
-stack = [{type = "cache", options = {capacity = "64M"}}, {type = "local", dir = %[1]q}]
+stack = [{type = "cache", cache = {capacity = "64MiB"}}, {type = "local", dir = %[1]q}]
 `, dir)
 	sp := startService(b, svcOpts{config: cfg, args: []string{"-wait", wait, "-queues", "1", "-pin"}})
 	c := sp.dial(b, client.Options{})

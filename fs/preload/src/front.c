@@ -361,7 +361,8 @@ static uint32_t queue_of_cpu(void)
  * CPU while fewer than (CPUs - 1) threads of this process burn and no
  * preemption (a gap of POLY_ADAPTIVE_PREEMPT_GAP_NS between two polls) was
  * seen in the last POLY_ADAPTIVE_HOLD_NS; yield it (sched_yield) between
- * polls otherwise; past the budget sleep. Slept waits count as at most
+ * polls when no burner slot is free and no preemption was seen; sleep when
+ * one was, and past the budget. Slept waits count as at most
  * 2 x spin_ns. */
 static int64_t ad_mean[POLY_ADAPTIVE_CLASSES];
 static int32_t ad_burners;
@@ -422,13 +423,15 @@ static int await_adaptive(struct poly_desc *d, uint32_t call)
 		int64_t elapsed = (int64_t)(now - start);
 		if (elapsed >= budget)
 			break;
-		int may_burn = (int64_t)now >= __atomic_load_n(&ad_contended_until, __ATOMIC_RELAXED);
-		if (may_burn && !burning)
+		int contended = (int64_t)now < __atomic_load_n(&ad_contended_until, __ATOMIC_RELAXED);
+		if (!contended && !burning)
 			burning = ad_try_burn();
-		if (burning && !may_burn) {
+		if (burning && contended) {
 			__atomic_fetch_sub(&ad_burners, 1, __ATOMIC_SEQ_CST);
 			burning = 0;
 		}
+		if (!burning && contended)
+			break; /* a yield among many runnable threads costs a time slice */
 		if (now - check > 100000000ull) {
 			check = now;
 			if (!poly_alive()) {

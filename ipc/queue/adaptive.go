@@ -15,9 +15,14 @@ import (
 // spinner takes no CPU the party it waits for needs. So one wait
 //   - polls for a budget of Factor × the wait it expects (the running mean
 //     of the waits of its class: a call type), at least Min and at most
-//     Max; a wait expected to outlast Max is not worth polling for beyond
-//     Min (sleeping is cheaper than the spin), and a wait that has polled
-//     its budget sleeps;
+//     Max, the order of a sleep's cost: a wait that is longer than that
+//     costs at most twice what sleeping at once would (spin-then-block),
+//     and a wait that has polled its budget sleeps. (An earlier rule slept
+//     after Min when the mean exceeded Max; slept waits, which include the
+//     wake-up, then kept the mean above Max and every wait of the class
+//     slept: cached 4 KiB preads at 25-50x the kernel's.)
+//   - a wait that slept is recorded as at most 2 × Max (its length is then
+//     mostly the wake-up, not the service);
 //   - while polling, burns the CPU (pause between polls) only when a core
 //     is free for it: fewer burners in the process than CPUs − 1 (one core
 //     is left to the service) and no sign of contention; otherwise it
@@ -25,10 +30,6 @@ import (
 //     another waiter that shares the core runs instead of waiting for our
 //     quantum to end; but with contention seen it sleeps at once (a yield
 //     among many runnable threads gives the CPU away for a time slice);
-//   - a wait that slept is recorded as at most 2 × Max (its length is then
-//     mostly the wake-up, not the service), and one wait in 32 of a class
-//     expected to outlast Max polls up to Max anyway, so a class whose
-//     waits became short again is learnt again;
 //   - a waiter that sees its own clock jump by more than PreemptGap between
 //     two polls was descheduled: threads outnumber cores, so burning takes
 //     someone's CPU. The process stops burning for ContendedHold.
@@ -46,7 +47,7 @@ const (
 	AdaptiveMin           = 2 * time.Microsecond
 	AdaptiveMax           = 50 * time.Microsecond
 	AdaptivePreemptGap    = 30 * time.Microsecond
-	AdaptiveContendedHold = 10 * time.Millisecond
+	AdaptiveContendedHold = time.Millisecond
 	// AdaptiveClasses is the number of wait classes an estimator keeps
 	// (classes are taken modulo it).
 	AdaptiveClasses = 64
@@ -116,11 +117,8 @@ func (p SpinPolicy) WithDefaults() SpinPolicy {
 // Budget is how long a wait that expects to last expected polls before it
 // sleeps (0 expected: nothing known yet, poll up to Max to learn).
 func (p SpinPolicy) Budget(expected time.Duration) time.Duration {
-	switch {
-	case expected <= 0:
+	if expected <= 0 || expected >= p.Max {
 		return p.Max
-	case expected > p.Max:
-		return p.Min // a long wait: sleeping costs less than polling through it
 	}
 	b := time.Duration(p.Factor) * expected
 	return min(max(b, p.Min), p.Max)
@@ -216,18 +214,8 @@ type AdaptiveWait struct {
 
 // Begin starts a wait of class at now. p must have its defaults filled.
 func (e *WaitEstimator) Begin(p *SpinPolicy, class int, now int64) AdaptiveWait {
-	exp := e.Expected(class)
-	b := p.Budget(exp)
-	if exp > p.Max && explore(now) {
-		b = p.Max
-	}
-	return AdaptiveWait{p: p, e: e, class: class, start: now, last: now, budget: b}
+	return AdaptiveWait{p: p, e: e, class: class, start: now, last: now, budget: p.Budget(e.Expected(class))}
 }
-
-// explore picks about one wait in 32 by the clock (no shared counter to
-// bounce between the waiters' cores): bits 10-14 of the start time in ns
-// (about 1 µs granules) are zero.
-func explore(now int64) bool { return (now>>10)&31 == 0 }
 
 // Budget is how long this wait polls before it sleeps.
 func (w *AdaptiveWait) Budget() time.Duration { return w.budget }

@@ -12,21 +12,21 @@ func TestSpinPolicyBudget(t *testing.T) {
 	for _, c := range []struct {
 		expected, want time.Duration
 	}{
-		{0, 50 * us},        // nothing learnt yet: poll up to Max to learn
-		{500, 2 * us},       // a sub-µs wait still polls Min
-		{3 * us, 6 * us},    // Factor × expected
-		{25 * us, 50 * us},  // capped at Max
-		{40 * us, 50 * us},  // capped at Max
-		{51 * us, 2 * us},   // longer than Max: sleeping is cheaper, poll Min only
-		{300 * us, 2 * us},  //
-		{50 * us, 50 * us},  // exactly Max still polls
-		{1, 2 * us},         // the smallest mean
-		{26 * us, 50 * us},  // 52 capped
-		{24 * us, 48 * us},  //
-		{1500, 3 * us},      //
-		{10 * us, 20 * us},  //
-		{49 * us, 50 * us},  //
-		{time.Hour, 2 * us}, //
+		{0, 50 * us},         // nothing learnt yet: poll up to Max to learn
+		{500, 2 * us},        // a sub-µs wait still polls Min
+		{3 * us, 6 * us},     // Factor × expected
+		{25 * us, 50 * us},   // capped at Max
+		{40 * us, 50 * us},   // capped at Max
+		{51 * us, 50 * us},   // longer than Max: poll Max (the cost of a sleep), then sleep
+		{300 * us, 50 * us},  //
+		{50 * us, 50 * us},   // exactly Max still polls
+		{1, 2 * us},          // the smallest mean
+		{26 * us, 50 * us},   // 52 capped
+		{24 * us, 48 * us},   //
+		{1500, 3 * us},       //
+		{10 * us, 20 * us},   //
+		{49 * us, 50 * us},   //
+		{time.Hour, 50 * us}, //
 	} {
 		if got := p.Budget(c.expected); got != c.want {
 			t.Errorf("Budget(%v) = %v, want %v", c.expected, got, c.want)
@@ -96,17 +96,14 @@ func TestWaitEstimatorMean(t *testing.T) {
 	}
 }
 
-// fixed start times that explore picks and does not pick
-const (
-	exploreAt   = int64(32 << 10 * 1000)
-	noExploreAt = exploreAt + 1<<10
-)
+// a fixed start time
+const startAt = int64(1_000_000)
 
 func TestAdaptiveWaitOneCPUNeverBurns(t *testing.T) {
 	p := SpinPolicy{CPUs: 1}.WithDefaults()
 	var e WaitEstimator
-	w := e.Begin(&p, 0, noExploreAt)
-	now := noExploreAt
+	w := e.Begin(&p, 0, startAt)
+	now := startAt
 	for i := 0; i < 10; i++ {
 		now += int64(us)
 		if got := w.Tick(now); got != StepYield {
@@ -126,7 +123,7 @@ func TestAdaptiveWaitOneCPUNeverBurns(t *testing.T) {
 func TestAdaptiveWaitBurnerSlots(t *testing.T) {
 	p := SpinPolicy{CPUs: 2}.WithDefaults()
 	var e WaitEstimator
-	now := noExploreAt
+	now := startAt
 	a := e.Begin(&p, 1, now)
 	b := e.Begin(&p, 1, now)
 	now += int64(us)
@@ -148,7 +145,7 @@ func TestAdaptiveWaitBurnerSlots(t *testing.T) {
 		t.Fatalf("second waiter once the slot is free: %v, want burn", got)
 	}
 	// b reaches its budget: it sleeps and gives the slot back.
-	now = noExploreAt + int64(b.Budget())
+	now = startAt + int64(b.Budget())
 	if got := b.Tick(now); got != StepSleep || e.Burners() != 0 {
 		t.Fatalf("at the budget: %v with %d burners, want sleep with 0", got, e.Burners())
 	}
@@ -158,7 +155,7 @@ func TestAdaptiveWaitBurnerSlots(t *testing.T) {
 func TestAdaptiveWaitPreemptionStopsBurning(t *testing.T) {
 	p := SpinPolicy{CPUs: 4}.WithDefaults()
 	var e WaitEstimator
-	now := noExploreAt
+	now := startAt
 	a := e.Begin(&p, 2, now)
 	now += int64(us)
 	if got := a.Tick(now); got != StepBurn {
@@ -186,30 +183,27 @@ func TestAdaptiveWaitPreemptionStopsBurning(t *testing.T) {
 	c.End(later+int64(us), false)
 }
 
-func TestAdaptiveWaitLearnsAndExplores(t *testing.T) {
+func TestAdaptiveWaitLearnsBack(t *testing.T) {
 	p := SpinPolicy{CPUs: 2}.WithDefaults()
 	var e WaitEstimator
-	// Long waits (slept, recorded at 2 × Max) make the class sleep after Min.
+	// Slept waits (recorded at 2 × Max) leave the class polling Max.
 	for i := 0; i < 20; i++ {
-		w := e.Begin(&p, 5, noExploreAt)
-		w.End(noExploreAt+int64(time.Millisecond), true)
+		w := e.Begin(&p, 5, startAt)
+		w.End(startAt+int64(time.Millisecond), true)
 	}
-	if w := e.Begin(&p, 5, noExploreAt); w.Budget() != p.Min {
-		t.Fatalf("class of long waits: budget %v, want Min %v", w.Budget(), p.Min)
+	if got := e.Expected(5); got != 2*p.Max {
+		t.Fatalf("slept waits: mean %v, want 2 × Max = %v", got, 2*p.Max)
 	}
-	// An exploring wait polls up to Max; short waits seen then bring the
-	// budget back to Factor × their length.
-	if w := e.Begin(&p, 5, exploreAt); w.Budget() != p.Max {
-		t.Fatalf("exploring wait: budget %v, want Max %v", w.Budget(), p.Max)
+	if w := e.Begin(&p, 5, startAt); w.Budget() != p.Max {
+		t.Fatalf("class of long waits: budget %v, want Max %v (polling Max costs at most a sleep)", w.Budget(), p.Max)
 	}
+	// So short waits are seen again and bring the budget back to
+	// Factor × their length.
 	for i := 0; i < 40; i++ {
-		w := e.Begin(&p, 5, exploreAt)
-		w.End(exploreAt+int64(3*us), false)
+		w := e.Begin(&p, 5, startAt)
+		w.End(startAt+int64(3*us), false)
 	}
-	if w := e.Begin(&p, 5, noExploreAt); w.Budget() > 2*3*us+us || w.Budget() < 2*3*us {
+	if w := e.Begin(&p, 5, startAt); w.Budget() > 2*3*us+us || w.Budget() < 2*3*us {
 		t.Fatalf("after short waits: budget %v, want about %v", w.Budget(), 6*us)
-	}
-	if !explore(exploreAt) || explore(noExploreAt) {
-		t.Fatal("explore does not pick the start times the test relies on")
 	}
 }

@@ -356,8 +356,8 @@ static uint32_t queue_of_cpu(void)
  * reference and fs/front/adaptive.go the Go client's twin): poll for a
  * budget of POLY_ADAPTIVE_FACTOR x the running mean (weight 1/8) of this
  * call's waits, at least POLY_ADAPTIVE_MIN_NS and at most spin_ns (a call
- * expected to outlast spin_ns polls the minimum only, except one wait in
- * 32, picked by the clock, that polls spin_ns to learn again); burn the
+ * expected to outlast spin_ns polls spin_ns, about the cost of a sleep,
+ * then sleeps); burn the
  * CPU while fewer than (CPUs - 1) threads of this process burn and no
  * preemption (a gap of POLY_ADAPTIVE_PREEMPT_GAP_NS between two polls) was
  * seen in the last POLY_ADAPTIVE_HOLD_NS; yield it (sched_yield) between
@@ -369,13 +369,11 @@ static int32_t ad_burners;
 static int64_t ad_contended_until;
 static int ad_cpus;
 
-static int64_t ad_budget(int64_t expected, uint64_t now)
+static int64_t ad_budget(int64_t expected)
 {
 	int64_t lo = POLY_ADAPTIVE_MIN_NS < spin_ns ? POLY_ADAPTIVE_MIN_NS : spin_ns;
-	if (expected <= 0)
+	if (expected <= 0 || expected >= spin_ns)
 		return spin_ns;
-	if (expected > spin_ns)
-		return ((now >> 10) & 31) == 0 ? spin_ns : lo;
 	int64_t b = POLY_ADAPTIVE_FACTOR * expected;
 	return b < lo ? lo : b > spin_ns ? spin_ns : b;
 }
@@ -414,7 +412,7 @@ static int await_adaptive(struct poly_desc *d, uint32_t call)
 	}
 	uint32_t cls = call % POLY_ADAPTIVE_CLASSES;
 	uint64_t start = poly_now(), now = start, last = start, check = start;
-	int64_t budget = ad_budget(__atomic_load_n(&ad_mean[cls], __ATOMIC_RELAXED), start);
+	int64_t budget = ad_budget(__atomic_load_n(&ad_mean[cls], __ATOMIC_RELAXED));
 	int burning = 0;
 	for (;;) {
 		if ((int64_t)(now - last) > POLY_ADAPTIVE_PREEMPT_GAP_NS)

@@ -18,15 +18,15 @@
 # then writes OUT/table.md: the table and the goal ratios.
 #
 # Knobs (environment): REPS (default 3), DURATION (fileserver seconds,
-# default 4), THREADS (per core, default "1 2 4 8"), WAITS (default
+# default 3), THREADS (per core, default "1 2 4 8"), WAITS (default
 # "adaptive spin-futex futex"), SKIP="dbbench goals" to leave parts out.
-# About 14 minutes with the defaults on a 2-vCPU VM (estimate); a tiny
+# About 13 minutes with the defaults on a 2-vCPU VM (estimate); a tiny
 # setting (REPS=1 DURATION=1 THREADS="1 4" WAITS="adaptive futex") took 3
 # minutes on a loaded one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPS=${REPS:-3}
-DURATION=${DURATION:-4}
+DURATION=${DURATION:-3}
 THREADS=${THREADS:-1 2 4 8}
 WAITS=${WAITS:-adaptive spin-futex futex}
 SKIP=${SKIP:-}

@@ -21,7 +21,9 @@ import (
 // this process runs on our P (a goroutine that held its P through a wait
 // kept every other goroutine of a one-CPU process waiting for it), and,
 // every yieldOSEvery rounds unless the process saw a preemption lately, to
-// the kernel, so that a service thread that shares our CPU runs. The goroutine is unlocked from its thread while it
+// the kernel, so that a service thread that shares our CPU runs. A wait
+// with no other call of the process in flight yields to the kernel every
+// round: no goroutine of ours is waiting for the P. The goroutine is unlocked from its thread while it
 // yields: runtime.Gosched on a locked thread hands the P to another thread
 // and back, a futex round trip each way.
 //
@@ -67,7 +69,7 @@ func (c *Conn) awaitAdaptive(b *wire.Buffer, call uint32) error {
 				runtime.UnlockOSThread()
 				unlocked = true
 			}
-			if round%yieldOSEvery == yieldOSEvery-1 && !c.est.Contended(now) {
+			if c.calls.Load() <= 1 || (round%yieldOSEvery == yieldOSEvery-1 && !c.est.Contended(now)) {
 				unix.Syscall(unix.SYS_SCHED_YIELD, 0, 0, 0)
 			} else {
 				runtime.Gosched()

@@ -39,9 +39,9 @@ import (
 //	fuse_kernel_cache
 //	             true lets the kernel cache the FUSE mounts (default: direct
 //	             I/O and zero timeouts, so both paths agree at once)
-//	design, wait, copy, buffers, buffer_size, queues, pin
+//	design, wait, copy, buffers, buffer_size, queues, pin, nice
 //	             service settings (see fs/service.Config; pin defaults to
-//	             true, wait to withDefaultWait's choice)
+//	             true, nice to -10, wait to withDefaultWait's choice)
 //	cache        false leaves out the client cache (fs/cache) below each
 //	             container's union (default true, the papers' D);
 //	             cache_<setting> sets each tenant's settings
@@ -108,7 +108,7 @@ func (s *userlevelSystem) Setup(ctx context.Context, p Pool, req Request) (Insta
 		return nil, err
 	}
 	withWait := *o
-	withWait.ServiceOptions = withDefaultWait(o.ServiceOptions, len(p.Cores()), req.Oversubscribed)
+	withWait.ServiceOptions = withDefaultWait(o.ServiceOptions)
 	cfg, containers, err := userlevelConfig("D", p.Name(), lib, &withWait, req)
 	if err != nil {
 		return nil, err

@@ -411,25 +411,24 @@ func TestUserlevelKilledService(t *testing.T) {
 
 func TestUserlevelDefaultWait(t *testing.T) {
 	for _, tc := range []struct {
-		opts           ServiceOptions
-		cores          int
-		oversubscribed bool
-		want           string
+		opts ServiceOptions
+		want string
 	}{
-		{ServiceOptions{}, 2, false, "spin-futex"},
-		{ServiceOptions{}, 4, false, "spin-futex"},
-		{ServiceOptions{}, 1, false, "futex"},                           // the app needs the pool's only core
-		{ServiceOptions{}, 2, true, "futex"},                            // other pools share the cores
-		{ServiceOptions{Wait: "spin"}, 1, true, "spin"},                 // the experiment's choice wins
-		{ServiceOptions{Buffers: 8, Pin: true}, 2, false, "spin-futex"}, // other options kept
+		{ServiceOptions{}, "adaptive"},                                // one strategy for owned, shared and single cores
+		{ServiceOptions{Wait: "spin"}, "spin"},                        // the experiment's choice wins
+		{ServiceOptions{Wait: "futex"}, "futex"},                      //
+		{ServiceOptions{Buffers: 8, Pin: true, Nice: -5}, "adaptive"}, // other options kept
 	} {
-		got := withDefaultWait(tc.opts, tc.cores, tc.oversubscribed)
+		got := withDefaultWait(tc.opts)
 		if got.Wait != tc.want {
-			t.Errorf("withDefaultWait(%+v, cores=%d, oversubscribed=%v): wait %q, want %q", tc.opts, tc.cores, tc.oversubscribed, got.Wait, tc.want)
+			t.Errorf("withDefaultWait(%+v): wait %q, want %q", tc.opts, got.Wait, tc.want)
 		}
 		if got.Wait = tc.opts.Wait; got != tc.opts {
 			t.Errorf("options changed: got %+v, want %+v", got, tc.opts)
 		}
+	}
+	if o := defaultUserlevelOptions(); o.Nice != defaultServiceNice || o.serviceConfig("p").Nice != defaultServiceNice {
+		t.Errorf("D's service threads: nice %d (config %d), want %d", o.Nice, o.serviceConfig("p").Nice, defaultServiceNice)
 	}
 }
 

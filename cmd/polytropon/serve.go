@@ -64,7 +64,8 @@ func bindServeFlags(fset *flag.FlagSet) func() (service.Config, error) {
 		key       = fset.Int("key", 0, "explicit System V key (overrides -pool)")
 		dir       = fset.String("dir", "", "serve this host directory as a local instance at /")
 		design    = fset.String("design", "", "request queue design (default rcqb)")
-		wait      = fset.String("wait", "", "wait strategy: spin, spin-futex or futex")
+		wait      = fset.String("wait", "", "wait strategy: spin, spin-futex, futex or adaptive")
+		nice      = fset.Int("nice", 0, "nice value of the service threads (-20..19; 0: the process's)")
 		copyName  = fset.String("copy", "", "default data transfer: SMC, SMO or CMA")
 		buffers   = fset.Int("buffers", 0, "request buffers")
 		bufSize   units.Size
@@ -98,6 +99,9 @@ func bindServeFlags(fset *flag.FlagSet) func() (service.Config, error) {
 		}
 		if *wait != "" {
 			cfg.Wait = *wait
+		}
+		if *nice != 0 {
+			cfg.Nice = *nice
 		}
 		if *copyName != "" {
 			cfg.Copy = *copyName

@@ -51,6 +51,12 @@ type Config struct {
 	// (0: 1; negative: none).
 	ExtraThreshold int
 	MaxExtra       int
+	// Nice is the nice value of the service threads (-20..19; 0 leaves
+	// the process's), so clients sharing their core do not starve them.
+	Nice int
+	// Policy is the Adaptive strategy's policy for the idle poll (its
+	// zero fields take the defaults, Max: SpinFor, CPUs: the process's).
+	Policy queue.SpinPolicy
 	// Logf reports dropped items and queue errors (nil: discard).
 	Logf func(format string, args ...any)
 	// Dispatch orders waiting requests by their tenants' weights
@@ -77,6 +83,9 @@ type Driver struct {
 	stopping atomic.Bool
 	wg       sync.WaitGroup
 	extra    []atomic.Int32
+
+	policy queue.SpinPolicy    // the Adaptive idle poll's (idle.go)
+	est    queue.WaitEstimator // idle gaps seen by the service threads
 }
 
 // New formats the queues of w (the header must already be written) and
@@ -102,6 +111,7 @@ func New(w *wire.Seg, cfg Config, h Handler) (*Driver, error) {
 	}
 	d := &Driver{w: w, cfg: cfg, h: h, bufs: make([]*wire.Buffer, l.NumBuffers), extra: make([]atomic.Int32, l.NumQueues),
 		disp: newDispatcher(cfg.Dispatch, h)}
+	d.policy = idlePolicy(cfg)
 	for i := range d.bufs {
 		b, err := w.Buffer(uint32(i))
 		if err != nil {
@@ -132,6 +142,7 @@ func New(w *wire.Seg, cfg Config, h Handler) (*Driver, error) {
 
 // Start launches one service thread per queue.
 func (d *Driver) Start() {
+	ensureProcs(len(d.queues) * (1 + max(d.cfg.MaxExtra, 0)))
 	for i := range d.queues {
 		d.startThread(uint32(i), false)
 	}
@@ -216,6 +227,7 @@ func (d *Driver) startThread(q uint32, extra bool) {
 		}
 		runtime.LockOSThread() // the thread stays pinned; it exits with the goroutine
 		d.pin(q, extra)
+		d.setNice()
 		d.serve(q, extra)
 	}()
 }
@@ -273,9 +285,14 @@ func (d *Driver) serve(qi uint32, extra bool) {
 	}
 	spins, served := 0, 0
 	var idleSince uint64 // wire.MonotonicNow when the poll started
+	iw := idleWait{d: d}
 	for !d.stopping.Load() {
 		idx, err := q.TryDequeue()
-		if err == queue.ErrEmpty && wait != queue.Futex { // sentinel, unwrapped
+		if err == queue.ErrEmpty && wait == queue.Adaptive {
+			if iw.empty() {
+				continue
+			}
+		} else if err == queue.ErrEmpty && wait != queue.Futex { // sentinel, unwrapped
 			spins++
 			if spins&255 != 0 {
 				continue
@@ -296,9 +313,11 @@ func (d *Driver) serve(qi uint32, extra bool) {
 				continue
 			}
 		}
-		if err == queue.ErrEmpty {
+		slept := err == queue.ErrEmpty
+		if slept {
 			idx, err = q.Dequeue()
 		}
+		iw.got(slept)
 		spins, idleSince = 0, 0
 		if err != nil {
 			switch {

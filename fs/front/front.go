@@ -68,6 +68,10 @@ type Conn struct {
 
 	dead   atomic.Bool
 	closed atomic.Bool
+
+	policy queue.SpinPolicy    // the Adaptive strategy's (adaptive.go)
+	est    queue.WaitEstimator // what this process's waits learnt
+	calls  atomic.Int32        // calls between enqueue and completion (Adaptive only)
 }
 
 // Attach opens the service segment under key.
@@ -128,6 +132,7 @@ func attachSeg(seg *shm.Segment, opts Options) (*Conn, error) {
 	if c.spinFor <= 0 {
 		c.spinFor = int64(time.Millisecond)
 	}
+	c.policy = adaptivePolicy(time.Duration(c.spinFor))
 	qcfg := queue.Config{Capacity: int(l.QueueCapacity), Wait: queue.Wait(l.QueueWait), Timeout: 200 * time.Millisecond}
 	for i := uint32(0); i < l.NumQueues; i++ {
 		mem, _, err := w.QueueMem(i)
@@ -248,7 +253,7 @@ func (c *Conn) Call(b *wire.Buffer, q uint32, req *wire.Request) (int64, error) 
 		c.dead.Store(true)
 		return 0, syscall.ENOTCONN
 	}
-	if err := c.await(b); err != nil {
+	if err := c.await(b, req.Call); err != nil {
 		c.dead.Store(true)
 		return 0, err
 	}
@@ -257,11 +262,16 @@ func (c *Conn) Call(b *wire.Buffer, q uint32, req *wire.Request) (int64, error) 
 	return ret, nil
 }
 
-// await waits until b is Completed: spin, then futex sleep with liveness
-// checks.
-func (c *Conn) await(b *wire.Buffer) error {
+// await waits until b, a request of call, is Completed: spin, then futex
+// sleep with liveness checks.
+func (c *Conn) await(b *wire.Buffer, call uint32) error {
 	if b.Completed() {
 		return nil
+	}
+	if c.wait == queue.Adaptive {
+		c.calls.Add(1)
+		defer c.calls.Add(-1)
+		return c.awaitAdaptive(b, call)
 	}
 	if c.wait != queue.Futex {
 		// A plain poll: runtime.Gosched on a locked thread would cost a
@@ -291,6 +301,12 @@ func (c *Conn) await(b *wire.Buffer) error {
 			}
 		}
 	}
+	return c.sleep(b)
+}
+
+// sleep waits for b's completion on the futex of its Done word, 100 ms at
+// a time with a liveness check at every wake-up.
+func (c *Conn) sleep(b *wire.Buffer) error {
 	p := b.DonePtr()
 	for {
 		b.SetWaiter(1)

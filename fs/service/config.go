@@ -8,6 +8,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/BurntSushi/toml"
 
@@ -25,7 +26,9 @@ var ErrConfig = errors.New("service: bad configuration")
 //
 //	pool = "p0"               # segment key = wire.SegmentKey(pool); or key = 1234
 //	design = "rcqb"           # any queue design with Shared = true
-//	wait = "spin-futex"       # spin, spin-futex or futex
+//	wait = "spin-futex"       # spin, spin-futex, futex or adaptive
+//	spin_us = 1000            # longest poll of a waiter (adaptive: 50)
+//	nice = -10                # nice value of the service threads (0: the process's)
 //	buffers = 64              # request buffers (one per concurrently calling client thread)
 //	buffer_size = "1MiB"      # data area per buffer (a size: bytes or with a unit)
 //	copy = "SMC"              # default data transfer: SMC, SMO or CMA
@@ -54,7 +57,8 @@ type Config struct {
 	CPUs           []int      `toml:"cpus"`   // CPUs served (default: the process's affinity)
 	Design         string     `toml:"design"`
 	Wait           string     `toml:"wait"`
-	SpinMicros     int        `toml:"spin_us"` // µs a waiting thread polls before it sleeps (spin-futex)
+	SpinMicros     int        `toml:"spin_us"` // µs a waiting thread polls before it sleeps (spin-futex; adaptive: at most)
+	Nice           int        `toml:"nice"`    // nice value of the service threads, -20..19 (0: the process's)
 	Buffers        int        `toml:"buffers"`
 	BufferSize     units.Size `toml:"buffer_size"` // a size: 1048576 or "1MiB"
 	Clients        int        `toml:"clients"`
@@ -190,6 +194,9 @@ func (c *Config) EnsureDefaults() {
 	}
 	if c.SpinMicros == 0 {
 		c.SpinMicros = 1000
+		if c.Wait == queue.Adaptive.String() {
+			c.SpinMicros = int(queue.AdaptiveMax / time.Microsecond)
+		}
 	}
 	if c.Buffers == 0 {
 		c.Buffers = 64
@@ -252,6 +259,8 @@ func (c *Config) Validate() error {
 		return bad("max_files = %d (16..16M)", c.MaxFiles)
 	case c.SpinMicros < 0 || c.SpinMicros > 1_000_000:
 		return bad("spin_us = %d (0..1000000)", c.SpinMicros)
+	case c.Nice < -20 || c.Nice > 19:
+		return bad("nice = %d (-20..19)", c.Nice)
 	}
 	for _, cpu := range c.CPUs {
 		if cpu < 0 || cpu >= wire.MaxCPUs {

@@ -154,7 +154,7 @@ func New(cfg Config, logw io.Writer) (_ *Service, err error) {
 	s.mu.Unlock()
 	s.driver, err = back.New(s.w, back.Config{
 		Design: design, Queue: qcfg, SpinFor: time.Duration(cfg.SpinMicros) * time.Microsecond, Pin: cfg.Pin, ExtraThreshold: cfg.ExtraThreshold,
-		MaxExtra: cfg.MaxExtra, Logf: s.log.Printf, Dispatch: cfg.dispatch(),
+		MaxExtra: cfg.MaxExtra, Nice: cfg.Nice, Logf: s.log.Printf, Dispatch: cfg.dispatch(),
 	}, s)
 	if err != nil {
 		s.closeInstances()

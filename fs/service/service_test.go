@@ -52,11 +52,36 @@ stack = [{type = "union", branches = [
 	}
 }
 
+// TestConfigAdaptiveDefaults: the adaptive wait polls at most 50 µs by
+// default (spin-futex keeps its 1 ms), an explicit spin_us wins, and nice
+// reaches the configuration.
+func TestConfigAdaptiveDefaults(t *testing.T) {
+	for _, c := range []struct {
+		text string
+		spin int
+		nice int
+	}{
+		{"wait = \"adaptive\"\n", 50, 0},
+		{"wait = \"adaptive\"\nspin_us = 200\nnice = -10\n", 200, -10},
+		{"wait = \"spin-futex\"\n", 1000, 0},
+	} {
+		cfg, err := LoadConfig(testenv.WriteFile(t, "serve.toml", c.text))
+		if err != nil {
+			t.Fatalf("%q: %v", c.text, err)
+		}
+		if cfg.SpinMicros != c.spin || cfg.Nice != c.nice {
+			t.Errorf("%q: spin_us %d nice %d, want %d and %d", c.text, cfg.SpinMicros, cfg.Nice, c.spin, c.nice)
+		}
+	}
+}
+
 func TestConfigErrors(t *testing.T) {
 	for name, text := range map[string]string{
 		"unknown key":         "pool = \"x\"\nbufers = 3\n",
 		"unknown design":      "design = \"nope\"\n",
 		"bad wait":            "wait = \"sleep\"\n",
+		"nice out of range":   "nice = 20\n",
+		"nice too low":        "nice = -21\n",
 		"bad copy":            "copy = \"DMA\"\n",
 		"odd buffer size":     "buffer_size = 5000\n",
 		"relative local dir":  "[[instance]]\npath = \"/\"\nstack = [{type = \"local\", dir = \"rel\"}]\n",

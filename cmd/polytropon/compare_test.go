@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"polytropon/internal/testenv"
+	"polytropon/results"
 )
 
 // fixtureRuns are the run directories the results package's tests write
@@ -24,12 +25,14 @@ func TestCompareCommand(t *testing.T) {
 		golden string
 		args   []string
 		status int
+		stderr string
 	}{
-		{"compare-same.stdout", []string{"base", "same"}, 0},
-		{"compare-slower.stdout", []string{"base", "slower"}, 1},
-		{"compare-slower-latency.stdout", []string{"-metric", "latency_p99_us", "-metric", "throughput_mbps", "-test", "welch", "base", "slower"}, 1},
-		{"compare-slower-lenient.stdout", []string{"-threshold", "0.3", "base", "slower"}, 0},
-		{"compare-faster.stdout", []string{"-alpha", "0.01", "base", "faster"}, 0},
+		{"compare-same.stdout", []string{"base", "same"}, results.ExitPass, ""},
+		{"compare-slower.stdout", []string{"base", "slower"}, results.ExitRegression, "regression"},
+		{"compare-slower-latency.stdout", []string{"-metric", "latency_p99_us", "-metric", "throughput_mbps", "base", "slower"}, results.ExitRegression, "regression"},
+		{"compare-slower-lenient.stdout", []string{"-threshold", "0.3", "base", "slower"}, results.ExitPass, ""},
+		{"compare-faster.stdout", []string{"-alpha", "0.01", "base", "faster"}, results.ExitInconclusive, "inconclusive"},
+		{"compare-few.stdout", []string{"-min-rounds", "7", "base", "slower"}, results.ExitFewSamples, "too few samples"},
 	} {
 		t.Run(tc.golden, func(t *testing.T) {
 			args := append([]string{"compare"}, tc.args...)
@@ -41,8 +44,8 @@ func TestCompareCommand(t *testing.T) {
 				t.Errorf("exit status %d, want %d; stderr:\n%s", status, tc.status, stderr.String())
 			}
 			checkGolden(t, tc.golden, stdout.Bytes())
-			if tc.status != 0 && !strings.Contains(stderr.String(), "significant regression") {
-				t.Errorf("stderr does not name the regression:\n%s", stderr.String())
+			if !strings.Contains(stderr.String(), tc.stderr) {
+				t.Errorf("stderr does not say %q:\n%s", tc.stderr, stderr.String())
 			}
 		})
 	}
@@ -50,14 +53,15 @@ func TestCompareCommand(t *testing.T) {
 
 func TestCompareCommandErrors(t *testing.T) {
 	for _, args := range [][]string{
-		{"compare", filepath.Join(fixtureRuns, "base")},
+		{"compare"},
+		{"compare", "-no-such-flag", filepath.Join(fixtureRuns, "base"), filepath.Join(fixtureRuns, "same")},
 		{"compare", filepath.Join(fixtureRuns, "base"), t.TempDir()},
 		{"compare", "-metric", "no_such_metric", filepath.Join(fixtureRuns, "base"), filepath.Join(fixtureRuns, "same")},
-		{"compare", "-test", "ks", filepath.Join(fixtureRuns, "base"), filepath.Join(fixtureRuns, "same")},
+		{"compare", filepath.Join(fixtureRuns, "base")}, // not an A/B run
 	} {
 		var stdout, stderr bytes.Buffer
-		if status := run(&stdout, &stderr, args); status == 0 || stderr.Len() == 0 {
-			t.Errorf("%v: exit status %d with stderr %q, want a failure with a message", args, status, stderr.String())
+		if status := run(&stdout, &stderr, args); status != results.ExitUsage || stderr.Len() == 0 {
+			t.Errorf("%v: exit status %d with stderr %q, want %d with a message", args, status, stderr.String(), results.ExitUsage)
 		}
 	}
 }

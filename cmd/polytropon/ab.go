@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"polytropon/results"
@@ -32,6 +33,7 @@ func abRun(stdout, stderr io.Writer, args []string) error {
 	src := fset.String("src", ".", "git work tree commits are built from")
 	tags := fset.String("tags", "", `Go build tags for builds from commits (e.g. "ceph pacific")`)
 	noGate := fset.Bool("no-gate", false, "only run and store; gate later with polytropon compare RUN")
+	runFlags := fset.String("run-flags", "", "flags passed to each build's `polytropon run`, space-separated (both builds must accept them)")
 	var g gateFlags
 	addGateFlags(fset, &g)
 	var files []string
@@ -52,7 +54,7 @@ func abRun(stdout, stderr io.Writer, args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	dir, err := ab.Run(ctx, files[0], ab.Options{Base: *base, New: *newer, Rounds: *rounds, OutDir: *out,
-		SourceDir: *src, Tags: *tags, Stderr: stderr})
+		SourceDir: *src, Tags: *tags, RunFlags: strings.Fields(*runFlags), Stderr: stderr})
 	if err != nil {
 		if dir != "" && ctx.Err() != nil {
 			return fmt.Errorf("%w: %v", runner.ErrInterrupted, err)

@@ -48,6 +48,9 @@ type Options struct {
 	SourceDir string
 	// Tags are Go build tags for builds from commits ("ceph pacific").
 	Tags string
+	// RunFlags are passed to each build's `polytropon run` before the
+	// file (e.g. a scale option); both builds must accept them.
+	RunFlags []string
 	// Stderr receives progress; nil discards.
 	Stderr io.Writer
 }
@@ -161,7 +164,7 @@ func Run(ctx context.Context, file string, opts Options) (string, error) {
 				return run.Dir, fmt.Errorf("ab: interrupted in round %d: %w (finished rounds kept in %s)", r, context.Cause(ctx), run.Dir)
 			}
 			start := time.Now()
-			host, err := runSide(ctx, b, r, roundFile, rounds, run)
+			host, err := runSide(ctx, b, r, roundFile, rounds, run, opts.RunFlags)
 			if err != nil {
 				return run.Dir, err
 			}
@@ -186,7 +189,7 @@ func Run(ctx context.Context, file string, opts Options) (string, error) {
 // A run whose points failed still counts (its failures are recorded and
 // the gate sees the points missing); a build that makes no run at all
 // stops the A/B run.
-func runSide(ctx context.Context, b *build, r int, roundFile, rounds string, ab *results.Run) (results.Host, error) {
+func runSide(ctx context.Context, b *build, r int, roundFile, rounds string, ab *results.Run, flags []string) (results.Host, error) {
 	out := filepath.Join(rounds, fmt.Sprintf("r%02d-%s", r, b.side))
 	logPath := out + ".log"
 	logf, err := os.Create(logPath)
@@ -194,7 +197,8 @@ func runSide(ctx context.Context, b *build, r int, roundFile, rounds string, ab 
 		return results.Host{}, fmt.Errorf("ab: %w", err)
 	}
 	defer logf.Close()
-	cmd := exec.CommandContext(ctx, b.bin, "run", "-out", out, roundFile)
+	args := append(append([]string{"run", "-out", out}, flags...), roundFile)
+	cmd := exec.CommandContext(ctx, b.bin, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// The build's own service, FUSE daemons and agents: main() would
 	// otherwise keep this process's POLYTROPON_BIN.

@@ -10,7 +10,6 @@ import (
 	"syscall"
 
 	"polytropon/results"
-	"polytropon/runner"
 	"polytropon/runner/ab"
 )
 
@@ -56,9 +55,6 @@ func abRun(stdout, stderr io.Writer, args []string) error {
 	dir, err := ab.Run(ctx, files[0], ab.Options{Base: *base, New: *newer, Rounds: *rounds, OutDir: *out,
 		SourceDir: *src, Tags: *tags, RunFlags: strings.Fields(*runFlags), Stderr: stderr})
 	if err != nil {
-		if dir != "" && ctx.Err() != nil {
-			return fmt.Errorf("%w: %v", runner.ErrInterrupted, err)
-		}
 		return err
 	}
 	fmt.Fprintf(stdout, "run %s\n", dir)

@@ -30,6 +30,7 @@ import (
 	"time"
 
 	"polytropon/results"
+	"polytropon/runner"
 	"polytropon/runner/config"
 )
 
@@ -86,6 +87,8 @@ func Run(ctx context.Context, file string, opts Options) (string, error) {
 	if opts.Base == "" || opts.New == "" {
 		return "", errors.New("ab: both builds are needed: base and new (a binary or a commit each)")
 	}
+	// Loaded as `polytropon run` loads it (runner registers the systems
+	// and their options), so a bad file fails here, before any build.
 	exp, err := config.Load(file)
 	if err != nil {
 		return "", err
@@ -161,7 +164,7 @@ func Run(ctx context.Context, file string, opts Options) (string, error) {
 		}
 		for _, b := range seq {
 			if ctx.Err() != nil {
-				return run.Dir, fmt.Errorf("ab: interrupted in round %d: %w (finished rounds kept in %s)", r, context.Cause(ctx), run.Dir)
+				return run.Dir, fmt.Errorf("%w: ab: in round %d: %v (finished rounds kept in %s)", runner.ErrInterrupted, r, context.Cause(ctx), run.Dir)
 			}
 			start := time.Now()
 			host, err := runSide(ctx, b, r, roundFile, rounds, run, opts.RunFlags)
@@ -230,7 +233,7 @@ func runSide(ctx context.Context, b *build, r int, roundFile, rounds string, ab 
 		}
 	}
 	if ctx.Err() != nil {
-		return side.Info.Host, fmt.Errorf("ab: interrupted in round %d: %w", r, context.Cause(ctx))
+		return side.Info.Host, fmt.Errorf("%w: ab: in round %d: %v (finished rounds kept in %s)", runner.ErrInterrupted, r, context.Cause(ctx), ab.Dir)
 	}
 	return side.Info.Host, nil
 }

@@ -229,6 +229,13 @@ func gate(b, n *gateSide, paired bool, opts GateOptions) (*GateReport, error) {
 	var changes []*change
 	for _, m := range metrics {
 		info := b.info.Describe(m)
+		if !info.Known {
+			dir := "lower"
+			if info.HigherIsBetter {
+				dir = "higher"
+			}
+			rep.Warnings = append(rep.Warnings, fmt.Sprintf("%s: no declared direction, guessed from its name: %s is better", m, dir))
+		}
 		for _, pt := range b.order {
 			bs := b.series(pt, m)
 			if len(bs) == 0 {

@@ -310,3 +310,20 @@ func TestChiSquareQuantile(t *testing.T) {
 		}
 	}
 }
+
+// TestGateWarnsOfGuessedDirection: a metric nobody declared is gated in
+// the direction its name suggests, and the report says so.
+func TestGateWarnsOfGuessedDirection(t *testing.T) {
+	rng := rand.New(rand.NewPCG(6, 18))
+	run := abSim{rounds: 6, noise: 0.01, interleaved: true}.abRun(t, rng)
+	for i := range run.Records {
+		run.Records[i].Metrics[0].Name = "frobs_done"
+	}
+	rep, err := GateAB(run, GateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Warnings) != 1 || !strings.Contains(rep.Warnings[0], "frobs_done: no declared direction, guessed from its name: lower is better") {
+		t.Errorf("warnings %q", rep.Warnings)
+	}
+}

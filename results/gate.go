@@ -189,6 +189,11 @@ func (s *gateSide) metrics() []string {
 // repetitions, unpaired (Welch's t on the logs). Prefer GateAB on an
 // interleaved A/B run: drift between the runs lands on one side here.
 func Gate(base, newer *Run, opts GateOptions) (*GateReport, error) {
+	for _, r := range []*Run{base, newer} {
+		if r.Info.AB != nil {
+			return nil, fmt.Errorf("results: %s is an A/B run: gate it alone (GateAB), its sides are paired", r.Dir)
+		}
+	}
 	b := newGateSide(filepath.Base(base.Dir), base.Info, base.Info.Host, base.Config, base.Records)
 	n := newGateSide(filepath.Base(newer.Dir), newer.Info, newer.Info.Host, newer.Config, newer.Records)
 	rep, err := gate(b, n, false, opts)

@@ -126,6 +126,17 @@ func TestGateAAWithDrift(t *testing.T) {
 	if seq[VerdictRegression] <= trials*5/100 {
 		t.Errorf("sequential A/A with drift: %d of %d REGRESSION; the drift should land on the new run and fail the 5%% bound", seq[VerdictRegression], trials)
 	}
+	// Drift alone (0.1% noise): interleaving cancels it in every pair of
+	// rounds, so no A/A comparison is a regression; run sequentially, all
+	// of them are.
+	drift := abSim{rounds: 6, noise: 0.001, driftPerRun: -0.01, interleaved: true}
+	if got := drift.verdicts(t, trials, 1); got[VerdictRegression] != 0 {
+		t.Errorf("interleaved A/A, drift only: %v, want no REGRESSION", got)
+	}
+	drift.interleaved = false
+	if got := drift.verdicts(t, trials, 1); got[VerdictRegression] != trials {
+		t.Errorf("sequential A/A, drift only: %v, want every comparison a REGRESSION", got)
+	}
 	aa.driftPerRun = 0
 	still := aa.verdicts(t, trials, 1)
 	t.Logf("sequential A/A without drift: %v", still)

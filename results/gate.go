@@ -225,6 +225,11 @@ func gate(b, n *gateSide, paired bool, opts GateOptions) (*GateReport, error) {
 			return nil, fmt.Errorf("results: metric %q is not in the base run %s (it has %s)", m, b.label, strings.Join(bm, ", "))
 		}
 	}
+	for _, pt := range b.order {
+		if len(b.values[pt]) == 0 && b.skipped[pt] == "" {
+			rep.Warnings = append(rep.Warnings, fmt.Sprintf("point %s has no successful repetition in the base (not gated)", pt))
+		}
+	}
 	for _, pt := range n.order {
 		if _, ok := b.values[pt]; !ok && len(n.values[pt]) > 0 {
 			rep.Warnings = append(rep.Warnings, fmt.Sprintf("point %s only in the new run (not gated)", pt))

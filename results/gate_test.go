@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -275,6 +276,23 @@ func TestGateFailsClosed(t *testing.T) {
 		rep, err = Gate(b, n, GateOptions{})
 		if got := gateStatus(t, rep, err); got == ExitIncomparable {
 			t.Errorf("same config, other comment: %v", rep.Incomparable)
+		}
+	})
+	t.Run("base point failed", func(t *testing.T) {
+		b, n := sim.sequentialRuns(t, rng)
+		for i := range b.Records {
+			if b.Records[i].Point == "system=D" {
+				b.Records[i].OK, b.Records[i].Error = false, "agent crashed"
+			}
+		}
+		rep, err := Gate(b, n, GateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rep.Rows) != 1 || rep.Rows[0].Point != "system=K" || !slices.ContainsFunc(rep.Warnings, func(w string) bool {
+			return strings.Contains(w, "system=D has no successful repetition in the base")
+		}) {
+			t.Errorf("rows %v, warnings %q: want K gated and D named", rep.Rows, rep.Warnings)
 		}
 	})
 	t.Run("three rounds", func(t *testing.T) {

@@ -313,14 +313,17 @@ func HistoryPlots(series []*HistorySeries, dir string) ([]string, error) {
 	for _, m := range slices.Sorted(maps.Keys(byMetric)) {
 		ss := byMetric[m]
 		p := newPlot(PlotSpec{Title: "History of " + m, Y: m}, "run (commit)", ss[0].Unit)
-		p.Y.Min = math.Inf(1) // a trend: zoom in on the values
 		var ticks plot.ConstantTicks
 		for i, s := range ss {
 			xys := make(plotter.XYs, len(s.Entries))
 			for j, e := range s.Entries {
 				xys[j] = plotter.XY{X: float64(j), Y: e.Value}
 				if i == 0 {
-					ticks = append(ticks, plot.Tick{Value: float64(j), Label: e.Commit})
+					label := e.Commit
+					if len(label) > 8 {
+						label = label[:7] + strings.TrimLeft(label[7:], "0123456789abcdef") // keep a dirty "+"
+					}
+					ticks = append(ticks, plot.Tick{Value: float64(j), Label: label})
 				}
 			}
 			l, pts, err := plotter.NewLinePoints(xys)
@@ -350,9 +353,25 @@ func HistoryPlots(series []*HistorySeries, dir string) ([]string, error) {
 				}
 			}
 		}
-		if len(ticks) <= 20 {
-			p.X.Tick.Marker = ticks
+		if every := (len(ticks) + 24) / 25; every > 1 { // at most 25 labels
+			for j := range ticks {
+				if j%every != 0 {
+					ticks[j].Label = ""
+				}
+			}
 		}
+		p.X.Tick.Marker = ticks
+		p.X.Tick.Label.Rotation = math.Pi / 4
+		p.X.Tick.Label.XAlign, p.X.Tick.Label.YAlign = draw.XRight, draw.YCenter
+		entries := len(ss)
+		for _, s := range ss {
+			if len(s.Changes) > 0 {
+				entries++
+				break
+			}
+		}
+		p.Y.Min, p.Y.Max = yRange(ss)
+		makeLegendRoom(p, entries, false)
 		f, err := SavePlot(p, dir, "history-"+sanitizeFile(m))
 		files = append(files, f...)
 		if err != nil {
@@ -360,6 +379,22 @@ func HistoryPlots(series []*HistorySeries, dir string) ([]string, error) {
 		}
 	}
 	return files, nil
+}
+
+// yRange is the range of the series' values with a margin: a trend is
+// read from its changes, so the axis does not start at zero.
+func yRange(ss []*HistorySeries) (lo, hi float64) {
+	lo, hi = math.Inf(1), math.Inf(-1)
+	for _, s := range ss {
+		for _, e := range s.Entries {
+			lo, hi = min(lo, e.Value), max(hi, e.Value)
+		}
+	}
+	pad := (hi - lo) * 0.05
+	if pad == 0 {
+		pad = math.Abs(hi) * 0.05
+	}
+	return lo - pad, hi + pad
 }
 
 func byHost(ss []*HistorySeries) map[string]bool {

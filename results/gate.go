@@ -489,6 +489,10 @@ func (r *GateReport) rowList(v Verdict) string {
 		}
 		out = append(out, s)
 	}
+	const most = 6 // the table above has them all
+	if len(out) > most {
+		return fmt.Sprintf("%s and %d more", strings.Join(out[:most], "; "), len(out)-most)
+	}
 	return strings.Join(out, "; ")
 }
 

@@ -222,7 +222,11 @@ func gate(b, n *gateSide, paired bool, opts GateOptions) (*GateReport, error) {
 	}
 	for _, m := range metrics {
 		if !slices.Contains(bm, m) {
-			return nil, fmt.Errorf("results: metric %q is not in the base run %s (it has %s)", m, b.label, strings.Join(bm, ", "))
+			have := bm
+			if len(have) > 12 {
+				have = append(slices.Clone(have[:12]), fmt.Sprintf("... %d in all", len(bm)))
+			}
+			return nil, fmt.Errorf("results: metric %q is not in the base run %s (it has %s)", m, b.label, strings.Join(have, ", "))
 		}
 	}
 	for _, pt := range b.order {

@@ -230,6 +230,9 @@ type Info struct {
 	// deriving them from workload results: the benchmark subcommands'
 	// runs, which have no experiment file. See Describe.
 	Metrics []MetricInfo `json:"metrics,omitempty"`
+	// AB describes an interleaved A/B run (polytropon ab): its points
+	// carry a "side" param, base or new; see GateAB.
+	AB *ABInfo `json:"ab,omitempty"`
 }
 
 // Host is the provenance of the machine and the tool (see CollectHost).

@@ -56,7 +56,7 @@ var Floors = []Floor{
 	{"runner: pools", []string{"runner/pool"}},
 	{"runner: collectors", []string{"runner/metrics"}},
 	{"runner: experiment config", []string{"runner/config"}},
-	{"runner: orchestration and bake-offs", []string{"runner", "runner/ipcbench", "runner/cachebench"}},
+	{"runner: orchestration and bake-offs", []string{"runner", "runner/ipcbench", "runner/cachebench", "runner/ab"}},
 	{"cmd", []string{"cmd/..."}},
 }
 

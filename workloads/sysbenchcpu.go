@@ -4,8 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"strconv"
+	"strings"
 	"time"
+
+	"polytropon/results"
 )
 
 func init() {
@@ -18,8 +22,15 @@ func init() {
 
 // SysbenchCPU runs sysbench's cpu test (Debian package sysbench): sysbench
 // cpu --threads=Threads --cpu-max-prime=MaxPrime --time=N --percentile=P
-// --histogram=on run. An op is a sysbench event (one prime search up to
-// MaxPrime).
+// --report-interval=1 --histogram=on run. An op is a sysbench event (one
+// prime search up to MaxPrime).
+//
+// As a noise workload it is stopped when the main workload ends; sysbench
+// dies on a signal without its final report, so a stopped run reports
+// what its per-second interval lines say (intervalReport). To get the
+// exact report and histogram beside a main workload (Fig 6c's p99), give
+// it the main workload's duration: it then ends by itself with the main
+// one.
 type SysbenchCPU struct {
 	Threads    int           `toml:"threads"`
 	MaxPrime   int           `toml:"cpu_max_prime"`
@@ -52,6 +63,7 @@ func (w *SysbenchCPU) MakeCmd() []string {
 		"--cpu-max-prime=" + strconv.Itoa(w.MaxPrime),
 		"--time=" + strconv.Itoa(int(w.Duration/time.Second)),
 		"--percentile=" + strconv.Itoa(w.Percentile),
+		"--report-interval=1",
 		"--histogram=on",
 		"run",
 	}
@@ -71,11 +83,62 @@ func (w *SysbenchCPU) Run(ctx context.Context, env *Env) (*Result, error) {
 	if w.binary == "" {
 		return nil, fmt.Errorf("workloads: sysbench-cpu: Run before Prepare")
 	}
-	out, err := runTool(ctx, env, "sysbench-cpu", toolCommand(ctx, env, w.binary, w.MakeCmd()...))
+	// Not toolCommand's context: ctx's end is a stop request, and what
+	// sysbench printed until then is still the result.
+	cmd := toolCommand(context.WithoutCancel(ctx), env, w.binary, w.MakeCmd()...)
+	out, stopped, err := runToolStoppable(ctx, env, "sysbench-cpu", cmd, sysbenchStopGrace)
+	if stopped {
+		if res, rerr := w.Report(out); rerr == nil {
+			return res, nil // it ended by itself as the stop came
+		}
+		return w.intervalReport(out)
+	}
 	if err != nil {
 		return nil, err
 	}
 	return w.Report(out)
+}
+
+// sysbenchStopGrace bounds the wait for sysbench after the stop signal (it
+// exits at once).
+var sysbenchStopGrace = 3 * time.Second
+
+var sysbenchInterval = regexp.MustCompile(`^\[ *([0-9]+)s \] thds: [0-9]+ eps: ([0-9.]+) lat \(ms,([0-9.]+)%\): ([0-9.]+)`)
+
+// intervalReport is the result of a run stopped before sysbench's final
+// report, from its "[ Ns ] thds: T eps: E lat (ms,P%): L" lines: Ops is the
+// sum of the events of the whole seconds, Elapsed their count; counters
+// events_per_sec, latency_interval_p<P>_max_ms and _mean_ms (the highest
+// and the mean of the per-second percentiles: the percentile over the
+// whole run is not in the output), and stopped_early = 1. No histogram.
+func (w *SysbenchCPU) intervalReport(out []byte) (*Result, error) {
+	res := &Result{Latency: map[string]*results.Histogram{}, Counters: map[string]float64{}}
+	var events, latMax, latSum float64
+	var pct string
+	n := 0
+	for _, line := range strings.Split(string(out), "\n") {
+		m := sysbenchInterval.FindStringSubmatch(line)
+		if m == nil {
+			continue
+		}
+		eps, _ := strconv.ParseFloat(m[2], 64)
+		lat, _ := strconv.ParseFloat(m[4], 64)
+		pct = strings.TrimSuffix(strings.TrimRight(m[3], "0"), ".")
+		events += eps
+		latMax = max(latMax, lat)
+		latSum += lat
+		n++
+	}
+	if n == 0 {
+		return nil, fmt.Errorf("workloads: sysbench-cpu: stopped before its first interval report: %s", tail(out, 400))
+	}
+	res.Ops = int64(events + 0.5)
+	res.Elapsed = time.Duration(n) * time.Second
+	res.Counters["events_per_sec"] = events / float64(n)
+	res.Counters["latency_interval_p"+pct+"_max_ms"] = latMax
+	res.Counters["latency_interval_p"+pct+"_mean_ms"] = latSum / float64(n)
+	res.Counters["stopped_early"] = 1
+	return res, nil
 }
 
 // Report parses sysbench's output with parseSysbench; the histogram

@@ -38,6 +38,13 @@ type Workload interface {
 	Run(ctx context.Context, env *Env) (*Result, error)
 }
 
+// Cleaner is an optional capability of a workload that creates things
+// outside its container (a host directory): Cleanup removes them. The
+// agent calls it once, after Run or after a failed Prepare.
+type Cleaner interface {
+	Cleanup() error
+}
+
 // Env is where a workload instance runs: one container of one pool.
 type Env struct {
 	Dir      string     // the container's data directory as the kernel sees it

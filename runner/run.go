@@ -122,6 +122,11 @@ func Run(ctx context.Context, exp *config.Experiment, opts Options) (*Outcome, e
 	if len(r.collectors) == 0 {
 		r.collectors = metrics.Names()
 	}
+	if slices.Contains(r.collectors, "cpu") {
+		// Before any pool exists: the kernel accounts delays only of
+		// tasks forked while this is on (iowait_delay_seconds).
+		defer metrics.HoldDelayAccounting()()
+	}
 	start := time.Now()
 	if opts.OutDir == "" {
 		opts.OutDir = "out"

@@ -89,6 +89,11 @@ func (r *runState) runRepetition(ctx context.Context, pt config.Point, sys syste
 		logs: filepath.Join(r.logDir, fmt.Sprintf("point%d", pt.Index), fmt.Sprintf("rep%d", index)),
 		out:  &Repetition{Point: pt.Index, Index: index, Start: time.Now()}}
 	defer func() {
+		// An OOM kill explains whatever else failed (a service gone:
+		// "transport endpoint is not connected"), and voids a measurement.
+		if oerr := rp.oomKills(); oerr != nil {
+			err = errors.Join(oerr, err)
+		}
 		// Teardown runs on a context that survives Ctrl-C but is bounded.
 		tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 		defer cancel()

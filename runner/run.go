@@ -107,6 +107,9 @@ func Run(ctx context.Context, exp *config.Experiment, opts Options) (*Outcome, e
 	if err := exp.ValidateRun(); err != nil {
 		return nil, err
 	}
+	if err := checkPoolMemory(exp); err != nil {
+		return nil, err
+	}
 	if err := requireRoot("polytropon run"); err != nil {
 		return nil, err
 	}

@@ -369,8 +369,11 @@ func (e *Experiment) validateSweeps(p *problems) {
 			}
 		case "noise":
 			for j, v := range s.Values {
-				if _, ok := v.(bool); !ok {
-					p.add(fmt.Sprintf("%s.values[%d]", key, j), "%v: noise must be true or false", v)
+				str, isName := v.(string)
+				if w := e.workload(str); isName && (w == nil || w.Role != "noise") {
+					p.add(fmt.Sprintf("%s.values[%d]", key, j), "%q: noise must be true, false or the name of a noise workload (the only one to run)", str)
+				} else if _, ok := v.(bool); !ok && !isName {
+					p.add(fmt.Sprintf("%s.values[%d]", key, j), "%v: noise must be true, false or the name of a noise workload", v)
 				}
 			}
 		case "tenants.policy":

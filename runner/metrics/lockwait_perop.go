@@ -8,8 +8,10 @@ package metrics
 
 // LockWaitPerOp derives, from the lockwait metrics of a window (ms) and the
 // main workloads' operations per pool (ops, by pool name), per pool and
-// backend: lock_wait_per_op_us (µs of kernel lock wait per operation) and
-// lock_waits_per_op. Pools without operations get none.
+// pool: lock_wait_per_op_us (µs of kernel lock wait per operation) and
+// lock_waits_per_op, without the backend label (one backend runs; the
+// totals say which), so that experiment files can plot them by name on
+// any host. Pools without operations get none.
 func LockWaitPerOp(ms []Metric, ops map[string]int64) []Metric {
 	var out []Metric
 	for _, m := range ms {
@@ -19,9 +21,9 @@ func LockWaitPerOp(ms []Metric, ops map[string]int64) []Metric {
 		}
 		switch m.Name {
 		case "lock_wait_seconds":
-			out = append(out, Metric{Pool: m.Pool, Name: "lock_wait_per_op_us", Unit: "us", Value: m.Value * 1e6 / float64(n), Labels: m.Labels})
+			out = append(out, Metric{Pool: m.Pool, Name: "lock_wait_per_op_us", Unit: "us", Value: m.Value * 1e6 / float64(n)})
 		case "lock_waits":
-			out = append(out, Metric{Pool: m.Pool, Name: "lock_waits_per_op", Unit: "count", Value: m.Value / float64(n), Labels: m.Labels})
+			out = append(out, Metric{Pool: m.Pool, Name: "lock_waits_per_op", Unit: "count", Value: m.Value / float64(n)})
 		}
 	}
 	return out

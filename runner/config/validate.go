@@ -514,7 +514,7 @@ func (e *Experiment) validatePlots(p *problems) {
 	for i, pl := range e.Plots {
 		key := fmt.Sprintf("plot[%d]", i)
 		switch pl.Kind {
-		case "line", "bar":
+		case "line", "bar", "breakdown":
 			if !slices.Contains(axes, pl.X) {
 				p.add(key+".x", "%q: want one of %v", pl.X, axes)
 			}
@@ -526,7 +526,7 @@ func (e *Experiment) validatePlots(p *problems) {
 			}
 		case "proportionality":
 		default:
-			p.add(key+".kind", "%q: want \"line\", \"bar\" or \"proportionality\"", pl.Kind)
+			p.add(key+".kind", "%q: want \"line\", \"bar\", \"breakdown\" or \"proportionality\"", pl.Kind)
 		}
 		if !e.metricOK(pl.Y) {
 			p.add(key+".y", "unknown metric %q", pl.Y)

@@ -80,8 +80,8 @@ type rep struct {
 
 // agentGrace is how long an agent gets to return its result after "stop":
 // longer than an external tool's own stop grace (randomio gives stress-ng
-// 8 s to write its report after SIGINT).
-const agentGrace = 15 * time.Second
+// 25 s to write its report after SIGINT).
+const agentGrace = 40 * time.Second
 
 func (r *runState) runRepetition(ctx context.Context, pt config.Point, sys systems.System, index int) (out *Repetition, err error) {
 	rp := &rep{r: r, pt: pt, index: index, sys: sys,

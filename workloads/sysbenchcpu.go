@@ -29,8 +29,8 @@ func init() {
 // dies on a signal without its final report, so a stopped run reports
 // what its per-second interval lines say (intervalReport). To get the
 // exact report and histogram beside a main workload (Fig 6c's p99), give
-// it the main workload's duration: it then ends by itself with the main
-// one.
+// it the main workload's duration: a stop within sysbenchStopGrace of its
+// own end waits for that end (nearEndStop), so it ends by itself.
 type SysbenchCPU struct {
 	Threads    int           `toml:"threads"`
 	MaxPrime   int           `toml:"cpu_max_prime"`
@@ -86,7 +86,9 @@ func (w *SysbenchCPU) Run(ctx context.Context, env *Env) (*Result, error) {
 	// Not toolCommand's context: ctx's end is a stop request, and what
 	// sysbench printed until then is still the result.
 	cmd := toolCommand(context.WithoutCancel(ctx), env, w.binary, w.MakeCmd()...)
-	out, stopped, err := runToolStoppable(ctx, env, "sysbench-cpu", cmd, sysbenchStopGrace)
+	stop, cancel := nearEndStop(ctx, w.Duration, sysbenchStopGrace)
+	defer cancel()
+	out, stopped, err := runToolStoppable(stop, env, "sysbench-cpu", cmd, sysbenchStopGrace)
 	if stopped {
 		if res, rerr := w.Report(out); rerr == nil {
 			return res, nil // it ended by itself as the stop came
@@ -100,8 +102,33 @@ func (w *SysbenchCPU) Run(ctx context.Context, env *Env) (*Result, error) {
 }
 
 // sysbenchStopGrace bounds the wait for sysbench after the stop signal (it
-// exits at once).
+// exits at once), and how close to its own end a stop waits for that end.
 var sysbenchStopGrace = 3 * time.Second
+
+// nearEndStop returns a context that ends when ctx does, except that a
+// stop that comes within grace of the end of a run of duration started
+// now waits for that end (plus a second for the report): a noise
+// workload given the main window's duration then ends by itself, with
+// its full report, even when the main one finishes a moment earlier.
+func nearEndStop(ctx context.Context, duration, grace time.Duration) (context.Context, context.CancelFunc) {
+	end := time.Now().Add(duration)
+	stop, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	go func() {
+		select {
+		case <-ctx.Done():
+		case <-stop.Done():
+			return
+		}
+		if left := time.Until(end); left > 0 && left <= grace {
+			select {
+			case <-time.After(left + time.Second):
+			case <-stop.Done():
+			}
+		}
+		cancel()
+	}()
+	return stop, cancel
+}
 
 var sysbenchInterval = regexp.MustCompile(`^\[ *([0-9]+)s \] thds: [0-9]+ eps: ([0-9.]+) lat \(ms,([0-9.]+)%\): ([0-9.]+)`)
 

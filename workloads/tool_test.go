@@ -410,6 +410,24 @@ func TestSysbenchCPUStop(t *testing.T) {
 	}
 }
 
+// TestSysbenchCPUStopNearEnd: a stop that comes shortly before
+// sysbench's own end waits for it, so the full report (with the
+// histogram) comes back, not the per-second lines.
+func TestSysbenchCPUStopNearEnd(t *testing.T) {
+	requireTool(t, "sysbench", "sysbench")
+	if testing.Short() {
+		t.Skip("runs sysbench")
+	}
+	trackGroups(t)
+	env := newTestEnv(t)
+	w := mustNew[*SysbenchCPU](t, "sysbench-cpu")
+	w.Duration, w.MaxPrime, w.Threads = 3*time.Second, 2000, 1
+	res, _ := runStoppedAfter(t, w, env, 2500*time.Millisecond)
+	if res.Counters["stopped_early"] != 0 || res.Latency["event"] == nil || res.Counters["latency_p99_ms"] <= 0 {
+		t.Errorf("counters %v, histogram %v: want sysbench's full report", res.Counters, res.Latency["event"])
+	}
+}
+
 func TestSysbenchCPUIntervalReport(t *testing.T) {
 	w := mustNew[*SysbenchCPU](t, "sysbench-cpu")
 	out := "Threads started!\n\n[ 1s ] thds: 2 eps: 1075.41 lat (ms,99%): 34.33\n[ 2s ] thds: 2 eps: 1157.94 lat (ms,99%): 28.16\n"

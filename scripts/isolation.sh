@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # isolation.sh: records the isolation figures (docs/isolation.md) on a quiet
 # host, as root: Fig 1/6a with 1 and 7 fileservers, 6b and 6c, each a
-# results run under out/isolation (about 36 minutes in all: ~10, ~11, ~10
-# and ~5). Name files to run only those: scripts/isolation.sh
+# results run under out/isolation (about 45 minutes in all: ~12, ~13, ~12
+# and ~6). Name files to run only those: scripts/isolation.sh
 # experiments/fig6c-isolation-cpu.toml
 set -euo pipefail
 cd "$(dirname "$0")/.."

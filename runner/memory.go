@@ -93,7 +93,7 @@ func mib(b int64) string { return fmt.Sprintf("%.0fMiB", float64(b)/(1<<20)) }
 // poolMemory estimates what pool i keeps resident at point pt.
 func poolMemory(exp *config.Experiment, pt config.Point, i int) ([]memoryItem, error) {
 	var items []memoryItem
-	data := make([]int64, exp.ContainersIn(pt, i)) // file data per container; -1: unknown
+	data := make([]int64, exp.ContainersIn(pt, i)) // file data per container a cache may hold
 	for _, pl := range exp.Layout(pt) {
 		if pl.Pool != i {
 			continue
@@ -104,11 +104,13 @@ func poolMemory(exp *config.Experiment, pt config.Point, i int) ([]memoryItem, e
 			return nil, err
 		}
 		bytes := int64(agentBaseBytes)
+		// A workload that does not say how much data it touches counts
+		// none: assuming a full cache per container would fail runs that
+		// never fill them (64 lighttpd clones); an OOM kill is still
+		// reported as such.
 		if m, ok := wl.(workloads.MemoryNeeder); ok {
 			bytes += m.MemoryNeed()
 			data[pl.Container] += m.DataBytes()
-		} else {
-			data[pl.Container] = -1
 		}
 		items = append(items, memoryItem{fmt.Sprintf("%s in container %d", w.Name, pl.Container), bytes})
 	}
@@ -126,8 +128,7 @@ func poolMemory(exp *config.Experiment, pt config.Point, i int) ([]memoryItem, e
 
 // userlevelMemory is D's part of a pool: the service, its shared-memory
 // request buffers, and a client cache per container, which holds at most
-// the container's file data (data[c], -1 when unknown), or the tenants'
-// shared cache.
+// the container's file data (data[c]), or the tenants' shared cache.
 func userlevelMemory(o *systems.UserlevelOptions, data []int64, tenants *systems.Tenants) []memoryItem {
 	cfg := service.Config{Buffers: o.Buffers, BufferSize: o.BufferSize}
 	cfg.EnsureDefaults()
@@ -146,10 +147,7 @@ func userlevelMemory(o *systems.UserlevelOptions, data []int64, tenants *systems
 		}
 		var held int64
 		for _, d := range data {
-			if d < 0 || d > capacity {
-				d = capacity
-			}
-			held += d
+			held += min(d, capacity)
 		}
 		items = append(items, memoryItem{fmt.Sprintf("%d client caches of up to %v (cache_capacity)", len(data), units.Size(capacity)), held})
 	}

@@ -3,6 +3,7 @@ package runner
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"polytropon/fs/cache"
@@ -158,10 +159,23 @@ func userlevelMemory(o *systems.UserlevelOptions, data []int64, tenants *systems
 // error naming each pool and its victims; nil when there were none.
 func (rp *rep) oomKills() error {
 	var errs []error
-	for _, p := range rp.pools {
+	for i, p := range rp.pools {
 		r, err := p.OOMKills()
 		if err != nil || r.Kills == 0 {
 			continue
+		}
+		// Name what the runner knows of each victim.
+		for j, v := range r.Victims {
+			for _, a := range rp.agents {
+				if a.proc != nil && a.proc.HostPid() == v.PID {
+					r.Victims[j].What = "the agent of " + a.label
+				}
+			}
+			if i < len(rp.instances) {
+				if sp, ok := rp.instances[i].(ServicePIDer); ok && slices.Contains(sp.ServicePIDs(), v.PID) {
+					r.Victims[j].What = "the pool's filesystem service"
+				}
+			}
 		}
 		errs = append(errs, oomError(p, rp.r.exp.Pools.Memory, r))
 	}

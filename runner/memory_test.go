@@ -3,6 +3,7 @@ package runner
 import (
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -88,4 +89,46 @@ func TestCheckedInExperimentsFitPoolMemory(t *testing.T) {
 			t.Errorf("%s: %v", f, err)
 		}
 	}
+}
+
+// TestRunReportsOOMKill: a workload whose buffer outgrows the pool's
+// memory (seqwrite with a 256 MiB block in a 64 MiB pool; seqwrite does
+// not declare its memory, so the pre-flight lets it through) is killed by
+// the kernel, and the repetition fails saying so, naming the pool.
+func TestRunReportsOOMKill(t *testing.T) {
+	requireHarness(t)
+	_, exp := writeExperiment(t, `
+name = "oom"
+systems = ["K"]
+[options.K]
+size = "512M"
+[run]
+repetitions = { min = 1, max = 1 }
+warmup = "0s"
+duration = "2s"
+timeout = "1m"
+collectors = ["cpu"]
+[pools]
+count = [1]
+cores_per_pool = 1
+memory = "64MiB"
+[[workload]]
+name = "seqwrite"
+[workload.params]
+iosize = "256MiB"
+`)
+	work := t.TempDir()
+	res, err := Run(t.Context(), exp, Options{OutDir: t.TempDir(), WorkDir: work, AgentBinary: polytroponBin})
+	if !errors.Is(err, ErrPointsFailed) {
+		t.Fatalf("Run: %v, want ErrPointsFailed", err)
+	}
+	perr := res.Points[0].Err
+	if !errors.Is(perr, ErrPoolMemory) || !strings.Contains(perr.Error(), "pool p0 (pools.memory = 64MiB): the kernel's OOM killer killed") {
+		t.Errorf("point error: %v, want the OOM kill in pool p0 named", perr)
+	}
+	if !strings.Contains(perr.Error(), "the agent of seqwrite (main) in pool 0 container 0") && !strings.Contains(perr.Error(), "not named in the kernel log") {
+		t.Errorf("point error: %v, want the killed agent named", perr)
+	}
+	t.Logf("point error: %v", perr)
+	assertNothingLeft(t, work, os.Getpid())
 }

@@ -25,6 +25,7 @@ import (
 type OOMKill struct {
 	PID     int
 	Command string // the kernel's comm (15 characters at most)
+	What    string // what the process was, when the caller knows ("the agent of ...")
 }
 
 // OOMReport is what OOMKills found: how many kills the pool's cgroup
@@ -42,6 +43,9 @@ func (r OOMReport) String() string {
 	names := make([]string, len(r.Victims))
 	for i, v := range r.Victims {
 		names[i] = fmt.Sprintf("%s (pid %d)", v.Command, v.PID)
+		if v.What != "" {
+			names[i] = fmt.Sprintf("%s (pid %d: %s)", v.Command, v.PID, v.What)
+		}
 	}
 	s := strings.Join(names, ", ")
 	if extra := r.Kills - len(r.Victims); extra > 0 {

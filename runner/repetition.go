@@ -159,8 +159,14 @@ func (rp *rep) teardown(ctx context.Context) error {
 	var errs []error
 	var wg sync.WaitGroup
 	for _, a := range rp.agents {
+		// A noise workload may take its tool's stop grace to stop and
+		// clean up after itself (randomio's host directory).
+		grace := 2 * time.Second
+		if slices.Contains(rp.noises, a) {
+			grace = agentGrace
+		}
 		wg.Add(1)
-		go func() { defer wg.Done(); a.finish(2 * time.Second) }()
+		go func() { defer wg.Done(); a.finish(grace) }()
 	}
 	wg.Wait()
 	// Keep only logs and raw outputs that say something.

@@ -124,3 +124,33 @@ func TestSystemOptionErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestStoredConfigStatesOptions: the configuration stored with a run
+// states the systems' options with their defaults (K's loop device does
+// direct I/O) beside what the file wrote, and loads again.
+func TestStoredConfigStatesOptions(t *testing.T) {
+	e, err := config.Load("../experiments/quick.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, err := withResolvedOptions(e).Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"[options.K]", "loop_direct_io = true", "size = ", "cache_capacity = "} {
+		if !strings.Contains(string(text), want) {
+			t.Errorf("stored config does not say %q:\n%s", want, text)
+		}
+	}
+	again, err := config.Parse("config.toml", text)
+	if err != nil {
+		t.Fatalf("the stored config does not load: %v\n%s", err, text)
+	}
+	k, err := again.SystemOptions("K")
+	if err != nil || !k.(*systems.KernelOptions).LoopDirectIO {
+		t.Errorf("options.K of the stored config: %+v, %v", k, err)
+	}
+	if _, err := again.SystemOptions("D"); err != nil {
+		t.Errorf("options.D of the stored config: %v", err)
+	}
+}

@@ -111,6 +111,9 @@ func Run(ctx context.Context, exp *config.Experiment, opts Options) (*Outcome, e
 	if err := exp.ValidateRun(); err != nil {
 		return nil, err
 	}
+	if err := checkPoolMemory(exp); err != nil {
+		return nil, err
+	}
 	if err := requireRoot("polytropon run"); err != nil {
 		return nil, err
 	}
@@ -128,6 +131,11 @@ func Run(ctx context.Context, exp *config.Experiment, opts Options) (*Outcome, e
 	r.collectors = exp.Run.Collectors
 	if len(r.collectors) == 0 {
 		r.collectors = metrics.Names()
+	}
+	if slices.Contains(r.collectors, "cpu") {
+		// Before any pool exists: the kernel accounts delays only of
+		// tasks forked while this is on (iowait_delay_seconds).
+		defer metrics.HoldDelayAccounting()()
 	}
 	start := time.Now()
 	if opts.OutDir == "" {

@@ -11,13 +11,16 @@
 package testenv
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -153,7 +156,11 @@ func Polytropon(tb testing.TB, tags ...string) string {
 func buildPolytropon(tags string) (string, error) {
 	builds.Lock()
 	if builds.dir == "" {
-		d, err := os.MkdirTemp("", "polytropon-testenv-")
+		// A test binary killed before its TestMain's RemoveBuilt (a
+		// go test -timeout, a crash) leaves its directory: the next build
+		// removes those of processes that are gone.
+		removeStaleBuilds()
+		d, err := os.MkdirTemp("", fmt.Sprintf("%s%d-", buildPrefix, os.Getpid()))
 		if err != nil {
 			builds.Unlock()
 			return "", err
@@ -178,6 +185,28 @@ func buildPolytropon(tags string) (string, error) {
 		return "", fmt.Errorf("testenv: go %s polytropon/cmd/polytropon: %v\n%s", strings.Join(args, " "), err, out)
 	}
 	return bin, nil
+}
+
+// buildPrefix starts the names of the build directories, followed by the
+// building process's pid and a dash.
+const buildPrefix = "polytropon-testenv-"
+
+// removeStaleBuilds removes the build directories of test processes that
+// no longer exist.
+func removeStaleBuilds() {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), buildPrefix+"*-*"))
+	for _, d := range dirs {
+		pid, _, ok := strings.Cut(strings.TrimPrefix(filepath.Base(d), buildPrefix), "-")
+		if n, err := strconv.Atoi(pid); ok && err == nil && n > 0 && n != os.Getpid() && !processExists(n) {
+			os.RemoveAll(d)
+		}
+	}
+}
+
+// processExists reports whether a process with this pid exists.
+func processExists(pid int) bool {
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
 }
 
 // RemoveBuilt deletes what Polytropon built; TestMain calls it after m.Run.

@@ -64,3 +64,32 @@ func TestCephReachable(t *testing.T) {
 		t.Error("a closed monitor port counts as reachable")
 	}
 }
+
+// TestRemoveStaleBuilds: the build directory of a test process that is
+// gone is removed; those of live processes, and directories of another
+// form, are not.
+func TestRemoveStaleBuilds(t *testing.T) {
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	gone := exec.Command("true")
+	if err := gone.Run(); err != nil {
+		t.Skipf("needs true(1): %v", err)
+	}
+	dead := filepath.Join(tmp, fmt.Sprintf("%s%d-1", buildPrefix, gone.Process.Pid))
+	alive := filepath.Join(tmp, fmt.Sprintf("%s%d-2", buildPrefix, os.Getppid()))
+	other := filepath.Join(tmp, buildPrefix+"12345")
+	for _, d := range []string{dead, alive, other} {
+		if err := os.Mkdir(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	removeStaleBuilds()
+	if _, err := os.Stat(dead); !os.IsNotExist(err) {
+		t.Errorf("%s of a process that is gone: %v, want removed", dead, err)
+	}
+	for _, d := range []string{alive, other} {
+		if _, err := os.Stat(d); err != nil {
+			t.Errorf("%s: %v, want kept", d, err)
+		}
+	}
+}

@@ -225,6 +225,11 @@ type Point struct {
 	Pools      int
 	Containers int  // pools.containers at this point
 	Noise      bool // noise workloads run at this point
+	// NoiseOnly, when set (a "noise" sweep value naming a noise
+	// workload), is the only noise workload that runs at this point: the
+	// control beside the real noise (sysbench-cpu's borrowed cores
+	// beside randomio's I/O).
+	NoiseOnly string
 	// Params lists system, pools and every sweep's value, in that order;
 	// it names the point (see Name).
 	Params []Param

@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -322,5 +323,53 @@ func TestCheckedInExperiments(t *testing.T) {
 				t.Errorf("no points")
 			}
 		})
+	}
+}
+
+// TestNoiseSweepNamesOne: a "noise" sweep value naming a noise workload
+// runs only that one (the CPU-only control beside the I/O noise); a name
+// that is not a noise workload is an error naming the value.
+func TestNoiseSweepNamesOne(t *testing.T) {
+	const exp = `name = "n"
+systems = ["D"]
+[pools]
+count = 2
+[[workload]]
+name = "fakeio"
+pools = "first"
+[[workload]]
+name = "fakenoise"
+role = "noise"
+pools = "last"
+[[workload]]
+name = "randomio"
+role = "noise"
+pools = "last"
+[[sweep]]
+param = "noise"
+values = [false, true, %s]
+`
+	e := parse(t, fmt.Sprintf(exp, `"fakenoise"`))
+	e.EnsureDefaults()
+	if err := e.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	pts := e.Points()
+	if len(pts) != 3 || pts[2].Name() != "system=D/pools=2/noise=fakenoise" || !pts[2].Noise || pts[2].NoiseOnly != "fakenoise" {
+		t.Fatalf("points %+v", pts)
+	}
+	for i, want := range [][]Placement{
+		{{0, 0, 0}},
+		{{0, 0, 0}, {1, 1, 0}, {2, 1, 1}},
+		{{0, 0, 0}, {1, 1, 0}},
+	} {
+		if got := e.Layout(pts[i]); !reflect.DeepEqual(got, want) {
+			t.Errorf("layout at %s: %v, want %v", pts[i].Name(), got, want)
+		}
+	}
+	bad := parse(t, fmt.Sprintf(exp, `"fakeio"`))
+	bad.EnsureDefaults()
+	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), `"fakeio": noise must be true, false or the name of a noise workload`) {
+		t.Errorf("noise = \"fakeio\" (a main workload): %v", err)
 	}
 }

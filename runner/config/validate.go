@@ -371,8 +371,11 @@ func (e *Experiment) validateSweeps(p *problems) {
 			}
 		case "noise":
 			for j, v := range s.Values {
-				if _, ok := v.(bool); !ok {
-					p.add(fmt.Sprintf("%s.values[%d]", key, j), "%v: noise must be true or false", v)
+				str, isName := v.(string)
+				if w := e.workload(str); isName && (w == nil || w.Role != "noise") {
+					p.add(fmt.Sprintf("%s.values[%d]", key, j), "%q: noise must be true, false or the name of a noise workload (the only one to run)", str)
+				} else if _, ok := v.(bool); !ok && !isName {
+					p.add(fmt.Sprintf("%s.values[%d]", key, j), "%v: noise must be true, false or the name of a noise workload", v)
 				}
 			}
 		case "tenants.policy":
@@ -513,7 +516,7 @@ func (e *Experiment) validatePlots(p *problems) {
 	for i, pl := range e.Plots {
 		key := fmt.Sprintf("plot[%d]", i)
 		switch pl.Kind {
-		case "line", "bar":
+		case "line", "bar", "breakdown":
 			if !slices.Contains(axes, pl.X) {
 				p.add(key+".x", "%q: want one of %v", pl.X, axes)
 			}
@@ -525,7 +528,7 @@ func (e *Experiment) validatePlots(p *problems) {
 			}
 		case "proportionality":
 		default:
-			p.add(key+".kind", "%q: want \"line\", \"bar\" or \"proportionality\"", pl.Kind)
+			p.add(key+".kind", "%q: want \"line\", \"bar\", \"breakdown\" or \"proportionality\"", pl.Kind)
 		}
 		if !e.metricOK(pl.Y) {
 			p.add(key+".y", "unknown metric %q", pl.Y)

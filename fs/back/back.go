@@ -10,9 +10,9 @@
 //
 // Items that are not a valid buffer index, or name a buffer that is not
 // submitted (stale, forged, or a dead client's), are logged (rate limited)
-// and dropped; a queue that reports corruption is logged and retried after a
-// pause. The driver never stops serving because of what it reads from
-// shared memory.
+// and dropped; a queue that reports corruption is quarantined and rebuilt
+// under a new generation (quarantine.go). The driver never stops serving
+// because of what it reads from shared memory.
 package back
 
 import (
@@ -53,6 +53,9 @@ type Config struct {
 	MaxExtra       int
 	// Logf reports dropped items and queue errors (nil: discard).
 	Logf func(format string, args ...any)
+	// QuarantineLogEvery bounds how often a queue's quarantines are
+	// logged after the first (0: 10s; quarantine.go).
+	QuarantineLogEvery time.Duration
 }
 
 // Driver runs the service threads of one segment.
@@ -73,6 +76,10 @@ type Driver struct {
 	stopping atomic.Bool
 	wg       sync.WaitGroup
 	extra    []atomic.Int32
+
+	guards      []queueGuard // per queue (quarantine.go)
+	quarantined atomic.Uint64
+	incidents   *Incidents
 }
 
 // New formats the queues of w (the header must already be written) and
@@ -91,7 +98,8 @@ func New(w *wire.Seg, cfg Config, h Handler) (*Driver, error) {
 		cfg.Logf = func(string, ...any) {}
 	}
 	l := w.Layout
-	d := &Driver{w: w, cfg: cfg, h: h, bufs: make([]*wire.Buffer, l.NumBuffers), extra: make([]atomic.Int32, l.NumQueues)}
+	d := &Driver{w: w, cfg: cfg, h: h, bufs: make([]*wire.Buffer, l.NumBuffers), extra: make([]atomic.Int32, l.NumQueues),
+		guards: make([]queueGuard, l.NumQueues), incidents: &Incidents{Every: cfg.QuarantineLogEvery, Logf: cfg.Logf}}
 	for i := range d.bufs {
 		b, err := w.Buffer(uint32(i))
 		if err != nil {
@@ -150,6 +158,7 @@ func (d *Driver) Stop() {
 		q.Close()
 	}
 	d.wg.Wait()
+	d.incidents.Flush()
 }
 
 // Balance adds an extra service thread to every queue whose backlog
@@ -186,7 +195,7 @@ const backlogEvery = 32
 func (d *Driver) addExtra(q uint32) {
 	d.startMu.Lock()
 	defer d.startMu.Unlock()
-	if d.stopping.Load() || d.extra[q].Load() >= int32(d.cfg.MaxExtra) {
+	if d.stopping.Load() || d.extra[q].Load() >= int32(d.cfg.MaxExtra) || d.guards[q].repairing.Load() {
 		return
 	}
 	d.extra[q].Add(1)
@@ -255,10 +264,8 @@ func (d *Driver) serve(qi uint32, extra bool) {
 		qcfg.Timeout = 100 * time.Millisecond
 		idle = 100 * time.Millisecond
 	}
-	mem, _, _ := d.w.QueueMem(qi)
-	q, err := d.cfg.Design.New(mem, qcfg, false)
-	if err != nil {
-		d.cfg.Logf("back: attaching queue %d: %v", qi, err)
+	q, gen := d.attachQueue(qi, qcfg, extra)
+	if q == nil {
 		return
 	}
 	spins, served := 0, 0
@@ -292,15 +299,16 @@ func (d *Driver) serve(qi uint32, extra bool) {
 		spins, idleSince = 0, 0
 		if err != nil {
 			switch {
-			case errors.Is(err, queue.ErrClosed):
+			case errors.Is(err, queue.ErrClosed) && d.stopping.Load():
 				return
-			case errors.Is(err, queue.ErrTimeout):
+			case errors.Is(err, queue.ErrTimeout) && !d.suspect(qi):
 				if extra {
 					return
 				}
-			default:
-				d.logf("back: queue %d: %v", qi, err)
-				time.Sleep(10 * time.Millisecond)
+			default: // corrupted, or closed by Check or a tenant
+				if q, gen = d.recoverQueue(qi, qcfg, gen, extra, err); q == nil {
+					return
+				}
 			}
 			continue
 		}

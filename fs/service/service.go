@@ -221,8 +221,9 @@ func (s *Service) Run(ctx context.Context) error {
 	return s.Stop()
 }
 
-// housekeeping beats the heartbeat every wire.HeartbeatInterval and reaps
-// dead clients every 100 ms.
+// housekeeping beats the heartbeat and validates the queues (quarantining
+// corrupted ones) every wire.HeartbeatInterval and reaps dead clients
+// every 100 ms.
 func (s *Service) housekeeping() {
 	defer close(s.hkDone)
 	tick := time.NewTicker(wire.HeartbeatInterval)
@@ -235,6 +236,7 @@ func (s *Service) housekeeping() {
 		case <-tick.C:
 		}
 		s.w.Beat()
+		s.driver.Check()
 		s.driver.Balance()
 		if n++; n%2 == 0 {
 			s.reap()

@@ -1,0 +1,13 @@
+package queue
+
+// Checker is implemented by shared designs that can validate their whole
+// shared state at once: header words, head and tail, every slot. The
+// owner of a queue (the back driver of a filesystem service) calls it
+// periodically, so memory scribbled by a hostile or broken process is
+// found even where no operation would trip over it (a bad magic that only
+// a new attacher reads, a slot no ticket reaches yet). Check tolerates
+// every state concurrent legitimate operations can leave, so it may run
+// while they do; an error wraps ErrCorrupt and names the word.
+type Checker interface {
+	Check() error
+}

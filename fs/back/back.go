@@ -78,6 +78,8 @@ type Driver struct {
 	extra    []atomic.Int32
 
 	guards      []queueGuard // per queue (quarantine.go)
+	watch       []bufWatch   // per buffer (bufwatch.go)
+	watchMu     sync.Mutex
 	quarantined atomic.Uint64
 	incidents   *Incidents
 }
@@ -99,7 +101,7 @@ func New(w *wire.Seg, cfg Config, h Handler) (*Driver, error) {
 	}
 	l := w.Layout
 	d := &Driver{w: w, cfg: cfg, h: h, bufs: make([]*wire.Buffer, l.NumBuffers), extra: make([]atomic.Int32, l.NumQueues),
-		guards: make([]queueGuard, l.NumQueues), incidents: &Incidents{Every: cfg.QuarantineLogEvery, Logf: cfg.Logf}}
+		guards: make([]queueGuard, l.NumQueues), watch: make([]bufWatch, l.NumBuffers), incidents: &Incidents{Every: cfg.QuarantineLogEvery, Logf: cfg.Logf}}
 	for i := range d.bufs {
 		b, err := w.Buffer(uint32(i))
 		if err != nil {
@@ -341,6 +343,8 @@ func (d *Driver) serveOne(q uint32, idx uint64) {
 		return
 	}
 	d.served.Add(1)
+	d.beginServe(idx)
 	req := b.ReadRequest()
 	b.Complete(d.h.Serve(b, &req))
+	d.endServe(idx)
 }

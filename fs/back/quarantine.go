@@ -30,6 +30,35 @@ type queueGuard struct {
 	repairing atomic.Bool   // no extra thread starts meanwhile
 	suspect   atomic.Pointer[error]
 	count     atomic.Uint64 // quarantines
+
+	// The stall Check saw last and since when (under mu).
+	stallKey   uint64
+	stallSince time.Time
+}
+
+// stallLimit is how long a state that legitimately lasts microseconds (a
+// ticket never filled, an item behind head) may persist before the queue
+// is quarantined: well below the service threads' one-second give-up,
+// which a scribbled tail would make them pay once per phantom ticket.
+const stallLimit = 300 * time.Millisecond
+
+// stalled reports a stall of the queue that persisted past stallLimit.
+// Preconditions: g.mu held.
+func (g *queueGuard) stalled(c queue.Checker) error {
+	key, why, ok := c.Stall()
+	if !ok {
+		g.stallSince = time.Time{}
+		return nil
+	}
+	if g.stallSince.IsZero() || key != g.stallKey {
+		g.stallKey, g.stallSince = key, time.Now()
+		return nil
+	}
+	if d := time.Since(g.stallSince); d > stallLimit {
+		g.stallSince = time.Time{}
+		return fmt.Errorf("%w: stalled for %v: %s", queue.ErrCorrupt, d.Round(time.Millisecond), why)
+	}
+	return nil
 }
 
 // Quarantines is the number of times queue q was quarantined and rebuilt.
@@ -39,9 +68,10 @@ func (d *Driver) Quarantines(q uint32) uint64 { return d.guards[q].count.Load() 
 func (d *Driver) Generation(q uint32) uint32 { return d.guards[q].gen.Load() }
 
 // Check validates every queue's shared state (designs implementing
-// queue.Checker) and the generation words. A queue found corrupted is
-// marked and closed, which wakes its service threads: the main one then
-// rebuilds it. The service calls Check periodically.
+// queue.Checker) and the generation words, then the request descriptors
+// (bufwatch.go). A queue found corrupted is marked and closed, which
+// wakes its service threads: the main one then rebuilds it. The service
+// calls Check periodically.
 func (d *Driver) Check() {
 	if d.stopping.Load() {
 		return
@@ -56,7 +86,9 @@ func (d *Driver) Check() {
 		}
 		var err error
 		if c, ok := d.queues[qi].(queue.Checker); ok && g.suspect.Load() == nil {
-			err = c.Check()
+			if err = c.Check(); err == nil {
+				err = g.stalled(c)
+			}
 		}
 		g.mu.Unlock()
 		if err != nil && !d.stopping.Load() {
@@ -64,6 +96,7 @@ func (d *Driver) Check() {
 			d.queues[qi].Close() // wakes the queue's threads; the rebuild clears the flag
 		}
 	}
+	d.checkBuffers()
 }
 
 // suspect reports whether Check found queue q corrupted.

@@ -162,20 +162,29 @@ func TestQuarantineRebuildsCorruptedQueue(t *testing.T) {
 	}()
 
 	corruptions := []struct {
-		name string
-		do   func(mem []byte)
+		name    string
+		do      func(mem []byte)
+		enqueue bool // the caught request is enqueued after the scribble
 	}{
-		{"magic", func(mem []byte) { binary.LittleEndian.PutUint64(mem[0:], 0xdeadbeef) }},
-		{"capacity", func(mem []byte) { binary.LittleEndian.PutUint64(mem[queue.RCQBOffCap:], 1<<40) }},
-		{"tail", func(mem []byte) { binary.LittleEndian.PutUint64(mem[queue.RCQBOffTail:], 1<<50) }},
-		{"head", func(mem []byte) { binary.LittleEndian.PutUint64(mem[queue.RCQBOffHead:], 1<<50+7) }},
+		{"magic", func(mem []byte) { binary.LittleEndian.PutUint64(mem[0:], 0xdeadbeef) }, false},
+		{"capacity", func(mem []byte) { binary.LittleEndian.PutUint64(mem[queue.RCQBOffCap:], 1<<40) }, false},
+		{"tail", func(mem []byte) { binary.LittleEndian.PutUint64(mem[queue.RCQBOffTail:], 1<<50) }, false},
+		{"head", func(mem []byte) { binary.LittleEndian.PutUint64(mem[queue.RCQBOffHead:], 1<<50+7) }, false},
 		{"slot state", func(mem []byte) {
 			binary.LittleEndian.PutUint64(mem[queue.RCQBOffSlots+5*queue.RCQBSlotBytes:], queue.RCQBStateInvalid<<queue.RCQBStateShift)
-		}},
+		}, false},
 		{"slot round", func(mem []byte) {
 			binary.LittleEndian.PutUint64(mem[queue.RCQBOffSlots+9*queue.RCQBSlotBytes:], 12345<<queue.RCQBRoundShift)
-		}},
-		{"flags", func(mem []byte) { binary.LittleEndian.PutUint32(mem[queue.RCQBOffFlags:], queue.RCQBFlagClosed) }},
+		}, false},
+		{"flags", func(mem []byte) { binary.LittleEndian.PutUint32(mem[queue.RCQBOffFlags:], queue.RCQBFlagClosed) }, false},
+		// Within bounds, so only the stall tells: phantom tickets nobody
+		// fills, and a request stranded behind head.
+		{"tail a little ahead", func(mem []byte) {
+			binary.LittleEndian.PutUint64(mem[queue.RCQBOffTail:], binary.LittleEndian.Uint64(mem[queue.RCQBOffTail:])+3)
+		}, false},
+		{"head a little ahead", func(mem []byte) {
+			binary.LittleEndian.PutUint64(mem[queue.RCQBOffHead:], binary.LittleEndian.Uint64(mem[queue.RCQBOffHead:])+3)
+		}, true},
 	}
 	startServed := served1.Load()
 	for i, c := range corruptions {
@@ -188,6 +197,9 @@ func TestQuarantineRebuildsCorruptedQueue(t *testing.T) {
 		b.SetState(wire.StateSubmitted)
 
 		c.do(queueBase(w, 0))
+		if c.enqueue {
+			clientQueue(t, w, 0).TryEnqueue(uint64(b.Index))
+		}
 		deadline := time.Now().Add(5 * time.Second)
 		for drv.Generation(0) == gen {
 			if time.Now().After(deadline) {
@@ -232,5 +244,74 @@ func TestQuarantineRebuildsCorruptedQueue(t *testing.T) {
 	}
 	if lines := lb.matching("queue 1"); len(lines) != 0 {
 		t.Errorf("log lines about queue 1:\n%s", strings.Join(lines, "\n"))
+	}
+}
+
+// TestBufferWatchAnswersStuckRequests: a request whose descriptor was
+// scribbled in flight (state word, completion cleared, submitted state
+// cleared while the client sleeps, queue item lost) is answered EIO within
+// a second instead of leaving its client waiting; each buffer is logged
+// once.
+func TestBufferWatchAnswersStuckRequests(t *testing.T) {
+	lb := &logBook{}
+	w, _ := newTwoQueueDriver(t, lb)
+	q0 := clientQueue(t, w, 0)
+	buf := func(i uint32) *wire.Buffer {
+		b, err := w.Buffer(i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.Claim(1)
+		return b
+	}
+	// A state word no party writes, with the client asleep on Done.
+	b1 := buf(1)
+	b1.ResetCompletion()
+	b1.SetWaiter(1)
+	b1.SetState(7)
+	// Answered, then the completion cleared while the state stays Busy.
+	b2 := buf(2)
+	if ret, err := call(w, q0, 0, 2, 5); err != nil || ret != 10 {
+		t.Fatalf("call: %d %v", ret, err)
+	}
+	b2.SetState(wire.StateBusy)
+	b2.ResetCompletion()
+	b2.SetWaiter(1)
+	// Submitted, then its state cleared while the client sleeps.
+	b3 := buf(3)
+	b3.ResetCompletion()
+	b3.SetState(wire.StateIdle)
+	b3.SetWaiter(1)
+	// Submitted on queue 0, its item never enqueued (lost).
+	b4 := buf(4)
+	b4.ResetCompletion()
+	b4.SetQueue(0)
+	b4.SetState(wire.StateSubmitted)
+	start := time.Now()
+	for _, b := range []*wire.Buffer{b1, b2, b3, b4} {
+		for !b.Completed() {
+			if time.Since(start) > 2*time.Second {
+				t.Fatalf("buffer %d not answered after %v (state %d)", b.Index, time.Since(start), b.State())
+			}
+			time.Sleep(time.Millisecond)
+		}
+		if b.Ret() != -int64(syscall.EIO) {
+			t.Errorf("buffer %d: ret %d, want EIO", b.Index, b.Ret())
+		}
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("answered after %v, want within 1s", d)
+	}
+	for i := 1; i <= 4; i++ {
+		if n := len(lb.matching(fmt.Sprintf("back: buffer %d:", i))); n != 1 {
+			t.Errorf("buffer %d: %d log lines, want 1", i, n)
+		}
+	}
+	// An idle buffer with nobody waiting is left alone.
+	b5 := buf(5)
+	b5.ResetCompletion()
+	time.Sleep(200 * time.Millisecond)
+	if b5.Completed() {
+		t.Error("an idle buffer was answered")
 	}
 }

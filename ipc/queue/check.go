@@ -8,6 +8,13 @@ package queue
 // a new attacher reads, a slot no ticket reaches yet). Check tolerates
 // every state concurrent legitimate operations can leave, so it may run
 // while they do; an error wraps ErrCorrupt and names the word.
+//
+// Stall names a state that only lasts an instant when every party is
+// legitimate (an item nobody will take, a ticket nobody will fill): a key
+// for it, so that the owner can tell whether the same state persists
+// from one call to the next, and a description; ok false when there is
+// none.
 type Checker interface {
 	Check() error
+	Stall() (key uint64, why string, ok bool)
 }

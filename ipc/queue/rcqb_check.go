@@ -45,3 +45,37 @@ func (q *rcqb) Check() error {
 	}
 	return nil
 }
+
+// Stall implements Checker. It names the first of two states that last
+// only microseconds when every party is legitimate: a dequeuer holding
+// ticket head-1 whose slot is still empty at that round while later
+// tickets were taken (its enqueuer never filled it: a tail moved by
+// someone else, or an enqueuer killed mid-operation), and an item full in
+// a slot at a ticket behind head that no dequeuer holds any more (a head
+// moved by someone else). ok is false when neither holds.
+func (q *rcqb) Stall() (key uint64, why string, ok bool) {
+	h, t := atomic.LoadUint64(q.head), atomic.LoadUint64(q.tail)
+	if h > 0 && int64(t-h) > 0 {
+		s, r := q.ticket(h - 1)
+		w := atomic.LoadUint64(s.word)
+		if slotRound(w) == r && slotState(w) == RCQBStateEmpty && eGone(w)&1 == 0 && atomic.LoadUint64(q.head) == h {
+			return h - 1, fmt.Sprintf("ticket %d's slot stays empty (tail %d)", h-1, t), true
+		}
+	}
+	hr := (h >> q.shift) & RCQBRoundMask
+	for i := range q.slots {
+		s := &q.slots[i]
+		w := atomic.LoadUint64(s.word)
+		if slotState(w) != RCQBStateFull {
+			continue
+		}
+		// The slot's ticket relative to head: rounds behind head's, or the
+		// same round at an index below head's.
+		behind := (hr - slotRound(w)) & RCQBRoundMask
+		if behind < RCQBRoundHalf && (behind >= 1 || uint64(i) < h&q.mask) {
+			tk := uint64(slotRound(w))<<q.shift | uint64(i)
+			return tk | 1<<63, fmt.Sprintf("slot %d holds an item at a ticket behind head %d", i, h), true
+		}
+	}
+	return 0, "", false
+}

@@ -93,10 +93,22 @@ func (d *Driver) Check() {
 		g.mu.Unlock()
 		if err != nil && !d.stopping.Load() {
 			g.suspect.Store(&err)
-			d.queues[qi].Close() // wakes the queue's threads; the rebuild clears the flag
+			d.breakQueue(uint32(qi)) // its threads fail at once; the rebuild clears the flag
 		}
 	}
 	d.checkBuffers()
+}
+
+// breakQueue makes every operation on queue q fail at once (a design
+// that cannot be marked broken is closed: its operations drain, then
+// fail). The handle's pointers were fixed at New: valid whatever the
+// memory holds.
+func (d *Driver) breakQueue(q uint32) {
+	if c, ok := d.queues[q].(queue.Checker); ok {
+		c.Break()
+	} else {
+		d.queues[q].Close()
+	}
 }
 
 // suspect reports whether Check found queue q corrupted.
@@ -149,7 +161,7 @@ func (d *Driver) rebuild(qi uint32, gen uint32, cause error) {
 	}
 	g.repairing.Store(true)
 	defer g.repairing.Store(false)
-	d.queues[qi].Close() // its pointers were fixed at New: valid whatever the memory holds
+	d.breakQueue(qi)
 	for deadline := time.Now().Add(2 * time.Second); d.extra[qi].Load() > 0 && time.Now().Before(deadline); {
 		time.Sleep(time.Millisecond)
 	}

@@ -2,6 +2,11 @@ package wire
 
 import "sync/atomic"
 
+// DescRangesOffset is where the descriptor's data ranges start (PathOff,
+// PathLen, Path2Off, ... OutLen: eight uint32 words), for tools that
+// exercise them.
+var DescRangesOffset = dPathOff
+
 // SetQueue records the queue the buffer is about to be enqueued on
 // (client side, before SetState(StateSubmitted)).
 func (b *Buffer) SetQueue(q uint32) { b.D.PutUint32At(dQueue, q) }

@@ -14,7 +14,12 @@ package queue
 // for it, so that the owner can tell whether the same state persists
 // from one call to the next, and a description; ok false when there is
 // none.
+//
+// Break marks the queue broken: every operation, also one waiting now,
+// fails with ErrCorrupt at once (the owner is about to format the memory
+// anew).
 type Checker interface {
 	Check() error
 	Stall() (key uint64, why string, ok bool)
+	Break()
 }

@@ -643,6 +643,13 @@ func (q *rcqb) Backlog() int {
 // flag is either woken or finds the word changed.
 func (q *rcqb) Close() error {
 	atomic.OrUint32(q.flags, RCQBFlagClosed)
+	q.wakeAll()
+	return nil
+}
+
+// wakeAll clears every slot's waiter flag and wakes its sleepers (after a
+// flag change every waiter must see).
+func (q *rcqb) wakeAll() {
 	for i := range q.slots {
 		s := &q.slots[i]
 		for {
@@ -656,5 +663,4 @@ func (q *rcqb) Close() error {
 			}
 		}
 	}
-	return nil
 }

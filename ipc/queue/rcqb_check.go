@@ -79,3 +79,10 @@ func (q *rcqb) Stall() (key uint64, why string, ok bool) {
 	}
 	return 0, "", false
 }
+
+// Break implements Checker: the broken flag makes every operation, also
+// one waiting now, fail with ErrCorrupt at once.
+func (q *rcqb) Break() {
+	atomic.OrUint32(q.flags, RCQBFlagBroken)
+	q.wakeAll()
+}

@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -53,9 +54,10 @@ type Config struct {
 	MaxExtra       int
 	// Logf reports dropped items and queue errors (nil: discard).
 	Logf func(format string, args ...any)
-	// QuarantineLogEvery bounds how often a queue's quarantines are
-	// logged after the first (0: 10s; quarantine.go).
-	QuarantineLogEvery time.Duration
+	// LogEvery bounds how often the incidents of one structure (a
+	// quarantined queue, a stuck buffer, dropped items) are logged after
+	// the first ones (0: 10s; Incidents).
+	LogEvery time.Duration
 }
 
 // Driver runs the service threads of one segment.
@@ -72,7 +74,6 @@ type Driver struct {
 	threads  atomic.Int64
 	dropped  atomic.Uint64
 	served   atomic.Uint64
-	logCount atomic.Uint64
 	stopping atomic.Bool
 	wg       sync.WaitGroup
 	extra    []atomic.Int32
@@ -81,7 +82,8 @@ type Driver struct {
 	watch       []bufWatch   // per buffer (bufwatch.go)
 	watchMu     sync.Mutex
 	quarantined atomic.Uint64
-	incidents   *Incidents
+	incidents   *Incidents // damaged structures (quarantine.go, bufwatch.go)
+	notes       *Incidents // dropped items and other errors: 20 lines, then counts
 }
 
 // New formats the queues of w (the header must already be written) and
@@ -101,7 +103,8 @@ func New(w *wire.Seg, cfg Config, h Handler) (*Driver, error) {
 	}
 	l := w.Layout
 	d := &Driver{w: w, cfg: cfg, h: h, bufs: make([]*wire.Buffer, l.NumBuffers), extra: make([]atomic.Int32, l.NumQueues),
-		guards: make([]queueGuard, l.NumQueues), watch: make([]bufWatch, l.NumBuffers), incidents: &Incidents{Every: cfg.QuarantineLogEvery, Logf: cfg.Logf}}
+		guards: make([]queueGuard, l.NumQueues), watch: make([]bufWatch, l.NumBuffers), incidents: &Incidents{Every: cfg.LogEvery, Logf: cfg.Logf},
+		notes: &Incidents{Every: cfg.LogEvery, Burst: 20, Logf: cfg.Logf}}
 	for i := range d.bufs {
 		b, err := w.Buffer(uint32(i))
 		if err != nil {
@@ -161,6 +164,7 @@ func (d *Driver) Stop() {
 	}
 	d.wg.Wait()
 	d.incidents.Flush()
+	d.notes.Flush()
 }
 
 // Balance adds an extra service thread to every queue whose backlog
@@ -239,10 +243,7 @@ func (d *Driver) pin(q uint32, extra bool) {
 }
 
 func (d *Driver) logf(format string, args ...any) {
-	n := d.logCount.Add(1)
-	if n <= 20 || n%1000 == 0 {
-		d.cfg.Logf(format, args...)
-	}
+	d.notes.Add("back", strings.TrimPrefix(fmt.Sprintf(format, args...), "back: "))
 }
 
 // serve is the loop of one service thread. It polls the queue with

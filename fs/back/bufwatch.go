@@ -19,8 +19,8 @@ import (
 //   - Busy with Done = 0 while no service thread serves it (Done cleared
 //     after the answer);
 //   - Idle with the client asleep on Done (Submitted cleared in flight);
-//   - Submitted for longer than lostAfter while its queue is empty (the
-//     queue item was lost).
+//   - Submitted for longer than lostAfter while its queue is empty, or
+//     naming no queue (the queue item was lost).
 
 // lostAfter is how long a submitted request may wait while its queue is
 // empty before it is taken as lost (an enqueue takes microseconds).
@@ -68,12 +68,12 @@ func (d *Driver) checkBuffers() {
 			a = anomalyState
 		case st == wire.StateBusy && !b.Completed() && !w.serving.Load():
 			a = anomalyDoneCleared
-		case st == wire.StateIdle && b.Waiter() != 0 && !b.Completed() && b.Owner() != 0:
+		case st == wire.StateIdle && b.Waiter() != 0 && !b.Completed():
 			a = anomalySubmitCleared
 		case st == wire.StateSubmitted:
 			if w.since.IsZero() || w.sinceServed != served {
 				w.since, w.sinceServed = now, served
-			} else if now.Sub(w.since) > lostAfter && b.Queue() < uint32(len(d.queues)) && d.Backlog(b.Queue()) == 0 {
+			} else if q := b.Queue(); now.Sub(w.since) > lostAfter && (q >= uint32(len(d.queues)) || d.Backlog(q) == 0) {
 				a = anomalyLost
 			}
 		}

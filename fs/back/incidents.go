@@ -6,13 +6,14 @@ import (
 )
 
 // Incidents logs what a hostile or broken tenant did to one shared
-// structure after another: the first incident of a structure at once,
-// with its cause; later ones at most once per Every, as a count; Flush
-// reports the counts not logged yet. So a tenant scribbling a structure
-// in a loop costs a line per structure and period, not a line per
-// incident.
+// structure after another: the first Burst incidents of a structure at
+// once, with their cause; later ones at most once per Every, as a count;
+// Flush reports the counts not logged yet. So a tenant scribbling a
+// structure (or sending bad requests) in a loop costs a line per
+// structure and period, not a line per incident.
 type Incidents struct {
 	Every time.Duration // 0: 10s
+	Burst uint64        // incidents of a structure logged one by one (0: 1)
 	Logf  func(format string, args ...any)
 
 	mu   sync.Mutex
@@ -45,7 +46,15 @@ func (l *Incidents) Add(what, cause string) {
 	if every <= 0 {
 		every = 10 * time.Second
 	}
-	if in.count == 1 || time.Since(in.last) >= every {
+	if in.count <= max(l.Burst, 1) {
+		if l.Logf != nil {
+			l.Logf("%s: %s", what, cause)
+		}
+		in.unreported = 0
+		in.last = time.Now()
+		return
+	}
+	if time.Since(in.last) >= every {
 		l.reportLocked(what, in)
 	}
 }

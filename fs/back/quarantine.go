@@ -20,8 +20,8 @@ import (
 // bumped so clients re-attach, and the requests submitted on it are
 // answered with EIO. Other queues keep serving meanwhile; the service
 // does not restart. Each queue's quarantines are logged through
-// Incidents: once with the cause, then at most once per
-// QuarantineLogEvery, with a count.
+// Incidents: once with the cause, then at most once per LogEvery, with a
+// count.
 
 // queueGuard is the quarantine state of one queue.
 type queueGuard struct {

@@ -140,11 +140,9 @@ func attachSeg(seg *shm.Segment, opts Options) (*Conn, error) {
 			return nil, fmt.Errorf("%w: %v", ErrNoService, err)
 		}
 		c.stats = append(c.stats, st)
-		h, err := c.attachQueue(i)
-		if err != nil {
-			return nil, fmt.Errorf("%w: queue %d: %v", ErrNoService, i, err)
-		}
-		c.queues[i].Store(h)
+		if h, err := c.attachQueue(i); err == nil {
+			c.queues[i].Store(h)
+		} // else corrupted: the service rebuilds it, the first enqueue waits (requeue.go)
 	}
 	return c, nil
 }
@@ -238,8 +236,10 @@ func (c *Conn) Call(b *wire.Buffer, q uint32, req *wire.Request) (int64, error) 
 	if q >= uint32(len(c.queues)) {
 		q = 0
 	}
-	if p, ok := c.queue(q).q.(queue.EnqueuePrefetcher); ok {
-		p.PrefetchEnqueue()
+	if h := c.queue(q); h != nil {
+		if p, ok := h.q.(queue.EnqueuePrefetcher); ok {
+			p.PrefetchEnqueue()
+		}
 	}
 	b.WriteRequest(req)
 	b.ResetCompletion()

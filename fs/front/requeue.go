@@ -40,7 +40,7 @@ func (c *Conn) attachQueue(i uint32) (*attachedQueue, error) {
 
 // queue returns the handle on queue i, attached again when the service
 // rebuilt the queue since the handle was made (nil when it cannot be
-// attached now: the caller's enqueue then waits for a rebuild).
+// attached now, also at Attach: the enqueue then waits for a rebuild).
 func (c *Conn) queue(i uint32) *attachedQueue {
 	h := c.queues[i].Load()
 	if h != nil && h.gen == c.stats[i].Generation() {
@@ -48,7 +48,7 @@ func (c *Conn) queue(i uint32) *attachedQueue {
 	}
 	nh, err := c.attachQueue(i)
 	if err != nil {
-		return h
+		return nil // the enqueue waits for a rebuild
 	}
 	c.queues[i].CompareAndSwap(h, nh)
 	return c.queues[i].Load()

@@ -26,7 +26,7 @@ import (
 
 // The long version of TestHostileTenant (docs/service.md records a run):
 //
-//	go test ./fs/client -run TestHostileTenant -v -hostile.rounds 12 -hostile.round 1s
+//	go test ./fs/client -run TestHostileTenant -v -hostile.rounds 20 -hostile.round 1s
 var (
 	hostileRounds = flag.Int("hostile.rounds", 3, "TestHostileTenant: rounds of scribbling")
 	hostileRound  = flag.Duration("hostile.round", 400*time.Millisecond, "TestHostileTenant: length of a round")

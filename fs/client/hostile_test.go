@@ -354,3 +354,42 @@ func bufferStates(t *testing.T, key int) string {
 	}
 	return sb.String()
 }
+
+// TestQueueRebuiltClientReattaches: the real service quarantines a queue
+// whose header a pool process scribbled, logs it once, and a client that
+// was connected before is served again on the rebuilt queue (it attaches
+// the new generation by itself).
+func TestQueueRebuiltClientReattaches(t *testing.T) {
+	sp := startService(t, svcOpts{args: []string{"-queues", "1"}})
+	c := sp.dial(t, client.Options{})
+	mp, _ := mountLocal(t, sp, c)
+	v, _ := c.FS(mp)
+	ctx := context.Background()
+	if _, err := v.Stat(ctx, "."); err != nil {
+		t.Fatal(err)
+	}
+	seg, err := shm.Open(sp.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer seg.Detach()
+	w, err := wire.Open(seg.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, st, _ := w.QueueMem(0)
+	gen := st.Generation()
+	for i := 0; i < 3; i++ { // three scribbles, each repaired before the next
+		wiretest.Apply(w, wiretest.At(wiretest.KindQueueHead, 0, 0, true, 0xbad))
+		if !waitFor(5*time.Second, func() bool { return st.Generation() != gen }) {
+			t.Fatalf("scribble %d: queue 0 not rebuilt; log:\n%s", i, sp.Log)
+		}
+		gen = st.Generation()
+		if _, err := v.Stat(ctx, "."); err != nil {
+			t.Fatalf("scribble %d: the connected client after the rebuild: %v", i, err)
+		}
+	}
+	if n := strings.Count(sp.Log.String(), "back: queue 0"); n != 1 {
+		t.Errorf("%d log lines about queue 0 for 3 quarantines, want 1 (the count follows at most every 10 s):\n%s", n, sp.Log)
+	}
+}

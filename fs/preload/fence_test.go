@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"polytropon/fs/preload"
+	"polytropon/fs/wire"
+	"polytropon/fs/wire/wiretest"
 	"polytropon/internal/testenv"
 	"polytropon/ipc/shm"
 )
@@ -112,5 +114,44 @@ func TestFenceLeavesFUSE(t *testing.T) {
 	}
 	if b, err := os.ReadFile(filepath.Join(p.Upper, "via-fuse")); err != nil || string(b) != "legacy\n" {
 		t.Errorf("the instance's writable branch: %q, %v", b, err)
+	}
+}
+
+// TestQueueRebuiltLibraryContinues: a program writing through the library
+// while a pool process scribbles its request queue's header goes on after
+// the service rebuilt the queue (the library waits for the new
+// generation instead of declaring the service dead): its last lines reach
+// the instance.
+func TestQueueRebuiltLibraryContinues(t *testing.T) {
+	p := startPool(t, poolOpts{args: []string{"-queues", "1"}})
+	out := filepath.Join(p.Upper, "f")
+	done := make(chan error, 1)
+	go func() {
+		_, err := runErr(p, p.Root, 60*time.Second, "sh", "-c", "i=0; while [ $i -lt 400 ]; do i=$((i+1)); echo $i >> f; done")
+		done <- err
+	}()
+	if !waitFor(20*time.Second, func() bool { b, _ := os.ReadFile(out); return len(b) > 60 }) {
+		t.Fatal("the program wrote nothing")
+	}
+	seg, err := shm.Open(p.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer seg.Detach()
+	w, err := wire.Open(seg.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, st, _ := w.QueueMem(0)
+	wiretest.Apply(w, wiretest.At(wiretest.KindQueueHead, 0, 0, true, 0xbad))
+	if !waitFor(5*time.Second, func() bool { return st.Generation() != 0 }) {
+		t.Fatalf("queue 0 not rebuilt; log:\n%s", p.Log)
+	}
+	if err := <-done; err != nil {
+		t.Logf("the program: %v (a call caught in the quarantine fails with EIO)", err)
+	}
+	b, _ := os.ReadFile(out)
+	if lines := strings.Split(strings.TrimSpace(string(b)), "\n"); lines[len(lines)-1] != "400" {
+		t.Errorf("the program stopped reaching the service after the rebuild: last line %q of %d", lines[len(lines)-1], len(lines))
 	}
 }

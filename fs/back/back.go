@@ -78,12 +78,11 @@ type Driver struct {
 	wg       sync.WaitGroup
 	extra    []atomic.Int32
 
-	guards      []queueGuard // per queue (quarantine.go)
-	watch       []bufWatch   // per buffer (bufwatch.go)
-	watchMu     sync.Mutex
-	quarantined atomic.Uint64
-	incidents   *Incidents // damaged structures (quarantine.go, bufwatch.go)
-	notes       *Incidents // dropped items and other errors: 20 lines, then counts
+	guards    []queueGuard // per queue (quarantine.go)
+	watch     []bufWatch   // per buffer (bufwatch.go)
+	watchMu   sync.Mutex
+	incidents *Incidents // damaged structures (quarantine.go, bufwatch.go)
+	notes     *Incidents // dropped items and other errors: 20 lines, then counts
 }
 
 // New formats the queues of w (the header must already be written) and

@@ -181,7 +181,6 @@ func (d *Driver) rebuild(qi uint32, gen uint32, cause error) {
 	atomic.StoreUint32(d.stats[qi].Gen, next)
 	g.suspect.Store(nil)
 	failed := d.failSubmitted(qi)
-	d.quarantined.Add(1)
 	g.count.Add(1)
 	d.incidents.Add(fmt.Sprintf("back: queue %d", qi), fmt.Sprintf(
 		"%v; quarantined: formatted anew as generation %d, %d in-flight request(s) failed with EIO", cause, next, failed))

@@ -379,6 +379,7 @@ func TestQueueRebuiltClientReattaches(t *testing.T) {
 	}
 	_, st, _ := w.QueueMem(0)
 	gen := st.Generation()
+	start := time.Now()
 	for i := 0; i < 3; i++ { // three scribbles, each repaired before the next
 		wiretest.Apply(w, wiretest.At(wiretest.KindQueueHead, 0, 0, true, 0xbad))
 		if !waitFor(5*time.Second, func() bool { return st.Generation() != gen }) {
@@ -389,7 +390,8 @@ func TestQueueRebuiltClientReattaches(t *testing.T) {
 			t.Fatalf("scribble %d: the connected client after the rebuild: %v", i, err)
 		}
 	}
-	if n := strings.Count(sp.Log.String(), "back: queue 0"); n != 1 {
-		t.Errorf("%d log lines about queue 0 for 3 quarantines, want 1 (the count follows at most every 10 s):\n%s", n, sp.Log)
+	// The first quarantine is logged; a count follows at most every 10 s.
+	if n, most := strings.Count(sp.Log.String(), "back: queue 0"), 1+int(time.Since(start)/(10*time.Second)); n < 1 || n > most {
+		t.Errorf("%d log lines about queue 0 for 3 quarantines, want 1 to %d:\n%s", n, most, sp.Log)
 	}
 }

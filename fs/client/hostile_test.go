@@ -144,10 +144,10 @@ func TestHostileTenant(t *testing.T) {
 	}
 	before := listing()
 	start := time.Now()
-	// A request answers within a second when the service must rebuild a
-	// queue or answer a stuck request; the bound leaves room for a loaded
-	// host and the client's own wait for a rebuild.
-	stats := &legitStats{errs: map[string]int{}, bound: 2 * time.Second}
+	// A request waits at most a second for a queue's rebuild, and the
+	// service answers a stuck one after 300-500 ms; the bound leaves room
+	// for both in one request and for a loaded host. The slowest is logged.
+	stats := &legitStats{errs: map[string]int{}, bound: 3 * time.Second}
 	var total [wiretest.NumKinds]uint64
 	for round := 0; round < *hostileRounds; round++ {
 		stop := make(chan struct{})

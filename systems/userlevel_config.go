@@ -77,8 +77,11 @@ func userlevelConfig(system, poolName, lib string, o *UserlevelOptions, req Requ
 		cfg.Instances = append(cfg.Instances, service.InstanceConfig{Path: mnt, Share: true, Stack: layers,
 			Fuse: service.FuseTarget{AtPath: o.Fuse}, FuseKernelCache: o.Fuse && o.FuseKernelCache})
 		containers = append(containers, Container{
-			Dir:     mnt,
-			ProcEnv: preload.Env(lib, 0, poolName),
+			Dir: mnt,
+			// POLYTROPON_MOUNTS: should the service be unusable, the
+			// container's calls under its mount fail (ENOTCONN) rather
+			// than write to the bare host directory (docs/preload.md).
+			ProcEnv: append(preload.Env(lib, 0, poolName), preload.MountsEnv([]string{mnt})),
 			FS:      FSSpec{Kind: ClientKind, Options: map[string]string{"pool": poolName, "root": mnt}},
 		})
 	}

@@ -219,7 +219,7 @@ func TestUserlevelRejectsBadRequests(t *testing.T) {
 	if in := cfg.Instances[1]; in.Fuse.Mountpoint(in.Path) != cs[1].Dir || in.FuseKernelCache {
 		t.Errorf("instance %s: FUSE at %q (kernel cache %v), want at the container dir %s without kernel cache", in.Path, in.Fuse.Mountpoint(in.Path), in.FuseKernelCache, cs[1].Dir)
 	}
-	if env := strings.Join(cs[1].ProcEnv, " "); cs[1].FS.Options["pool"] != "p1" || env != "LD_PRELOAD=/lib/libpolytropon.so POLYTROPON_POOL=p1" {
+	if env := strings.Join(cs[1].ProcEnv, " "); cs[1].FS.Options["pool"] != "p1" || env != "LD_PRELOAD=/lib/libpolytropon.so POLYTROPON_POOL=p1 POLYTROPON_MOUNTS="+cs[1].Dir {
 		t.Errorf("container %+v", cs[1])
 	}
 	cfg, _, err = userlevelConfig("D", "p1", "/lib/libpolytropon.so", dOptions(func(o *UserlevelOptions) { o.Fuse = false }),

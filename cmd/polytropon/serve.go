@@ -26,6 +26,8 @@ func init() {
 func runServe(stdout, stderr io.Writer, args []string) error {
 	fset := newFlagSet("serve", "", stderr)
 	config := bindServeFlags(fset)
+	status := fset.Bool("status", false, "list the orphans of services that are gone (segments, FUSE mounts, attached processes) instead of serving; with -key or -pool only that pool's")
+	remove := fset.Bool("remove", false, "with -status: remove the orphans' segments and FUSE mounts")
 	if err := fset.Parse(args); err != nil {
 		return err
 	}
@@ -35,6 +37,9 @@ func runServe(stdout, stderr io.Writer, args []string) error {
 	cfg, err := config()
 	if err != nil {
 		return err
+	}
+	if *status || *remove {
+		return reportOrphans(stdout, fset, cfg, *status, *remove)
 	}
 	// The userlock collector reads this process's Go lock waits (a no-op
 	// unless the runner set $POLYTROPON_METRICS_FILE).
@@ -46,6 +51,20 @@ func runServe(stdout, stderr io.Writer, args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	return service.Serve(ctx, cfg, stdout, stderr)
+}
+
+// reportOrphans is "serve -status [-remove]".
+func reportOrphans(stdout io.Writer, fset *flag.FlagSet, cfg service.Config, status, remove bool) error {
+	if !status {
+		return fmt.Errorf("-remove goes with -status")
+	}
+	var keys []int
+	fset.Visit(func(f *flag.Flag) {
+		if f.Name == "key" || f.Name == "pool" {
+			keys = []int{cfg.SegmentKey()}
+		}
+	})
+	return service.ReportOrphans(stdout, remove, keys...)
 }
 
 // stringList is a repeatable string flag.

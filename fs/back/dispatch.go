@@ -55,8 +55,8 @@ type dispatcher struct {
 	cls Classifier
 
 	mu     sync.Mutex
-	q      wfq.Queue[*wire.Buffer] // claimed buffers by flow
-	grants map[uint32]uint64       // requests served per flow
+	q      wfq.Queue[claimed] // claimed buffers by flow
+	grants map[uint32]uint64  // requests served per flow
 }
 
 func newDispatcher(cfg Dispatch, h Handler) *dispatcher {
@@ -64,24 +64,24 @@ func newDispatcher(cfg Dispatch, h Handler) *dispatcher {
 	if !cfg.Weighted || !ok {
 		return nil
 	}
-	return &dispatcher{cls: cls, q: wfq.Queue[*wire.Buffer]{Weighted: true, Aging: !cfg.NoAging, MaxPass: starveGrants}, grants: map[uint32]uint64{}}
+	return &dispatcher{cls: cls, q: wfq.Queue[claimed]{Weighted: true, Aging: !cfg.NoAging, MaxPass: starveGrants}, grants: map[uint32]uint64{}}
 }
 
 // push enters a claimed request in its flow. The request is read again
 // when it is served: what a client changes in between can only change
 // its order, and Serve checks everything it uses.
-func (p *dispatcher) push(b *wire.Buffer) {
-	req := b.ReadRequest()
+func (p *dispatcher) push(c claimed) {
+	req := c.b.ReadRequest()
 	key, w := p.cls.Flow(&req)
 	if w <= 0 {
 		w = DefaultWeight
 	}
 	p.mu.Lock()
-	p.q.Push(key, w, b)
+	p.q.Push(key, w, c)
 	p.mu.Unlock()
 }
 
-func (p *dispatcher) pop() (*wire.Buffer, bool) {
+func (p *dispatcher) pop() (claimed, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	key, b, ok := p.q.Pop()
@@ -91,11 +91,11 @@ func (p *dispatcher) pop() (*wire.Buffer, bool) {
 	return b, ok
 }
 
-// serve enters b, which thread handle h of queue qi took, and serves
+// serve enters c, which thread handle h of queue qi took, and serves
 // waiting requests in weighted order until none waits, taking what
 // arrived on its queue before each choice.
-func (p *dispatcher) serve(d *Driver, qi uint32, h queue.Queue, b *wire.Buffer) {
-	p.push(b)
+func (p *dispatcher) serve(d *Driver, qi uint32, h queue.Queue, c claimed) {
+	p.push(c)
 	for {
 		for range len(d.bufs) { // each buffer is queued at most once
 			idx, err := h.TryDequeue()
@@ -103,7 +103,7 @@ func (p *dispatcher) serve(d *Driver, qi uint32, h queue.Queue, b *wire.Buffer) 
 				break
 			}
 			if nb := d.claim(qi, idx); nb != nil {
-				p.push(nb)
+				p.push(claimed{idx, nb})
 			}
 		}
 		next, ok := p.pop()

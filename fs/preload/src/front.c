@@ -506,6 +506,19 @@ static int await_done(struct poly_desc *d)
 	}
 }
 
+/* await_rebuild waits up to 1s for the generation of a queue to differ
+ * from gen (fs/front's awaitRebuild): 1 rebuilt, 0 not. */
+static int await_rebuild(struct poly_queue_stats *st, uint32_t gen)
+{
+	uint64_t deadline = poly_now() + 1000000000ull;
+	while (__atomic_load_n(&st->gen, __ATOMIC_SEQ_CST) == gen) {
+		if (poly_now() > deadline || !poly_alive())
+			return 0;
+		usleep(1000);
+	}
+	return 1;
+}
+
 int64_t pc_do(struct pcall *c)
 {
 	if (poly_dead)
@@ -524,14 +537,29 @@ int64_t pc_do(struct pcall *c)
 	struct poly_queue_stats *st = (struct poly_queue_stats *)qbase;
 	__atomic_store_n(&d->done, 0, __ATOMIC_SEQ_CST);
 	__atomic_store_n(&d->waiter, 0, __ATOMIC_SEQ_CST);
+	d->queue = q;
 	__atomic_store_n(&d->state, POLY_STATE_SUBMITTED, __ATOMIC_SEQ_CST);
 	for (;;) {
+		uint32_t gen = __atomic_load_n(&st->gen, __ATOMIC_SEQ_CST);
 		int r = rcqb_enqueue(qbase + sizeof *st, poly_hdr->queue_stride - sizeof *st, c->idx,
 				     poly_hdr->queue_wait, 0, 200000000);
 		if (r == RCQB_OK)
 			break;
 		if (r == RCQB_ERR_TIMEOUT && poly_alive())
 			continue;
+		if (poly_alive()) {
+			/* A corrupted (or tenant-closed) queue: the service
+			 * quarantines it and formats it anew under the next
+			 * generation (fs/back); wait for that, up to 1s, then
+			 * fail this call only. */
+			if (await_rebuild(st, gen))
+				continue;
+			uint32_t sub = POLY_STATE_SUBMITTED;
+			__atomic_compare_exchange_n(&d->state, &sub, POLY_STATE_IDLE, 0, __ATOMIC_SEQ_CST,
+						    __ATOMIC_SEQ_CST);
+			errno = saved;
+			return -EIO;
+		}
 		mark_dead();
 		abandon_buffer(c->idx);
 		c->idx = UINT32_MAX;

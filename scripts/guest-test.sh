@@ -49,8 +49,9 @@ if [ "${1:-}" = --inside ]; then
     step "go test ./$pkg -run '$run'"
     t0=$SECONDS
     log=$W/$(echo "$pkg" | tr / _).log
-    if ! (cd "$pkg" && "$bin" -test.v -test.count=1 -test.timeout=10m -test.run "$run") >"$log" 2>&1; then
+    if ! (cd "$pkg" && "$bin" -test.v -test.count=1 -test.timeout=15m -test.run "$run") >"$log" 2>&1; then
       fail=1
+      dmesg | tail -n 15
     fi
     grep -E '^(=== RUN|\s*--- (FAIL|SKIP)|(ok|FAIL|PASS)\b|panic:)' "$log" | grep -vE '^=== RUN' || true
     grep -E -A3 '^\s*--- FAIL' "$log" | head -40 || true

@@ -289,7 +289,7 @@ func (in *cephKernelInstance) setup(ctx context.Context, req Request) error {
 	}
 	in.mounts = append(in.mounts, mnt) // recorded first: teardown tolerates "not mounted"
 	if err := poolCmd(ctx, in.pool, "mount", "-t", "ceph", src, mnt, "-o", opts); err != nil {
-		return err
+		return fmt.Errorf("%w%s", err, kernelSays(ctx, "ceph"))
 	}
 
 	image := filepath.Join(mnt, "image")
@@ -310,7 +310,7 @@ func (in *cephKernelInstance) setup(ctx context.Context, req Request) error {
 			}
 			in.mounts = append(in.mounts, root)
 			if err := poolCmd(ctx, in.pool, "mount", "-t", "overlay", "overlay", "-o", "lowerdir="+image+",upperdir="+upper+",workdir="+work, root); err != nil {
-				return fmt.Errorf("container %d: %w", i, err)
+				return fmt.Errorf("container %d: %w%s", i, err, kernelSays(ctx, "overlayfs"))
 			}
 			in.containers = append(in.containers, Container{Dir: root, FS: FSSpec{Kind: HostKind}})
 		case unionFuse:
@@ -370,6 +370,25 @@ func (in *cephKernelInstance) makeTenant(ctx context.Context, req Request, union
 	}
 	in.secretFile = filepath.Join(in.workDir, "client."+ad.tenant+".secret")
 	return os.WriteFile(in.secretFile, []byte(strings.TrimSpace(key)+"\n"), 0o600)
+}
+
+// kernelSays returns the kernel's last log lines that mention what (a
+// failed mount says why only there), as "; kernel: ..." or "".
+func kernelSays(ctx context.Context, what string) string {
+	out, err := hostCmd(ctx, "dmesg")
+	if err != nil {
+		return ""
+	}
+	var said []string
+	for _, line := range strings.Split(out, "\n") {
+		if strings.Contains(line, what) {
+			said = append(said, strings.TrimSpace(line))
+		}
+	}
+	if len(said) == 0 {
+		return ""
+	}
+	return "; kernel: " + strings.Join(said[max(0, len(said)-3):], " | ")
 }
 
 // tenantNames are the pool's directory in the file system and its client

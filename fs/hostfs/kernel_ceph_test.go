@@ -17,8 +17,8 @@ import (
 // client (Linux 6.1, Ceph 16 "Pacific") itself behaves differently from a
 // local file system, found by running the suite in the guest of
 // scripts/guest.sh. They are the reference for what a CephFS-backed
-// libservice may also differ in. The test fails when one of them starts to
-// pass (the list is stale) as well as on any other failure.
+// libservice may also differ in; the suite skips them with the reason, and
+// fails on any other difference.
 var kernelCephDiffers = map[string]string{}
 
 // TestHostFSConformanceKernelCephFS runs the conformance suite on a kernel

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"polytropon/internal/units"
 )
 
 // The kernel CephFS systems of paper table 1, over the same cluster and
@@ -22,7 +24,13 @@ import (
 //
 // The paper's K/K is AUFS over kernel CephFS; AUFS is not in mainline
 // Linux and overlayfs is its in-kernel counterpart, so K/K-ceph uses
-// overlayfs.
+// overlayfs. Overlayfs takes a network file system as a lower layer but
+// refuses one as upperdir ("filesystem on ... not supported as upperdir":
+// kernel CephFS revalidates its dentries), so each container's writable
+// branch is an ext4 file system in a sparse image file c<i>/upper.img on
+// the pool's CephFS mount, attached to a loop device: the lower layer is
+// the image directory on CephFS, and every byte a container writes still
+// lands in CephFS, through ext4 and the loop device.
 //
 // Every pool is a tenant, as for the ceph-fuse systems: Setup creates the
 // directory /polytropon/<run>/p<N> of the file system and a key limited to
@@ -42,6 +50,8 @@ import (
 // ceph_user, ceph_fs_name as for the ceph-fuse systems, and
 //
 //	mount_options  extra kernel CephFS mount options ("noatime,rsize=65536")
+//	upper_size     K/K-ceph: size of each container's sparse ext4 upper
+//	               image in CephFS (default 1GiB)
 func init() {
 	Register(&cephKernelSystem{name: "K-ceph"})
 	Register(&cephKernelSystem{name: "K/K-ceph", union: unionOverlay})
@@ -67,14 +77,18 @@ func (s *cephKernelSystem) Name() string { return s.name }
 // CephKernelOptions are the options of K-ceph, K/K-ceph and F/K.
 type CephKernelOptions struct {
 	CephCluster
-	MountOptions string `toml:"mount_options"`
+	MountOptions string     `toml:"mount_options"`
+	UpperSize    units.Size `toml:"upper_size"`
 }
 
-// NewOptions returns the options with their defaults (none set).
-func (*cephKernelSystem) NewOptions() any { return &CephKernelOptions{} }
+// NewOptions returns the options with their defaults.
+func (*cephKernelSystem) NewOptions() any { return &CephKernelOptions{UpperSize: 1 << 30} }
 
 // Validate refuses mount options that would replace what Setup sets.
 func (o *CephKernelOptions) Validate() error {
+	if o.UpperSize < 16<<20 {
+		return fmt.Errorf("option upper_size %v: want at least 16MiB (an ext4 file system per container)", o.UpperSize)
+	}
 	for _, opt := range strings.Split(o.MountOptions, ",") {
 		k, _, _ := strings.Cut(strings.TrimSpace(opt), "=")
 		switch k {
@@ -95,7 +109,8 @@ func (s *cephKernelSystem) Check() error {
 	progs := []struct{ prog, pkg string }{{"mount", "mount"}, {"umount", "mount"}, {"mount.ceph", "ceph-common"}, {"ceph", "ceph-common"}, {"ceph-fuse", "ceph-fuse"}}
 	switch s.union {
 	case unionOverlay:
-		fss = append(fss, "overlay")
+		fss = append(fss, "overlay", "ext4")
+		progs = append(progs, struct{ prog, pkg string }{"losetup", "mount"}, struct{ prog, pkg string }{"mkfs.ext4", "e2fsprogs"})
 	case unionFuse:
 		fss = append(fss, "fuse")
 		progs = append(progs, struct{ prog, pkg string }{"unionfs", "unionfs-fuse"}, struct{ prog, pkg string }{"fusermount3", "fuse3"})
@@ -257,7 +272,7 @@ func (in *cephKernelInstance) setup(ctx context.Context, req Request) error {
 	defer in.mu.Unlock()
 	fss := []string{"ceph"}
 	if in.sys.union == unionOverlay {
-		fss = append(fss, "overlay")
+		fss = append(fss, "overlay", "ext4")
 	}
 	for _, fs := range fss {
 		if err := loadFilesystem(ctx, fs); err != nil {
@@ -299,7 +314,12 @@ func (in *cephKernelInstance) setup(ctx context.Context, req Request) error {
 		case unionNone:
 			in.containers = append(in.containers, Container{Dir: own, FS: FSSpec{Kind: HostKind}})
 		case unionOverlay:
-			upper, work, root := filepath.Join(own, "upper"), filepath.Join(own, "work"), filepath.Join(in.workDir, "c"+strconv.Itoa(i), "root")
+			cdir := filepath.Join(in.workDir, "c"+strconv.Itoa(i))
+			upperFS, root := filepath.Join(cdir, "upper"), filepath.Join(cdir, "root")
+			if err := in.mountUpper(ctx, filepath.Join(own, "upper.img"), upperFS); err != nil {
+				return fmt.Errorf("container %d: %w", i, err)
+			}
+			upper, work := filepath.Join(upperFS, "upper"), filepath.Join(upperFS, "work")
 			if err := poolCmd(ctx, in.pool, "mkdir", "-p", upper, work, root); err != nil {
 				return err
 			}
@@ -328,6 +348,45 @@ func (in *cephKernelInstance) setup(ctx context.Context, req Request) error {
 		}
 	}
 	return nil
+}
+
+// mountUpper makes a sparse ext4 image file on the pool's CephFS mount
+// and mounts it, through a loop device, on mnt inside the pool.
+//
+// Preconditions: in.mu is held.
+func (in *cephKernelInstance) mountUpper(ctx context.Context, image, mnt string) error {
+	// The CephFS mount lives in the pool's mount namespace: the host
+	// reaches the image through the engine's root.
+	hostImage := filepath.Join(fmt.Sprintf("/proc/%d/root", in.pool.EnginePid()), image)
+	f, err := os.OpenFile(hostImage, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	err = f.Truncate(in.opts.UpperSize.Bytes())
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("sparse upper image %s: %w", image, err)
+	}
+	if _, err := hostCmd(ctx, "mkfs.ext4", "-q", "-F", "-m", "0", "-E", "lazy_itable_init=1,lazy_journal_init=1", hostImage); err != nil {
+		return err
+	}
+	out, err := hostCmd(ctx, "losetup", "--find", "--show", hostImage)
+	if err != nil {
+		return err
+	}
+	dev := strings.TrimSpace(out)
+	if err := os.MkdirAll(mnt, 0o755); err != nil {
+		hostCmd(context.WithoutCancel(ctx), "losetup", "-d", dev)
+		return err
+	}
+	in.mounts = append(in.mounts, mnt) // recorded first: teardown tolerates "not mounted"
+	merr := poolCmd(ctx, in.pool, "mount", "-t", "ext4", dev, mnt)
+	// Detach at once: on a mounted device this only sets autoclear, so the
+	// device goes with the mount even if the runner dies (as K does).
+	_, derr := hostCmd(context.WithoutCancel(ctx), "losetup", "-d", dev)
+	return errors.Join(merr, derr)
 }
 
 // makeTenant creates the pool's directories (and image) and key with the

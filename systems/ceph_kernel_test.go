@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -50,6 +51,12 @@ func TestCephKernelSetupTeardown(t *testing.T) {
 			if union {
 				want += 2 // a union per container
 			}
+			if name == "K/K-ceph" {
+				want += 2 // and its ext4 upper, on a loop file in CephFS
+				if got := upperLoops(t, work); len(got) != 2 {
+					t.Errorf("loop devices of the upper images: %v, want 2", got)
+				}
+			}
 			if len(mounts) != want {
 				t.Errorf("mounts under the work dir inside the pool: got %v, want %d", mounts, want)
 			}
@@ -85,6 +92,9 @@ func TestCephKernelSetupTeardown(t *testing.T) {
 				}
 			}
 			tornDownTwice(t, in, engineMounts, work)
+			if got := upperLoops(t, work); len(got) != 0 {
+				t.Errorf("loop devices left after teardown: %v", got)
+			}
 			if pids := poolPIDsBut(t, p); len(pids) != 0 {
 				t.Errorf("processes left in the pool after teardown: %v", pids)
 			}
@@ -133,6 +143,23 @@ func TestCephKernelIsolation(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(root, "..", "p1", "c0", "secret")); err == nil {
 		t.Error("pool 0 reached pool 1's file through ..")
 	}
+}
+
+// upperLoops lists loop devices backed by an upper image of K/K-ceph under
+// work (reached through the pool's root: /proc/<pid>/root/<work>/...).
+func upperLoops(t *testing.T, work string) []string {
+	t.Helper()
+	out, err := exec.Command("losetup", "--list", "--noheadings", "--raw", "-O", "NAME,BACK-FILE").Output()
+	if err != nil {
+		t.Fatalf("losetup --list: %v", err)
+	}
+	var devs []string
+	for _, line := range strings.Split(string(out), "\n") {
+		if f := strings.Fields(line); len(f) == 2 && strings.Contains(f[1], work+"/") && strings.HasSuffix(f[1], "upper.img") {
+			devs = append(devs, f[0])
+		}
+	}
+	return devs
 }
 
 // mountType is the file system type of the mount on dir in a mountinfo.

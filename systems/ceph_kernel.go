@@ -215,7 +215,7 @@ func (s *cephKernelSystem) Setup(ctx context.Context, p Pool, req Request) (Inst
 // monitorsV1 returns the legacy (msgr v1) addresses of the monitors in a
 // ceph.conf's "mon host" line, which the kernel client's default
 // ms_mode=legacy speaks: "v1:IP:PORT" entries, plain "IP:PORT", and plain
-// "IP" (port 6789).
+// "IP" (port 6789). IPv4 only: bracketed IPv6 addresses are not parsed.
 func monitorsV1(conf string) ([]string, error) {
 	data, err := os.ReadFile(conf)
 	if err != nil {

@@ -35,7 +35,7 @@ if [ "${1:-}" = --inside ]; then
   fail=0
   step() { echo "== guest: $*"; }
   step "kernel $(uname -r), cgroup controllers: $(cat /sys/fs/cgroup/cgroup.controllers)"
-  for m in ceph fuse overlay; do modprobe "$m"; done
+  for m in ceph fuse overlay loop; do modprobe "$m"; done
   step "ceph up"
   t0=$SECONDS
   POLYTROPON_CEPH_CMD_TIMEOUT=180 scripts/ceph-up.sh --timeout 300 --osd-size 1G /tmp/ceph >/dev/null

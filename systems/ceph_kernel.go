@@ -125,8 +125,17 @@ func (s *cephKernelSystem) Check() error {
 			return fmt.Errorf("%w: %s: %v", ErrUnavailable, s.name, err)
 		}
 	}
+	if s.union == unionOverlay && !fileExists(loopControl) {
+		if out, err := exec.Command("modprobe", "--dry-run", "--quiet", "loop").CombinedOutput(); err != nil {
+			return fmt.Errorf("%w: %s needs loop devices: no %s, and modprobe loop fails (%v%s)", ErrUnavailable, s.name, loopControl, err, strings.TrimSpace(" "+string(out)))
+		}
+	}
 	return nil
 }
+
+// loopControl exists when the kernel has loop devices (the loop module
+// loaded or built in).
+const loopControl = "/dev/loop-control"
 
 // kernelFilesystem reports whether the kernel has file system type fs
 // (/proc/filesystems) or can load it (modprobe --dry-run), saying what is
@@ -277,6 +286,11 @@ func (in *cephKernelInstance) setup(ctx context.Context, req Request) error {
 	for _, fs := range fss {
 		if err := loadFilesystem(ctx, fs); err != nil {
 			return err
+		}
+	}
+	if in.sys.union == unionOverlay && !fileExists(loopControl) {
+		if _, err := hostCmd(ctx, "modprobe", "loop"); err != nil {
+			return fmt.Errorf("no loop devices (%s): %w", loopControl, err)
 		}
 	}
 	// Directories, image and key as the ceph-fuse systems make them.

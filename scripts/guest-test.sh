@@ -13,9 +13,11 @@
 #     K-ceph, K/K-ceph, F/K; 1 and 2 pools), whose results and plot land in
 #     OUT (default: a temporary directory, removed afterwards).
 #
-#   scripts/guest-test.sh [--out OUT] [--run REGEXP] [--timeout SECONDS]
+#   scripts/guest-test.sh [--out OUT] [--run REGEXP] [--experiment]
+#                         [--timeout SECONDS]
 #
-# --run narrows the Go tests (go test -run), for iterating on one test.
+# --run narrows the Go tests (go test -run), for iterating on one test; it
+# leaves the experiment out unless --experiment is given too.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,6 +34,7 @@ if [ "${1:-}" = --inside ]; then
   # ---- inside the guest: $2 is the shared work directory ----
   W=$2
   RUN=${3:-}
+  EXPERIMENT=${4:-1}
   fail=0
   step() { echo "== guest: $*"; }
   step "kernel $(uname -r), cgroup controllers: $(cat /sys/fs/cgroup/cgroup.controllers)"
@@ -63,7 +66,7 @@ if [ "${1:-}" = --inside ]; then
     fi
     step "$pkg: $((SECONDS - t0)) s"
   done
-  if [ -z "$RUN" ]; then
+  if [ "$EXPERIMENT" = 1 ]; then
     step "polytropon run experiments/ceph-guest.toml"
     t0=$SECONDS
     if polytropon-ceph-pacific run -out "$W/results" experiments/ceph-guest.toml >"$W/run.log" 2>&1; then
@@ -80,16 +83,19 @@ fi
 # ---- on the host ----
 OUT=""
 RUN=""
+EXPERIMENT=""
 TIMEOUT=1200
 while [ $# -gt 0 ]; do
   case "$1" in
     --out) OUT=${2:?--out needs a directory}; shift ;;
     --run) RUN=${2:?--run needs a regexp}; shift ;;
+    --experiment) EXPERIMENT=1 ;;
     --timeout) TIMEOUT=${2:?--timeout needs seconds}; shift ;;
     *) echo "guest-test: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
 done
+[ -n "$EXPERIMENT" ] || { [ -n "$RUN" ] && EXPERIMENT=0 || EXPERIMENT=1; }
 GO=${GO:-$(command -v go || echo /usr/local/go/bin/go)}
 export GOTOOLCHAIN=auto GOFLAGS=-mod=mod
 W=$(mktemp -d /var/tmp/polytropon-guest-test.XXXXXX)
@@ -104,12 +110,12 @@ done
 "$GO" build -tags "$TAGS" -o "$W/bin/polytropon-ceph-pacific" ./cmd/polytropon
 [ ! -f fs/preload/Makefile ] || make -s -C fs/preload
 rc=0
-scripts/guest.sh --timeout "$TIMEOUT" --share "$W" -- scripts/guest-test.sh --inside "$W" "$RUN" || rc=$?
+scripts/guest.sh --timeout "$TIMEOUT" --share "$W" -- scripts/guest-test.sh --inside "$W" "$RUN" "$EXPERIMENT" || rc=$?
 for f in "$W"/results/*/*; do
   [ -e "$f" ] || continue
   echo "guest: result $(basename "$f")"
 done
-if [ "$rc" = 0 ] && [ -z "$RUN" ]; then
+if [ "$rc" = 0 ] && [ "$EXPERIMENT" = 1 ]; then
   # The harness run must have produced points of every system and a plot.
   for sys in D-ceph F-ceph K-ceph K/K-ceph F/K; do
     grep -rqF "$sys" "$W"/results/*/bench.txt 2>/dev/null || { echo "guest: no results of $sys in the run" >&2; rc=1; }

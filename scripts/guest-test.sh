@@ -117,8 +117,9 @@ for f in "$W"/results/*/*; do
 done
 if [ "$rc" = 0 ] && [ "$EXPERIMENT" = 1 ]; then
   # The harness run must have produced points of every system and a plot.
+  # bench.txt names them without "/" (system=K_K-ceph).
   for sys in D-ceph F-ceph K-ceph K/K-ceph F/K; do
-    grep -rqF "$sys" "$W"/results/*/bench.txt 2>/dev/null || { echo "guest: no results of $sys in the run" >&2; rc=1; }
+    grep -qF "system=${sys//\//_}/" "$W"/results/*/bench.txt 2>/dev/null || { echo "guest: no results of $sys in the run" >&2; rc=1; }
   done
   ls "$W"/results/*/*.svg >/dev/null 2>&1 || ls "$W"/results/*/*/*.svg >/dev/null 2>&1 || { echo "guest: the run made no plot" >&2; rc=1; }
 fi

@@ -100,6 +100,7 @@ GO=${GO:-$(command -v go || echo /usr/local/go/bin/go)}
 export GOTOOLCHAIN=auto GOFLAGS=-mod=mod
 W=$(mktemp -d /var/tmp/polytropon-guest-test.XXXXXX)
 trap 'rm -rf "$W"' EXIT
+trap 'exit 130' INT TERM # so that the EXIT trap runs
 mkdir -p "$W/bin"
 echo "== guest: building the test binaries"
 for s in "${SUITES[@]}"; do

@@ -99,7 +99,9 @@ func TestSystemOptionErrors(t *testing.T) {
 		{"F-ceph", "ceph", `bogus = 1`, []string{"x.toml:5:", `options.F-ceph.bogus`, "client_*, fuse_*, rados_*, objecter_*"}},
 		{"F-ceph", "ceph", `client_oc_size = [1]`, []string{"x.toml:4:", "options.F-ceph", "client_oc_size"}},
 		{"D-ceph", "ceph", `fuse_big_writes = 1`, []string{"x.toml:5:", "options.D-ceph.fuse_big_writes", "unknown option"}},
-		{"K-ceph", "ceph", `size = "1G"`, []string{"x.toml:5:", `system "K-ceph" takes no options`}},
+		{"K-ceph", "ceph", `size = "1G"`, []string{"x.toml:5:", "options.K-ceph.size", "have ceph_conf, ceph_keyring, ceph_user, ceph_fs_name, mount_options, upper_size"}},
+		{"K/K-ceph", "ceph", `upper_size = "1MiB"`, []string{"options.K/K-ceph", "option upper_size 1MiB: want at least 16MiB"}},
+		{"F/K", "ceph", `mount_options = "name=other"`, []string{"options.F/K", `"name" is set by the system`}},
 	} {
 		backend := ""
 		if tc.backend != "" {

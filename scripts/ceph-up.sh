@@ -65,7 +65,11 @@ mkdir -p "$DIR"
 DIR=$(cd "$DIR" && pwd)
 CONF=$DIR/ceph.conf
 MARK="# polytropon ceph-up cluster"
-ceph_() { timeout 20 ceph -c "$CONF" --connect-timeout 10 "$@"; }
+# Each ceph command gets CMD_TIMEOUT seconds (POLYTROPON_CEPH_CMD_TIMEOUT,
+# default 20): under an emulated CPU (scripts/guest.sh) the CLI alone takes
+# seconds to start.
+CMD_TIMEOUT=${POLYTROPON_CEPH_CMD_TIMEOUT:-20}
+ceph_() { timeout "$CMD_TIMEOUT" ceph -c "$CONF" --connect-timeout 10 "$@"; }
 
 alive() { # pid file -> 0 if that process runs
   [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null
@@ -93,7 +97,7 @@ tenant() {
 # mkdir_admin PATH: create a directory of cephfs with the admin key, through
 # libcephfs's Python binding (part of ceph-common's dependencies).
 mkdir_admin() {
-  timeout 30 /usr/bin/python3 - "$CONF" "$1" <<'EOF' || die "cannot create directory $1 in cephfs"
+  timeout $((CMD_TIMEOUT + 10)) /usr/bin/python3 - "$CONF" "$1" <<'EOF' || die "cannot create directory $1 in cephfs"
 import sys, cephfs
 fs = cephfs.LibCephFS(conffile=sys.argv[1])
 fs.conf_set("client_mount_timeout", "15")

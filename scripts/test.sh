@@ -38,3 +38,8 @@ fi
 
 echo "== go test"
 "$GO" test -tags "$TAGS" -count=1 -timeout 40m ./... 2>&1
+
+echo "== guest"
+# One boot of a Debian-kernel guest (cgroup v2 only, kernel CephFS) running
+# the tests this kernel cannot: docs/testbed.md.
+GO="$GO" scripts/guest-test.sh

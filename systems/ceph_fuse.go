@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"maps"
 	"os"
 	"os/exec"
@@ -27,7 +26,7 @@ import (
 //	FP-ceph  ceph-fuse per container, kernel page cache                       paper FP
 //	F/F      unionfs-fuse (direct_io) over ceph-fuse (direct I/O)             paper F/F
 //	FP/FP    unionfs-fuse over ceph-fuse, page cache in both                  paper FP/FP
-//	K-ceph, K/K-ceph, F/K   kernel CephFS: unavailable on this kernel         paper K, K/K, F/K
+//	K-ceph, K/K-ceph, F/K   kernel CephFS (ceph_kernel.go)                    paper K, K/K, F/K
 //
 // "F" and "FP" are our own FUSE baselines over the local backend
 // (fuse.go); the Ceph ones carry a suffix.
@@ -219,11 +218,7 @@ func (in *cephInstance) Container(i int) Container { return in.containers[i] }
 func (in *cephInstance) setup(ctx context.Context, req Request) error {
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	h := fnv.New32a()
-	h.Write([]byte(req.WorkDir))
-	run := fmt.Sprintf("%08x", h.Sum32())
-	in.dir = fmt.Sprintf("/polytropon/%s/p%d", run, req.Pool)
-	in.tenant = fmt.Sprintf("polytropon-%s-p%d", run, req.Pool)
+	in.dir, in.tenant = tenantNames(req)
 
 	// The pool's directories (and image) with the admin key.
 	dirs := []string{in.dir}

@@ -106,7 +106,7 @@ func TestKernelCephUnavailable(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := s.Check(); !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "no ceph module") {
+		if err := s.Check(); !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "no ceph file system") {
 			t.Errorf("%s: Check got %v, want ErrUnavailable naming the missing module", name, err)
 		}
 	}

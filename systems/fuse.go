@@ -159,8 +159,10 @@ type fuseDaemon struct {
 	proc    Process
 }
 
-// fuseReadyTimeout bounds the wait for one daemon's mount.
-const fuseReadyTimeout = 30 * time.Second
+// fuseReadyTimeout bounds the wait for one daemon's mount. Generous: on an
+// emulated CPU (the guest of scripts/guest.sh) a ceph-fuse mount takes tens
+// of seconds.
+const fuseReadyTimeout = 2 * time.Minute
 
 // readTail returns the end of a log file, for error messages.
 func readTail(path string) string {
@@ -175,8 +177,9 @@ func readTail(path string) string {
 }
 
 // fuseStopTimeout bounds how long a daemon may take to unmount and exit
-// after SIGTERM before it is killed.
-const fuseStopTimeout = 10 * time.Second
+// after SIGTERM before it is killed. ceph-fuse closes its MDS session
+// first, which on an emulated CPU (the guest) takes more than 10 s.
+const fuseStopTimeout = time.Minute
 
 // mountedWhere reports whether mnt carries a FUSE mount in pool p's mount
 // namespace and on the host.

@@ -1,8 +1,9 @@
 // Package testenv is the one place where tests ask what this host can do
 // and get the programs they need. Each Require* helper skips the test with
 // a message that names the missing capability and how to get it; CI runs
-// on a host that has them all, so nothing skips there. Only tests import
-// this package.
+// on a host that has them all, so nothing skips there. Inside the guest VM
+// of scripts/guest.sh (InGuest) they fail instead of skipping. Only tests
+// import this package.
 //
 // Binaries: Polytropon builds cmd/polytropon once per test binary and tag
 // set (with the race detector when the test binary has it, so tests that
@@ -32,7 +33,7 @@ import (
 func RequireRoot(tb testing.TB, why string) {
 	tb.Helper()
 	if os.Geteuid() != 0 {
-		tb.Skipf("needs root (%s)", why)
+		skip(tb, "needs root (%s)", why)
 	}
 }
 
@@ -41,7 +42,7 @@ func RequireRoot(tb testing.TB, why string) {
 func RequireFUSE(tb testing.TB) {
 	tb.Helper()
 	if _, err := os.Stat("/dev/fuse"); err != nil {
-		tb.Skipf("needs /dev/fuse (FUSE kernel support): %v", err)
+		skip(tb, "needs /dev/fuse (FUSE kernel support): %v", err)
 	}
 	if os.Geteuid() != 0 {
 		RequireTool(tb, "fusermount3", "fuse3")
@@ -54,7 +55,7 @@ func RequireTool(tb testing.TB, prog, pkg string) string {
 	tb.Helper()
 	p, err := exec.LookPath(prog)
 	if err != nil {
-		tb.Skipf("needs %s: apt-get install %s", prog, pkg)
+		skip(tb, "needs %s: apt-get install %s", prog, pkg)
 	}
 	return p
 }
@@ -72,7 +73,7 @@ func CephConf(tb testing.TB) string {
 		conf = os.Getenv("CEPH_CONF")
 	}
 	if conf == "" {
-		tb.Skipf("needs a Ceph cluster: set %s (scripts/ceph-up.sh DIR; scripts/test.sh does it)", CephConfEnv)
+		skip(tb, "needs a Ceph cluster: set %s (scripts/ceph-up.sh DIR; scripts/test.sh does it)", CephConfEnv)
 	}
 	if err := cephReachable(conf); err != nil {
 		tb.Fatalf("%s=%s: %v (a cluster was named but does not answer)", CephConfEnv, conf, err)
@@ -153,7 +154,24 @@ func Polytropon(tb testing.TB, tags ...string) string {
 	return b.path
 }
 
+// PrebuiltEnv names a directory of polytropon commands built beforehand,
+// named as Polytropon names its builds (polytropon, polytropon-ceph-pacific);
+// Polytropon uses them instead of building. The guest stage of
+// scripts/test.sh sets it: building under the guest's emulated CPU is slow.
+const PrebuiltEnv = "POLYTROPON_TEST_PREBUILT"
+
 func buildPolytropon(tags string) (string, error) {
+	name := "polytropon"
+	if tags != "" {
+		name += "-" + strings.ReplaceAll(tags, " ", "-")
+	}
+	if dir := os.Getenv(PrebuiltEnv); dir != "" {
+		bin := filepath.Join(dir, name)
+		if _, err := os.Stat(bin); err != nil {
+			return "", fmt.Errorf("testenv: %s=%s: %w (build it first: go build -tags %q -o %s ./cmd/polytropon)", PrebuiltEnv, dir, err, tags, bin)
+		}
+		return bin, nil
+	}
 	builds.Lock()
 	if builds.dir == "" {
 		// A test binary killed before its TestMain's RemoveBuilt (a
@@ -169,10 +187,7 @@ func buildPolytropon(tags string) (string, error) {
 	}
 	dir := builds.dir
 	builds.Unlock()
-	bin := filepath.Join(dir, "polytropon")
-	if tags != "" {
-		bin += "-" + strings.ReplaceAll(tags, " ", "-")
-	}
+	bin := filepath.Join(dir, name)
 	args := []string{"build", "-o", bin}
 	if RaceEnabled {
 		args = append(args, "-race")

@@ -22,8 +22,9 @@ import (
 // aggregates the waits in the kernel per cgroup, started for the window
 // and asked for its maps (JSON) at the end.
 
-// bpftraceStartTimeout bounds bpftrace's compile and attach.
-var bpftraceStartTimeout = 30 * time.Second
+// bpftraceStartTimeout bounds bpftrace's compile and attach: LLVM on an
+// emulated CPU (the guest of scripts/guest.sh) needs more than 30 s.
+var bpftraceStartTimeout = 3 * time.Minute
 
 type bpftraceBackend struct {
 	cmd       *exec.Cmd

@@ -408,8 +408,8 @@ func TestCollectorsReal(t *testing.T) {
 		if err != nil {
 			t.Fatalf("memory hog: %v", err)
 		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("memory hog did not finish within 30 s")
+	case <-time.After(3 * time.Minute): // the guest's emulated CPU is slow
+		t.Fatal("memory hog did not finish within 3 min")
 	}
 	<-minWindow
 	var all []metrics.Metric

@@ -16,6 +16,11 @@ GOFMT="$("$GO" env GOROOT)/bin/gofmt"
 bad=$("$GOFMT" -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go') 2>&1 || true)
 if [ -n "$bad" ]; then echo "gofmt would change:"; echo "$bad"; exit 1; fi
 
+echo "== patches"
+# The regression gate's real check applies this patch to main (docs/ci.md):
+# it must keep applying as the service changes.
+git apply --check scripts/ab-slowdown.patch
+
 echo "== go vet"
 "$GO" vet ./...
 "$GO" vet -tags "$TAGS" ./...

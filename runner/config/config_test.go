@@ -294,16 +294,14 @@ func TestCheckedInExperiments(t *testing.T) {
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {
 			t.Setenv("CEPH_CONF", "/etc/ceph/ceph.conf")
-			e, err := Decode(f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			e.EnsureDefaults()
-			if err := e.Validate(); err != nil {
-				t.Fatal(err)
-			}
-			if len(e.Points()) == 0 {
-				t.Errorf("no points")
+			for _, scale := range ScaleNames {
+				e, err := LoadScale(f, scale)
+				if err != nil {
+					t.Fatalf("scale %s: %v", scale, err)
+				}
+				if len(e.Points()) == 0 {
+					t.Errorf("scale %s: no points", scale)
+				}
 			}
 		})
 	}

@@ -64,7 +64,7 @@ func (e *Experiment) EnsureDefaults() {
 	if r.MainMetric == "" {
 		r.MainMetric = results.MetricThroughput
 	}
-	if r.Warmup.Duration == 0 {
+	if r.Warmup.Duration == 0 && !r.warmupSet {
 		r.Warmup.Duration = DefaultWarmup
 	}
 	if r.Duration.Duration == 0 {

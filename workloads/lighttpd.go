@@ -51,6 +51,9 @@ type Lighttpd struct {
 
 func (w *Lighttpd) Name() string { return "lighttpd" }
 
+// OpKinds: each clone's time to its first HTTP 200.
+func (w *Lighttpd) OpKinds() []string { return []string{"startup"} }
+
 func (w *Lighttpd) Validate() error {
 	return errors.Join(
 		checkRange(w.Name(), "clones", int64(w.Clones), 1, 4096),

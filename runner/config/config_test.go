@@ -174,6 +174,7 @@ func TestBadFiles(t *testing.T) {
 		{"plot of a host-only metric per pool", base + "[[plot]]\ny = \"host_iowait_seconds@p0\"\nfile = \"p\"\n", []string{"plot[0].y", "host-wide only"}},
 		{"plot of a per-pool-only metric", base + "[[plot]]\ny = \"service_lock_wait_seconds{service=0}\"\nfile = \"p\"\n", []string{"plot[0].y", "per-pool values only"}},
 		{"plot of an unknown noise workload", base + "[[plot]]\ny = \"randomio.ops_per_sec\"\nfile = \"p\"\n", []string{"plot[0].y", `"randomio" is not a noise workload`}},
+		{"plot of a latency kind the workload never reports", strings.Replace(base, `name = "fakeio"`, "name = \"rocksdb\"\n[workload.params]\nmode = \"put\"", 1) + "[[plot]]\ny = \"latency_p99_us:put\"\nfile = \"p\"\n", []string{"plot[0].y", `no op kind "put": the workloads report latency of [write]`}},
 		{"plot of pv without tenants", base + "[[plot]]\ny = \"pv\"\nfile = \"p\"\n", []string{"plot[0].y", "needs [tenants] weights"}},
 		{"plot unknown axis", base + "[[plot]]\nx = \"threads\"\nfile = \"p\"\n", []string{"plot[0].x", `"threads"`}},
 		{"plot bad kind", base + "[[plot]]\nkind = \"pie\"\nfile = \"p\"\n", []string{"plot[0].kind", `"pie"`}},

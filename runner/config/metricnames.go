@@ -2,12 +2,14 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
 
 	"polytropon/results"
 	"polytropon/runner/metrics"
+	"polytropon/workloads"
 )
 
 // A metric an experiment names (run.main_metric, a plot's y, a [compare]
@@ -71,6 +73,9 @@ func (e *Experiment) MetricProblem(name string) string {
 func (e *Experiment) workloadMetricProblem(name string, ref results.MetricRef) string {
 	if ref.Labels != nil {
 		return fmt.Sprintf("metric %q: workload metrics have no labels", name)
+	}
+	if msg := e.opKindProblem(name, ref); msg != "" {
+		return msg
 	}
 	if (ref.Base == results.MetricPV || ref.Base == results.MetricJain) && (e.Tenants == nil || len(e.Tenants.Weights) < 2) {
 		return fmt.Sprintf("metric %q needs [tenants] weights (two or more)", name)
@@ -141,4 +146,36 @@ func poolSuffix(s string) (int, byte) {
 		return 0, 0
 	}
 	return i, s[0]
+}
+
+// opKindProblem checks the op kind of a latency metric
+// ("latency_p99_us:write") against the kinds its workloads report, at
+// every point, when they declare them (workloads.OpKinder).
+func (e *Experiment) opKindProblem(name string, ref results.MetricRef) string {
+	if ref.Qualifier == "" || !strings.HasPrefix(ref.Base, "latency_") {
+		return ""
+	}
+	kinds := map[string]bool{}
+	for _, w := range e.Workloads {
+		if (ref.Prefix == "" && w.Role != "main") || (ref.Prefix != "" && w.Name != ref.Prefix) {
+			continue
+		}
+		for _, pt := range e.Points() {
+			wl, err := w.DecodeAt(pt)
+			if err != nil {
+				return "" // reported where the params are checked
+			}
+			k, ok := wl.(workloads.OpKinder)
+			if !ok {
+				return "" // a workload that does not say: any kind may be there
+			}
+			for _, kind := range k.OpKinds() {
+				kinds[kind] = true
+			}
+		}
+	}
+	if len(kinds) == 0 || kinds[ref.Qualifier] {
+		return ""
+	}
+	return fmt.Sprintf("metric %q: no op kind %q: the workloads report latency of %v", name, ref.Qualifier, slices.Sorted(maps.Keys(kinds)))
 }

@@ -1,0 +1,156 @@
+package reproduce
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"polytropon/fs/cephfs"
+	"polytropon/internal/testenv"
+	"polytropon/results"
+	"polytropon/runner"
+	"polytropon/runner/config"
+	"polytropon/systems"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	testenv.RemoveBuilt()
+	os.Exit(code)
+}
+
+// TestSmokeEveryExperiment is CI's guard against rot: every checked-in
+// experiment runs at smoke scale to the end (results, plots, compare of
+// the run against itself), then the reproduction report of the papers'
+// claims is written from those runs, and a second reproduce keeps them
+// (resume). Experiments over Ceph use the cluster of
+// $POLYTROPON_CEPH_CONF (scripts/test.sh starts one); without it they say
+// they need one. Systems this host lacks (kernel CephFS) are skipped
+// points with the reason. Budget: all of it under 8 minutes on a 2-vCPU
+// host.
+func TestSmokeEveryExperiment(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs every experiment in real pools; skipped with -short")
+	}
+	testenv.RequireRoot(t, "pools need cgroups and namespaces, K needs mount and losetup")
+	testenv.RequireFUSE(t)
+	var tags []string
+	if cephfs.Available {
+		tags = []string{"ceph pacific"} // D-ceph's service links libcephfs
+	}
+	bin := testenv.Polytropon(t, tags...)
+	t.Setenv("POLYTROPON_BIN", bin)
+	if k, err := systems.Lookup("K"); err != nil || k.Check() != nil {
+		t.Skipf("K cannot run here: %v %v", err, k.Check())
+	}
+	out := t.TempDir()
+	var log bytes.Buffer
+	opts := Options{Dir: "../../experiments", Out: out, Scale: config.ScaleSmoke, All: true,
+		CephConf: os.Getenv("POLYTROPON_CEPH_CONF"),
+		Run:      runner.Options{AgentBinary: bin, Stdout: &log, Stderr: &log}}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+	rep, err := Run(ctx, opts)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, tail(log.String(), 4000))
+	}
+	t.Logf("every experiment at smoke scale: %v", rep.Wall.Round(time.Second))
+	files, _ := filepath.Glob("../../experiments/*.toml")
+	if len(rep.Experiments) != len(files) {
+		t.Errorf("%d experiments run, %d files", len(rep.Experiments), len(files))
+	}
+	for _, er := range rep.Experiments {
+		t.Logf("%-42s %6v points %d skipped %d %s", er.Name, er.Wall.Round(100*time.Millisecond), er.Points, er.Skipped, firstLine(er.Err))
+		if er.NeedsHost {
+			if opts.CephConf != "" {
+				t.Errorf("%s: %s although $POLYTROPON_CEPH_CONF is set", er.Name, er.Err)
+			}
+			continue
+		}
+		if er.Dir == "" || er.Failed > 0 || er.Points == 0 {
+			t.Errorf("%s: run %q, %d of %d points failed: %s", er.Name, er.Dir, er.Failed, er.Points, er.Err)
+			continue
+		}
+		checkRun(t, er)
+	}
+	// The report: one row per claim and experiment that ran.
+	paths, err := rep.Write(filepath.Join(out, config.ScaleSmoke))
+	if err != nil {
+		t.Fatal(err)
+	}
+	claims, err := LoadClaims(filepath.Join(opts.Dir, ClaimsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	md, _ := os.ReadFile(paths[0])
+	if filepath.Base(paths[0]) != MarkdownFile {
+		md, _ = os.ReadFile(paths[1])
+	}
+	for _, c := range claims {
+		if !strings.Contains(string(md), c.Text) {
+			t.Errorf("report lacks claim %s", c.ID)
+		}
+	}
+	for _, res := range rep.Results {
+		if res.Verdict == "" || (res.Run != "" && res.Plot == "" && find(rep.Experiments, res.Experiment).Skipped < find(rep.Experiments, res.Experiment).Points) {
+			t.Errorf("claim %s in %s: verdict %q, figure %q", res.Claim.ID, res.Experiment, res.Verdict, res.Plot)
+		}
+	}
+	// Resume: the runs are kept, nothing is measured again.
+	opts.All, opts.Figures = false, []string{"7a"}
+	again, err := Run(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, er := range again.Experiments {
+		if !er.Resumed && !er.NeedsHost {
+			t.Errorf("%s: measured again instead of kept", er.Name)
+		}
+	}
+}
+
+// checkRun: the run finished, drew its figures, and compares with itself.
+func checkRun(t *testing.T, er *ExperimentRun) {
+	t.Helper()
+	run, _, err := results.Open(er.Dir)
+	if err != nil {
+		t.Errorf("%s: %v", er.Name, err)
+		return
+	}
+	if !run.Complete() {
+		t.Errorf("%s: run incomplete", er.Name)
+	}
+	e, err := config.Parse(filepath.Join(er.Dir, results.ConfigFile), run.Config)
+	if err != nil {
+		t.Errorf("%s: stored config: %v", er.Name, err)
+		return
+	}
+	e.EnsureDefaults()
+	if er.Skipped < er.Points {
+		for _, p := range e.Plots {
+			if _, err := os.Stat(filepath.Join(er.Dir, results.PlotsDir, p.File+".png")); err != nil {
+				t.Errorf("%s: plot %s not drawn: %v", er.Name, p.File, err)
+			}
+		}
+	}
+	opts := e.CompareOptions()
+	rep, err := results.Compare(run, run, opts)
+	if err != nil {
+		t.Errorf("%s: compare with itself: %v", er.Name, err)
+		return
+	}
+	if regs := rep.Regressions(); len(regs) > 0 {
+		t.Errorf("%s: a run regresses against itself: %v", er.Name, regs)
+	}
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}

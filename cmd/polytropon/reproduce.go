@@ -32,15 +32,21 @@ func reproduceRun(stdout, stderr io.Writer, args []string) error {
 	out := fset.String("out", "out/reproduce", "runs and the report go to OUT/<scale>/; finished runs there are kept (resume)")
 	all := fset.Bool("all", false, "run every experiment file, also those no claim needs")
 	cephConf := fset.String("ceph-conf", os.Getenv("POLYTROPON_CEPH_CONF"), "ceph.conf of the Ceph experiments (default $POLYTROPON_CEPH_CONF, else each file's or $CEPH_CONF)")
+	publish := fset.String("publish", "", "also write the Markdown report to this file, its figures copied beside it (docs/reproduction.md)")
+	plan := fset.Bool("plan", false, "only print what would run: experiments, points, repetitions and time bounds")
 	if err := fset.Parse(args); err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	rep, err := reproduce.Run(ctx, reproduce.Options{
+	opts := reproduce.Options{
 		Dir: *dir, Out: *out, Scale: *scale, Figures: fset.Args(), All: *all, CephConf: *cephConf,
 		Run: runner.Options{Stdout: stdout, Stderr: stderr},
-	})
+	}
+	if *plan {
+		return reproduce.Plan(stdout, opts)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	rep, err := reproduce.Run(ctx, opts)
 	if rep == nil {
 		return err
 	}
@@ -48,6 +54,12 @@ func reproduceRun(stdout, stderr io.Writer, args []string) error {
 	paths, werr := rep.Write(reportDir(*out, rep.Scale))
 	if werr != nil {
 		return werr
+	}
+	if *publish != "" {
+		if perr := rep.Publish(*publish); perr != nil {
+			return perr
+		}
+		paths = append(paths, *publish)
 	}
 	fmt.Fprintf(stdout, "%d claims: %v\n", len(rep.Results), rep.Counts())
 	for _, p := range paths {

@@ -233,4 +233,19 @@ func TestReport(t *testing.T) {
 	if strings.Contains(string(page), png) {
 		t.Errorf("html names its figure's file instead of embedding it")
 	}
+	// Published into the tree: the figures travel with the report.
+	doc := filepath.Join(dir, "docs", "reproduction.md")
+	if err := os.MkdirAll(filepath.Dir(doc), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := rep.Publish(doc); err != nil {
+		t.Fatal(err)
+	}
+	pub, _ := os.ReadFile(doc)
+	if !strings.Contains(string(pub), "![c1](reproduction/fig7a-f.png)") {
+		t.Errorf("published report does not show its copied figure:\n%s", pub)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "docs", "reproduction", "fig7a-f.png")); err != nil || string(b) != "\x89PNG fake" {
+		t.Errorf("figure not copied: %q %v", b, err)
+	}
 }

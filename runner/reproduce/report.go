@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -204,4 +205,35 @@ func (r *Report) WriteHTML(w io.Writer) error {
 		rows = append(rows, row)
 	}
 	return page.Execute(w, map[string]any{"R": r, "Rows": rows, "Host": r.hostLine(), "Summary": r.summaryLine(), "Command": r.command()})
+}
+
+// Publish writes the Markdown report to path (docs/reproduction.md) with
+// copies of its figures in a folder beside it named after it
+// (docs/reproduction/), so the report reads in the tree without the runs.
+func (r *Report) Publish(path string) error {
+	figDir := strings.TrimSuffix(path, filepath.Ext(path))
+	if err := os.MkdirAll(figDir, 0o755); err != nil {
+		return err
+	}
+	pub := *r
+	pub.Results = slices.Clone(r.Results)
+	for i, res := range pub.Results {
+		if res.Plot == "" {
+			continue
+		}
+		b, err := os.ReadFile(res.Plot)
+		if err != nil {
+			return err
+		}
+		dst := filepath.Join(figDir, res.Experiment+"-"+filepath.Base(res.Plot))
+		if err := os.WriteFile(dst, b, 0o644); err != nil {
+			return err
+		}
+		pub.Results[i].Plot = dst
+	}
+	var md bytes.Buffer
+	if err := pub.WriteMarkdown(&md, filepath.Dir(path)); err != nil {
+		return err
+	}
+	return os.WriteFile(path, md.Bytes(), 0o644)
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"os/exec"
@@ -72,55 +73,11 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	if opts.Scale == "" {
 		opts.Scale = config.ScaleHost
 	}
-	if !slices.Contains(config.ScaleNames, opts.Scale) {
-		return nil, fmt.Errorf("reproduce: unknown scale %q (have %v)", opts.Scale, config.ScaleNames)
-	}
-	claims, err := LoadClaims(filepath.Join(opts.Dir, ClaimsFile))
+	rep, exps, chosen, err := prepare(opts)
 	if err != nil {
 		return nil, err
 	}
-	chosen, err := Select(claims, opts.Figures)
-	if err != nil {
-		return nil, err
-	}
-	files, err := experimentFiles(opts.Dir, chosen, opts.All)
-	if err != nil {
-		return nil, err
-	}
-	// Load every experiment at the scale and check the claims' metrics
-	// against it before anything runs.
-	rep := &Report{Scale: opts.Scale, Generated: start.UTC()}
-	exps := map[string]*config.Experiment{}
-	var problems []string
-	for _, er := range files {
-		rep.Experiments = append(rep.Experiments, er)
-		if er.File == "" {
-			continue
-		}
-		e, err := load(er.File, opts.Scale, opts.CephConf)
-		if errors.Is(err, errNoCluster) {
-			er.Err, er.NeedsHost = err.Error(), true
-			continue
-		}
-		if err != nil {
-			problems = append(problems, err.Error())
-			continue
-		}
-		exps[er.Name] = e
-		for _, c := range chosen {
-			if c.Experiment != strings.TrimSuffix(er.Name, "-ceph") {
-				continue
-			}
-			for _, m := range c.Metrics() {
-				if msg := e.MetricProblem(m); msg != "" {
-					problems = append(problems, fmt.Sprintf("%s: claim %s: %s", filepath.Join(opts.Dir, ClaimsFile), c.ID, msg))
-				}
-			}
-		}
-	}
-	if len(problems) > 0 {
-		return nil, fmt.Errorf("reproduce: %s", strings.Join(problems, "\n"))
-	}
+	rep.Generated = start.UTC()
 	out := filepath.Join(opts.Out, opts.Scale)
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return nil, err
@@ -352,5 +309,91 @@ func find(ers []*ExperimentRun, name string) *ExperimentRun {
 			return er
 		}
 	}
+	return nil
+}
+
+// prepare loads the claims and every experiment they need at the scale,
+// and checks the claims' metrics against them.
+func prepare(opts Options) (*Report, map[string]*config.Experiment, []Claim, error) {
+	if !slices.Contains(config.ScaleNames, opts.Scale) {
+		return nil, nil, nil, fmt.Errorf("reproduce: unknown scale %q (have %v)", opts.Scale, config.ScaleNames)
+	}
+	claims, err := LoadClaims(filepath.Join(opts.Dir, ClaimsFile))
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	chosen, err := Select(claims, opts.Figures)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	files, err := experimentFiles(opts.Dir, chosen, opts.All)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	// Load every experiment at the scale and check the claims' metrics
+	// against it before anything runs.
+	rep := &Report{Scale: opts.Scale}
+	exps := map[string]*config.Experiment{}
+	var problems []string
+	for _, er := range files {
+		rep.Experiments = append(rep.Experiments, er)
+		if er.File == "" {
+			continue
+		}
+		e, err := load(er.File, opts.Scale, opts.CephConf)
+		if errors.Is(err, errNoCluster) {
+			er.Err, er.NeedsHost = err.Error(), true
+			continue
+		}
+		if err != nil {
+			problems = append(problems, err.Error())
+			continue
+		}
+		exps[er.Name] = e
+		for _, c := range chosen {
+			if c.Experiment != strings.TrimSuffix(er.Name, "-ceph") {
+				continue
+			}
+			for _, m := range c.Metrics() {
+				if msg := e.MetricProblem(m); msg != "" {
+					problems = append(problems, fmt.Sprintf("%s: claim %s: %s", filepath.Join(opts.Dir, ClaimsFile), c.ID, msg))
+				}
+			}
+		}
+	}
+	if len(problems) > 0 {
+		return nil, nil, nil, fmt.Errorf("reproduce: %s", strings.Join(problems, "\n"))
+	}
+	return rep, exps, chosen, nil
+}
+
+// Plan says what Run would measure, without measuring: per experiment
+// its points and repetitions and the bound its files give each
+// repetition (warm-up + measured phase; workloads that finish their
+// bytes earlier take less), and the sum of those bounds at the minimum
+// and the maximum of repetitions.
+func Plan(w io.Writer, opts Options) error {
+	if opts.Scale == "" {
+		opts.Scale = config.ScaleHost
+	}
+	rep, exps, chosen, err := prepare(opts)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "%d claims, %d experiments at scale %s (bounds: points x repetitions x (warmup + duration)):\n", len(chosen), len(rep.Experiments), opts.Scale)
+	var lo, hi time.Duration
+	for _, er := range rep.Experiments {
+		e := exps[er.Name]
+		if e == nil {
+			fmt.Fprintf(w, "  %-42s not run: %s\n", er.Name, firstLine(er.Err))
+			continue
+		}
+		n := len(e.Points())
+		per := e.Run.Warmup.Duration + e.Run.Duration.Duration
+		l, h := time.Duration(n*e.Run.Repetitions.Min)*per, time.Duration(n*e.Run.Repetitions.Max)*per
+		lo, hi = lo+l, hi+h
+		fmt.Fprintf(w, "  %-42s %3d points x %d..%d repetitions x <= %v: %v .. %v\n", er.Name, n, e.Run.Repetitions.Min, e.Run.Repetitions.Max, per, l, h)
+	}
+	fmt.Fprintf(w, "total at most %v (minimum repetitions) .. %v (maximum), plus set-up of pools and systems per repetition\n", lo, hi)
 	return nil
 }

@@ -60,11 +60,13 @@ func TestSmokeEveryExperiment(t *testing.T) {
 	}
 	t.Logf("every experiment at smoke scale: %v", rep.Wall.Round(time.Second))
 	files, _ := filepath.Glob("../../experiments/*.toml")
-	if len(rep.Experiments) != len(files) {
-		t.Errorf("%d experiments run, %d files", len(rep.Experiments), len(files))
-	}
+	ran := 0
 	for _, er := range rep.Experiments {
 		t.Logf("%-42s %6v points %d skipped %d %s", er.Name, er.Wall.Round(100*time.Millisecond), er.Points, er.Skipped, firstLine(er.Err))
+		if er.File == "" {
+			continue // a claim's experiment not in the tree: the report names it
+		}
+		ran++
 		if er.NeedsHost {
 			if opts.CephConf != "" {
 				t.Errorf("%s: %s although $POLYTROPON_CEPH_CONF is set", er.Name, er.Err)
@@ -76,6 +78,9 @@ func TestSmokeEveryExperiment(t *testing.T) {
 			continue
 		}
 		checkRun(t, er)
+	}
+	if ran != len(files) {
+		t.Errorf("%d experiment files run, %d in the tree", ran, len(files))
 	}
 	// The report: one row per claim and experiment that ran.
 	paths, err := rep.Write(filepath.Join(out, config.ScaleSmoke))

@@ -331,3 +331,20 @@ func TestMetricsThatAreProduced(t *testing.T) {
 		}
 	}
 }
+
+// TestUndeclaredCollector: a collector that does not declare its metrics
+// (one merged before it learnt to) does not make experiments unloadable:
+// its snake_case names are accepted, workload-space typos still are not.
+func TestUndeclaredCollector(t *testing.T) {
+	e := &Experiment{Run: Run{Collectors: []string{"fakecpu", "undeclared"}}}
+	if msg := e.MetricProblem("steal_attr_seconds{class=kworker}@p1"); msg != "" {
+		t.Errorf("a metric of an undeclared collector refused: %s", msg)
+	}
+	if msg := e.MetricProblem("throughput_furlongs"); msg == "" {
+		t.Errorf("a workload-space typo accepted")
+	}
+	e.Run.Collectors = []string{"fakecpu"}
+	if msg := e.MetricProblem("steal_attr_seconds{class=kworker}@p1"); msg == "" {
+		t.Errorf("a metric no listed collector declares accepted")
+	}
+}

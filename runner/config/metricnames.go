@@ -28,10 +28,7 @@ func (e *Experiment) MetricProblem(name string) string {
 	if err != nil {
 		return err.Error()
 	}
-	decls, err := metrics.Produces(e.Run.Collectors...)
-	if err != nil {
-		return err.Error()
-	}
+	decls, undeclared := metrics.ProducesKnown(e.Run.Collectors...)
 	if ref.Prefix != "" {
 		w := e.workload(ref.Prefix)
 		switch {
@@ -54,6 +51,9 @@ func (e *Experiment) MetricProblem(name string) string {
 				return e.collectorMetricProblem(name, ref, d)
 			}
 		}
+	}
+	if len(undeclared) > 0 && ref.Prefix == "" && results.KnownMetric(ref.Base, true) {
+		return "" // a collector that does not declare its metrics may write it
 	}
 	var have []string
 	for _, b := range workloadBases {

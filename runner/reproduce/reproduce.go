@@ -221,12 +221,19 @@ func runExperiment(ctx context.Context, e *config.Experiment, er *ExperimentRun,
 	} else {
 		ro := opts.Run
 		ro.OutDir = out
+		if dir, carry := interruptedRun(out, e.Name); len(carry) > 0 {
+			ro.Carry, er.Resumed = carry, true
+			er.Err = fmt.Sprintf("resumed from %s (%d points kept)", dir, len(carry))
+		}
 		oc, err := runner.Run(ctx, e, ro)
 		if oc != nil {
 			er.Dir = oc.Dir
 		}
-		if err != nil {
+		switch {
+		case err != nil:
 			er.Err = err.Error()
+		case ro.Carry != nil:
+			er.Err = "" // resumed and finished
 		}
 	}
 	run, _, err := results.Open(er.Dir)
@@ -263,6 +270,48 @@ func finishedRun(out, name string) string {
 		return d
 	}
 	return ""
+}
+
+// interruptedRun is the newest incomplete run of the experiment in out
+// and the records of the points it finished (every point it reached but
+// the last, which was being measured, and those with a failed
+// repetition), by point name.
+func interruptedRun(out, name string) (string, map[string][]results.Record) {
+	dirs, _ := filepath.Glob(filepath.Join(out, name+"-*"))
+	sort.Sort(sort.Reverse(sort.StringSlice(dirs)))
+	for _, d := range dirs {
+		if strings.Contains(strings.TrimPrefix(filepath.Base(d), name+"-"), "-") {
+			continue
+		}
+		run, _, err := results.Open(d)
+		if err != nil || run.Complete() {
+			continue
+		}
+		var order []string
+		byPoint := map[string][]results.Record{}
+		failed := map[string]bool{}
+		for _, rec := range run.Records {
+			if rec.Point == "" {
+				continue
+			}
+			if _, seen := byPoint[rec.Point]; !seen {
+				order = append(order, rec.Point)
+			}
+			byPoint[rec.Point] = append(byPoint[rec.Point], rec)
+			if rec.Kind == results.KindRepetition && !rec.OK {
+				failed[rec.Point] = true
+			}
+		}
+		if len(order) == 0 {
+			return d, nil
+		}
+		delete(byPoint, order[len(order)-1])
+		for p := range failed {
+			delete(byPoint, p)
+		}
+		return d, byPoint
+	}
+	return "", nil
 }
 
 // plotFor is the figure beside a claim: the named plot, else the first

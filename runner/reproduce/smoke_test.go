@@ -3,6 +3,7 @@ package reproduce
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -115,6 +116,68 @@ func TestSmokeEveryExperiment(t *testing.T) {
 		if !er.Resumed && !er.NeedsHost {
 			t.Errorf("%s: measured again instead of kept", er.Name)
 		}
+	}
+	checkResumeInterrupted(t, ctx, opts, find(rep.Experiments, "fig9-seqwrite"))
+}
+
+// checkResumeInterrupted cuts a finished run back to what an interruption
+// during its third point leaves (two points, INCOMPLETE): reproduce keeps
+// the first point's records and measures the rest into a new run.
+func checkResumeInterrupted(t *testing.T, ctx context.Context, opts Options, er *ExperimentRun) {
+	t.Helper()
+	run, _, err := results.Open(er.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	points := run.Table().Points()
+	if len(points) != 3 {
+		t.Fatalf("%s: %d points, want 3", er.Name, len(points))
+	}
+	var kept []byte
+	var first []results.Record
+	for _, rec := range run.Records {
+		if rec.Point == points[2] {
+			continue
+		}
+		b, err := json.Marshal(rec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kept = append(append(kept, b...), '\n')
+		if rec.Point == points[0] {
+			first = append(first, rec)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(er.Dir, results.SamplesFile), kept, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(er.Dir, results.IncompleteFile), []byte("cut by the test\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	opts.Figures = []string{"9w-D-vs-K"}
+	rep, err := Run(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again := find(rep.Experiments, er.Name)
+	if again.Dir == er.Dir || !again.Resumed {
+		t.Fatalf("%s: not resumed into a new run: %+v", er.Name, again)
+	}
+	resumed, _, err := results.Open(again.Dir)
+	if err != nil || !resumed.Complete() {
+		t.Fatalf("resumed run %s: complete %v, %v", again.Dir, err == nil && resumed.Complete(), err)
+	}
+	if got := resumed.Table().Points(); len(got) != 3 {
+		t.Errorf("resumed run has points %v, want 3", got)
+	}
+	var carried []results.Record
+	for _, rec := range resumed.Records {
+		if rec.Point == points[0] {
+			carried = append(carried, rec)
+		}
+	}
+	if len(carried) != len(first) || !carried[0].Time.Equal(first[0].Time) {
+		t.Errorf("point %s: %d records from %v, want the %d kept from %v", points[0], len(carried), carried[0].Time, len(first), first[0].Time)
 	}
 }
 

@@ -7,18 +7,20 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
-	"runtime/debug"
-	"strconv"
 	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"polytropon/internal/buildinfo"
+	"polytropon/internal/hostcheck"
 )
 
 // HostOptions say what CollectHost cannot find out by itself.
 type HostOptions struct {
-	// ToolVersions are the versions of external programs the run uses
-	// (the caller runs e.g. `fio --version`), stored as given.
+	// ToolVersions are the versions of external programs the run uses,
+	// stored as given; nil means those of every tool of hostcheck.Tools
+	// found on this host (hostcheck.ToolVersions).
 	ToolVersions map[string]string
 	// SourceDir, when set, is a git work tree whose commit and dirty state
 	// are recorded if the binary carries no VCS information.
@@ -30,11 +32,19 @@ type HostOptions struct {
 // CollectHost gathers the provenance of this host and binary. Fields it
 // cannot read stay empty; it never fails.
 func CollectHost(ctx context.Context, opt HostOptions) Host {
+	build := buildinfo.Read()
 	h := Host{
 		Cores:        runtime.NumCPU(),
-		GoVersion:    runtime.Version(),
+		GoVersion:    build.GoVersion,
+		Version:      build.Version,
+		BuildTags:    build.Tags,
+		GitCommit:    build.Commit,
+		GitDirty:     build.Dirty,
 		CommandLine:  opt.Args,
 		ToolVersions: opt.ToolVersions,
+	}
+	if h.ToolVersions == nil {
+		h.ToolVersions = hostcheck.ToolVersions(ctx)
 	}
 	if h.CommandLine == nil {
 		h.CommandLine = os.Args
@@ -45,18 +55,8 @@ func CollectHost(ctx context.Context, opt HostOptions) Host {
 		h.Kernel = unix.ByteSliceToString(u.Sysname[:]) + " " + unix.ByteSliceToString(u.Release[:]) + " " + unix.ByteSliceToString(u.Machine[:])
 	}
 	h.CPUModel = cpuModel("/proc/cpuinfo")
-	h.MemoryBytes = memTotal("/proc/meminfo")
+	h.MemoryBytes = hostcheck.Meminfo("MemTotal")
 	h.CgroupMode = cgroupMode("/sys/fs/cgroup")
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		for _, s := range bi.Settings {
-			switch s.Key {
-			case "vcs.revision":
-				h.GitCommit = s.Value
-			case "vcs.modified":
-				h.GitDirty = s.Value == "true"
-			}
-		}
-	}
 	if h.GitCommit == "" && opt.SourceDir != "" {
 		h.GitCommit, h.GitDirty = gitState(ctx, opt.SourceDir)
 	}
@@ -77,20 +77,6 @@ func cpuModel(path string) string {
 		}
 	}
 	return ""
-}
-
-func memTotal(path string) int64 {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "MemTotal:" {
-			kb, _ := strconv.ParseInt(f[1], 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
 }
 
 // cgroupMode is "v2" (unified), "hybrid" (v1 with a unified mount) or "v1".

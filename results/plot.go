@@ -23,7 +23,7 @@ import (
 // PlotSpec asks for one figure (the [[plot]] table of an experiment; the
 // config package converts to it; benchmark subcommands build their own).
 type PlotSpec struct {
-	Kind      string // "line", "bar" or "proportionality"
+	Kind      string // "line", "bar", "proportionality" or "breakdown"
 	X         string // param on the x axis ("pools", "system", "containers", ...)
 	Y         string // metric
 	Series    string // param that separates lines or bar groups (default "system")
@@ -63,6 +63,8 @@ func BuildPlot(t *Table, spec PlotSpec, weights []float64) (*plot.Plot, error) {
 		return BarPlot(t, spec)
 	case "proportionality":
 		return ProportionalityPlot(t, spec, weights)
+	case "breakdown":
+		return BreakdownPlot(t, spec)
 	}
 	return nil, fmt.Errorf("results: unknown plot kind %q", spec.Kind)
 }

@@ -232,6 +232,9 @@ type Info struct {
 	// deriving them from workload results: the benchmark subcommands'
 	// runs, which have no experiment file. See Describe.
 	Metrics []MetricInfo `json:"metrics,omitempty"`
+	// AB describes an interleaved A/B run (polytropon ab): its points
+	// carry a "side" param, base or new; see GateAB.
+	AB *ABInfo `json:"ab,omitempty"`
 }
 
 // Host is the provenance of the machine and the tool (see CollectHost).
@@ -243,6 +246,8 @@ type Host struct {
 	MemoryBytes  int64             `json:"memory_bytes"`
 	CgroupMode   string            `json:"cgroup_mode"` // "v2", "v1", "hybrid"
 	GoVersion    string            `json:"go_version"`
+	Version      string            `json:"version,omitempty"`    // the binary's module version (buildinfo)
+	BuildTags    []string          `json:"build_tags,omitempty"` // e.g. ["ceph", "pacific"]
 	GitCommit    string            `json:"git_commit,omitempty"`
 	GitDirty     bool              `json:"git_dirty,omitempty"`
 	CommandLine  []string          `json:"command_line"`

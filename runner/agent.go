@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"time"
 
 	"polytropon/systems"
@@ -88,6 +89,13 @@ func RunAgent(ctx context.Context, in io.Reader, out io.Writer) error {
 	}
 	if err := w.Validate(); err != nil {
 		return fail(fmt.Errorf("runner: agent: %s: %w", job.Workload, err))
+	}
+	if c, ok := w.(workloads.Cleaner); ok {
+		defer func() {
+			if err := c.Cleanup(); err != nil {
+				fmt.Fprintf(os.Stderr, "runner: agent: cleaning up after %s: %v\n", job.Workload, err)
+			}
+		}()
 	}
 	svc, err := systems.OpenFS(ctx, job.Container)
 	if err != nil {

@@ -4,7 +4,10 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -166,7 +169,9 @@ func TestAgentStoppedNoise(t *testing.T) {
 		t.Fatalf("first event: got %+v, want ready", ev)
 	}
 	io.WriteString(p.in, cmdGo+"\n")
-	time.Sleep(500 * time.Millisecond)
+	// Stop only once stress-ng has written two of its files' worth: a fixed
+	// sleep may end before stress-ng has even started on a loaded machine.
+	waitStressWrote(t, 16<<20, 60*time.Second)
 	io.WriteString(p.in, cmdStop+"\n")
 	ev := p.next(t)
 	if ev.Type != "result" || ev.Result == nil || ev.Result.Ops <= 0 {
@@ -175,4 +180,63 @@ func TestAgentStoppedNoise(t *testing.T) {
 	if err := <-p.done; err != nil {
 		t.Fatalf("agent: %v", err)
 	}
+}
+
+// waitStressWrote waits until the stress-ng processes below this test have
+// passed n bytes to write(2) (stress-ng's hdd stressor unlinks its files at
+// once, so their sizes cannot be watched).
+func waitStressWrote(t *testing.T, n int64, limit time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for {
+		wrote := stressWrote(os.Getpid())
+		if wrote >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("stress-ng wrote %d bytes in %v, want %d: the workload did not start", wrote, limit, n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// stressWrote sums wchar of the stress-ng processes descending from root.
+func stressWrote(root int) int64 {
+	parent := map[int]int{}
+	procs, _ := filepath.Glob("/proc/[0-9]*/stat")
+	for _, st := range procs {
+		b, err := os.ReadFile(st)
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...: comm may hold spaces, so split after ')'.
+		s := string(b)
+		var pid, ppid int
+		var state string
+		fmt.Sscanf(s, "%d", &pid)
+		if i := strings.LastIndexByte(s, ')'); i >= 0 {
+			fmt.Sscanf(s[i+1:], " %s %d", &state, &ppid)
+		}
+		parent[pid] = ppid
+	}
+	var total int64
+	for pid := range parent {
+		comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+		if !strings.HasPrefix(string(comm), "stress-ng") {
+			continue
+		}
+		for a := parent[pid]; a > 1; a = parent[a] {
+			if a == root {
+				stats, _ := os.ReadFile(fmt.Sprintf("/proc/%d/io", pid))
+				for _, line := range strings.Split(string(stats), "\n") {
+					var v int64
+					if _, err := fmt.Sscanf(line, "wchar: %d", &v); err == nil {
+						total += v
+					}
+				}
+				break
+			}
+		}
+	}
+	return total
 }

@@ -53,7 +53,10 @@ func TestCheckedInExperimentOptions(t *testing.T) {
 	if o := k.(*systems.KernelOptions); o.Size != 2<<30 {
 		t.Errorf("quick.toml options.K: %+v", o)
 	}
+	// ceph-quick.toml names no cluster: the environment's, else polytropon
+	// ceph up's (the systems look for it).
 	t.Setenv("CEPH_CONF", "")
+	t.Setenv("POLYTROPON_CEPH_CONF", "/polytropon-test/ceph.conf")
 	e, err = config.Load("../experiments/ceph-quick.toml")
 	if err != nil {
 		t.Fatal(err)
@@ -62,7 +65,7 @@ func TestCheckedInExperimentOptions(t *testing.T) {
 	if o := f.(*systems.CephFuseOptions); !reflect.DeepEqual(o.Client, stack.CephConfig{"client_oc_size": "268435456"}) {
 		t.Errorf("ceph-quick.toml options.F/F: %+v", o)
 	}
-	if got := cephCluster(e); got != (systems.CephCluster{Conf: "/tmp/polytropon-ceph/ceph.conf", User: "admin"}) {
+	if got := cephCluster(e); got != (systems.CephCluster{Conf: "/polytropon-test/ceph.conf", User: "admin"}) {
 		t.Errorf("ceph-quick.toml: the systems get the cluster %+v", got)
 	}
 }
@@ -119,5 +122,35 @@ func TestSystemOptionErrors(t *testing.T) {
 				t.Errorf("%s: %s: error lacks %q:\n%s", tc.system, tc.options, w, msg)
 			}
 		}
+	}
+}
+
+// TestStoredConfigStatesOptions: the configuration stored with a run
+// states the systems' options with their defaults (K's loop device does
+// direct I/O) beside what the file wrote, and loads again.
+func TestStoredConfigStatesOptions(t *testing.T) {
+	e, err := config.Load("../experiments/quick.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, err := withResolvedOptions(e).Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"[options.K]", "loop_direct_io = true", "size = ", "cache_capacity = "} {
+		if !strings.Contains(string(text), want) {
+			t.Errorf("stored config does not say %q:\n%s", want, text)
+		}
+	}
+	again, err := config.Parse("config.toml", text)
+	if err != nil {
+		t.Fatalf("the stored config does not load: %v\n%s", err, text)
+	}
+	k, err := again.SystemOptions("K")
+	if err != nil || !k.(*systems.KernelOptions).LoopDirectIO {
+		t.Errorf("options.K of the stored config: %+v, %v", k, err)
+	}
+	if _, err := again.SystemOptions("D"); err != nil {
+		t.Errorf("options.D of the stored config: %v", err)
 	}
 }

@@ -38,7 +38,7 @@ func newRecorder(ctx context.Context, exp *config.Experiment, outDir string) (*r
 			rc.weights = append(rc.weights, float64(w))
 		}
 	}
-	text, err := exp.Encode()
+	text, err := withResolvedOptions(exp).Encode()
 	if err == nil {
 		err = run.WriteConfig(text)
 	}

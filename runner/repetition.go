@@ -80,8 +80,8 @@ type rep struct {
 
 // agentGrace is how long an agent gets to return its result after "stop":
 // longer than an external tool's own stop grace (randomio gives stress-ng
-// 8 s to write its report after SIGINT).
-const agentGrace = 15 * time.Second
+// 25 s to write its report after SIGINT).
+const agentGrace = 40 * time.Second
 
 func (r *runState) runRepetition(ctx context.Context, pt config.Point, sys systems.System, index int) (out *Repetition, err error) {
 	rp := &rep{r: r, pt: pt, index: index, sys: sys,
@@ -89,6 +89,11 @@ func (r *runState) runRepetition(ctx context.Context, pt config.Point, sys syste
 		logs: filepath.Join(r.logDir, fmt.Sprintf("point%d", pt.Index), fmt.Sprintf("rep%d", index)),
 		out:  &Repetition{Point: pt.Index, Index: index, Start: time.Now()}}
 	defer func() {
+		// An OOM kill explains whatever else failed (a service gone:
+		// "transport endpoint is not connected"), and voids a measurement.
+		if oerr := rp.oomKills(); oerr != nil {
+			err = errors.Join(oerr, err)
+		}
 		// Teardown runs on a context that survives Ctrl-C but is bounded.
 		tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 		defer cancel()
@@ -154,8 +159,14 @@ func (rp *rep) teardown(ctx context.Context) error {
 	var errs []error
 	var wg sync.WaitGroup
 	for _, a := range rp.agents {
+		// A noise workload may take its tool's stop grace to stop and
+		// clean up after itself (randomio's host directory).
+		grace := 2 * time.Second
+		if slices.Contains(rp.noises, a) {
+			grace = agentGrace
+		}
 		wg.Add(1)
-		go func() { defer wg.Done(); a.finish(2 * time.Second) }()
+		go func() { defer wg.Done(); a.finish(grace) }()
 	}
 	wg.Wait()
 	// Keep only logs and raw outputs that say something.

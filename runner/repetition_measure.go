@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 
+	"polytropon/runner/metrics"
+
 	"golang.org/x/sys/unix"
 )
 
@@ -88,8 +90,18 @@ func (rp *rep) stopNoise(ctx context.Context) error {
 }
 
 // collectResults reaps every agent and records the outcome of its
-// workload instance.
+// workload instance, and the collector metrics per operation of the main
+// workloads (kernel lock wait per request).
 func (rp *rep) collectResults() {
+	defer func() {
+		ops := map[string]int64{}
+		for _, in := range rp.out.Instances {
+			if in.Role == "main" && in.Result != nil && in.Pool < len(rp.pools) {
+				ops[rp.pools[in.Pool].Name()] += in.Result.Ops
+			}
+		}
+		rp.out.Metrics = append(rp.out.Metrics, metrics.LockWaitPerOp(rp.out.Metrics, ops)...)
+	}()
 	for i, a := range rp.agents {
 		a.finish(agentGrace)
 		pl := rp.placements[i]

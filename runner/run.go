@@ -56,6 +56,10 @@ type Options struct {
 	// Stdout receives the summary table; Stderr the progress line and
 	// notes. Nil discards.
 	Stdout, Stderr io.Writer
+	// GoOn runs an experiment some of whose points cannot run here (the
+	// pre-run check, preflight.go): those are skipped or fail as they
+	// come. Without it Run refuses with ErrCannotRun.
+	GoOn bool
 }
 
 // PointOutcome is what happened at one point.
@@ -113,7 +117,13 @@ func Run(ctx context.Context, exp *config.Experiment, opts Options) (*Outcome, e
 	if err := exp.ValidateRun(); err != nil {
 		return nil, err
 	}
+	if err := checkPoolMemory(exp); err != nil {
+		return nil, err
+	}
 	if err := requireRoot("polytropon run"); err != nil {
+		return nil, err
+	}
+	if err := preflight(ctx, exp, opts); err != nil {
 		return nil, err
 	}
 	r := &runState{exp: exp, opts: opts, shownNotes: map[string]bool{}}
@@ -127,6 +137,11 @@ func Run(ctx context.Context, exp *config.Experiment, opts Options) (*Outcome, e
 	r.collectors = exp.Run.Collectors
 	if len(r.collectors) == 0 {
 		r.collectors = metrics.Names()
+	}
+	if slices.Contains(r.collectors, "cpu") {
+		// Before any pool exists: the kernel accounts delays only of
+		// tasks forked while this is on (iowait_delay_seconds).
+		defer metrics.HoldDelayAccounting()()
 	}
 	start := time.Now()
 	if opts.OutDir == "" {
@@ -220,14 +235,7 @@ func interruptCause(ctx context.Context) error {
 // runPoint measures one point until its statistics are tight enough.
 func (r *runState) runPoint(ctx context.Context, pt config.Point) *PointOutcome {
 	po := &PointOutcome{Point: pt}
-	sys, err := systems.Lookup(pt.System)
-	if err == nil {
-		err = sys.Check()
-	}
-	if need, have := pt.Pools*r.exp.Pools.CoresPerPool, len(r.hostCores); err == nil && need > have && !r.exp.Pools.Oversubscribe {
-		err = fmt.Errorf("%d pools x %d cores need %d cores, this host has %d: set pools.oversubscribe = true to share cores",
-			pt.Pools, r.exp.Pools.CoresPerPool, need, have)
-	}
+	sys, err := pointSystem(r.exp, pt, len(r.hostCores))
 	if err != nil {
 		po.Skipped = err.Error()
 		r.prog.logf("point %s: skipped: %v", pt.Name(), err)

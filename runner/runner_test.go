@@ -459,16 +459,9 @@ func init() { systems.Register(unavailableSystem{}) }
 
 func TestRunSkipsUnavailableSystem(t *testing.T) {
 	requireHarness(t)
-	_, exp := writeExperiment(t, `
-name = "skip"
-systems = ["Unavailable-test"]
-[run]
-repetitions = { min = 1, max = 1 }
-[[workload]]
-name = "fileserver"
-`)
+	_, exp := writeExperiment(t, unavailableOnly)
 	var stdout bytes.Buffer
-	res, err := Run(t.Context(), exp, Options{OutDir: t.TempDir(), AgentBinary: polytroponBin, Stdout: &stdout})
+	res, err := Run(t.Context(), exp, Options{OutDir: t.TempDir(), AgentBinary: polytroponBin, Stdout: &stdout, GoOn: true})
 	if err != nil {
 		t.Fatalf("Run: %v", err)
 	}
@@ -492,8 +485,9 @@ name = "fileserver"
 	}
 }
 
-// TestRunCephBackendSkipsK: this kernel has no CephFS client, which K's
-// Setup reports as unavailable; the point is skipped, not failed.
+// TestRunCephBackendSkipsK: K runs on the local backend only (the ceph
+// backend needs a kernel CephFS client, K-ceph); told to go on, the run
+// skips the point, it does not fail it.
 func TestRunCephBackendSkipsK(t *testing.T) {
 	requireHarness(t)
 	conf := filepath.Join(t.TempDir(), "ceph.conf")
@@ -514,12 +508,12 @@ memory = "1GiB"
 name = "fileserver"
 `, conf))
 	work := t.TempDir()
-	res, err := Run(t.Context(), exp, Options{OutDir: t.TempDir(), WorkDir: work, AgentBinary: polytroponBin})
+	res, err := Run(t.Context(), exp, Options{OutDir: t.TempDir(), WorkDir: work, AgentBinary: polytroponBin, GoOn: true})
 	if err != nil {
 		t.Fatalf("Run: %v", err)
 	}
-	if po := res.Points[0]; !strings.Contains(po.Skipped, "CephFS") || po.Err != nil {
-		t.Fatalf("point: skipped %q, err %v; want skipped because of the missing kernel CephFS client", po.Skipped, po.Err)
+	if po := res.Points[0]; !strings.Contains(po.Skipped, "runs on the local backend") || !strings.Contains(po.Skipped, "K-ceph") || po.Err != nil {
+		t.Fatalf("point: skipped %q, err %v; want skipped because K runs on the local backend (naming the ceph ones)", po.Skipped, po.Err)
 	}
 	assertNothingLeft(t, work, os.Getpid())
 }
@@ -565,15 +559,19 @@ func TestRunInterrupted(t *testing.T) {
 			}
 		}
 	}
-	time.Sleep(1500 * time.Millisecond) // inside the second repetition's measured phase
-	if len(agentPIDs()) == 0 {
-		t.Errorf("no agent running in the second repetition: the leftover check below would be blind")
-	}
-	if len(poolCgroups(cmd.Process.Pid)) == 0 {
-		t.Errorf("no pool cgroup of the run in the second repetition: the leftover check below would be blind")
-	}
-	if len(loopsUnder(t, work)) == 0 {
-		t.Errorf("no loop device of the run in the second repetition: the leftover check below would be blind")
+	// Interrupt inside the second repetition, once its agents, pool cgroups
+	// and loop devices exist, so that the leftover check below is not blind.
+	deadline = time.Now().Add(90 * time.Second)
+	for len(agentPIDs()) == 0 || len(poolCgroups(cmd.Process.Pid)) == 0 || len(loopsUnder(t, work)) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the second repetition has no agent, pool cgroup or loop device after 90s (agents %v, cgroups %v, loops %v)\nstderr:\n%s",
+				agentPIDs(), poolCgroups(cmd.Process.Pid), loopsUnder(t, work), stderr.String())
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("run ended before the interrupt: %v\n%s", err, stderr.String())
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
 	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)

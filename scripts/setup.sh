@@ -12,6 +12,8 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 # Debian packages: toolchain pieces, FUSE, Ceph, the real workloads, tracing.
+# libcephfs-dev and librados-dev are what the complete build (Makefile, tags
+# "ceph pacific": go-ceph over cgo) links against.
 pkgs=(
   build-essential pkg-config git ca-certificates curl
   fuse3 unionfs-fuse fuse-overlayfs e2fsprogs util-linux iproute2 procps psmisc

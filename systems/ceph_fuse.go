@@ -69,6 +69,9 @@ type cephFuseSystem struct{ v cephVariant }
 
 func (s *cephFuseSystem) Name() string { return s.v.name }
 
+// Backend is the storage backend the system runs on.
+func (*cephFuseSystem) Backend() string { return "ceph" }
+
 // CephCluster says which cluster a Ceph system uses and which client
 // makes its tenants: the experiment's [ceph] table (Request.Ceph), and the
 // options ceph_conf, ceph_keyring, ceph_user and ceph_fs_name of a Ceph
@@ -129,17 +132,25 @@ func (s *cephFuseSystem) Check() error {
 	return nil
 }
 
-// locate finds the cluster: c's conf, then the environment; and the
-// keyring: c's, else one next to the conf. The answer has both filled in
-// where they were found.
+// DefaultCephConf is the cluster `polytropon ceph up` makes without -dir;
+// locate falls back to it when it exists.
+var DefaultCephConf = "/tmp/polytropon-ceph/ceph.conf"
+
+// locate finds the cluster: c's conf, then the environment, then
+// DefaultCephConf when it exists; and the keyring: c's, else one next to
+// the conf. The answer has both filled in where they were found. No
+// cluster at all is ErrUnavailable.
 func (c CephCluster) locate() (CephCluster, error) {
 	for _, env := range []string{"CEPH_CONF", "POLYTROPON_CEPH_CONF"} {
 		if c.Conf == "" {
 			c.Conf = os.Getenv(env)
 		}
 	}
+	if c.Conf == "" && fileExists(DefaultCephConf) {
+		c.Conf = DefaultCephConf
+	}
 	if c.Conf == "" {
-		return c, errors.New("no Ceph cluster configured: set [ceph] conf, option ceph_conf, $CEPH_CONF or $POLYTROPON_CEPH_CONF (scripts/ceph-up.sh DIR makes DIR/ceph.conf)")
+		return c, fmt.Errorf("%w: no Ceph cluster configured: set [ceph] conf, option ceph_conf, $CEPH_CONF or $POLYTROPON_CEPH_CONF, or start one with polytropon ceph up (%s)", ErrUnavailable, DefaultCephConf)
 	}
 	if _, err := os.Stat(c.Conf); err != nil {
 		return c, fmt.Errorf("ceph.conf: %w", err)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"polytropon/fs/fuse"
+	"polytropon/internal/hostcheck"
 	"polytropon/ipc/queue"
 )
 
@@ -50,6 +51,9 @@ type fuseSystem struct {
 
 func (s *fuseSystem) Name() string { return s.name }
 
+// Backend is the storage backend the system runs on.
+func (*fuseSystem) Backend() string { return "local" }
+
 // FuseOptions are the options of F and FP ([options.F]).
 type FuseOptions struct {
 	Binary string `toml:"binary"`
@@ -63,7 +67,7 @@ func (s *fuseSystem) Check() error {
 	if _, err := os.Stat("/dev/fuse"); err != nil {
 		return fmt.Errorf("%w: %s needs /dev/fuse (a kernel with FUSE)", ErrUnavailable, s.name)
 	}
-	have, err := os.ReadFile("/proc/filesystems")
+	have, err := os.ReadFile(hostcheck.ProcFilesystems)
 	if err != nil || !hasFilesystem(string(have), "fuse") {
 		return fmt.Errorf("%w: %s needs the fuse filesystem in the kernel (not in /proc/filesystems)", ErrUnavailable, s.name)
 	}

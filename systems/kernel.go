@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"polytropon/fs/mountinfo"
+	"polytropon/internal/hostcheck"
 	"polytropon/internal/units"
 )
 
@@ -27,6 +28,12 @@ import (
 //	dir            use this existing host directory instead of a loop image
 //	size           size of the sparse ext4 image ("4GiB", "512M"; default 4GiB)
 //	mount_options  extra ext4 mount options ("noatime,data=writeback")
+//	loop_direct_io the loop device reads and writes its image with direct
+//	               I/O (losetup --direct-io=on; default true), so K's data
+//	               is cached once, in the page cache of the ext4 inside,
+//	               as on a real disk; false is the buffered loop device,
+//	               which caches it a second time in the image file's
+//	               page cache on the host
 func init() { Register(&kernelSystem{name: "K"}) }
 
 // KernelOptions are the options of K and K/K ([options.K]).
@@ -34,10 +41,11 @@ type KernelOptions struct {
 	Dir          string     `toml:"dir"`
 	Size         units.Size `toml:"size"`
 	MountOptions string     `toml:"mount_options"`
+	LoopDirectIO bool       `toml:"loop_direct_io"`
 }
 
 // NewOptions returns K's options with their defaults.
-func (*kernelSystem) NewOptions() any { return &KernelOptions{Size: 4 << 30} }
+func (*kernelSystem) NewOptions() any { return &KernelOptions{Size: 4 << 30, LoopDirectIO: true} }
 
 // Validate checks the options.
 func (o *KernelOptions) Validate() error {
@@ -54,6 +62,9 @@ type kernelSystem struct {
 }
 
 func (s *kernelSystem) Name() string { return s.name }
+
+// Backend is the storage backend the system runs on.
+func (*kernelSystem) Backend() string { return "local" }
 
 // Check reports whether the kernel filesystems and their tools are here.
 func (s *kernelSystem) Check() error {
@@ -72,7 +83,7 @@ func (s *kernelSystem) Check() error {
 	if s.overlay {
 		need = append(need, "overlay")
 	}
-	have, err := os.ReadFile("/proc/filesystems")
+	have, err := os.ReadFile(hostcheck.ProcFilesystems)
 	if err != nil {
 		return fmt.Errorf("%w: %s: %v", ErrUnavailable, s.name, err)
 	}
@@ -85,13 +96,7 @@ func (s *kernelSystem) Check() error {
 }
 
 func hasFilesystem(procFilesystems, name string) bool {
-	for _, line := range strings.Split(procFilesystems, "\n") {
-		f := strings.Fields(line)
-		if len(f) > 0 && f[len(f)-1] == name {
-			return true
-		}
-	}
-	return false
+	return hostcheck.HasFilesystem(procFilesystems, name)
 }
 
 // Setup prepares one pool: an ext4 image (or a host directory) with one
@@ -166,11 +171,21 @@ func (in *kernelInstance) setup(ctx context.Context, req Request) error {
 		if _, err := hostCmd(ctx, "mkfs.ext4", "-q", "-F", "-m", "0", "-E", "lazy_itable_init=1,lazy_journal_init=1", in.image); err != nil {
 			return err
 		}
-		out, err := hostCmd(ctx, "losetup", "--find", "--show", in.image)
+		losetup := []string{"losetup", "--find", "--show"}
+		if in.opts.LoopDirectIO {
+			losetup = append(losetup, "--direct-io=on")
+		}
+		out, err := hostCmd(ctx, append(losetup, in.image)...)
 		if err != nil {
 			return err
 		}
 		in.loopDev = strings.TrimSpace(out)
+		if in.opts.LoopDirectIO && !loopDirectIO(in.loopDev) {
+			// losetup falls back to buffered I/O when the image's
+			// filesystem refuses O_DIRECT: the results would say what
+			// did not happen.
+			return fmt.Errorf("option loop_direct_io: %s did not switch to direct I/O (the filesystem of %s may not support O_DIRECT); set loop_direct_io = false", in.loopDev, in.image)
+		}
 		mnt := filepath.Join(req.WorkDir, "mnt")
 		if err := os.Mkdir(mnt, 0o755); err != nil {
 			return err
@@ -238,6 +253,13 @@ func (in *kernelInstance) Teardown(ctx context.Context) error {
 	in.removeDirs = nil
 	in.torn = true
 	return errors.Join(errs...)
+}
+
+// loopDirectIO reports whether loop device dev does direct I/O on its
+// backing file.
+func loopDirectIO(dev string) bool {
+	data, err := os.ReadFile(filepath.Join("/sys/block", filepath.Base(dev), "loop", "dio"))
+	return err == nil && strings.TrimSpace(string(data)) == "1"
 }
 
 // loopBackedBy reports whether loop device dev is attached to file.

@@ -113,6 +113,34 @@ func TestKernelSetupTeardown(t *testing.T) {
 	}
 }
 
+// TestKernelLoopDirectIO: K's loop device does direct I/O on its image by
+// default (K's data cached once), buffered I/O when asked.
+func TestKernelLoopDirectIO(t *testing.T) {
+	s := checkSystem(t, "K")
+	if !s.NewOptions().(*KernelOptions).LoopDirectIO {
+		t.Error("K's default loop device is buffered, want direct I/O")
+	}
+	p := newTestPool(t)
+	for _, direct := range []bool{true, false} {
+		work := t.TempDir()
+		in, err := s.Setup(t.Context(), p, Request{Pool: 0, Containers: 1, WorkDir: work, Backend: "local",
+			Options: &KernelOptions{Size: 256 << 20, LoopDirectIO: direct}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		devs := loopsOf(t, work)
+		if len(devs) != 1 {
+			t.Fatalf("loop devices backed by the work dir: %v, want 1", devs)
+		}
+		if got := loopDirectIO(devs[0]); got != direct {
+			t.Errorf("loop_direct_io = %v: %s does direct I/O: %v", direct, devs[0], got)
+		}
+		if err := in.Teardown(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 func TestKernelOverlaySharedLower(t *testing.T) {
 	s := checkSystem(t, "K/K")
 	p := newTestPool(t)

@@ -13,7 +13,11 @@ import (
 // so it shares the pool's cores, memory limit and IPC and mount
 // namespaces) with one instance per container: a union of the container's
 // private writable branch over the shared read-only image (Request.Lower,
-// one libservice shared by every clone), optionally under a client cache.
+// one libservice shared by every clone). The client cache sits below the
+// union, in the backend client: each branch is a tenant of the service's
+// one cache pool, and the image's cache is built once and shared by every
+// clone (userlevel_clientcache.go); without an image, a private cache over
+// the container's branch.
 //
 // The dual interface: the instance's mount path (Container.Dir) is also a
 // FUSE mount of the same instance, made by the service inside the pool's
@@ -35,14 +39,15 @@ import (
 //	fuse_kernel_cache
 //	             true lets the kernel cache the FUSE mounts (default: direct
 //	             I/O and zero timeouts, so both paths agree at once)
-//	design, wait, copy, buffers, buffer_size, queues, pin
+//	design, wait, copy, buffers, buffer_size, queues, pin, nice
 //	             service settings (see fs/service.Config; pin defaults to
-//	             true, wait to withDefaultWait's choice)
-//	cache        false leaves out the client cache (fs/cache) on top of
-//	             each container's union (default true, the papers' D);
-//	             cache_<setting> sets the cache layer's settings
-//	             (stack.CacheOptions: cache_capacity = "512MiB",
-//	             cache_write_through = true, ...)
+//	             true, nice to -10, wait to withDefaultWait's choice)
+//	cache        false leaves out the client cache (fs/cache) below each
+//	             container's union (default true, the papers' D);
+//	             cache_<setting> sets each tenant's settings
+//	             (stack.CacheOptions: cache_capacity = "512MiB" per tenant,
+//	             cache_write_through = true, ...; cache_pool_capacity
+//	             with cache_pool sets the pool's size)
 //	odirect      false opens the local branches without O_DIRECT
 //	             (default true: D keeps no kernel page cache)
 //
@@ -79,6 +84,9 @@ type userlevelSystem struct{}
 
 func (*userlevelSystem) Name() string { return "D" }
 
+// Backend is the storage backend the system runs on.
+func (*userlevelSystem) Backend() string { return "local" }
+
 // Check reports whether the service binary can be found.
 func (*userlevelSystem) Check() error {
 	_, err := serviceBinary("")
@@ -100,7 +108,7 @@ func (s *userlevelSystem) Setup(ctx context.Context, p Pool, req Request) (Insta
 		return nil, err
 	}
 	withWait := *o
-	withWait.ServiceOptions = withDefaultWait(o.ServiceOptions, len(p.Cores()), req.Oversubscribed)
+	withWait.ServiceOptions = withDefaultWait(o.ServiceOptions)
 	cfg, containers, err := userlevelConfig("D", p.Name(), lib, &withWait, req)
 	if err != nil {
 		return nil, err

@@ -52,6 +52,9 @@ type userlevelCephSystem struct{}
 
 func (*userlevelCephSystem) Name() string { return "D-ceph" }
 
+// Backend is the storage backend the system runs on.
+func (*userlevelCephSystem) Backend() string { return "ceph" }
+
 // UserlevelCephOptions are the options of D-ceph.
 type UserlevelCephOptions struct {
 	UserlevelOptions
@@ -107,11 +110,7 @@ func (s *userlevelCephSystem) Setup(ctx context.Context, p Pool, req Request) (I
 	if p == nil {
 		return nil, fmt.Errorf("systems: D-ceph: needs a pool to run its service in")
 	}
-	cluster := req.Ceph.over(o.CephCluster)
-	if cluster.Conf == "" && os.Getenv("CEPH_CONF") == "" && os.Getenv("POLYTROPON_CEPH_CONF") == "" {
-		return nil, fmt.Errorf("%w: D-ceph: no Ceph cluster configured: set [ceph] conf in the experiment, $CEPH_CONF or $POLYTROPON_CEPH_CONF", ErrUnavailable)
-	}
-	cluster, err = cluster.locate()
+	cluster, err := req.Ceph.over(o.CephCluster).locate()
 	if err != nil {
 		return nil, fmt.Errorf("systems: D-ceph: %w", err)
 	}

@@ -178,6 +178,8 @@ func TestUserlevelCephRejectsBadRequests(t *testing.T) {
 	}
 	t.Setenv("CEPH_CONF", "")
 	t.Setenv("POLYTROPON_CEPH_CONF", "")
+	defer func(c string) { DefaultCephConf = c }(DefaultCephConf)
+	DefaultCephConf = filepath.Join(t.TempDir(), "no-cluster", "ceph.conf")
 	if _, err := s.Setup(t.Context(), testPool{&pool.Pool{}}, Request{Containers: 1, WorkDir: t.TempDir(), Backend: "ceph"}); !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "no Ceph cluster") {
 		t.Errorf("no ceph conf: got %v, want ErrUnavailable saying no cluster is configured", err)
 	}

@@ -61,7 +61,10 @@ func userlevelConfig(system, poolName, lib string, o *UserlevelOptions, req Requ
 			top = stack.Layer{Type: "local", Dir: upper, ODirect: o.ODirect}
 		}
 		layers := []stack.Layer{top}
-		if useCache {
+		switch {
+		case useCache && lower != "":
+			layers = o.clientCachedUnion(i, req.Containers, upper, lower)
+		case useCache:
 			layers = append([]stack.Layer{{Type: "cache", Cache: new(o.CacheLayer)}}, layers...)
 		}
 		if ten != nil {
@@ -74,11 +77,21 @@ func userlevelConfig(system, poolName, lib string, o *UserlevelOptions, req Requ
 		cfg.Instances = append(cfg.Instances, service.InstanceConfig{Path: mnt, Share: true, Stack: layers,
 			Fuse: service.FuseTarget{AtPath: o.Fuse}, FuseKernelCache: o.Fuse && o.FuseKernelCache})
 		containers = append(containers, Container{
-			Dir:     mnt,
-			ProcEnv: preload.Env(lib, 0, poolName),
+			Dir: mnt,
+			// POLYTROPON_MOUNTS: should the service be unusable, the
+			// container's calls under its mount fail (ENOTCONN) rather
+			// than write to the bare host directory (docs/preload.md).
+			ProcEnv: append(preload.Env(lib, 0, poolName), preload.MountsEnv([]string{mnt})),
 			FS:      FSSpec{Kind: ClientKind, Options: map[string]string{"pool": poolName, "root": mnt}},
 		})
 	}
+	if ten != nil {
+		ten.dispatch(&cfg)
+	}
+	// MOUNT requests of the pool's processes (a clone of a container's
+	// instance over a fresh writable directory) may use the pool's own
+	// directory, nothing else of the host.
+	cfg.MountDirs = []string{req.WorkDir}
 	cfg.EnsureDefaults()
 	if err := cfg.Validate(); err != nil {
 		return bad("%v", err)

@@ -47,13 +47,14 @@ type ServiceOptions struct {
 	BufferSize units.Size `toml:"buffer_size"`
 	Queues     int        `toml:"queues"`
 	Pin        bool       `toml:"pin"`
+	Nice       int        `toml:"nice"`
 }
 
 // defaultUserlevelOptions are D's options when the experiment sets none:
 // the papers' D, with FUSE mounts, the client cache, O_DIRECT branches and
-// pinned service threads.
+// pinned service threads at nice defaultServiceNice.
 func defaultUserlevelOptions() *UserlevelOptions {
-	return &UserlevelOptions{Fuse: true, ODirect: true, ServiceOptions: ServiceOptions{Pin: true}}
+	return &UserlevelOptions{Fuse: true, ODirect: true, ServiceOptions: ServiceOptions{Pin: true, Nice: defaultServiceNice}}
 }
 
 // NewOptions returns D's options with their defaults.
@@ -80,7 +81,7 @@ func (o *UserlevelOptions) Validate() error {
 func (o *UserlevelOptions) serviceConfig(poolName string) service.Config {
 	s := o.ServiceOptions
 	return service.Config{Pool: poolName, Design: s.Design, Wait: s.Wait, Copy: s.Copy, Buffers: s.Buffers,
-		BufferSize: s.BufferSize, Queues: s.Queues, Pin: s.Pin}
+		BufferSize: s.BufferSize, Queues: s.Queues, Pin: s.Pin, Nice: s.Nice}
 }
 
 // useCache reports whether each container's stack has the client cache:
@@ -164,20 +165,21 @@ func preloadLibrary(opt string) (string, error) {
 	return lib, nil
 }
 
+// defaultServiceNice is the nice value of D's service threads: on a core
+// they share with their clients, the clients must not starve them, and a
+// client's enqueue that wakes one should hand it the core at once.
+const defaultServiceNice = -10
+
 // withDefaultWait picks the service's wait strategy when the experiment did
-// not: spin-then-futex (the papers' choice) only when the pool owns at least
-// two cores that no other pool shares, so a polling service thread never
-// takes the core its own tenant's application needs; plain futex sleeps
-// otherwise (measured in docs/bench-preload.md: spinning on oversubscribed
-// cores made db_bench fillrandom 4.8x slower). It returns a copy: the
-// request's options are not changed.
-func withDefaultWait(o ServiceOptions, cores int, oversubscribed bool) ServiceOptions {
-	switch {
-	case o.Wait != "":
-	case cores < 2 || oversubscribed:
-		o.Wait = queue.Futex.String()
-	default:
-		o.Wait = queue.SpinFutex.String()
+// not: adaptive (ipc/queue/adaptive.go), which polls only while polling
+// pays and burns a CPU only when the pool has one free, so it serves a pool
+// of one core and of several, owned or shared (before it: spin-futex only
+// with two owned cores, futex otherwise; spinning on oversubscribed cores
+// made db_bench fillrandom 4.8x slower, docs/bench-preload.md). It returns
+// a copy: the request's options are not changed.
+func withDefaultWait(o ServiceOptions) ServiceOptions {
+	if o.Wait == "" {
+		o.Wait = queue.Adaptive.String()
 	}
 	return o
 }

@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	"polytropon/fs/cache"
+	"polytropon/fs/service"
 	"polytropon/fs/stack"
 	"polytropon/internal/units"
 )
@@ -71,4 +72,20 @@ func (t *Tenants) stack(poolName string, i int, dir string) []stack.Layer {
 		PoolSlots:    new(max(t.Slots, 1)),
 	}
 	return []stack.Layer{{Type: stack.Cache, Cache: settings}, bottom}
+}
+
+// dispatch gives the containers' instances their tenants' weights in the
+// service's request dispatch (fs/back, dispatch.go), with the tenants'
+// aging: the service's threads are the resource the tenants' requests
+// wait for first, before the cache's allocation queue. Justitia weighs
+// both; direct I/O is weighted as the block layer weighs it in the paper;
+// the conventional cache, like the kernel's page cache, ignores weights.
+func (t *Tenants) dispatch(cfg *service.Config) {
+	if t.Policy == "conventional" {
+		return
+	}
+	for i := range cfg.Instances {
+		cfg.Instances[i].Weight = t.Weights[i]
+	}
+	cfg.WeightAging = new(t.Aging)
 }

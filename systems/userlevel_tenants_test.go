@@ -34,14 +34,22 @@ func TestUserlevelTenantConfig(t *testing.T) {
 				o.PoolAging == nil || !*o.PoolAging || o.PoolSlots == nil || *o.PoolSlots != 1 {
 				t.Errorf("%s: instance %d cache settings %+v", policy, i, o)
 			}
+			// Justitia weighs the service's dispatch too; the
+			// conventional cache leaves it in queue order.
+			if w := map[string]int{"justitia": wantW}[policy]; in.Weight != w {
+				t.Errorf("%s: instance %d dispatch weight %d, want %d", policy, i, in.Weight, w)
+			}
+		}
+		if aging := cfg.WeightAging; policy == "justitia" && (aging == nil || !*aging) || policy == "conventional" && aging != nil {
+			t.Errorf("%s: weight_aging %v", policy, aging)
 		}
 	}
 	cfg, _, err := userlevelConfig("D", "p0", "/lib/libpolytropon.so", d, Request{Containers: 3, WorkDir: t.TempDir(), Tenants: with("direct")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st := cfg.Instances[2].Stack; len(st) != 1 || st[0].Type != "local" || !st[0].ODirect {
-		t.Errorf("direct: stack %+v, want one O_DIRECT local layer", st)
+	if st := cfg.Instances[2].Stack; len(st) != 1 || st[0].Type != "local" || !st[0].ODirect || cfg.Instances[2].Weight != 400 {
+		t.Errorf("direct: instance %+v, want one O_DIRECT local layer and weight 400", cfg.Instances[2])
 	}
 	withCache := defaultUserlevelOptions()
 	withCache.Cache = new(true)

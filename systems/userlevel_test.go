@@ -16,12 +16,15 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/BurntSushi/toml"
 
 	"polytropon/fs/fuse"
+	"polytropon/fs/service"
 	"polytropon/fs/wire"
 	"polytropon/internal/testenv"
+	"polytropon/internal/units"
 	"polytropon/ipc/shm"
 	"polytropon/runner/pool"
 )
@@ -179,18 +182,44 @@ func TestUserlevelRejectsBadRequests(t *testing.T) {
 	}
 	// The generated configuration with a cache validates and round-trips.
 	cfg, cs, err := userlevelConfig("D", "p1", "/lib/libpolytropon.so",
-		dOptions(func(o *UserlevelOptions) { o.Cache, o.CacheLayer.Capacity = new(true), 64<<20 }),
+		dOptions(func(o *UserlevelOptions) {
+			o.Cache, o.CacheLayer.Capacity, o.CacheLayer.MaxDirty = new(true), 64<<20, 8<<20
+			o.CacheLayer.WritebackInterval, o.CacheLayer.Policy = units.Duration(2*time.Second), "lru"
+		}),
 		Request{Containers: 2, WorkDir: t.TempDir(), Lower: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(cfg.Instances) != 2 || cfg.Instances[0].Stack[0].Type != "cache" || cfg.Instances[0].Stack[1].Type != "union" {
-		t.Errorf("config %+v", cfg.Instances)
+	// Over an image: the union is uncached, over cache tenants of the
+	// service's client cache pool, the image's shared by every clone.
+	for i, in := range cfg.Instances {
+		if len(in.Stack) != 1 || in.Stack[0].Type != "union" || len(in.Stack[0].Branches) != 2 {
+			t.Fatalf("instance %d: stack %+v, want one union", i, in.Stack)
+		}
+		up, img := in.Stack[0].Branches[0], in.Stack[0].Branches[1]
+		if up.Type != "cache" || up.Cache.Pool != clientCachePool || up.Cache.Tenant != fmt.Sprintf("c%d", i) ||
+			up.Cache.Capacity != 64<<20 || up.Cache.PoolCapacity != 3*64<<20 || len(up.Over) != 1 || up.Over[0].Dir != filepath.Dir(cs[i].Dir)+"/upper" {
+			t.Errorf("instance %d: writable branch %+v (cache %+v)", i, up, up.Cache)
+		}
+		// The per-tenant settings are each tenant's; the policy is the pool's.
+		if c := up.Cache; c.MaxDirty != 8<<20 || c.WritebackInterval != units.Duration(2*time.Second) || c.PoolPolicy != "lru" || c.Policy != "" {
+			t.Errorf("instance %d: tenant settings %+v", i, c)
+		}
+		if img.Type != "cache" || img.Shared != "image" || img.Cache.Tenant != "image" || len(img.Over) != 1 || !img.Over[0].ReadOnly {
+			t.Errorf("instance %d: image branch %+v", i, img)
+		}
+	}
+	var text bytes.Buffer
+	if err := toml.NewEncoder(&text).Encode(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := service.LoadConfig(testenv.WriteFile(t, "serve.toml", text.String())); err != nil {
+		t.Errorf("the generated configuration does not load: %v\n%s", err, text.String())
 	}
 	if in := cfg.Instances[1]; in.Fuse.Mountpoint(in.Path) != cs[1].Dir || in.FuseKernelCache {
 		t.Errorf("instance %s: FUSE at %q (kernel cache %v), want at the container dir %s without kernel cache", in.Path, in.Fuse.Mountpoint(in.Path), in.FuseKernelCache, cs[1].Dir)
 	}
-	if env := strings.Join(cs[1].ProcEnv, " "); cs[1].FS.Options["pool"] != "p1" || env != "LD_PRELOAD=/lib/libpolytropon.so POLYTROPON_POOL=p1" {
+	if env := strings.Join(cs[1].ProcEnv, " "); cs[1].FS.Options["pool"] != "p1" || env != "LD_PRELOAD=/lib/libpolytropon.so POLYTROPON_POOL=p1 POLYTROPON_MOUNTS="+cs[1].Dir {
 		t.Errorf("container %+v", cs[1])
 	}
 	cfg, _, err = userlevelConfig("D", "p1", "/lib/libpolytropon.so", dOptions(func(o *UserlevelOptions) { o.Fuse = false }),
@@ -382,25 +411,24 @@ func TestUserlevelKilledService(t *testing.T) {
 
 func TestUserlevelDefaultWait(t *testing.T) {
 	for _, tc := range []struct {
-		opts           ServiceOptions
-		cores          int
-		oversubscribed bool
-		want           string
+		opts ServiceOptions
+		want string
 	}{
-		{ServiceOptions{}, 2, false, "spin-futex"},
-		{ServiceOptions{}, 4, false, "spin-futex"},
-		{ServiceOptions{}, 1, false, "futex"},                           // the app needs the pool's only core
-		{ServiceOptions{}, 2, true, "futex"},                            // other pools share the cores
-		{ServiceOptions{Wait: "spin"}, 1, true, "spin"},                 // the experiment's choice wins
-		{ServiceOptions{Buffers: 8, Pin: true}, 2, false, "spin-futex"}, // other options kept
+		{ServiceOptions{}, "adaptive"},                                // one strategy for owned, shared and single cores
+		{ServiceOptions{Wait: "spin"}, "spin"},                        // the experiment's choice wins
+		{ServiceOptions{Wait: "futex"}, "futex"},                      //
+		{ServiceOptions{Buffers: 8, Pin: true, Nice: -5}, "adaptive"}, // other options kept
 	} {
-		got := withDefaultWait(tc.opts, tc.cores, tc.oversubscribed)
+		got := withDefaultWait(tc.opts)
 		if got.Wait != tc.want {
-			t.Errorf("withDefaultWait(%+v, cores=%d, oversubscribed=%v): wait %q, want %q", tc.opts, tc.cores, tc.oversubscribed, got.Wait, tc.want)
+			t.Errorf("withDefaultWait(%+v): wait %q, want %q", tc.opts, got.Wait, tc.want)
 		}
 		if got.Wait = tc.opts.Wait; got != tc.opts {
 			t.Errorf("options changed: got %+v, want %+v", got, tc.opts)
 		}
+	}
+	if o := defaultUserlevelOptions(); o.Nice != defaultServiceNice || o.serviceConfig("p").Nice != defaultServiceNice {
+		t.Errorf("D's service threads: nice %d (config %d), want %d", o.Nice, o.serviceConfig("p").Nice, defaultServiceNice)
 	}
 }
 

@@ -57,6 +57,12 @@ type Fileserver struct {
 
 func (w *Fileserver) Name() string { return "fileserver" }
 
+// MemoryNeed is a read buffer of iosize per thread and the write buffer.
+func (w *Fileserver) MemoryNeed() int64 { return int64(w.NThreads+1) * int64(w.IOSize) }
+
+// DataBytes is the file set: nfiles of filesize on average.
+func (w *Fileserver) DataBytes() int64 { return int64(w.NFiles) * int64(w.FileSize) }
+
 func (w *Fileserver) Validate() error {
 	return errors.Join(
 		checkName(w.Name(), "dir", w.Dir),

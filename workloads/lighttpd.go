@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"polytropon/internal/hostcheck"
 	"polytropon/internal/units"
 	"polytropon/results"
 )
@@ -54,6 +55,9 @@ func (w *Lighttpd) Name() string { return "lighttpd" }
 // OpKinds: each clone's time to its first HTTP 200.
 func (w *Lighttpd) OpKinds() []string { return []string{"startup"} }
 
+// Tools is the external program the workload runs.
+func (w *Lighttpd) Tools() []hostcheck.Program { return []hostcheck.Program{hostcheck.Lighttpd} }
+
 func (w *Lighttpd) Validate() error {
 	return errors.Join(
 		checkRange(w.Name(), "clones", int64(w.Clones), 1, 4096),
@@ -89,7 +93,7 @@ mimetype.assign = ( ".html" => "text/html" )
 }
 
 func (w *Lighttpd) Prepare(ctx context.Context, env *Env) error {
-	bin, err := findTool("lighttpd", "lighttpd")
+	bin, err := findTool(hostcheck.Lighttpd)
 	if err != nil {
 		return err
 	}

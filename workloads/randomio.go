@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"polytropon/internal/hostcheck"
 	"polytropon/internal/units"
 	"polytropon/results"
 )
@@ -46,9 +47,17 @@ type RandomIO struct {
 	Duration  time.Duration `toml:"duration"`
 
 	binary string
+	// hostDir is this instance's own directory under an absolute TempDir
+	// (several instances may share TempDir); created lists what Prepare
+	// made there, innermost last, for Cleanup.
+	hostDir string
+	created []string
 }
 
 func (w *RandomIO) Name() string { return "randomio" }
+
+// Tools is the external program the workload runs.
+func (w *RandomIO) Tools() []hostcheck.Program { return []hostcheck.Program{hostcheck.StressNG} }
 
 var hddOpt = regexp.MustCompile(`^[a-z0-9-]+$`)
 
@@ -80,11 +89,21 @@ func (w *RandomIO) MakeCmd(env *Env, yaml string) []string {
 		"--hdd-opts", w.HDDOpts,
 		"--hdd-write-size", strconv.FormatInt(int64(w.WriteSize), 10),
 		"--hdd-bytes", strconv.FormatInt(int64(w.Bytes), 10),
-		"--temp-path", toolPath(env, w.TempDir),
+		"--temp-path", w.tempPath(env),
 		"--metrics-brief",
 		"--yaml", yaml,
 		"--timeout", strconv.Itoa(int(w.Duration/time.Second)) + "s",
 	}
+}
+
+// tempPath is stress-ng's --temp-path: the instance's own directory under
+// an absolute TempDir once Prepare made it, else TempDir resolved in the
+// container.
+func (w *RandomIO) tempPath(env *Env) string {
+	if w.hostDir != "" {
+		return w.hostDir
+	}
+	return toolPath(env, w.TempDir)
 }
 
 func (w *RandomIO) Parameters() map[string]string {
@@ -92,7 +111,7 @@ func (w *RandomIO) Parameters() map[string]string {
 }
 
 func (w *RandomIO) Prepare(ctx context.Context, env *Env) error {
-	bin, err := findTool("stress-ng", "stress-ng")
+	bin, err := findTool(hostcheck.StressNG)
 	if err != nil {
 		return err
 	}
@@ -100,13 +119,46 @@ func (w *RandomIO) Prepare(ctx context.Context, env *Env) error {
 	if !filepath.IsAbs(w.TempDir) {
 		return mkdirAll(ctx, env.FS, w.TempDir)
 	}
-	return os.MkdirAll(w.TempDir, 0o755) // outside the container: a host path
+	// Outside the container: a host path, shared by every instance that
+	// names it, so each gets its own directory in it, and Cleanup removes
+	// what Prepare made.
+	dir := filepath.Join(filepath.Clean(w.TempDir), fmt.Sprintf("polytropon-randomio-p%d-c%d-%d", env.Pool, env.Instance, os.Getpid()))
+	var missing []string
+	for d := dir; ; d = filepath.Dir(d) {
+		if _, err := os.Lstat(d); err == nil || d == filepath.Dir(d) {
+			break
+		}
+		missing = append([]string{d}, missing...)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("workloads: randomio: temp_dir: %w", err)
+	}
+	w.hostDir, w.created = dir, missing
+	return nil
+}
+
+// Cleanup removes the instance's directory under an absolute TempDir and
+// the parents Prepare created, when no other instance still uses them.
+func (w *RandomIO) Cleanup() error {
+	if w.hostDir == "" {
+		return nil
+	}
+	err := os.RemoveAll(w.hostDir)
+	for i := len(w.created) - 1; i >= 0; i-- {
+		if w.created[i] != w.hostDir {
+			os.Remove(w.created[i]) // fails, and stays, while another instance uses it
+		}
+	}
+	w.hostDir, w.created = "", nil
+	return err
 }
 
 // randomioStopGrace bounds how long stress-ng may take, after SIGINT, to
-// stop its workers and write its report (seconds on a loaded host). It is
-// shorter than the runner's grace for a stopped agent.
-var randomioStopGrace = 8 * time.Second
+// stop its workers and write its report: seconds on a loaded host, and 12 s
+// measured here for the papers' RND (1 GiB of random 512 B writes on host
+// ext4, its workers held in write-back throttling). It is shorter than the
+// runner's grace for a stopped agent.
+var randomioStopGrace = 25 * time.Second
 
 // Run runs stress-ng for Duration. When ctx ends first (a noise workload
 // stopped because the main workload finished, or the run's deadline),
@@ -144,8 +196,12 @@ func (w *RandomIO) Run(ctx context.Context, env *Env) (*Result, error) {
 // Report parses the "metrics:" list of stress-ng's YAML report: the hdd
 // entry's bogo-ops become Ops, wall-clock-time Elapsed, and every numeric
 // field a counter with dashes turned into underscores (bogo_ops_per_second_
-// real_time, mbsec_read_rate, ...). stress-ng reports rates, not a byte
-// total, so Bytes stays 0, and it reports no latencies.
+// real_time, mbsec_read_rate, ...). stress-ng's hdd stressor counts one
+// bogo op per read or write call of write_size bytes, so Bytes is
+// bogo-ops x WriteSize (randomio.throughput_mbps is then the workers'
+// bytes over wall-clock time). Its mbsec_* rates are per worker and per
+// second spent inside read/write calls, not per wall-clock second, so they
+// stay counters only. stress-ng reports no latencies.
 func (w *RandomIO) Report(out []byte) (*Result, error) {
 	res := &Result{Latency: map[string]*results.Histogram{}, Counters: map[string]float64{}}
 	sc := bufio.NewScanner(bytes.NewReader(out))
@@ -193,5 +249,6 @@ func (w *RandomIO) Report(out []byte) (*Result, error) {
 	if !found {
 		return nil, fmt.Errorf("workloads: randomio: no hdd metrics in stress-ng YAML report: %s", tail(out, 400))
 	}
+	res.Bytes = res.Ops * int64(w.WriteSize)
 	return res, nil
 }

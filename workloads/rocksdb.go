@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"polytropon/internal/hostcheck"
 	"polytropon/internal/units"
 	"polytropon/results"
 )
@@ -63,6 +64,9 @@ type RocksDB struct {
 }
 
 func (w *RocksDB) Name() string { return "rocksdb" }
+
+// Tools is the external program the workload runs.
+func (w *RocksDB) Tools() []hostcheck.Program { return []hostcheck.Program{hostcheck.DBBench} }
 
 var flagArg = regexp.MustCompile(`^--[A-Za-z0-9_]+(=.*)?$`)
 
@@ -165,7 +169,7 @@ func (w *RocksDB) Parameters() map[string]string {
 }
 
 func (w *RocksDB) Prepare(ctx context.Context, env *Env) error {
-	bin, err := findTool("rocksdb-tools", "db_bench", "rocksdb_db_bench")
+	bin, err := findTool(hostcheck.DBBench)
 	if err != nil {
 		return err
 	}

@@ -4,8 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"strconv"
+	"strings"
 	"time"
+
+	"polytropon/internal/hostcheck"
+	"polytropon/results"
 )
 
 func init() {
@@ -18,8 +23,15 @@ func init() {
 
 // SysbenchCPU runs sysbench's cpu test (Debian package sysbench): sysbench
 // cpu --threads=Threads --cpu-max-prime=MaxPrime --time=N --percentile=P
-// --histogram=on run. An op is a sysbench event (one prime search up to
-// MaxPrime).
+// --report-interval=1 --histogram=on run. An op is a sysbench event (one
+// prime search up to MaxPrime).
+//
+// As a noise workload it is stopped when the main workload ends; sysbench
+// dies on a signal without its final report, so a stopped run reports
+// what its per-second interval lines say (intervalReport). To get the
+// exact report and histogram beside a main workload (Fig 6c's p99), give
+// it the main workload's duration: a stop within sysbenchStopGrace of its
+// own end waits for that end (nearEndStop), so it ends by itself.
 type SysbenchCPU struct {
 	Threads    int           `toml:"threads"`
 	MaxPrime   int           `toml:"cpu_max_prime"`
@@ -30,6 +42,9 @@ type SysbenchCPU struct {
 }
 
 func (w *SysbenchCPU) Name() string { return "sysbench-cpu" }
+
+// Tools is the external program the workload runs.
+func (w *SysbenchCPU) Tools() []hostcheck.Program { return []hostcheck.Program{hostcheck.Sysbench} }
 
 func (w *SysbenchCPU) Validate() error {
 	errs := []error{
@@ -52,6 +67,7 @@ func (w *SysbenchCPU) MakeCmd() []string {
 		"--cpu-max-prime=" + strconv.Itoa(w.MaxPrime),
 		"--time=" + strconv.Itoa(int(w.Duration/time.Second)),
 		"--percentile=" + strconv.Itoa(w.Percentile),
+		"--report-interval=1",
 		"--histogram=on",
 		"run",
 	}
@@ -62,7 +78,7 @@ func (w *SysbenchCPU) Parameters() map[string]string {
 }
 
 func (w *SysbenchCPU) Prepare(ctx context.Context, env *Env) error {
-	bin, err := findTool("sysbench", "sysbench")
+	bin, err := findTool(hostcheck.Sysbench)
 	w.binary = bin
 	return err
 }
@@ -71,11 +87,89 @@ func (w *SysbenchCPU) Run(ctx context.Context, env *Env) (*Result, error) {
 	if w.binary == "" {
 		return nil, fmt.Errorf("workloads: sysbench-cpu: Run before Prepare")
 	}
-	out, err := runTool(ctx, env, "sysbench-cpu", toolCommand(ctx, env, w.binary, w.MakeCmd()...))
+	// Not toolCommand's context: ctx's end is a stop request, and what
+	// sysbench printed until then is still the result.
+	cmd := toolCommand(context.WithoutCancel(ctx), env, w.binary, w.MakeCmd()...)
+	stop, cancel := nearEndStop(ctx, w.Duration, sysbenchStopGrace)
+	defer cancel()
+	out, stopped, err := runToolStoppable(stop, env, "sysbench-cpu", cmd, sysbenchStopGrace)
+	if stopped {
+		if res, rerr := w.Report(out); rerr == nil {
+			return res, nil // it ended by itself as the stop came
+		}
+		return w.intervalReport(out)
+	}
 	if err != nil {
 		return nil, err
 	}
 	return w.Report(out)
+}
+
+// sysbenchStopGrace bounds the wait for sysbench after the stop signal (it
+// exits at once), and how close to its own end a stop waits for that end.
+var sysbenchStopGrace = 3 * time.Second
+
+// nearEndStop returns a context that ends when ctx does, except that a
+// stop that comes within grace of the end of a run of duration started
+// now waits for that end (plus a second for the report): a noise
+// workload given the main window's duration then ends by itself, with
+// its full report, even when the main one finishes a moment earlier.
+func nearEndStop(ctx context.Context, duration, grace time.Duration) (context.Context, context.CancelFunc) {
+	end := time.Now().Add(duration)
+	stop, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	go func() {
+		select {
+		case <-ctx.Done():
+		case <-stop.Done():
+			return
+		}
+		if left := time.Until(end); left > 0 && left <= grace {
+			select {
+			case <-time.After(left + time.Second):
+			case <-stop.Done():
+			}
+		}
+		cancel()
+	}()
+	return stop, cancel
+}
+
+var sysbenchInterval = regexp.MustCompile(`^\[ *([0-9]+)s \] thds: [0-9]+ eps: ([0-9.]+) lat \(ms,([0-9.]+)%\): ([0-9.]+)`)
+
+// intervalReport is the result of a run stopped before sysbench's final
+// report, from its "[ Ns ] thds: T eps: E lat (ms,P%): L" lines: Ops is the
+// sum of the events of the whole seconds, Elapsed their count; counters
+// events_per_sec, latency_interval_p<P>_max_ms and _mean_ms (the highest
+// and the mean of the per-second percentiles: the percentile over the
+// whole run is not in the output), and stopped_early = 1. No histogram.
+func (w *SysbenchCPU) intervalReport(out []byte) (*Result, error) {
+	res := &Result{Latency: map[string]*results.Histogram{}, Counters: map[string]float64{}}
+	var events, latMax, latSum float64
+	var pct string
+	n := 0
+	for _, line := range strings.Split(string(out), "\n") {
+		m := sysbenchInterval.FindStringSubmatch(line)
+		if m == nil {
+			continue
+		}
+		eps, _ := strconv.ParseFloat(m[2], 64)
+		lat, _ := strconv.ParseFloat(m[4], 64)
+		pct = strings.TrimSuffix(strings.TrimRight(m[3], "0"), ".")
+		events += eps
+		latMax = max(latMax, lat)
+		latSum += lat
+		n++
+	}
+	if n == 0 {
+		return nil, fmt.Errorf("workloads: sysbench-cpu: stopped before its first interval report: %s", tail(out, 400))
+	}
+	res.Ops = int64(events + 0.5)
+	res.Elapsed = time.Duration(n) * time.Second
+	res.Counters["events_per_sec"] = events / float64(n)
+	res.Counters["latency_interval_p"+pct+"_max_ms"] = latMax
+	res.Counters["latency_interval_p"+pct+"_mean_ms"] = latSum / float64(n)
+	res.Counters["stopped_early"] = 1
+	return res, nil
 }
 
 // Report parses sysbench's output with parseSysbench; the histogram

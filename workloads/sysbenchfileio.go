@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"polytropon/internal/hostcheck"
 	"polytropon/internal/units"
 )
 
@@ -47,6 +48,9 @@ type SysbenchFileio struct {
 }
 
 func (w *SysbenchFileio) Name() string { return "sysbench-fileio" }
+
+// Tools is the external program the workload runs.
+func (w *SysbenchFileio) Tools() []hostcheck.Program { return []hostcheck.Program{hostcheck.Sysbench} }
 
 func (w *SysbenchFileio) Validate() error {
 	errs := []error{
@@ -96,7 +100,7 @@ func (w *SysbenchFileio) Parameters() map[string]string {
 }
 
 func (w *SysbenchFileio) Prepare(ctx context.Context, env *Env) error {
-	bin, err := findTool("sysbench", "sysbench")
+	bin, err := findTool(hostcheck.Sysbench)
 	if err != nil {
 		return err
 	}

@@ -16,24 +16,49 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"polytropon/internal/hostcheck"
 )
 
-// findTool returns the path of the first of names found in $PATH or in the
-// sbin directories (lighttpd lives in /usr/sbin), or an error wrapping
+// findTool returns the path of program (found in $PATH or in the sbin
+// directories: lighttpd lives in /usr/sbin), or an error wrapping
 // ErrToolMissing that names the Debian package.
-func findTool(pkg string, names ...string) (string, error) {
-	for _, n := range names {
-		if p, err := exec.LookPath(n); err == nil {
-			return p, nil
-		}
-		for _, dir := range []string{"/usr/sbin", "/sbin", "/usr/local/sbin"} {
-			p := filepath.Join(dir, n)
-			if info, err := os.Stat(p); err == nil && info.Mode().IsRegular() && info.Mode()&0o111 != 0 {
-				return p, nil
-			}
+func findTool(program hostcheck.Program) (string, error) {
+	path, err := program.Find()
+	if err != nil {
+		return "", fmt.Errorf("%w: %v", ErrToolMissing, err)
+	}
+	return path, nil
+}
+
+// ToolUser is a workload that runs external programs.
+type ToolUser interface {
+	// Tools are the programs the workload runs.
+	Tools() []hostcheck.Program
+}
+
+// Tools lists the external programs the named workload runs (nil for a
+// native Go workload or an unknown name).
+func Tools(name string) []hostcheck.Program {
+	w, err := New(name)
+	if err != nil {
+		return nil
+	}
+	if tu, ok := w.(ToolUser); ok {
+		return tu.Tools()
+	}
+	return nil
+}
+
+// CheckTools reports, wrapping ErrToolMissing, the first external program
+// of the named workload that this host lacks.
+func CheckTools(name string) error {
+	for _, p := range Tools(name) {
+		if _, err := findTool(p); err != nil {
+			return fmt.Errorf("workload %s: %w", name, err)
 		}
 	}
-	return "", fmt.Errorf("%w: %s not found (apt-get install %s)", ErrToolMissing, strings.Join(names, " or "), pkg)
+	return nil
 }
 
 // toolStarted, when set (by tests), sees every started tool process.

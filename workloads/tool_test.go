@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"polytropon/internal/hostcheck"
 )
 
 func readTestdata(t *testing.T, name string) []byte {
@@ -128,6 +130,10 @@ func TestRandomIOReport(t *testing.T) {
 	if res.Ops != 1234794 || res.Elapsed != time.Duration(2.122232*float64(time.Second)) {
 		t.Errorf("ops %d elapsed %v, want 1234794 and 2.122232s", res.Ops, res.Elapsed)
 	}
+	// One bogo op is one read or write of write_size (512 B by default).
+	if res.Bytes != 1234794*512 || !near(res.MBPerSec(), 1234794*512/1e6/2.122232) {
+		t.Errorf("bytes %d (%.1f MB/s), want 1234794 x 512 B over 2.122232 s", res.Bytes, res.MBPerSec())
+	}
 	for k, want := range map[string]float64{"bogo_ops_per_second_real_time": 581837.402198, "mbsec_read_rate": 262.397082,
 		"mbsec_write_rate": 165.820906, "system_time": 1.769525} {
 		if !near(res.Counters[k], want) {
@@ -180,13 +186,13 @@ func TestSysbenchCPUMakeCmd(t *testing.T) {
 	w := mustNew[*SysbenchCPU](t, "sysbench-cpu")
 	w.Duration = 5 * time.Second
 	got := strings.Join(w.MakeCmd(), " ")
-	if want := "cpu --threads=2 --cpu-max-prime=10000 --time=5 --percentile=99 --histogram=on run"; got != want {
+	if want := "cpu --threads=2 --cpu-max-prime=10000 --time=5 --percentile=99 --report-interval=1 --histogram=on run"; got != want {
 		t.Errorf("got %q, want %q", got, want)
 	}
 }
 
 func TestFindToolMissing(t *testing.T) {
-	_, err := findTool("no-such-package", "no-such-program-polytropon")
+	_, err := findTool(hostcheck.Program{Names: []string{"no-such-program-polytropon"}, Package: "no-such-package"})
 	if !errors.Is(err, ErrToolMissing) || !strings.Contains(err.Error(), "no-such-package") {
 		t.Errorf("got %v, want ErrToolMissing naming the package", err)
 	}
@@ -207,7 +213,7 @@ func TestToolEnvAndDir(t *testing.T) {
 
 func requireTool(t *testing.T, pkg, name string) {
 	t.Helper()
-	if _, err := findTool(pkg, name); err != nil {
+	if _, err := findTool(hostcheck.Program{Names: []string{name}, Package: pkg}); err != nil {
 		t.Skipf("needs %s: install Debian package %s", name, pkg)
 	}
 }
@@ -333,6 +339,38 @@ func TestRandomIORun(t *testing.T) {
 	}
 }
 
+// TestRandomIOHostTempDir: an absolute temp_dir (the papers' RND on host
+// ext4) gets one directory per instance, stress-ng works in it, and
+// Cleanup removes it and the parents Prepare created, but not a parent
+// that existed before.
+func TestRandomIOHostTempDir(t *testing.T) {
+	requireTool(t, "stress-ng", "stress-ng")
+	if testing.Short() {
+		t.Skip("runs stress-ng")
+	}
+	trackGroups(t)
+	env := newTestEnv(t)
+	existing := t.TempDir()
+	w := mustNew[*RandomIO](t, "randomio")
+	w.Duration, w.Bytes, w.TempDir = time.Second, 4<<20, filepath.Join(existing, "made", "rnd")
+	res := prepareAndRunTool(t, w, env)
+	if res.Bytes <= 0 {
+		t.Errorf("bytes %d, want the I/O done", res.Bytes)
+	}
+	if got := strings.Join(w.MakeCmd(env, "y"), " "); !strings.Contains(got, "--temp-path "+w.TempDir+"/polytropon-randomio-p") {
+		t.Errorf("command %q: want the instance's directory under temp_dir", got)
+	}
+	if err := w.Cleanup(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(existing, "made")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("%s after Cleanup: %v, want it removed", filepath.Join(existing, "made"), err)
+	}
+	if _, err := os.Stat(existing); err != nil {
+		t.Errorf("the existing parent went too: %v", err)
+	}
+}
+
 func TestSysbenchCPURun(t *testing.T) {
 	requireTool(t, "sysbench", "sysbench")
 	if testing.Short() {
@@ -345,6 +383,66 @@ func TestSysbenchCPURun(t *testing.T) {
 	res := prepareAndRunTool(t, w, env)
 	if res.Latency["event"].Count() != res.Ops || res.Counters["latency_p99_ms"] <= 0 {
 		t.Errorf("event histogram %d vs ops %d, p99 %v", res.Latency["event"].Count(), res.Ops, res.Counters["latency_p99_ms"])
+	}
+}
+
+// TestSysbenchCPUStop: sysbench-cpu stopped mid-run (noise after the main
+// workload) dies without its final report; Run returns its events/s and
+// per-second latency percentiles from the interval lines, soon, and leaves
+// no process behind.
+func TestSysbenchCPUStop(t *testing.T) {
+	requireTool(t, "sysbench", "sysbench")
+	if testing.Short() {
+		t.Skip("runs sysbench")
+	}
+	trackGroups(t)
+	env := newTestEnv(t)
+	w := mustNew[*SysbenchCPU](t, "sysbench-cpu")
+	w.Duration, w.MaxPrime, w.Threads = 60*time.Second, 2000, 1
+	res, took := runStoppedAfter(t, w, env, 2500*time.Millisecond)
+	if res.Ops <= 0 || res.Elapsed < time.Second || res.Elapsed > took || res.Counters["events_per_sec"] <= 0 {
+		t.Errorf("ops %d elapsed %v events/s %v: want the whole seconds before the stop (Run took %v)",
+			res.Ops, res.Elapsed, res.Counters["events_per_sec"], took)
+	}
+	if res.Counters["latency_interval_p99_max_ms"] <= 0 || res.Counters["stopped_early"] != 1 {
+		t.Errorf("counters %v: want the per-second p99 and stopped_early", res.Counters)
+	}
+	if limit := 2500*time.Millisecond + sysbenchStopGrace + 5*time.Second; took > limit {
+		t.Errorf("Run returned %v after start, want within %v", took, limit)
+	}
+}
+
+// TestSysbenchCPUStopNearEnd: a stop that comes shortly before
+// sysbench's own end waits for it, so the full report (with the
+// histogram) comes back, not the per-second lines.
+func TestSysbenchCPUStopNearEnd(t *testing.T) {
+	requireTool(t, "sysbench", "sysbench")
+	if testing.Short() {
+		t.Skip("runs sysbench")
+	}
+	trackGroups(t)
+	env := newTestEnv(t)
+	w := mustNew[*SysbenchCPU](t, "sysbench-cpu")
+	w.Duration, w.MaxPrime, w.Threads = 3*time.Second, 2000, 1
+	res, _ := runStoppedAfter(t, w, env, 2500*time.Millisecond)
+	if res.Counters["stopped_early"] != 0 || res.Latency["event"] == nil || res.Counters["latency_p99_ms"] <= 0 {
+		t.Errorf("counters %v, histogram %v: want sysbench's full report", res.Counters, res.Latency["event"])
+	}
+}
+
+func TestSysbenchCPUIntervalReport(t *testing.T) {
+	w := mustNew[*SysbenchCPU](t, "sysbench-cpu")
+	out := "Threads started!\n\n[ 1s ] thds: 2 eps: 1075.41 lat (ms,99%): 34.33\n[ 2s ] thds: 2 eps: 1157.94 lat (ms,99%): 28.16\n"
+	res, err := w.intervalReport([]byte(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Ops != 2233 || res.Elapsed != 2*time.Second || !near(res.Counters["events_per_sec"], 1116.675) ||
+		!near(res.Counters["latency_interval_p99_max_ms"], 34.33) || !near(res.Counters["latency_interval_p99_mean_ms"], 31.245) {
+		t.Errorf("ops %d elapsed %v counters %v", res.Ops, res.Elapsed, res.Counters)
+	}
+	if _, err := w.intervalReport([]byte("Threads started!\n")); err == nil {
+		t.Error("a run stopped before any interval accepted")
 	}
 }
 
@@ -381,19 +479,12 @@ func TestRandomIOStop(t *testing.T) {
 	env := newTestEnv(t)
 	w := mustNew[*RandomIO](t, "randomio")
 	w.Duration, w.Bytes = 60*time.Second, 16<<20
-	if err := w.Prepare(context.Background(), env); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	time.AfterFunc(1500*time.Millisecond, cancel)
-	start := time.Now()
-	res, err := w.Run(ctx, env)
-	took := time.Since(start)
-	if err != nil {
-		t.Fatalf("Run stopped by its context: %v, want the result measured until then", err)
-	}
+	res, took := runStoppedAfter(t, w, env, 1500*time.Millisecond)
 	if res.Ops <= 0 || res.Counters["bogo_ops_per_second_real_time"] <= 0 {
 		t.Errorf("ops %d, counters %v: want the work done before the stop", res.Ops, res.Counters)
+	}
+	if res.Bytes != res.Ops*int64(w.WriteSize) || res.MBPerSec() <= 0 {
+		t.Errorf("bytes %d for %d ops of %v: want ops x write_size, a throughput above 0", res.Bytes, res.Ops, w.WriteSize)
 	}
 	if res.Elapsed <= 0 || res.Elapsed > took {
 		t.Errorf("elapsed %v, want in (0, %v] (the time Run took)", res.Elapsed, took)
@@ -401,6 +492,26 @@ func TestRandomIOStop(t *testing.T) {
 	if limit := 1500*time.Millisecond + randomioStopGrace + 5*time.Second; took > limit {
 		t.Errorf("Run returned %v after start, want within %v (stop grace)", took, limit)
 	}
+}
+
+// runStoppedAfter prepares w and runs it with a context that ends after
+// stop (a noise workload stopped by the runner); Run must still return a
+// result. It returns the result and how long Run took.
+func runStoppedAfter(t *testing.T, w Workload, env *Env, stop time.Duration) (*Result, time.Duration) {
+	t.Helper()
+	if err := w.Prepare(context.Background(), env); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	time.AfterFunc(stop, cancel)
+	start := time.Now()
+	res, err := w.Run(ctx, env)
+	took := time.Since(start)
+	if err != nil {
+		t.Fatalf("Run stopped by its context: %v, want the result measured until then", err)
+	}
+	return res, took
 }
 
 // TestRunToolStoppableGrace: a program that handles SIGINT gets to finish

@@ -56,6 +56,12 @@ type Webserver struct {
 
 func (w *Webserver) Name() string { return "webserver" }
 
+// MemoryNeed is a read buffer of iosize per thread and the write buffer.
+func (w *Webserver) MemoryNeed() int64 { return int64(w.NThreads+1) * int64(w.IOSize) }
+
+// DataBytes is the file set: nfiles of filesize on average.
+func (w *Webserver) DataBytes() int64 { return int64(w.NFiles) * int64(w.FileSize) }
+
 func (w *Webserver) Validate() error {
 	return errors.Join(
 		checkName(w.Name(), "dir", w.Dir),

@@ -38,6 +38,25 @@ type Workload interface {
 	Run(ctx context.Context, env *Env) (*Result, error)
 }
 
+// Cleaner is an optional capability of a workload that creates things
+// outside its container (a host directory): Cleanup removes them. The
+// agent calls it once, after Run or after a failed Prepare.
+type Cleaner interface {
+	Cleanup() error
+}
+
+// MemoryNeeder is an optional capability of a workload that holds much
+// memory of its own while it runs (I/O buffers per thread): MemoryNeed is
+// about how many bytes one instance keeps resident, beyond the agent
+// process's own. The runner checks before a run that a pool's workloads
+// and system fit its memory limit.
+type MemoryNeeder interface {
+	MemoryNeed() int64
+	// DataBytes is about how many bytes of file data an instance touches
+	// (its file set): a user-level cache of the container holds no more.
+	DataBytes() int64
+}
+
 // Env is where a workload instance runs: one container of one pool.
 type Env struct {
 	Dir      string     // the container's data directory as the kernel sees it

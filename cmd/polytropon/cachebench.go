@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 
 	"polytropon/internal/units"
@@ -34,8 +35,14 @@ func runCachebench(stdout, stderr io.Writer, args []string) error {
 	fset.TextVar(&capacity, "capacity", units.Size(0), "override the shared pool size, a size such as 128MiB (default: tenants × [tenants].cache)")
 	pageSize := fset.Int("page-size", 0, "cache page size in bytes (default 64 KiB)")
 	slots := fset.Int("slots", 0, "allocation slots of the pool (default 1, the paper's allocation lock)")
+	clones := fset.String("clones", "", "instead of an experiment: clone counts (1,4,16) reading one image through D's stacks; prints cache pages and memory per count")
+	image := units.Size(256 << 20)
+	fset.TextVar(&image, "image", image, "with -clones: the image's size")
 	if err := fset.Parse(args); err != nil {
 		return err
+	}
+	if *clones != "" {
+		return runClones(stdout, stderr, *clones, image, *work)
 	}
 	if fset.NArg() != 1 {
 		fset.Usage()
@@ -80,6 +87,25 @@ func runCachebench(stdout, stderr io.Writer, args []string) error {
 		for _, f := range rep.Files {
 			fmt.Fprintln(stdout, "plot:", f)
 		}
+	}
+	return err
+}
+
+// runClones is cachebench -clones: the client cache of clones.
+func runClones(stdout, stderr io.Writer, counts string, image units.Size, work string) error {
+	cfg := cachebench.ClonesConfig{ImageSize: image.Bytes(), WorkDir: work}
+	for _, c := range strings.Split(counts, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(c))
+		if err != nil {
+			return fmt.Errorf("-clones: %q is not a clone count", c)
+		}
+		cfg.Counts = append(cfg.Counts, n)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	rows, err := cachebench.Clones(ctx, cfg, stderr)
+	if werr := cachebench.WriteClones(stdout, rows); werr != nil {
+		return errors.Join(err, werr)
 	}
 	return err
 }

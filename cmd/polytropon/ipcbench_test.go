@@ -67,14 +67,16 @@ func TestBakeoffRunsCompare(t *testing.T) {
 		t.Errorf("items_per_sec of the channel point: %+v, want 3 rounds", row)
 	}
 	var stdout, stderr bytes.Buffer
-	if status := run(&stdout, &stderr, []string{"compare", "-threshold", "1000", dirs[0], dirs[1]}); status != 0 {
+	// Tiny runs: any verdict of the gate itself is fine (their numbers
+	// are not checked), a usage error or an incomparable host is not.
+	if status := run(&stdout, &stderr, []string{"compare", "-threshold", "1000", "-min-rounds", "2", dirs[0], dirs[1]}); status != results.ExitPass && status != results.ExitInconclusive && status != results.ExitNoisy {
 		t.Fatalf("compare: status %d; stderr:\n%s", status, stderr.String())
 	}
 	if strings.Contains(stderr.String(), "config not readable") {
 		t.Errorf("compare of bake-off runs warns about the config:\n%s", stderr.String())
 	}
 	for _, want := range []string{"items_per_sec (items/s, higher is better)", "enqueue_ns (enq-ns, lower is better)", "items (items, higher is better)",
-		"design=channel/wait=spin/producers=1/consumers=1/threads=2/work=0s", "0 regression(s)"} {
+		"design=channel/wait=spin/producers=1/consumers=1/threads=2/work=0s", "verdict: "} {
 		if !strings.Contains(stdout.String(), want) {
 			t.Errorf("compare output lacks %q:\n%s", want, stdout.String())
 		}

@@ -63,10 +63,21 @@ func run(stdout, stderr io.Writer, args []string) int {
 			return 0
 		}
 		fmt.Fprintf(stderr, "polytropon %s: %v\n", c.name, err)
+		var coded interface{ ExitCode() int }
+		if errors.As(err, &coded) {
+			return coded.ExitCode()
+		}
 		return 1
 	}
 	return 0
 }
+
+// usageError is a bad command line: exit status 2.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+func (usageError) ExitCode() int   { return 2 }
 
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: polytropon <command> [flags] [args]")

@@ -27,6 +27,7 @@ func runExperiment(stdout, stderr io.Writer, args []string) error {
 	work := fset.String("work", "", "scratch directory for images and mounts (default a new directory under $TMPDIR)")
 	keep := fset.Bool("keep", false, "keep the scratch directories of each repetition (debugging)")
 	scale := fset.String("scale", config.ScaleHost, "size: smoke (seconds per point), host (the file's body: a 2-vCPU 24 GiB host) or paper (the papers' parameters)")
+	goOn := fset.Bool("go-on", false, "run even when the pre-run check finds points this host cannot run (they are skipped or fail); see polytropon doctor FILE")
 	// Flags may also follow the file: `run experiments/quick.toml -out /tmp/x`.
 	var files []string
 	for {
@@ -64,7 +65,7 @@ func runExperiment(stdout, stderr io.Writer, args []string) error {
 		}
 	}()
 	_, err = runner.Run(ctx, exp, runner.Options{
-		OutDir: *out, WorkDir: *work, Keep: *keep, Stdout: stdout, Stderr: stderr,
+		OutDir: *out, WorkDir: *work, Keep: *keep, GoOn: *goOn, Stdout: stdout, Stderr: stderr,
 	})
 	return err
 }

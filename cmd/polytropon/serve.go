@@ -26,6 +26,8 @@ func init() {
 func runServe(stdout, stderr io.Writer, args []string) error {
 	fset := newFlagSet("serve", "", stderr)
 	config := bindServeFlags(fset)
+	status := fset.Bool("status", false, "list the orphans of services that are gone (segments, FUSE mounts, attached processes) instead of serving; with -key or -pool only that pool's")
+	remove := fset.Bool("remove", false, "with -status: remove the orphans' segments and FUSE mounts")
 	if err := fset.Parse(args); err != nil {
 		return err
 	}
@@ -35,6 +37,9 @@ func runServe(stdout, stderr io.Writer, args []string) error {
 	cfg, err := config()
 	if err != nil {
 		return err
+	}
+	if *status || *remove {
+		return reportOrphans(stdout, fset, cfg, *status, *remove)
 	}
 	// The userlock collector reads this process's Go lock waits (a no-op
 	// unless the runner set $POLYTROPON_METRICS_FILE).
@@ -46,6 +51,20 @@ func runServe(stdout, stderr io.Writer, args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	return service.Serve(ctx, cfg, stdout, stderr)
+}
+
+// reportOrphans is "serve -status [-remove]".
+func reportOrphans(stdout io.Writer, fset *flag.FlagSet, cfg service.Config, status, remove bool) error {
+	if !status {
+		return fmt.Errorf("-remove goes with -status")
+	}
+	var keys []int
+	fset.Visit(func(f *flag.Flag) {
+		if f.Name == "key" || f.Name == "pool" {
+			keys = []int{cfg.SegmentKey()}
+		}
+	})
+	return service.ReportOrphans(stdout, remove, keys...)
 }
 
 // stringList is a repeatable string flag.
@@ -64,7 +83,8 @@ func bindServeFlags(fset *flag.FlagSet) func() (service.Config, error) {
 		key       = fset.Int("key", 0, "explicit System V key (overrides -pool)")
 		dir       = fset.String("dir", "", "serve this host directory as a local instance at /")
 		design    = fset.String("design", "", "request queue design (default rcqb)")
-		wait      = fset.String("wait", "", "wait strategy: spin, spin-futex or futex")
+		wait      = fset.String("wait", "", "wait strategy: spin, spin-futex, futex or adaptive")
+		nice      = fset.Int("nice", 0, "nice value of the service threads (-20..19; 0: the process's)")
 		copyName  = fset.String("copy", "", "default data transfer: SMC, SMO or CMA")
 		buffers   = fset.Int("buffers", 0, "request buffers")
 		bufSize   units.Size
@@ -98,6 +118,9 @@ func bindServeFlags(fset *flag.FlagSet) func() (service.Config, error) {
 		}
 		if *wait != "" {
 			cfg.Wait = *wait
+		}
+		if *nice != 0 {
+			cfg.Nice = *nice
 		}
 		if *copyName != "" {
 			cfg.Copy = *copyName

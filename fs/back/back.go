@@ -10,15 +10,16 @@
 //
 // Items that are not a valid buffer index, or name a buffer that is not
 // submitted (stale, forged, or a dead client's), are logged (rate limited)
-// and dropped; a queue that reports corruption is logged and retried after a
-// pause. The driver never stops serving because of what it reads from
-// shared memory.
+// and dropped; a queue that reports corruption is quarantined and rebuilt
+// under a new generation (quarantine.go). The driver never stops serving
+// because of what it reads from shared memory.
 package back
 
 import (
 	"errors"
 	"fmt"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -51,8 +52,21 @@ type Config struct {
 	// (0: 1; negative: none).
 	ExtraThreshold int
 	MaxExtra       int
+	// Nice is the nice value of the service threads (-20..19; 0 leaves
+	// the process's), so clients sharing their core do not starve them.
+	Nice int
+	// Policy is the Adaptive strategy's policy for the idle poll (its
+	// zero fields take the defaults, Max: SpinFor, CPUs: the process's).
+	Policy queue.SpinPolicy
 	// Logf reports dropped items and queue errors (nil: discard).
 	Logf func(format string, args ...any)
+	// Dispatch orders waiting requests by their tenants' weights
+	// (dispatch.go); its zero value serves them as they are dequeued.
+	Dispatch Dispatch
+	// LogEvery bounds how often the incidents of one structure (a
+	// quarantined queue, a stuck buffer, dropped items) are logged after
+	// the first ones (0: 10s; Incidents).
+	LogEvery time.Duration
 }
 
 // Driver runs the service threads of one segment.
@@ -63,16 +77,25 @@ type Driver struct {
 	queues []queue.Queue
 	stats  []wire.QueueStatsView
 	bufs   []*wire.Buffer
-	groups [][]int // CPUs per queue
+	groups [][]int     // CPUs per queue
+	disp   *dispatcher // weight-aware dispatch; nil: none
 
 	startMu  sync.Mutex // orders starting threads against Stop
 	threads  atomic.Int64
 	dropped  atomic.Uint64
 	served   atomic.Uint64
-	logCount atomic.Uint64
 	stopping atomic.Bool
 	wg       sync.WaitGroup
 	extra    []atomic.Int32
+
+	policy queue.SpinPolicy    // the Adaptive idle poll's (idle.go)
+	est    queue.WaitEstimator // idle gaps seen by the service threads
+
+	guards    []queueGuard // per queue (quarantine.go)
+	watch     []bufWatch   // per buffer (bufwatch.go)
+	watchMu   sync.Mutex
+	incidents *Incidents // damaged structures (quarantine.go, bufwatch.go)
+	notes     *Incidents // dropped items and other errors: 20 lines, then counts
 }
 
 // New formats the queues of w (the header must already be written) and
@@ -91,7 +114,16 @@ func New(w *wire.Seg, cfg Config, h Handler) (*Driver, error) {
 		cfg.Logf = func(string, ...any) {}
 	}
 	l := w.Layout
-	d := &Driver{w: w, cfg: cfg, h: h, bufs: make([]*wire.Buffer, l.NumBuffers), extra: make([]atomic.Int32, l.NumQueues)}
+	if cfg.Dispatch.Weighted {
+		if _, ok := h.(Classifier); !ok {
+			return nil, fmt.Errorf("back: weighted dispatch needs a handler that classifies requests (Classifier)")
+		}
+	}
+	d := &Driver{w: w, cfg: cfg, h: h, bufs: make([]*wire.Buffer, l.NumBuffers), extra: make([]atomic.Int32, l.NumQueues),
+		disp:   newDispatcher(cfg.Dispatch, h),
+		guards: make([]queueGuard, l.NumQueues), watch: make([]bufWatch, l.NumBuffers), incidents: &Incidents{Every: cfg.LogEvery, Logf: cfg.Logf},
+		notes: &Incidents{Every: cfg.LogEvery, Burst: 20, Logf: cfg.Logf}}
+	d.policy = idlePolicy(cfg)
 	for i := range d.bufs {
 		b, err := w.Buffer(uint32(i))
 		if err != nil {
@@ -122,6 +154,7 @@ func New(w *wire.Seg, cfg Config, h Handler) (*Driver, error) {
 
 // Start launches one service thread per queue.
 func (d *Driver) Start() {
+	ensureProcs(len(d.queues) * (1 + max(d.cfg.MaxExtra, 0)))
 	for i := range d.queues {
 		d.startThread(uint32(i), false)
 	}
@@ -150,6 +183,8 @@ func (d *Driver) Stop() {
 		q.Close()
 	}
 	d.wg.Wait()
+	d.incidents.Flush()
+	d.notes.Flush()
 }
 
 // Balance adds an extra service thread to every queue whose backlog
@@ -186,7 +221,7 @@ const backlogEvery = 32
 func (d *Driver) addExtra(q uint32) {
 	d.startMu.Lock()
 	defer d.startMu.Unlock()
-	if d.stopping.Load() || d.extra[q].Load() >= int32(d.cfg.MaxExtra) {
+	if d.stopping.Load() || d.extra[q].Load() >= int32(d.cfg.MaxExtra) || d.guards[q].repairing.Load() {
 		return
 	}
 	d.extra[q].Add(1)
@@ -206,6 +241,7 @@ func (d *Driver) startThread(q uint32, extra bool) {
 		}
 		runtime.LockOSThread() // the thread stays pinned; it exits with the goroutine
 		d.pin(q, extra)
+		d.setNice()
 		d.serve(q, extra)
 	}()
 }
@@ -228,10 +264,7 @@ func (d *Driver) pin(q uint32, extra bool) {
 }
 
 func (d *Driver) logf(format string, args ...any) {
-	n := d.logCount.Add(1)
-	if n <= 20 || n%1000 == 0 {
-		d.cfg.Logf(format, args...)
-	}
+	d.notes.Add("back", strings.TrimPrefix(fmt.Sprintf(format, args...), "back: "))
 }
 
 // serve is the loop of one service thread. It polls the queue with
@@ -255,17 +288,20 @@ func (d *Driver) serve(qi uint32, extra bool) {
 		qcfg.Timeout = 100 * time.Millisecond
 		idle = 100 * time.Millisecond
 	}
-	mem, _, _ := d.w.QueueMem(qi)
-	q, err := d.cfg.Design.New(mem, qcfg, false)
-	if err != nil {
-		d.cfg.Logf("back: attaching queue %d: %v", qi, err)
+	q, gen := d.attachQueue(qi, qcfg, extra)
+	if q == nil {
 		return
 	}
 	spins, served := 0, 0
 	var idleSince uint64 // wire.MonotonicNow when the poll started
+	iw := idleWait{d: d}
 	for !d.stopping.Load() {
 		idx, err := q.TryDequeue()
-		if err == queue.ErrEmpty && wait != queue.Futex { // sentinel, unwrapped
+		if err == queue.ErrEmpty && wait == queue.Adaptive {
+			if iw.empty() {
+				continue
+			}
+		} else if err == queue.ErrEmpty && wait != queue.Futex { // sentinel, unwrapped
 			spins++
 			if spins&255 != 0 {
 				continue
@@ -286,21 +322,24 @@ func (d *Driver) serve(qi uint32, extra bool) {
 				continue
 			}
 		}
-		if err == queue.ErrEmpty {
+		slept := err == queue.ErrEmpty
+		if slept {
 			idx, err = q.Dequeue()
 		}
+		iw.got(slept)
 		spins, idleSince = 0, 0
 		if err != nil {
 			switch {
-			case errors.Is(err, queue.ErrClosed):
+			case errors.Is(err, queue.ErrClosed) && d.stopping.Load():
 				return
-			case errors.Is(err, queue.ErrTimeout):
+			case errors.Is(err, queue.ErrTimeout) && !d.suspect(qi):
 				if extra {
 					return
 				}
-			default:
-				d.logf("back: queue %d: %v", qi, err)
-				time.Sleep(10 * time.Millisecond)
+			default: // corrupted, or closed by Check or a tenant
+				if q, gen = d.recoverQueue(qi, qcfg, gen, extra, err); q == nil {
+					return
+				}
 			}
 			continue
 		}
@@ -308,7 +347,7 @@ func (d *Driver) serve(qi uint32, extra bool) {
 			d.extra[qi].Load() < int32(d.cfg.MaxExtra) && d.Backlog(qi) > d.cfg.ExtraThreshold {
 			d.addExtra(qi)
 		}
-		d.serveOne(qi, idx)
+		d.serveOne(qi, idx, q)
 	}
 }
 
@@ -320,19 +359,52 @@ func (d *Driver) prefetchRequest(idx uint64) {
 	}
 }
 
-func (d *Driver) serveOne(q uint32, idx uint64) {
+// serveOne serves the request of item idx, which handle h took from
+// queue q (with weighted dispatch, and the requests waiting with it).
+func (d *Driver) serveOne(q uint32, idx uint64, h queue.Queue) {
+	b := d.claim(q, idx)
+	if b == nil {
+		return
+	}
+	if d.disp != nil {
+		d.disp.serve(d, q, h, claimed{idx, b})
+		return
+	}
+	d.serveClaimed(claimed{idx, b})
+}
+
+// claimed is a buffer claim took, with its index.
+type claimed struct {
+	idx uint64
+	b   *wire.Buffer
+}
+
+// serveClaimed serves the request of a buffer claim took.
+func (d *Driver) serveClaimed(c claimed) {
+	d.served.Add(1)
+	req := c.b.ReadRequest()
+	c.b.Complete(d.h.Serve(c.b, &req))
+	d.endServe(c.idx)
+}
+
+// claim takes the buffer of item idx of queue q for serving (Submitted ->
+// Busy); nil, logged and counted as dropped, for an item that is no
+// buffer index or names a buffer that is not submitted.
+func (d *Driver) claim(q uint32, idx uint64) *wire.Buffer {
 	if idx >= uint64(len(d.bufs)) {
 		d.dropped.Add(1)
 		d.logf("back: queue %d: dropped item %#x: not a buffer index (have %d buffers)", q, idx, len(d.bufs))
-		return
+		return nil
 	}
 	b := d.bufs[idx]
 	if !b.CASState(wire.StateSubmitted, wire.StateBusy) {
 		d.dropped.Add(1)
 		d.logf("back: queue %d: dropped item %d: buffer state %d is not submitted (stale, duplicate or forged)", q, idx, b.State())
-		return
+		return nil
 	}
-	d.served.Add(1)
-	req := b.ReadRequest()
-	b.Complete(d.h.Serve(b, &req))
+	// From here the buffer is the service's until it completes: the
+	// buffer watch must not take a request waiting in the dispatcher for
+	// one whose completion a client cleared.
+	d.beginServe(idx)
+	return b
 }

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"polytropon/fs/back"
 	"polytropon/fs/wire"
 	"polytropon/ipc/queue"
@@ -30,7 +32,7 @@ func (h *handler) Serve(b *wire.Buffer, req *wire.Request) int64 {
 
 // newDriver formats a segment in Go memory (the driver cannot tell) and
 // starts a driver over it.
-func newDriver(t *testing.T, wait queue.Wait, h back.Handler) (*wire.Seg, *back.Driver, queue.Queue) {
+func newDriver(t *testing.T, wait queue.Wait, h back.Handler, mods ...func(*back.Config)) (*wire.Seg, *back.Driver, queue.Queue) {
 	t.Helper()
 	d, err := queue.Lookup("rcqb")
 	if err != nil {
@@ -50,8 +52,12 @@ func newDriver(t *testing.T, wait queue.Wait, h back.Handler) (*wire.Seg, *back.
 	}
 	var mu sync.Mutex
 	var logs []string
-	drv, err := back.New(w, back.Config{Design: d, Queue: qcfg, ExtraThreshold: 2, MaxExtra: 1,
-		SpinFor: 100 * time.Microsecond, Logf: func(f string, a ...any) { mu.Lock(); logs = append(logs, f); mu.Unlock() }}, h)
+	cfg := back.Config{Design: d, Queue: qcfg, ExtraThreshold: 2, MaxExtra: 1,
+		SpinFor: 100 * time.Microsecond, Logf: func(f string, a ...any) { mu.Lock(); logs = append(logs, f); mu.Unlock() }}
+	for _, m := range mods {
+		m(&cfg)
+	}
+	drv, err := back.New(w, cfg, h)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +99,7 @@ func waitDone(t *testing.T, b *wire.Buffer) int64 {
 }
 
 func TestServeAndDrop(t *testing.T) {
-	for _, wait := range []queue.Wait{queue.Spin, queue.SpinFutex, queue.Futex} {
+	for _, wait := range []queue.Wait{queue.Spin, queue.SpinFutex, queue.Futex, queue.Adaptive} {
 		t.Run(wait.String(), func(t *testing.T) {
 			h := &handler{release: make(chan struct{})}
 			w, drv, q := newDriver(t, wait, h)
@@ -157,5 +163,35 @@ func TestExtraThreads(t *testing.T) {
 	}
 	if drv.Threads() != 1 {
 		t.Errorf("%d threads after the burst, want 1", drv.Threads())
+	}
+}
+
+// niceHandler answers the nice value of the thread that serves the request.
+type niceHandler struct{}
+
+func (niceHandler) Serve(b *wire.Buffer, req *wire.Request) int64 {
+	prio, err := unix.Getpriority(unix.PRIO_PROCESS, 0) // this thread; the kernel answers 20 - nice
+	if err != nil {
+		return -int64(err.(unix.Errno))
+	}
+	return int64(20 - prio)
+}
+
+// TestServiceThreadNice: Config.Nice is the nice value of the threads that
+// serve requests (a positive one: raising priority needs privilege).
+func TestServiceThreadNice(t *testing.T) {
+	for _, nice := range []int{0, 5} {
+		w, _, q := newDriver(t, queue.Adaptive, niceHandler{}, func(c *back.Config) { c.Nice = nice })
+		want := int64(nice)
+		if nice == 0 {
+			p, err := unix.Getpriority(unix.PRIO_PROCESS, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want = int64(20 - p) // the process's, unchanged
+		}
+		if got := waitDone(t, submit(t, w, q, 0, wire.Request{})); got != want {
+			t.Errorf("Nice %d: the serving thread runs at nice %d, want %d", nice, got, want)
+		}
 	}
 }

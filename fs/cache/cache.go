@@ -108,6 +108,9 @@ func (c *Cache) Unwrap() []fs.Service { return []fs.Service{c.backend} }
 // Tenant returns the pool's record of this instance's tenant.
 func (c *Cache) Tenant() *Tenant { return c.t }
 
+// Pool is the pool the instance is a tenant of (its private pool for New).
+func (c *Cache) Pool() *Shared { return c.s }
+
 // Close writes back the tenant's dirty pages, stops its flusher and leaves
 // the pool. The wrapped service is not closed: it belongs to the caller.
 // Files still open become invalid.

@@ -128,7 +128,7 @@
 // flight; the others wait in a queue that is first come, first served for
 // the weight-blind policies and ordered by weight for "weighted", with
 // aging (WithAging, default on) so that a light tenant is served within a
-// bounded number of grants (see waitQueue). A read miss holds its slot
+// bounded number of grants (see package internal/wfq). A read miss holds its slot
 // until its fill is done, so the weights divide the backend bandwidth of
 // misses as well as the pages. An allocation while the pool has free pages
 // needs no slot.

@@ -284,6 +284,9 @@ func (cl *call) do() (int64, error) {
 	}
 	ret, err := c.conn.Call(cl.b, q, &cl.req)
 	if err != nil {
+		if errors.Is(err, syscall.EIO) { // a queue the service could not rebuild
+			return 0, syscall.EIO
+		}
 		return 0, syscall.ENOTCONN
 	}
 	if ret < 0 {

@@ -33,7 +33,13 @@ import (
 // TestManyGoroutines: more goroutines than request buffers, each with its
 // own file, on one instance; every byte read back is checked.
 func TestManyGoroutines(t *testing.T) {
-	sp := startService(t, svcOpts{})
+	for _, wait := range []string{"spin-futex", "adaptive"} {
+		t.Run(wait, func(t *testing.T) { manyGoroutines(t, wait) })
+	}
+}
+
+func manyGoroutines(t *testing.T, wait string) {
+	sp := startService(t, svcOpts{args: []string{"-wait", wait}})
 	c := sp.dial(t, client.Options{})
 	mp, _ := mountLocal(t, sp, c)
 	v, err := c.FS(mp)

@@ -56,7 +56,10 @@ type Conn struct {
 	pid     int
 	wait    queue.Wait
 	spinFor int64
-	queues  []queue.Queue
+	design  queue.Design
+	qcfg    queue.Config
+	queues  []atomic.Pointer[attachedQueue] // requeue.go
+	stats   []wire.QueueStatsView
 
 	mu      sync.Mutex
 	free    []*wire.Buffer // claimed buffers not in use
@@ -68,6 +71,10 @@ type Conn struct {
 
 	dead   atomic.Bool
 	closed atomic.Bool
+
+	policy queue.SpinPolicy    // the Adaptive strategy's (adaptive.go)
+	est    queue.WaitEstimator // what this process's waits learnt
+	calls  atomic.Int32        // calls between enqueue and completion (Adaptive only)
 }
 
 // Attach opens the service segment under key.
@@ -128,17 +135,19 @@ func attachSeg(seg *shm.Segment, opts Options) (*Conn, error) {
 	if c.spinFor <= 0 {
 		c.spinFor = int64(time.Millisecond)
 	}
-	qcfg := queue.Config{Capacity: int(l.QueueCapacity), Wait: queue.Wait(l.QueueWait), Timeout: 200 * time.Millisecond}
+	c.policy = adaptivePolicy(time.Duration(c.spinFor))
+	c.design = d
+	c.qcfg = queue.Config{Capacity: int(l.QueueCapacity), Wait: queue.Wait(l.QueueWait), Timeout: 200 * time.Millisecond}
+	c.queues = make([]atomic.Pointer[attachedQueue], l.NumQueues)
 	for i := uint32(0); i < l.NumQueues; i++ {
-		mem, _, err := w.QueueMem(i)
+		_, st, err := w.QueueMem(i)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrNoService, err)
 		}
-		q, err := d.New(mem, qcfg, false)
-		if err != nil {
-			return nil, fmt.Errorf("%w: queue %d: %v", ErrNoService, i, err)
-		}
-		c.queues = append(c.queues, q)
+		c.stats = append(c.stats, st)
+		if h, err := c.attachQueue(i); err == nil {
+			c.queues[i].Store(h)
+		} // else corrupted: the service rebuilds it, the first enqueue waits (requeue.go)
 	}
 	return c, nil
 }
@@ -223,7 +232,8 @@ func (c *Conn) Put(b *wire.Buffer) {
 
 // Call submits the request in b (req is written into the descriptor) on
 // queue q and waits for its completion. It returns Ret, or ENOTCONN when
-// the service is gone (the buffer is then abandoned, not reused).
+// the service is gone (the buffer is then abandoned, not reused), or EIO
+// when queue q stays unusable (requeue.go).
 func (c *Conn) Call(b *wire.Buffer, q uint32, req *wire.Request) (int64, error) {
 	if c.dead.Load() {
 		return 0, syscall.ENOTCONN
@@ -231,24 +241,25 @@ func (c *Conn) Call(b *wire.Buffer, q uint32, req *wire.Request) (int64, error) 
 	if q >= uint32(len(c.queues)) {
 		q = 0
 	}
-	if p, ok := c.queues[q].(queue.EnqueuePrefetcher); ok {
-		p.PrefetchEnqueue()
+	if h := c.queue(q); h != nil {
+		if p, ok := h.q.(queue.EnqueuePrefetcher); ok {
+			p.PrefetchEnqueue()
+		}
 	}
 	b.WriteRequest(req)
 	b.ResetCompletion()
-	b.SetState(wire.StateSubmitted)
-	for {
-		err := c.queues[q].Enqueue(uint64(b.Index))
-		if err == nil {
-			break
-		}
-		if errors.Is(err, queue.ErrTimeout) && c.W.Alive() == nil {
-			continue
+	markSubmitted(b, q)
+	if err := c.enqueue(q, uint64(b.Index)); err != nil {
+		if errors.Is(err, syscall.EIO) {
+			// The queue stays broken. Should the item still be in it,
+			// the service drops it: the buffer is no longer submitted.
+			b.CASState(wire.StateSubmitted, wire.StateIdle)
+			return 0, err
 		}
 		c.dead.Store(true)
 		return 0, syscall.ENOTCONN
 	}
-	if err := c.await(b); err != nil {
+	if err := c.await(b, req.Call); err != nil {
 		c.dead.Store(true)
 		return 0, err
 	}
@@ -257,11 +268,16 @@ func (c *Conn) Call(b *wire.Buffer, q uint32, req *wire.Request) (int64, error) 
 	return ret, nil
 }
 
-// await waits until b is Completed: spin, then futex sleep with liveness
-// checks.
-func (c *Conn) await(b *wire.Buffer) error {
+// await waits until b, a request of call, is Completed: spin, then futex
+// sleep with liveness checks.
+func (c *Conn) await(b *wire.Buffer, call uint32) error {
 	if b.Completed() {
 		return nil
+	}
+	if c.wait == queue.Adaptive {
+		c.calls.Add(1)
+		defer c.calls.Add(-1)
+		return c.awaitAdaptive(b, call)
 	}
 	if c.wait != queue.Futex {
 		// A plain poll: runtime.Gosched on a locked thread would cost a
@@ -291,6 +307,12 @@ func (c *Conn) await(b *wire.Buffer) error {
 			}
 		}
 	}
+	return c.sleep(b)
+}
+
+// sleep waits for b's completion on the futex of its Done word, 100 ms at
+// a time with a liveness check at every wake-up.
+func (c *Conn) sleep(b *wire.Buffer) error {
 	p := b.DonePtr()
 	for {
 		b.SetWaiter(1)

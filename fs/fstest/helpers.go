@@ -67,6 +67,19 @@ func writeFile(t testing.TB, s fs.Service, name string, data []byte, mode uint32
 	must(t, f.Close(), "close "+name)
 }
 
+// ReadFile reads the whole of name through s, failing t on an error (for
+// tests of stacks and services outside this suite).
+func ReadFile(t testing.TB, s fs.Service, name string) []byte {
+	t.Helper()
+	return readFile(t, s, name)
+}
+
+// WriteFile creates (or truncates) name through s with data.
+func WriteFile(t testing.TB, s fs.Service, name string, data []byte) {
+	t.Helper()
+	writeFile(t, s, name, data, 0o644)
+}
+
 // readFile reads the whole of name.
 func readFile(t testing.TB, s fs.Service, name string) []byte {
 	t.Helper()

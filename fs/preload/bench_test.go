@@ -22,11 +22,12 @@ import (
 //
 //   - native: a fresh ext4 on a loop device (sparse image), the file
 //     system every other system's branches also live on;
-//   - D, D-futex: system D as the harness builds it by default (the
-//     preload library on a "polytropon serve" instance: the client cache
-//     over a union of a writable branch and a shared read-only branch,
-//     both opened O_DIRECT), with the service's default wait (spin 1 ms,
-//     then futex) and with pure futex sleeps;
+//   - D, D-spin-futex, D-futex: system D as the harness builds it by
+//     default (the preload library on a "polytropon serve" instance: the
+//     client cache over a union of a writable branch and a shared
+//     read-only branch, both opened O_DIRECT), with D's default wait
+//     (adaptive, service threads at nice -10), with the old default (spin
+//     1 ms, then futex) and with pure futex sleeps;
 //   - D-nocache: the preload library on the bare union (buffered
 //     branches, so the kernel page cache does the caching), spin-futex;
 //   - fuse: the same service's own FUSE mount of the bare union (the
@@ -64,7 +65,8 @@ func benchSystems(b *testing.B) []benchSys {
 		name string
 		o    poolOpts
 	}{
-		{"D", poolOpts{dStack: true, args: []string{"-wait", "spin-futex"}}},
+		{"D", poolOpts{dStack: true, args: []string{"-wait", "adaptive", "-nice", "-10"}}},
+		{"D-spin-futex", poolOpts{dStack: true, args: []string{"-wait", "spin-futex"}}},
 		{"D-futex", poolOpts{dStack: true, args: []string{"-wait", "futex"}}},
 		{"D-nocache", poolOpts{args: []string{"-wait", "spin-futex"}}},
 		{"fuse", poolOpts{via: viaFuse}},

@@ -46,6 +46,12 @@
 #define POLY_WAIT_SPIN 0
 #define POLY_WAIT_SPIN_FUTEX 1
 #define POLY_WAIT_FUTEX 2
+#define POLY_WAIT_ADAPTIVE 3
+#define POLY_ADAPTIVE_FACTOR 2
+#define POLY_ADAPTIVE_MIN_NS 2000
+#define POLY_ADAPTIVE_PREEMPT_GAP_NS 30000
+#define POLY_ADAPTIVE_HOLD_NS 1000000
+#define POLY_ADAPTIVE_CLASSES 64
 #define POLY_FORK_PREPARE 0
 #define POLY_FORK_COMMIT 1
 #define POLY_FORK_ABORT 2
@@ -210,10 +216,12 @@ _Static_assert(offsetof(struct poly_header, queue_of_cpu) == 168, "poly_header.q
 
 struct poly_queue_stats {
 	uint32_t threads;
-	uint8_t _pad0[60];
+	uint32_t gen;
+	uint8_t _pad0[56];
 };
 _Static_assert(sizeof(struct poly_queue_stats) == 64, "struct poly_queue_stats size");
 _Static_assert(offsetof(struct poly_queue_stats, threads) == 0, "poly_queue_stats.threads offset");
+_Static_assert(offsetof(struct poly_queue_stats, gen) == 4, "poly_queue_stats.gen offset");
 
 struct poly_mount_entry {
 	uint32_t flags;
@@ -248,10 +256,10 @@ _Static_assert(offsetof(struct poly_client_slot, exec) == 64, "poly_client_slot.
 
 struct poly_desc {
 	uint32_t state;
-	uint8_t _pad0[4];
+	uint32_t queue;
 	int32_t owner;
 	int32_t tid;
-	uint8_t _pad1[8];
+	uint8_t _pad0[8];
 	uint64_t seq;
 	uint32_t call;
 	uint32_t flags;
@@ -259,7 +267,7 @@ struct poly_desc {
 	uint32_t instance;
 	uint32_t uid;
 	uint32_t gid;
-	uint8_t _pad2[8];
+	uint8_t _pad1[8];
 	uint64_t args[8];
 	uint32_t path_off;
 	uint32_t path_len;
@@ -269,14 +277,15 @@ struct poly_desc {
 	uint32_t data_len;
 	uint32_t out_off;
 	uint32_t out_len;
-	uint8_t _pad3[32];
+	uint8_t _pad2[32];
 	uint32_t done;
 	uint32_t waiter;
 	int64_t ret;
-	uint8_t _pad4[48];
+	uint8_t _pad3[48];
 };
 _Static_assert(sizeof(struct poly_desc) == 256, "struct poly_desc size");
 _Static_assert(offsetof(struct poly_desc, state) == 0, "poly_desc.state offset");
+_Static_assert(offsetof(struct poly_desc, queue) == 4, "poly_desc.queue offset");
 _Static_assert(offsetof(struct poly_desc, owner) == 8, "poly_desc.owner offset");
 _Static_assert(offsetof(struct poly_desc, tid) == 12, "poly_desc.tid offset");
 _Static_assert(offsetof(struct poly_desc, seq) == 24, "poly_desc.seq offset");

@@ -13,7 +13,11 @@
 // mount table, or whose fd the library handed out, goes to the service over
 // shared memory (the protocol of package fs/wire, C header
 // polytropon_wire.h); everything else goes to the kernel unchanged. Without
-// either variable, or without a segment, the library is inert. Optional:
+// either variable the library is inert. When it names a pool whose segment
+// cannot be attached, the paths of POLYTROPON_MOUNTS (the service's mount
+// paths, ':'-separated) answer ENOTCONN instead of reaching the host
+// directories beneath (no silent fallback; a FUSE mount of the service
+// covering a path still serves it); other paths go to the kernel. Optional:
 // POLYTROPON_COPY=SMC|CMA overrides the data transfer, POLYTROPON_DEBUG=1
 // prints diagnostics on stderr. See docs/preload.md.
 package preload
@@ -103,6 +107,13 @@ func Env(lib string, key int, pool string) []string {
 	}
 	return env
 }
+
+// MountsEnv returns the POLYTROPON_MOUNTS variable listing the mount
+// paths of the pool's service: when the library cannot attach the
+// service's segment, calls on paths under them fail with ENOTCONN instead
+// of reaching the host directories beneath (unless a FUSE mount of the
+// service covers them).
+func MountsEnv(paths []string) string { return "POLYTROPON_MOUNTS=" + strings.Join(paths, ":") }
 
 // WithEnv returns base with the variables of env replacing those of the
 // same name.

@@ -8,9 +8,11 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/BurntSushi/toml"
 
+	"polytropon/fs/cache"
 	"polytropon/fs/stack"
 	"polytropon/fs/wire"
 	"polytropon/internal/units"
@@ -24,16 +26,20 @@ var ErrConfig = errors.New("service: bad configuration")
 //
 //	pool = "p0"               # segment key = wire.SegmentKey(pool); or key = 1234
 //	design = "rcqb"           # any queue design with Shared = true
-//	wait = "spin-futex"       # spin, spin-futex or futex
+//	wait = "spin-futex"       # spin, spin-futex, futex or adaptive
+//	spin_us = 1000            # longest poll of a waiter (adaptive: 50)
+//	nice = -10                # nice value of the service threads (0: the process's)
 //	buffers = 64              # request buffers (one per concurrently calling client thread)
 //	buffer_size = "1MiB"      # data area per buffer (a size: bytes or with a unit)
 //	copy = "SMC"              # default data transfer: SMC, SMO or CMA
 //	pin = true                # pin service threads to their core group
 //	mount_dirs = ["/srv/tenants"]  # host dirs under which MOUNT may create local branches
+//	weight_aging = true       # aging in the weighted dispatch (dispatch.go)
 //
 //	[[instance]]
 //	path = "/data"
 //	share = true
+//	weight = 800              # its requests are served by weight (0: unweighted)
 //	fuse = true               # also mount it with FUSE at /data (or fuse = "/mnt/data")
 //	stack = [{type = "cache", cache = {capacity = "512MiB"}},
 //	         {type = "union", branches = [
@@ -45,24 +51,28 @@ var ErrConfig = errors.New("service: bad configuration")
 // (fs/stack's CacheOptions and CephFSOptions), and a key no struct has is
 // an error naming it.
 type Config struct {
-	Pool           string           `toml:"pool"`
-	Key            int              `toml:"key"`
-	Queues         int              `toml:"queues"` // 0: one per core group (CPUs sharing an L2)
-	CPUs           []int            `toml:"cpus"`   // CPUs served (default: the process's affinity)
-	Design         string           `toml:"design"`
-	Wait           string           `toml:"wait"`
-	SpinMicros     int              `toml:"spin_us"` // µs a waiting thread polls before it sleeps (spin-futex)
-	Buffers        int              `toml:"buffers"`
-	BufferSize     units.Size       `toml:"buffer_size"` // a size: 1048576 or "1MiB"
-	Clients        int              `toml:"clients"`
-	Mounts         int              `toml:"mounts"`
-	MaxFiles       int              `toml:"max_files"`
-	Copy           string           `toml:"copy"`
-	Pin            bool             `toml:"pin"`
-	ExtraThreshold int              `toml:"extra_threshold"`
-	MaxExtra       int              `toml:"max_extra_threads"`
-	MountDirs      []string         `toml:"mount_dirs"`
-	Instances      []InstanceConfig `toml:"instance"`
+	Pool           string     `toml:"pool"`
+	Key            int        `toml:"key"`
+	Queues         int        `toml:"queues"` // 0: one per core group (CPUs sharing an L2)
+	CPUs           []int      `toml:"cpus"`   // CPUs served (default: the process's affinity)
+	Design         string     `toml:"design"`
+	Wait           string     `toml:"wait"`
+	SpinMicros     int        `toml:"spin_us"` // µs a waiting thread polls before it sleeps (spin-futex; adaptive: at most)
+	Nice           int        `toml:"nice"`    // nice value of the service threads, -20..19 (0: the process's)
+	Buffers        int        `toml:"buffers"`
+	BufferSize     units.Size `toml:"buffer_size"` // a size: 1048576 or "1MiB"
+	Clients        int        `toml:"clients"`
+	Mounts         int        `toml:"mounts"`
+	MaxFiles       int        `toml:"max_files"`
+	Copy           string     `toml:"copy"`
+	Pin            bool       `toml:"pin"`
+	ExtraThreshold int        `toml:"extra_threshold"`
+	MaxExtra       int        `toml:"max_extra_threads"`
+	MountDirs      []string   `toml:"mount_dirs"`
+	// WeightAging is aging in the weighted dispatch of requests of
+	// instances with weights (dispatch.go); nil: on.
+	WeightAging *bool            `toml:"weight_aging,omitempty"`
+	Instances   []InstanceConfig `toml:"instance"`
 }
 
 // InstanceConfig is one filesystem instance: a stack of libservices
@@ -79,7 +89,14 @@ type InstanceConfig struct {
 	// timeouts, so writes through shared memory are seen through the
 	// mount at once.
 	FuseKernelCache bool `toml:"fuse_kernel_cache"`
+	// Weight makes the instance a tenant whose requests the service
+	// serves by weight (1..MaxWeight) when its threads are contended;
+	// 0: unweighted (back.DefaultWeight among weighted ones).
+	Weight int `toml:"weight,omitzero"`
 }
+
+// MaxWeight is the largest instance weight (fs/cache's).
+const MaxWeight = cache.MaxWeight
 
 // FuseTarget says where an instance is mounted with FUSE. In TOML:
 // false or "" = nowhere, true = at the instance's own path, "/dir" = at
@@ -177,6 +194,9 @@ func (c *Config) EnsureDefaults() {
 	}
 	if c.SpinMicros == 0 {
 		c.SpinMicros = 1000
+		if c.Wait == queue.Adaptive.String() {
+			c.SpinMicros = int(queue.AdaptiveMax / time.Microsecond)
+		}
 	}
 	if c.Buffers == 0 {
 		c.Buffers = 64
@@ -239,6 +259,8 @@ func (c *Config) Validate() error {
 		return bad("max_files = %d (16..16M)", c.MaxFiles)
 	case c.SpinMicros < 0 || c.SpinMicros > 1_000_000:
 		return bad("spin_us = %d (0..1000000)", c.SpinMicros)
+	case c.Nice < -20 || c.Nice > 19:
+		return bad("nice = %d (-20..19)", c.Nice)
 	}
 	for _, cpu := range c.CPUs {
 		if cpu < 0 || cpu >= wire.MaxCPUs {
@@ -262,6 +284,9 @@ func (c *Config) Validate() error {
 		seen[p] = true
 		if len(in.Stack) == 0 {
 			return bad("instance[%d] (%s): empty stack", i, p)
+		}
+		if in.Weight < 0 || in.Weight > MaxWeight {
+			return bad("instance[%d] (%s): weight %d (1..%d, or 0: none)", i, p, in.Weight, MaxWeight)
 		}
 		if in.Fuse.Enabled() {
 			mp := in.Fuse.Mountpoint(p)

@@ -1,6 +1,7 @@
 package service
 
 import (
+	"fmt"
 	"syscall"
 
 	"polytropon/fs/wire"
@@ -16,10 +17,9 @@ var _ interface {
 func (s *Service) Serve(b *wire.Buffer, req *wire.Request) int64 {
 	ret, e, rejected := s.serve(b, req)
 	if rejected {
-		if n := s.rejected.Add(1); n <= 20 || n%1000 == 0 {
-			s.log.Printf("rejected request #%d on buffer %d: %s from pid %d (client slot %d): %v",
-				n, b.Index, wire.CallName(req.Call), req.Owner, req.Client, e)
-		}
+		n := s.rejected.Add(1) // bad requests only: the formatting is off the fast path
+		s.rejects.Add("rejected requests", fmt.Sprintf("#%d on buffer %d: %s from pid %d (client slot %d): %v",
+			n, b.Index, wire.CallName(req.Call), req.Owner, req.Client, e))
 	}
 	s.answered.Add(1)
 	if e != 0 {

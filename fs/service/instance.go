@@ -10,7 +10,6 @@ import (
 
 	"polytropon/fs"
 	"polytropon/fs/fuse"
-	"polytropon/fs/local"
 	"polytropon/fs/stack"
 	"polytropon/fs/union"
 	"polytropon/fs/wire"
@@ -24,7 +23,9 @@ type instance struct {
 	svc      fs.Service
 	share    bool
 	readOnly bool
-	stack    *stack.Stack // what the instance holds of the service's stacks
+	stack    *stack.Stack  // what the instance holds of the service's stacks
+	layers   []stack.Layer // what it was built from (nil: a clone)
+	weight   int           // its tenant's weight in request dispatch; 0: unweighted
 	mountIdx uint32
 
 	// guarded by Service.mu
@@ -45,7 +46,7 @@ func (s *Service) addInstanceLocked(p string, share bool, layers []stack.Layer) 
 		}
 		return nil, err
 	}
-	in := &instance{path: p, svc: st.Service, share: share, stack: st}
+	in := &instance{path: p, svc: st.Service, share: share, stack: st, layers: layers}
 	if err := s.mountLocked(in); err != nil {
 		st.Close()
 		return nil, err
@@ -192,9 +193,12 @@ func (s *Service) allowedDir(dir string) (string, error) {
 // mount serves CallMount: full match -> the existing instance; fs type
 // "local" (options dir=, readonly=1) -> a new instance over a permitted host
 // directory; fs type "clone" (options upper=) with sharing allowed on both
-// sides and a partial match whose top is a union -> a new union of a fresh
-// writable branch over the matching instance's lower branches, shared by
-// reference.
+// sides and a partial match -> a new union of a fresh writable branch over
+// the matching instance's lower branches when its top is a union (else
+// over the matching instance itself), shared by reference. The fresh
+// branch is built like the matching instance's writable one (cloneUpper):
+// under a cache tenant of the same pool when that one is, as in D's
+// default stack.
 func (s *Service) mount(p, fstype, options string, share bool) (uint32, syscall.Errno, error) {
 	mp, err := CleanMountPath(p)
 	if err != nil {
@@ -227,34 +231,63 @@ func (s *Service) mount(p, fstype, options string, share bool) (uint32, syscall.
 		if match == nil || !share || !match.share {
 			return 0, syscall.EPERM, fmt.Errorf("clone of %s: no shareable instance above it", mp)
 		}
-		u, ok := match.svc.(*union.Union)
-		if !ok {
-			return 0, syscall.EINVAL, fmt.Errorf("clone of %s: instance %s is not a union", mp, match.path)
+		// The clone sees what the matching instance's union sees below
+		// its writable branch; a matching instance that is no union is
+		// itself the clone's read-only lower branch.
+		lowers := []fs.Service{match.svc}
+		if u, ok := match.svc.(*union.Union); ok {
+			lowers = u.Unwrap()[1:]
 		}
 		dir, err := s.allowedDir(opts["upper"])
 		if err != nil {
 			return 0, syscall.EACCES, err
 		}
-		upper, err := local.New(dir)
+		upper, err := s.stacks.Build([]stack.Layer{cloneUpper(match.layers, dir, mp)})
 		if err != nil {
 			return 0, fs.Errno(err), err
 		}
-		lowers := u.Unwrap()[1:]
-		nu, err := union.New(append([]fs.Service{upper}, lowers...))
+		nu, err := union.New(append([]fs.Service{upper.Service}, lowers...))
 		if err != nil {
 			upper.Close()
 			return 0, fs.Errno(err), err
 		}
-		in := &instance{path: mp, svc: nu, share: share, stack: stack.Own(nu, upper), deps: []*instance{match}}
+		st := upper.Under(nu)
+		in := &instance{path: mp, svc: nu, share: share, stack: st, weight: match.weight, deps: []*instance{match}}
 		if err := s.mountLocked(in); err != nil {
-			nu.Close()
-			upper.Close()
+			st.Close()
 			return 0, fs.Errno(err), err
 		}
 		match.holders++
 		return in.id, 0, nil
 	}
 	return 0, syscall.ENODEV, fmt.Errorf("unknown fs type %q (have local, clone)", fstype)
+}
+
+// cloneUpper is the writable branch of a clone over dir: built like the
+// writable branch of the parent's union (parent, its layers), a local
+// layer or a cache tenant (named tenant, in the same pool, same settings)
+// over one; a plain local layer when the parent's is anything else.
+func cloneUpper(parent []stack.Layer, dir, tenant string) stack.Layer {
+	plain := stack.Layer{Type: stack.Local, Dir: dir}
+	if len(parent) != 1 || parent[0].Type != stack.Union || len(parent[0].Branches) == 0 {
+		return plain
+	}
+	up := parent[0].Branches[0]
+	switch {
+	case up.Type == stack.Local:
+		return stack.Layer{Type: stack.Local, Dir: dir, ODirect: up.ODirect}
+	case up.Type == stack.Cache && len(up.Over) == 1 && up.Over[0].Type == stack.Local:
+		var c stack.CacheOptions
+		if up.Cache != nil {
+			c = *up.Cache
+		}
+		if c.Pool != "" {
+			c.Tenant = tenant
+		}
+		return stack.Layer{Type: stack.Cache, Cache: &c,
+			Over: []stack.Layer{{Type: stack.Local, Dir: dir, ODirect: up.Over[0].ODirect}}}
+	}
+	return plain
 }
 
 // umount serves CallUmount.

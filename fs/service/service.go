@@ -57,13 +57,15 @@ var ErrRunning = errors.New("service: another service is running for this pool")
 
 // Service is a running filesystem service.
 type Service struct {
-	cfg    Config
-	log    *log.Logger
-	seg    *shm.Segment
-	w      *wire.Seg
-	driver *back.Driver
-	stacks stack.Builder // the instances' stacks and what they share
-	pid    int
+	cfg Config
+	log *log.Logger
+	// rejects logs rejected requests: 20 lines, then a count every 10 s.
+	rejects *back.Incidents
+	seg     *shm.Segment
+	w       *wire.Seg
+	driver  *back.Driver
+	stacks  stack.Builder // the instances' stacks and what they share
+	pid     int
 
 	// mu guards the tables below.
 	mu           sync.RWMutex
@@ -102,6 +104,7 @@ func New(cfg Config, logw io.Writer) (_ *Service, err error) {
 		cfg: cfg, log: log.New(logw, "polytropon serve: ", log.LstdFlags|log.Lmicroseconds),
 		pid: os.Getpid(), instances: map[uint32]*instance{}, done: make(chan struct{}),
 	}
+	s.rejects = &back.Incidents{Burst: 20, Logf: s.log.Printf}
 	design, _ := queue.Lookup(cfg.Design)
 	wait, _ := queue.ParseWait(cfg.Wait)
 	copyID, _ := wire.ParseCopy(cfg.Copy)
@@ -149,11 +152,12 @@ func New(cfg Config, logw io.Writer) (_ *Service, err error) {
 			s.closeInstances()
 			return nil, fmt.Errorf("service: instance[%d] at %s: %w", i, p, err)
 		}
+		built[i].weight = ic.Weight
 	}
 	s.mu.Unlock()
 	s.driver, err = back.New(s.w, back.Config{
 		Design: design, Queue: qcfg, SpinFor: time.Duration(cfg.SpinMicros) * time.Microsecond, Pin: cfg.Pin, ExtraThreshold: cfg.ExtraThreshold,
-		MaxExtra: cfg.MaxExtra, Logf: s.log.Printf,
+		MaxExtra: cfg.MaxExtra, Nice: cfg.Nice, Logf: s.log.Printf, Dispatch: cfg.dispatch(),
 	}, s)
 	if err != nil {
 		s.closeInstances()
@@ -221,8 +225,9 @@ func (s *Service) Run(ctx context.Context) error {
 	return s.Stop()
 }
 
-// housekeeping beats the heartbeat every wire.HeartbeatInterval and reaps
-// dead clients every 100 ms.
+// housekeeping beats the heartbeat and validates the queues (quarantining
+// corrupted ones) every wire.HeartbeatInterval and reaps dead clients
+// every 100 ms.
 func (s *Service) housekeeping() {
 	defer close(s.hkDone)
 	tick := time.NewTicker(wire.HeartbeatInterval)
@@ -235,6 +240,7 @@ func (s *Service) housekeeping() {
 		case <-tick.C:
 		}
 		s.w.Beat()
+		s.driver.Check()
 		s.driver.Balance()
 		if n++; n%2 == 0 {
 			s.reap()
@@ -255,6 +261,7 @@ func (s *Service) Stop() error {
 		// No FUSE mount may outlive the service (lazily detached if busy).
 		s.stopAllFuse(fuseStopWait)
 		s.driver.Stop()
+		s.rejects.Flush()
 		s.mu.Lock()
 		for i, f := range s.files {
 			if f != nil {

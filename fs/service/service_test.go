@@ -52,11 +52,36 @@ stack = [{type = "union", branches = [
 	}
 }
 
+// TestConfigAdaptiveDefaults: the adaptive wait polls at most 50 µs by
+// default (spin-futex keeps its 1 ms), an explicit spin_us wins, and nice
+// reaches the configuration.
+func TestConfigAdaptiveDefaults(t *testing.T) {
+	for _, c := range []struct {
+		text string
+		spin int
+		nice int
+	}{
+		{"wait = \"adaptive\"\n", 50, 0},
+		{"wait = \"adaptive\"\nspin_us = 200\nnice = -10\n", 200, -10},
+		{"wait = \"spin-futex\"\n", 1000, 0},
+	} {
+		cfg, err := LoadConfig(testenv.WriteFile(t, "serve.toml", c.text))
+		if err != nil {
+			t.Fatalf("%q: %v", c.text, err)
+		}
+		if cfg.SpinMicros != c.spin || cfg.Nice != c.nice {
+			t.Errorf("%q: spin_us %d nice %d, want %d and %d", c.text, cfg.SpinMicros, cfg.Nice, c.spin, c.nice)
+		}
+	}
+}
+
 func TestConfigErrors(t *testing.T) {
 	for name, text := range map[string]string{
 		"unknown key":         "pool = \"x\"\nbufers = 3\n",
 		"unknown design":      "design = \"nope\"\n",
 		"bad wait":            "wait = \"sleep\"\n",
+		"nice out of range":   "nice = 20\n",
+		"nice too low":        "nice = -21\n",
 		"bad copy":            "copy = \"DMA\"\n",
 		"odd buffer size":     "buffer_size = 5000\n",
 		"relative local dir":  "[[instance]]\npath = \"/\"\nstack = [{type = \"local\", dir = \"rel\"}]\n",
@@ -105,13 +130,7 @@ func dial(t *testing.T, s *Service) *fsclient.Client {
 // read-only lower libservice; writes land in each instance's own upper.
 func TestSharedLowerAndClones(t *testing.T) {
 	base := t.TempDir()
-	mk := func(name string) string {
-		d := filepath.Join(base, name)
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		return d
-	}
+	mk := dirMaker(t, base)
 	image, up1, up2, up3 := mk("image"), mk("up1"), mk("up2"), mk("up3")
 	os.WriteFile(filepath.Join(image, "lib.so"), []byte("shared image"), 0o644)
 	inst := func(p, upper string) InstanceConfig {

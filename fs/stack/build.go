@@ -12,7 +12,9 @@
 //	local   Dir (host directory, fs/local), ReadOnly, ODirect; a bottom layer
 //	union   Branches (top first; the top one is writable; fs/union); a bottom layer
 //	cache   the client cache (fs/cache) over the rest of the stack, with
-//	        its settings in Cache (CacheOptions, cache.go)
+//	        its settings in Cache (CacheOptions, cache.go); as a union
+//	        branch, over the stack in Over (the client cache inside the
+//	        backend client, below the union: a shared image cached once)
 //	cephfs  a CephFS client (fs/cephfs) rooted at Dir, with its settings in
 //	        CephFS (CephFSOptions, ceph.go); a bottom layer
 //
@@ -61,6 +63,9 @@ type Layer struct {
 	ODirect  bool    `toml:"odirect"` // local: data I/O with O_DIRECT (no kernel page cache)
 	Shared   string  `toml:"shared"`
 	Branches []Layer `toml:"branches"`
+	// Over is the stack a cache layer wraps when nothing is below it in
+	// its own stack: a union branch (top first).
+	Over []Layer `toml:"over,omitempty"`
 	// Cache are the settings of a cache layer (nil: the defaults).
 	Cache *CacheOptions `toml:"cache,omitempty"`
 	// CephFS are the settings of a cephfs layer (required there).
@@ -76,6 +81,13 @@ func (l *Layer) Validate() error {
 		return fmt.Errorf("%s layer: cache settings apply to cache layers only", l.Type)
 	case l.CephFS != nil && l.Type != CephFS:
 		return fmt.Errorf("%s layer: cephfs settings apply to cephfs layers only", l.Type)
+	case len(l.Over) > 0 && l.Type != Cache:
+		return fmt.Errorf("%s layer: over applies to cache layers only", l.Type)
+	}
+	for i, o := range l.Over {
+		if err := o.Validate(); err != nil {
+			return fmt.Errorf("over[%d]: %v", i, err)
+		}
 	}
 	switch l.Type {
 	case Local:
@@ -119,9 +131,10 @@ type Builder struct {
 }
 
 type sharedSvc struct {
-	svc  fs.Service
-	spec string // what it was built from, to reject conflicting reuse
-	refs int
+	svc   fs.Service
+	inner *Stack // what was built below it (a cache layer's over)
+	spec  string // what it was built from, to reject conflicting reuse
+	refs  int
 }
 
 // Stack is one built stack. Close releases what it owns and its
@@ -143,6 +156,12 @@ func Own(top fs.Service, below ...fs.Service) *Stack {
 	}
 	s.owned = append(s.owned, top)
 	return s
+}
+
+// Under returns the stack of top over s, which it takes over: its Close
+// closes top, then what s holds.
+func (s *Stack) Under(top fs.Service) *Stack {
+	return &Stack{Service: top, b: s.b, owned: append(s.owned, top), shared: s.shared}
 }
 
 // Build builds a stack (top first). On error nothing it built is left
@@ -167,6 +186,9 @@ func (b *Builder) build(stack []Layer, st *Stack) (fs.Service, error) {
 	if len(stack) > 1 {
 		if top.Type == Local || top.Type == Union || top.Type == CephFS {
 			return nil, fmt.Errorf("%w: a %s layer cannot sit on top of other layers", ErrConfig, top.Type)
+		}
+		if len(top.Over) > 0 {
+			return nil, fmt.Errorf("%w: a %s layer with over cannot sit on top of other layers", ErrConfig, top.Type)
 		}
 		var err error
 		if below, err = b.build(stack[1:], st); err != nil {
@@ -196,16 +218,17 @@ func (b *Builder) layer(l Layer, below fs.Service, st *Stack) (fs.Service, error
 		return sh.svc, nil
 	}
 	b.mu.Unlock()
-	var inner Stack
-	svc, err := b.make(l, below, &inner)
+	inner := &Stack{b: b}
+	svc, err := b.make(l, below, inner)
 	if err != nil {
+		inner.Close()
 		return nil, err
 	}
 	b.mu.Lock()
 	if b.svcs == nil {
 		b.svcs = map[string]sharedSvc{}
 	}
-	b.svcs[l.Shared] = sharedSvc{svc: svc, spec: string(spec), refs: 1}
+	b.svcs[l.Shared] = sharedSvc{svc: svc, inner: inner, spec: string(spec), refs: 1}
 	b.mu.Unlock()
 	st.shared = append(st.shared, l.Shared)
 	return svc, nil
@@ -240,6 +263,11 @@ func (b *Builder) make(l Layer, below fs.Service, st *Stack) (fs.Service, error)
 		}
 		svc, err = union.New(branches)
 	case Cache:
+		if below == nil && len(l.Over) > 0 {
+			if below, err = b.build(l.Over, st); err != nil {
+				return nil, fmt.Errorf("cache layer over: %w", err)
+			}
+		}
 		svc, err = b.buildCache(l, below)
 	case CephFS:
 		svc, err = buildCephFS(l, below)
@@ -263,12 +291,13 @@ func (s *Stack) Close() error {
 		errs = append(errs, s.owned[i].Close())
 	}
 	s.owned = nil
+	var last []sharedSvc // closed outside the lock: an inner stack takes it
 	if s.b != nil && len(s.shared) > 0 {
 		s.b.mu.Lock()
 		for _, name := range s.shared {
 			sh := s.b.svcs[name]
 			if sh.refs--; sh.refs <= 0 {
-				errs = append(errs, sh.svc.Close())
+				last = append(last, sh)
 				delete(s.b.svcs, name)
 			} else {
 				s.b.svcs[name] = sh
@@ -277,6 +306,12 @@ func (s *Stack) Close() error {
 		s.b.mu.Unlock()
 	}
 	s.shared = nil
+	for _, sh := range last {
+		errs = append(errs, sh.svc.Close())
+		if sh.inner != nil {
+			errs = append(errs, sh.inner.Close())
+		}
+	}
 	return errors.Join(errs...)
 }
 

@@ -22,14 +22,7 @@ func TestSharedLayerBuiltOnce(t *testing.T) {
 			{Type: Local, Dir: image, ReadOnly: true, Shared: "image"}}}}
 	}
 	var b Builder
-	a, err := b.Build(clone())
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := b.Build(clone())
-	if err != nil {
-		t.Fatal(err)
-	}
+	a, c := buildTwice(t, &b, clone)
 	lowerOf := func(s *Stack) fs.Service { return s.Service.(fs.Unwrapper).Unwrap()[1] }
 	if lowerOf(a) != lowerOf(c) {
 		t.Fatal("the shared image was built twice")
@@ -126,3 +119,56 @@ type closer struct {
 }
 
 func (c closer) Close() error { *c.order = append(*c.order, c.name); return nil }
+
+// TestSharedCacheBranch: a cache layer over a stack of its own (over) is a
+// union branch; shared, it is built once for every clone, and its cache
+// and what is below it close with the last clone.
+func TestSharedCacheBranch(t *testing.T) {
+	image := t.TempDir()
+	os.WriteFile(filepath.Join(image, "base"), []byte("image"), 0o644)
+	clone := func() []Layer {
+		return []Layer{{Type: Union, Branches: []Layer{
+			{Type: Cache, Over: []Layer{{Type: Local, Dir: t.TempDir()}}},
+			{Type: Cache, Shared: "image", Over: []Layer{{Type: Local, Dir: image, ReadOnly: true}}}}}}
+	}
+	var b Builder
+	a, c := buildTwice(t, &b, clone)
+	branch := func(s *Stack, i int) fs.Service { return s.Service.(fs.Unwrapper).Unwrap()[i] }
+	if branch(a, 1) != branch(c, 1) || branch(a, 0) == branch(c, 0) {
+		t.Fatal("want the image's cache shared and the writable branches' caches private")
+	}
+	lower := branch(a, 1).(fs.Unwrapper).Unwrap()[0]
+	a.Close()
+	if _, err := lower.Stat(context.Background(), "base"); err != nil {
+		t.Fatalf("image closed while a clone still uses it: %v", err)
+	}
+	c.Close()
+	if _, err := lower.Stat(context.Background(), "base"); err == nil {
+		t.Error("the image below the shared cache is still open after the last clone closed")
+	}
+	// over belongs to cache layers, and a cache with over has nothing
+	// below it in its own stack.
+	if err := (&Layer{Type: Local, Dir: image, Over: []Layer{{Type: Local, Dir: image}}}).Validate(); err == nil {
+		t.Error("over on a local layer accepted")
+	}
+	if err := (&Layer{Type: Cache, Over: []Layer{{Type: Local, Dir: "rel"}}}).Validate(); err == nil {
+		t.Error("a bad layer in over accepted")
+	}
+	if _, err := b.Build([]Layer{{Type: Cache, Over: []Layer{{Type: Local, Dir: image}}}, {Type: Local, Dir: image}}); !errors.Is(err, ErrConfig) {
+		t.Errorf("cache with over on top of layers: %v, want ErrConfig", err)
+	}
+}
+
+// buildTwice builds two stacks of what mk describes.
+func buildTwice(t *testing.T, b *Builder, mk func() []Layer) (*Stack, *Stack) {
+	t.Helper()
+	var out [2]*Stack
+	for i := range out {
+		st, err := b.Build(mk())
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[i] = st
+	}
+	return out[0], out[1]
+}

@@ -87,9 +87,16 @@ type Header struct {
 // per-request counter: a word that both sides update on every request
 // costs two cache-line transfers per round trip, so the back driver reads
 // the queue's own backlog (tail - head) off the request path instead.
+//
+// Gen is the queue's generation: the service bumps it when it quarantines
+// a corrupted queue and formats its memory anew (fs/back). A client that
+// sees its enqueue fail (corrupt or closed queue) waits for Gen to change,
+// attaches the queue again and retries; a request caught in the old queue
+// is answered with EIO.
 type QueueStats struct {
 	Threads uint32 // service threads serving this queue
-	_       [60]byte
+	Gen     uint32
+	_       [56]byte
 }
 
 // MountEntry flags.
@@ -146,7 +153,10 @@ const (
 // Desc is the request descriptor at the start of each buffer.
 type Desc struct {
 	State uint32 // StateIdle/Submitted/Busy
-	_     [4]byte
+	// Queue is the queue the client enqueued the buffer on (written
+	// before State = Submitted): when that queue is quarantined, the
+	// service fails the buffers submitted on it with EIO.
+	Queue uint32
 	Owner int32 // pid of the process holding the buffer; 0 = free
 	Tid   int32 // thread id of the caller (diagnostics)
 	_     [8]byte

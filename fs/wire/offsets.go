@@ -72,6 +72,7 @@ var (
 	hQueueOfCPU    = fieldOffset(Header{}, "QueueOfCPU")
 
 	qThreads = fieldOffset(QueueStats{}, "Threads")
+	qGen     = fieldOffset(QueueStats{}, "Gen")
 
 	mFlags    = fieldOffset(MountEntry{}, "Flags")
 	mService  = fieldOffset(MountEntry{}, "Service")
@@ -87,6 +88,7 @@ var (
 	cExec    = fieldOffset(ClientSlot{}, "Exec")
 
 	dState    = fieldOffset(Desc{}, "State")
+	dQueue    = fieldOffset(Desc{}, "Queue")
 	dWaiter   = fieldOffset(Desc{}, "Waiter")
 	dDone     = fieldOffset(Desc{}, "Done")
 	dOwner    = fieldOffset(Desc{}, "Owner")

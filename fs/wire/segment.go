@@ -277,12 +277,16 @@ func (s *Seg) QueueMem(i uint32) ([]byte, QueueStatsView, error) {
 	if v.Threads, err = st.Uint32Ptr(qThreads); err != nil {
 		return nil, v, err
 	}
+	if v.Gen, err = st.Uint32Ptr(qGen); err != nil {
+		return nil, v, err
+	}
 	return mem, v, nil
 }
 
 // QueueStatsView points at the words of one QueueStats.
 type QueueStatsView struct {
 	Threads *uint32
+	Gen     *uint32 // the queue's generation (see QueueStats)
 }
 
 // QueueFor returns the queue of the given CPU (queue 0 for CPUs outside the

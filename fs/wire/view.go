@@ -105,29 +105,39 @@ func (s *Seg) ReadMounts() ([]Mount, uint64) {
 			}
 			continue
 		}
-		var out []Mount
-		for i := uint32(0); i < s.Layout.NumMounts; i++ {
-			r, err := s.mountRegion(i)
-			if err != nil {
-				break
-			}
-			flags, _ := r.LoadUint32(mFlags)
-			if flags&MountUsed == 0 {
-				continue
-			}
-			n, _ := r.LoadUint32(mPathLen)
-			if n == 0 || n > MountPathMax {
-				continue // a torn or scribbled entry; the seqlock check decides
-			}
-			svc, _ := r.LoadUint32(mService)
-			inst, _ := r.LoadUint32(mInstance)
-			b, _ := r.Slice(mPath, uint64(n))
-			out = append(out, Mount{Index: i, Flags: flags, Service: svc, Instance: inst, Path: string(b)})
-		}
+		out := s.readMounts()
 		if atomic.LoadUint64(s.mountGen) == g {
 			return out, g
 		}
 	}
+}
+
+// ReadMountsOfDead reads the mount table of a service that is gone,
+// without the seqlock (its writer may have died mid-write, leaving the
+// generation odd for good): torn entries are skipped, not waited for.
+func (s *Seg) ReadMountsOfDead() []Mount { return s.readMounts() }
+
+func (s *Seg) readMounts() []Mount {
+	var out []Mount
+	for i := uint32(0); i < s.Layout.NumMounts; i++ {
+		r, err := s.mountRegion(i)
+		if err != nil {
+			break
+		}
+		flags, _ := r.LoadUint32(mFlags)
+		if flags&MountUsed == 0 {
+			continue
+		}
+		n, _ := r.LoadUint32(mPathLen)
+		if n == 0 || n > MountPathMax {
+			continue // a torn or scribbled entry; the seqlock check decides
+		}
+		svc, _ := r.LoadUint32(mService)
+		inst, _ := r.LoadUint32(mInstance)
+		b, _ := r.Slice(mPath, uint64(n))
+		out = append(out, Mount{Index: i, Flags: flags, Service: svc, Instance: inst, Path: string(b)})
+	}
+	return out
 }
 
 // MountGen returns the mount table's seqlock generation.

@@ -56,7 +56,7 @@ var Floors = []Floor{
 	{"runner: pools", []string{"runner/pool"}},
 	{"runner: collectors", []string{"runner/metrics"}},
 	{"runner: experiment config", []string{"runner/config"}},
-	{"runner: orchestration and bake-offs", []string{"runner", "runner/ipcbench", "runner/cachebench"}},
+	{"runner: orchestration and bake-offs", []string{"runner", "runner/ipcbench", "runner/cachebench", "runner/ab"}},
 	{"runner: reproduction of the papers (claims, report)", []string{"runner/reproduce"}},
 	{"cmd", []string{"cmd/..."}},
 }

@@ -17,10 +17,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
+
+	"polytropon/internal/hostcheck"
 )
 
 // RequireRoot skips unless the test runs as root; why says what root is
@@ -76,33 +80,43 @@ func CephConf(tb testing.TB) string {
 	return conf
 }
 
-// cephReachable dials the first monitor address of conf.
-func cephReachable(conf string) error {
-	data, err := os.ReadFile(conf)
+// cephReachable dials the monitors of conf.
+func cephReachable(conf string) error { return hostcheck.DialCeph(conf, 2*time.Second) }
+
+// FakeCephMonitor listens on a loopback port that answers every
+// connection with banner (a Ceph messenger's "ceph v2\n", or anything
+// else) and closes it; the test closes the listener at its end. It returns
+// the address. For tests of what finds and dials a cluster, not of Ceph.
+func FakeCephMonitor(tb testing.TB, banner string) string {
+	tb.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return err
+		tb.Fatal(err)
 	}
-	for _, line := range strings.Split(string(data), "\n") {
-		k, v, ok := strings.Cut(line, "=")
-		if !ok || strings.TrimSpace(k) != "mon host" {
-			continue
-		}
-		for _, f := range strings.FieldsFunc(v, func(r rune) bool { return strings.ContainsRune("[], ", r) }) {
-			addr := strings.TrimPrefix(strings.TrimPrefix(f, "v2:"), "v1:")
-			if i := strings.IndexByte(addr, '/'); i >= 0 {
-				addr = addr[:i] // v2:127.0.0.1:3300/0
-			}
-			if !strings.Contains(addr, ":") {
-				addr += ":6789" // the legacy default port
-			}
-			c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	tb.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
 			if err != nil {
-				return fmt.Errorf("monitor %s: %w", addr, err)
+				return
 			}
-			return c.Close()
+			c.Write([]byte(banner))
+			c.Close()
 		}
+	}()
+	return l.Addr().String()
+}
+
+// DeadPort returns a loopback address on which nothing listens.
+func DeadPort(tb testing.TB) string {
+	tb.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
 	}
-	return errors.New("no \"mon host\" line")
+	addr := l.Addr().String()
+	l.Close()
+	return addr
 }
 
 var builds struct {
@@ -142,7 +156,11 @@ func Polytropon(tb testing.TB, tags ...string) string {
 func buildPolytropon(tags string) (string, error) {
 	builds.Lock()
 	if builds.dir == "" {
-		d, err := os.MkdirTemp("", "polytropon-testenv-")
+		// A test binary killed before its TestMain's RemoveBuilt (a
+		// go test -timeout, a crash) leaves its directory: the next build
+		// removes those of processes that are gone.
+		removeStaleBuilds()
+		d, err := os.MkdirTemp("", fmt.Sprintf("%s%d-", buildPrefix, os.Getpid()))
 		if err != nil {
 			builds.Unlock()
 			return "", err
@@ -167,6 +185,28 @@ func buildPolytropon(tags string) (string, error) {
 		return "", fmt.Errorf("testenv: go %s polytropon/cmd/polytropon: %v\n%s", strings.Join(args, " "), err, out)
 	}
 	return bin, nil
+}
+
+// buildPrefix starts the names of the build directories, followed by the
+// building process's pid and a dash.
+const buildPrefix = "polytropon-testenv-"
+
+// removeStaleBuilds removes the build directories of test processes that
+// no longer exist.
+func removeStaleBuilds() {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), buildPrefix+"*-*"))
+	for _, d := range dirs {
+		pid, _, ok := strings.Cut(strings.TrimPrefix(filepath.Base(d), buildPrefix), "-")
+		if n, err := strconv.Atoi(pid); ok && err == nil && n > 0 && n != os.Getpid() && !processExists(n) {
+			os.RemoveAll(d)
+		}
+	}
+}
+
+// processExists reports whether a process with this pid exists.
+func processExists(pid int) bool {
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
 }
 
 // RemoveBuilt deletes what Polytropon built; TestMain calls it after m.Run.

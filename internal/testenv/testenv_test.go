@@ -44,29 +44,52 @@ func TestRequireToolSkips(t *testing.T) {
 }
 
 // TestCephReachable: the monitor address is read from every "mon host"
-// form ceph.conf allows and dialed.
+// form ceph.conf allows and dialed; a monitor sends its banner first.
 func TestCephReachable(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	port := l.Addr().(*net.TCPAddr).Port
+	mon := FakeCephMonitor(t, "ceph v2\n")
+	_, port, _ := net.SplitHostPort(mon)
 	for _, host := range []string{
-		fmt.Sprintf("[v2:127.0.0.1:%d,v1:127.0.0.1:%d]", port, port+1),
-		fmt.Sprintf("v2:127.0.0.1:%d/0", port),
-		fmt.Sprintf("127.0.0.1:%d", port),
+		fmt.Sprintf("[v2:%s,v1:%s]", mon, DeadPort(t)),
+		fmt.Sprintf("v2:%s/0", mon),
+		mon,
+		"127.0.0.1:" + port,
 	} {
-		conf := filepath.Join(t.TempDir(), "ceph.conf")
-		os.WriteFile(conf, []byte("[global]\nfsid = x\nmon host = "+host+"\n"), 0o644)
+		conf := WriteFile(t, "ceph.conf", "[global]\nfsid = x\nmon host = "+host+"\n")
 		if err := cephReachable(conf); err != nil {
 			t.Errorf("mon host = %s: %v", host, err)
 		}
 	}
-	l.Close()
-	conf := filepath.Join(t.TempDir(), "ceph.conf")
-	os.WriteFile(conf, []byte(fmt.Sprintf("mon host = 127.0.0.1:%d\n", port)), 0o644)
+	conf := WriteFile(t, "ceph.conf", "mon host = "+DeadPort(t)+"\n")
 	if err := cephReachable(conf); err == nil {
 		t.Error("a closed monitor port counts as reachable")
+	}
+}
+
+// TestRemoveStaleBuilds: the build directory of a test process that is
+// gone is removed; those of live processes, and directories of another
+// form, are not.
+func TestRemoveStaleBuilds(t *testing.T) {
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	gone := exec.Command("true")
+	if err := gone.Run(); err != nil {
+		t.Skipf("needs true(1): %v", err)
+	}
+	dead := filepath.Join(tmp, fmt.Sprintf("%s%d-1", buildPrefix, gone.Process.Pid))
+	alive := filepath.Join(tmp, fmt.Sprintf("%s%d-2", buildPrefix, os.Getppid()))
+	other := filepath.Join(tmp, buildPrefix+"12345")
+	for _, d := range []string{dead, alive, other} {
+		if err := os.Mkdir(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	removeStaleBuilds()
+	if _, err := os.Stat(dead); !os.IsNotExist(err) {
+		t.Errorf("%s of a process that is gone: %v, want removed", dead, err)
+	}
+	for _, d := range []string{alive, other} {
+		if _, err := os.Stat(d); err != nil {
+			t.Errorf("%s: %v, want kept", d, err)
+		}
 	}
 }

@@ -67,6 +67,12 @@ const (
 	SpinFutex
 	// Futex sleeps at once.
 	Futex
+	// Adaptive polls only while polling can pay, for a budget tied to the
+	// waits it observed, burning a CPU only when one is free and yielding
+	// it otherwise, then sleeps (adaptive.go). A queue's own blocking
+	// operations treat it as SpinFutex; the request path's waiters (fs/front,
+	// fs/back, the preload library) run the policy.
+	Adaptive
 )
 
 func (w Wait) String() string {
@@ -77,18 +83,29 @@ func (w Wait) String() string {
 		return "spin-futex"
 	case Futex:
 		return "futex"
+	case Adaptive:
+		return "adaptive"
 	}
 	return fmt.Sprintf("Wait(%d)", int(w))
 }
 
 // ParseWait is the inverse of Wait.String.
 func ParseWait(s string) (Wait, error) {
-	for _, w := range []Wait{Spin, SpinFutex, Futex} {
+	for _, w := range Waits() {
 		if w.String() == s {
 			return w, nil
 		}
 	}
-	return 0, fmt.Errorf("queue: unknown wait strategy %q (want spin, spin-futex or futex)", s)
+	return 0, fmt.Errorf("queue: unknown wait strategy %q (want spin, spin-futex, futex or adaptive)", s)
+}
+
+// Waits lists every wait strategy.
+func Waits() []Wait { return []Wait{Spin, SpinFutex, Futex, Adaptive} }
+
+// Polls reports whether a waiter of this strategy polls before it sleeps
+// (every one but Futex).
+func (w Wait) Polls() bool {
+	return w != Futex
 }
 
 // Config parameterizes a queue instance.

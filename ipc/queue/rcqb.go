@@ -77,6 +77,8 @@ type rcqb struct {
 	flags      *uint32
 	tail, head *uint64
 	slots      []rcqbSlot
+	// magic and capacity are only read by Check (rcqb_check.go).
+	magic, capacity *uint64
 
 	// headSeen is the largest head this handle has read (process-local).
 	// head only grows, so a stale value underestimates the room left:
@@ -138,6 +140,12 @@ func newRCQB(mem []byte, cfg Config, init bool) (Queue, error) {
 		q.shift++
 	}
 	var err error
+	if q.magic, err = r.Uint64Ptr(0); err != nil {
+		return nil, err
+	}
+	if q.capacity, err = r.Uint64Ptr(RCQBOffCap); err != nil {
+		return nil, err
+	}
 	if q.flags, err = r.Uint32Ptr(RCQBOffFlags); err != nil {
 		return nil, err
 	}
@@ -158,11 +166,7 @@ func newRCQB(mem []byte, cfg Config, init bool) (Queue, error) {
 		}
 	}
 	if init {
-		magic, err := r.Uint64Ptr(0)
-		if err != nil {
-			return nil, err
-		}
-		atomic.StoreUint64(magic, RCQBMagic) // publish last
+		atomic.StoreUint64(q.magic, RCQBMagic) // publish last
 	}
 	return q, nil
 }
@@ -639,6 +643,13 @@ func (q *rcqb) Backlog() int {
 // flag is either woken or finds the word changed.
 func (q *rcqb) Close() error {
 	atomic.OrUint32(q.flags, RCQBFlagClosed)
+	q.wakeAll()
+	return nil
+}
+
+// wakeAll clears every slot's waiter flag and wakes its sleepers (after a
+// flag change every waiter must see).
+func (q *rcqb) wakeAll() {
 	for i := range q.slots {
 		s := &q.slots[i]
 		for {
@@ -652,5 +663,4 @@ func (q *rcqb) Close() error {
 			}
 		}
 	}
-	return nil
 }

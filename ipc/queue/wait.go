@@ -36,7 +36,7 @@ func ringCapacity(cfg Config) (uint64, error) {
 
 func checkWait(cfg Config) error {
 	switch cfg.Wait {
-	case Spin, SpinFutex, Futex:
+	case Spin, SpinFutex, Futex, Adaptive:
 	default:
 		return fmt.Errorf("queue: unknown wait strategy %v", cfg.Wait)
 	}
@@ -81,7 +81,7 @@ func (ws *waitState) expired() bool {
 // spin yields the processor once and reports true while the strategy says
 // to keep spinning; false means: sleep now.
 func (ws *waitState) spin() bool {
-	if ws.wait == Spin || (ws.wait == SpinFutex && ws.spins < ws.budget) {
+	if ws.wait == Spin || ((ws.wait == SpinFutex || ws.wait == Adaptive) && ws.spins < ws.budget) {
 		ws.spins++
 		// Yield only every yieldEvery polls: on a goroutine locked to its
 		// thread (bake-off threads, pinned service threads) Gosched parks

@@ -53,6 +53,16 @@ func Attach(id int) (*Segment, error) {
 	return attach(0, id)
 }
 
+// AttachReadOnly attaches segment id for reading only (SHM_RDONLY): for
+// tools that inspect a segment they must not change.
+func AttachReadOnly(id int) (*Segment, error) {
+	mem, err := unix.SysvShmAttach(id, 0, unix.SHM_RDONLY)
+	if err != nil {
+		return nil, fmt.Errorf("shm: attach id %d read-only: %w", id, err)
+	}
+	return &Segment{id: id, mem: mem}, nil
+}
+
 func attach(key, id int) (*Segment, error) {
 	mem, err := unix.SysvShmAttach(id, 0, 0)
 	if err != nil {

@@ -104,7 +104,7 @@ type Pools struct {
 
 // Ceph is the [ceph] table: an external cluster for backend = "ceph".
 type Ceph struct {
-	Conf    string `toml:"conf"`    // ceph.conf path; default $CEPH_CONF
+	Conf    string `toml:"conf"`    // ceph.conf path; default $CEPH_CONF, $POLYTROPON_CEPH_CONF, then polytropon ceph up's cluster
 	Keyring string `toml:"keyring"` // default from the conf
 	User    string `toml:"user"`    // client name without "client.", default "admin"
 	FSName  string `toml:"fs_name"` // CephFS file system name, default the cluster's default
@@ -236,6 +236,11 @@ type Point struct {
 	Pools      int
 	Containers int  // pools.containers at this point
 	Noise      bool // noise workloads run at this point
+	// NoiseOnly, when set (a "noise" sweep value naming a noise
+	// workload), is the only noise workload that runs at this point: the
+	// control beside the real noise (sysbench-cpu's borrowed cores
+	// beside randomio's I/O).
+	NoiseOnly string
 	// Params lists system, pools and every sweep's value, in that order;
 	// it names the point (see Name).
 	Params []Param

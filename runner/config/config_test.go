@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -113,6 +114,35 @@ name = "fakeio"
 	}
 }
 
+// TestCephConfDefault: on the ceph backend the conf comes from the file,
+// else $CEPH_CONF, else $POLYTROPON_CEPH_CONF; none at all is valid (the
+// systems then look for polytropon ceph up's cluster, and the pre-run
+// check says when there is none).
+func TestCephConfDefault(t *testing.T) {
+	const text = "name = \"c\"\nsystems = [\"D\"]\nbackend = \"ceph\"\n[[workload]]\nname = \"fakeio\"\n"
+	for _, tc := range []struct{ file, cephConf, polyConf, want string }{
+		{"", "", "", ""},
+		{"", "", "/p/ceph.conf", "/p/ceph.conf"},
+		{"", "/c/ceph.conf", "/p/ceph.conf", "/c/ceph.conf"},
+		{"/f/ceph.conf", "/c/ceph.conf", "/p/ceph.conf", "/f/ceph.conf"},
+	} {
+		t.Setenv("CEPH_CONF", tc.cephConf)
+		t.Setenv("POLYTROPON_CEPH_CONF", tc.polyConf)
+		src := text
+		if tc.file != "" {
+			src += "[ceph]\nconf = \"" + tc.file + "\"\n"
+		}
+		e := parse(t, src)
+		e.EnsureDefaults()
+		if err := e.Validate(); err != nil {
+			t.Fatalf("%+v: %v", tc, err)
+		}
+		if e.Ceph.Conf != tc.want {
+			t.Errorf("file %q, $CEPH_CONF %q, $POLYTROPON_CEPH_CONF %q: conf %q, want %q", tc.file, tc.cephConf, tc.polyConf, e.Ceph.Conf, tc.want)
+		}
+	}
+}
+
 func parse(t *testing.T, text string) *Experiment {
 	t.Helper()
 	e, err := Parse("x.toml", []byte(text))
@@ -205,7 +235,6 @@ func TestBadFiles(t *testing.T) {
 		{"unknown prefixed option", base + "[options.D]\ncache_colour = 1\n", []string{"x.toml:10:", "options.D.cache_colour", "unknown option"}},
 		{"system option fails validation", base + "[options.D]\nthreads = 0\n", []string{"x.toml:9:", "options.D", "threads must be at least 1"}},
 		{"options of a system without options", strings.Replace(base, `systems = ["D"]`, `systems = ["D", "K-ceph"]`, 1) + "[options.\"K-ceph\"]\nx = 1\n", []string{"x.toml:10:", `options.K-ceph.x: system "K-ceph" takes no options`}},
-		{"ceph without conf", strings.Replace(base, `systems = ["D"]`, "systems = [\"D\"]\nbackend = \"ceph\"", 1), []string{"ceph.conf"}},
 		{"bad backend", strings.Replace(base, `systems = ["D"]`, "systems = [\"D\"]\nbackend = \"nfs\"", 1), []string{"x.toml:3:", "backend"}},
 		{"compare alpha", base + "[compare]\nalpha = 1.5\n", []string{"x.toml:10:", "compare.alpha"}},
 		{"compare test", base + "[compare]\ntest = \"ks\"\n", []string{"compare.test"}},
@@ -346,5 +375,53 @@ func TestUndeclaredCollector(t *testing.T) {
 	e.Run.Collectors = []string{"fakecpu"}
 	if msg := e.MetricProblem("steal_attr_seconds{class=kworker}@p1"); msg == "" {
 		t.Errorf("a metric no listed collector declares accepted")
+	}
+}
+
+// TestNoiseSweepNamesOne: a "noise" sweep value naming a noise workload
+// runs only that one (the CPU-only control beside the I/O noise); a name
+// that is not a noise workload is an error naming the value.
+func TestNoiseSweepNamesOne(t *testing.T) {
+	const exp = `name = "n"
+systems = ["D"]
+[pools]
+count = 2
+[[workload]]
+name = "fakeio"
+pools = "first"
+[[workload]]
+name = "fakenoise"
+role = "noise"
+pools = "last"
+[[workload]]
+name = "randomio"
+role = "noise"
+pools = "last"
+[[sweep]]
+param = "noise"
+values = [false, true, %s]
+`
+	e := parse(t, fmt.Sprintf(exp, `"fakenoise"`))
+	e.EnsureDefaults()
+	if err := e.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	pts := e.Points()
+	if len(pts) != 3 || pts[2].Name() != "system=D/pools=2/noise=fakenoise" || !pts[2].Noise || pts[2].NoiseOnly != "fakenoise" {
+		t.Fatalf("points %+v", pts)
+	}
+	for i, want := range [][]Placement{
+		{{0, 0, 0}},
+		{{0, 0, 0}, {1, 1, 0}, {2, 1, 1}},
+		{{0, 0, 0}, {1, 1, 0}},
+	} {
+		if got := e.Layout(pts[i]); !reflect.DeepEqual(got, want) {
+			t.Errorf("layout at %s: %v, want %v", pts[i].Name(), got, want)
+		}
+	}
+	bad := parse(t, fmt.Sprintf(exp, `"fakeio"`))
+	bad.EnsureDefaults()
+	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), `"fakeio": noise must be true, false or the name of a noise workload`) {
+		t.Errorf("noise = \"fakeio\" (a main workload): %v", err)
 	}
 }

@@ -23,7 +23,12 @@ var workloadBases = []string{results.MetricThroughput, results.MetricOpsPerSec, 
 
 // MetricProblem says why name is not a metric of this experiment ("" when
 // it is), with the nearest names it has.
-func (e *Experiment) MetricProblem(name string) string {
+func (e *Experiment) MetricProblem(name string) string { return e.metricProblem(name, false) }
+
+// metricProblem is MetricProblem; with allSeries a collector metric may
+// leave out the labels that tell its series apart (a breakdown plot
+// draws them all).
+func (e *Experiment) metricProblem(name string, allSeries bool) string {
 	ref, err := results.ParseMetricRef(name)
 	if err != nil {
 		return err.Error()
@@ -48,7 +53,7 @@ func (e *Experiment) MetricProblem(name string) string {
 	if ref.Prefix == "" {
 		for _, d := range decls {
 			if d.Name == ref.Base || (strings.Contains(d.Name, "<part>") && strings.HasPrefix(ref.Base, "collector_overhead_") && strings.HasSuffix(ref.Base, "_seconds")) {
-				return e.collectorMetricProblem(name, ref, d)
+				return e.collectorMetricProblem(name, ref, d, allSeries)
 			}
 		}
 	}
@@ -99,7 +104,7 @@ func (e *Experiment) workloadMetricProblem(name string, ref results.MetricRef) s
 	return fmt.Sprintf("metric %q: unknown suffix @%s (want @p<pool> or @c<container>)", name, ref.Pool)
 }
 
-func (e *Experiment) collectorMetricProblem(name string, ref results.MetricRef, d results.MetricDecl) string {
+func (e *Experiment) collectorMetricProblem(name string, ref results.MetricRef, d results.MetricDecl, allSeries bool) string {
 	if ref.Qualifier != "" {
 		return fmt.Sprintf("metric %q: collector metrics have no :qualifier", name)
 	}
@@ -109,7 +114,7 @@ func (e *Experiment) collectorMetricProblem(name string, ref results.MetricRef, 
 		}
 	}
 	for _, k := range d.Labels {
-		if _, ok := ref.Labels[k]; !ok {
+		if _, ok := ref.Labels[k]; !ok && !allSeries {
 			return fmt.Sprintf("metric %q: %s has one series per %s: name it, e.g. %s{%s=...}", name, d.Name, strings.Join(d.Labels, ", "), d.Name, d.Labels[0])
 		}
 	}

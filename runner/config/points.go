@@ -45,8 +45,11 @@ func (e *Experiment) expand(out []Point, p Point, sweep int) []Point {
 				q.Containers = int(n)
 			}
 		case "noise":
-			if b, ok := v.(bool); ok {
-				q.Noise = b
+			switch x := v.(type) {
+			case bool:
+				q.Noise = x
+			case string:
+				q.Noise, q.NoiseOnly = true, x
 			}
 		}
 		out = e.expand(out, q, sweep+1)
@@ -57,7 +60,7 @@ func (e *Experiment) expand(out []Point, p Point, sweep int) []Point {
 // Instances is how many containers workload w gets in each of its pools at
 // point p (0 when it does not run there).
 func (e *Experiment) Instances(w *Workload, p Point) int {
-	if w.Role == "noise" && !p.Noise {
+	if w.Role == "noise" && (!p.Noise || p.NoiseOnly != "" && p.NoiseOnly != w.Name) {
 		return 0
 	}
 	if w.Instances > 0 {

@@ -93,8 +93,10 @@ func (e *Experiment) EnsureDefaults() {
 		p.Containers = 1
 	}
 	if e.Backend == "ceph" {
-		if e.Ceph.Conf == "" {
-			e.Ceph.Conf = os.Getenv("CEPH_CONF")
+		for _, env := range []string{"CEPH_CONF", "POLYTROPON_CEPH_CONF"} {
+			if e.Ceph.Conf == "" {
+				e.Ceph.Conf = os.Getenv(env)
+			}
 		}
 		if e.Ceph.User == "" {
 			e.Ceph.User = "admin"
@@ -220,9 +222,9 @@ func (e *Experiment) Validate() error {
 	if e.Backend != "local" && e.Backend != "ceph" {
 		p.add("backend", "%q: want \"local\" or \"ceph\"", e.Backend)
 	}
-	if e.Backend == "ceph" && e.Ceph.Conf == "" {
-		p.add("ceph.conf", "backend \"ceph\" needs a ceph.conf path (or $CEPH_CONF)")
-	}
+	// No ceph.conf at all is left to the systems, which then use the
+	// cluster of `polytropon ceph up` when there is one; the pre-run check
+	// (polytropon doctor) says when there is none.
 	for _, s := range sortedKeys(e.Options) {
 		if !slices.Contains(e.Systems, s) {
 			p.add("options."+s, "options for system %q, which is not in systems %v", s, e.Systems)
@@ -365,8 +367,11 @@ func (e *Experiment) validateSweeps(p *problems) {
 			}
 		case "noise":
 			for j, v := range s.Values {
-				if _, ok := v.(bool); !ok {
-					p.add(fmt.Sprintf("%s.values[%d]", key, j), "%v: noise must be true or false", v)
+				str, isName := v.(string)
+				if w := e.workload(str); isName && (w == nil || w.Role != "noise") {
+					p.add(fmt.Sprintf("%s.values[%d]", key, j), "%q: noise must be true, false or the name of a noise workload (the only one to run)", str)
+				} else if _, ok := v.(bool); !ok && !isName {
+					p.add(fmt.Sprintf("%s.values[%d]", key, j), "%v: noise must be true, false or the name of a noise workload", v)
 				}
 			}
 		case "tenants.policy":
@@ -507,7 +512,7 @@ func (e *Experiment) validatePlots(p *problems) {
 	for i, pl := range e.Plots {
 		key := fmt.Sprintf("plot[%d]", i)
 		switch pl.Kind {
-		case "line", "bar":
+		case "line", "bar", "breakdown":
 			if !slices.Contains(axes, pl.X) {
 				p.add(key+".x", "%q: want one of %v", pl.X, axes)
 			}
@@ -519,9 +524,9 @@ func (e *Experiment) validatePlots(p *problems) {
 			}
 		case "proportionality":
 		default:
-			p.add(key+".kind", "%q: want \"line\", \"bar\" or \"proportionality\"", pl.Kind)
+			p.add(key+".kind", "%q: want \"line\", \"bar\", \"breakdown\" or \"proportionality\"", pl.Kind)
 		}
-		if msg := e.MetricProblem(pl.Y); msg != "" {
+		if msg := e.metricProblem(pl.Y, pl.Kind == "breakdown"); msg != "" { // a breakdown draws every series
 			p.add(key+".y", "%s", msg)
 		}
 		if !nameRE.MatchString(pl.File) {

@@ -28,11 +28,18 @@ import (
 //
 //	go test -run '^$' -bench ServiceGoals -benchtime 30x ./fs/client
 //
-// The service uses the papers' placement and wait strategy: one queue,
-// its thread pinned to the first CPU, spin-then-futex (so it sleeps while
-// the ping-pong slice runs); the caller is pinned to the last CPU, and the
-// ping-pong's two sides to the first and the second.
+// The service uses the papers' placement: one queue, its thread pinned to
+// the first CPU; the caller is pinned to the last CPU, and the ping-pong's
+// two sides to the first and the second. Each wait strategy is a
+// sub-benchmark: spin-futex (the papers' choice) and adaptive (D's
+// default); both sleep while the ping-pong slice runs.
 func BenchmarkServiceGoals(b *testing.B) {
+	for _, wait := range []string{"spin-futex", "adaptive"} {
+		b.Run("wait="+wait, func(b *testing.B) { serviceGoals(b, wait) })
+	}
+}
+
+func serviceGoals(b *testing.B, wait string) {
 	dir := b.TempDir()
 	small := make([]byte, 4096)
 	for i := range small {
@@ -48,9 +55,9 @@ stack = [{type = "local", dir = %[1]q}]
 
 [[instance]]
 path = "/goal-cache"
-stack = [{type = "cache", options = {capacity = "64M"}}, {type = "local", dir = %[1]q}]
+stack = [{type = "cache", cache = {capacity = "64MiB"}}, {type = "local", dir = %[1]q}]
 `, dir)
-	sp := startService(b, svcOpts{config: cfg, args: []string{"-wait", "spin-futex", "-queues", "1", "-pin"}})
+	sp := startService(b, svcOpts{config: cfg, args: []string{"-wait", wait, "-queues", "1", "-pin"}})
 	c := sp.dial(b, client.Options{})
 	open := func(root string) fs.File {
 		view, err := c.FS(root)

@@ -27,9 +27,17 @@ import (
 //     blocked on, so it is the pool's view when pools own their cores);
 //   - iowait_delay_seconds: the block-I/O delay of the pool's threads,
 //     field 42 (delayacct_blkio_ticks) of /proc/<pid>/task/<tid>/stat,
-//     sampled every second. It needs delay accounting: when
-//     kernel.task_delayacct is 0 the collector switches it on for the
-//     window and restores it on Stop.
+//     sampled every second, summed over threads (thread-seconds: 50
+//     threads blocked for 10 s are 500 s). It needs delay accounting,
+//     which the kernel keeps only for tasks forked while
+//     kernel.task_delayacct is 1 (the others read 0), so the runner holds
+//     it on for the whole run (HoldDelayAccounting) and the collector
+//     switches it on for its window when nobody did. A task blocked when
+//     the switch turns on adds, when it wakes, the time since its last
+//     block started under the switch (since boot for a task that never
+//     blocked under it): the 3360 s once reported for a 15 s window. So
+//     a thread's increment between two samples larger than the wall time
+//     between them is dropped.
 //
 // Host-wide: host_iowait_seconds and per-core cpu_core_busy_seconds /
 // cpu_core_iowait_seconds from /proc/stat.
@@ -143,7 +151,7 @@ func (c *cpuCollector) Start(ctx context.Context, t Target) (err error) {
 			c.pools0 = append(c.pools0, readPoolCPU(p))
 		}
 		c.delayacct = enableSwitch(delayacctPath())
-		c.sampler = newTaskSampler(t.Pools, time.Second, readBlkioDelay)
+		c.sampler = newBoundedTaskSampler(t.Pools, time.Second, readBlkioDelay, maxBlkioStep)
 	})
 	if err != nil {
 		return err
@@ -154,6 +162,24 @@ func (c *cpuCollector) Start(ctx context.Context, t Target) (err error) {
 }
 
 func delayacctPath() string { return procPath("sys", "kernel", "task_delayacct") }
+
+// HoldDelayAccounting switches kernel.task_delayacct on until release is
+// called (restoring what it found, when the last holder releases), so that
+// every task forked meanwhile (the pools' services and workloads) has its
+// block-I/O delay accounted.
+func HoldDelayAccounting() (release func()) {
+	if !enableSwitch(delayacctPath()) {
+		return func() {}
+	}
+	return func() { releaseSwitch(delayacctPath()) }
+}
+
+// maxBlkioStep bounds one thread's block-I/O delay increment (in ticks)
+// over elapsed wall time: the time itself, 10% and two ticks of slack for
+// the sampling.
+func maxBlkioStep(_ int, elapsed time.Duration) uint64 {
+	return uint64(elapsed.Seconds()*userHZ*1.1) + 2
+}
 
 func readBlkioDelay(pid, tid int) ([]uint64, bool) {
 	f, err := statFields(taskPath(pid, tid, "stat"))

@@ -220,8 +220,17 @@ func TestStealNoData(t *testing.T) {
 	}
 }
 
+// stepClock makes each sample of the task samplers one second after the
+// previous one.
+func stepClock(t *testing.T) {
+	now := time.Unix(1000, 0)
+	sampleClock = func() time.Time { now = now.Add(time.Second); return now }
+	t.Cleanup(func() { sampleClock = time.Now })
+}
+
 func TestCPUFixture(t *testing.T) {
 	f := newFixture(t)
+	stepClock(t)
 	f.write("proc/sys/kernel/task_delayacct", "0")
 	f.procStat([8]int{100, 0, 50, 1000, 10, 0, 0, 0}, [8]int{0, 0, 0, 1000, 0, 0, 0, 0})
 	pool := "cgroup/cpuacct/polytropon/p0"
@@ -272,6 +281,36 @@ func TestCPUFixture(t *testing.T) {
 		if got := one(t, ms, tt.pool, tt.name, tt.labels...); math.Abs(got-tt.want) > 1e-9 {
 			t.Errorf("%s %s %v = %v, want %v", tt.pool, tt.name, tt.labels, got, tt.want)
 		}
+	}
+}
+
+// TestIowaitDelayDropsSwitchOnArtifact: a thread blocked when delay
+// accounting was switched on reports, when it wakes, the time since its
+// last accounted block began (3360 s once, in a 15 s window); the
+// increment exceeds the wall time between samples and is dropped, while
+// the other threads' increments count.
+func TestIowaitDelayDropsSwitchOnArtifact(t *testing.T) {
+	f := newFixture(t)
+	stepClock(t)
+	f.write("proc/sys/kernel/task_delayacct", "1")
+	f.procStat([8]int{100, 0, 50, 1000, 10, 0, 0, 0}, [8]int{0, 0, 0, 1000, 0, 0, 0, 0})
+	f.write("cgroup/pids/polytropon/p0/cgroup.procs", "100\n")
+	f.taskStat(100, 100, 0)
+	f.taskStat(100, 101, 0)
+	tgt := Target{Pools: []PoolTarget{{Name: "p0", Cores: []int{0},
+		CgroupV1: map[string]string{"pids": f.path("cgroup/pids/polytropon/p0")}}}}
+	c, _ := New("cpu")
+	if err := c.Start(context.Background(), tgt); err != nil {
+		t.Fatal(err)
+	}
+	f.taskStat(100, 100, 336000) // woke up: "blocked" since long before
+	f.taskStat(100, 101, 80)     // blocked 0.8 s of the 1 s
+	ms, err := c.Stop(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := one(t, ms, "p0", "iowait_delay_seconds"); math.Abs(got-0.8) > 1e-9 {
+		t.Errorf("iowait_delay_seconds = %v, want 0.8 (the artifact dropped)", got)
 	}
 }
 

@@ -13,6 +13,8 @@ import (
 	"polytropon/results"
 
 	"golang.org/x/sys/unix"
+
+	"polytropon/internal/hostcheck"
 )
 
 // lockwait: kernel lock waits per pool, from the lock:contention_begin /
@@ -51,6 +53,10 @@ func init() {
 		results.MetricDecl{Name: "lock_waits", Unit: "count", Scope: results.ScopePoolHost, Agg: results.AggSum, Tags: []string{"backend"}},
 		results.MetricDecl{Name: "lock_wait_type_seconds", Unit: "s", Agg: results.AggSum, Labels: []string{"type"}, Tags: []string{"backend"}},
 		results.MetricDecl{Name: "lock_wait_top_seconds", Unit: "s", Agg: results.AggSum, Labels: []string{"type", "symbol"}, Tags: []string{"backend"}},
+		// Derived by the runner from the pools' operations (LockWaitPerOp):
+		// averages, so the pools join by their mean.
+		results.MetricDecl{Name: "lock_wait_per_op_us", Unit: "us", Agg: results.AggMean},
+		results.MetricDecl{Name: "lock_waits_per_op", Unit: "count", Agg: results.AggMean},
 	)
 }
 
@@ -213,4 +219,26 @@ func stopOnCancel(ctx context.Context, done <-chan struct{}, stop func()) {
 		case <-done:
 		}
 	}()
+}
+
+// Requirements: the lock:contention_* tracepoints in tracefs (mounted by
+// Start when missing) and bpftrace, without which the collector falls
+// back to a raw ftrace instance.
+func (c *lockwaitCollector) Requirements() []hostcheck.Item {
+	const who = "collector lockwait"
+	var items []hostcheck.Item
+	event := filepath.Join(TracingRoot, "events", "lock", "contention_begin")
+	switch _, err := os.Stat(event); {
+	case err == nil:
+		items = append(items, hostcheck.Found("tracefs", TracingRoot+" with lock:contention_* tracepoints", who))
+	case hostcheck.KernelFilesystem("tracefs"):
+		items = append(items, hostcheck.Found("tracefs", "not mounted at "+TracingRoot+"; the collector mounts it (mount -t tracefs nodev "+TracingRoot+")", who))
+	default:
+		items = append(items, hostcheck.Missing("tracefs", "the kernel has no tracefs", "a kernel with CONFIG_FTRACE and lock:contention_* tracepoints (Linux >= 5.19)", who))
+	}
+	b := hostcheck.Bpftrace.Item(who)
+	if !b.OK {
+		b.Detail += "; falls back to a raw ftrace instance (pairs events in user space)"
+	}
+	return append(items, b)
 }

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"polytropon/internal/hostcheck"
 	"polytropon/results"
 )
 
@@ -151,4 +152,12 @@ func (c *psiCollector) Stop(ctx context.Context) (ms []Metric, err error) {
 		}
 	})
 	return append(ms, c.o.metrics()...), nil
+}
+
+// Requirements: pressure stall information in the kernel.
+func (c *psiCollector) Requirements() []hostcheck.Item {
+	if _, err := os.Stat(filepath.Join(ProcRoot, "pressure", "cpu")); err != nil {
+		return []hostcheck.Item{hostcheck.Missing("PSI", "no "+filepath.Join(ProcRoot, "pressure"), "a kernel with CONFIG_PSI, booted without psi=0 (add psi=1 to the kernel command line)", "collector psi")}
+	}
+	return []hostcheck.Item{hostcheck.Found("PSI", filepath.Join(ProcRoot, "pressure"), "collector psi")}
 }

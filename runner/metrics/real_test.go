@@ -106,7 +106,8 @@ func startIn(t *testing.T, p *pool.Pool, env []string, args ...string) *pool.Pro
 	return proc
 }
 
-func collect(t *testing.T, name string, tgt metrics.Target, window time.Duration, during func()) []metrics.Metric {
+// startCollector starts the named collector on tgt; ErrNoData skips.
+func startCollector(t *testing.T, name string, tgt metrics.Target) metrics.Collector {
 	t.Helper()
 	c, err := metrics.New(name)
 	if err != nil {
@@ -118,6 +119,12 @@ func collect(t *testing.T, name string, tgt metrics.Target, window time.Duration
 		}
 		t.Fatal(err)
 	}
+	return c
+}
+
+func collect(t *testing.T, name string, tgt metrics.Target, window time.Duration, during func()) []metrics.Metric {
+	t.Helper()
+	c := startCollector(t, name, tgt)
 	if during != nil {
 		during()
 	}

@@ -10,31 +10,55 @@ import (
 // processes (context switches, block-I/O delay) through a window. Threads
 // that exit between two samples lose at most one interval of counts; that
 // is why it samples periodically instead of only at Start and Stop.
+//
+// It adds up each thread's increments from one sample to the next (a
+// thread first seen after Start counts from 0, its birth). When
+// maxStep is set, an increment of counter k larger than maxStep(k, time
+// since the previous sample) cannot be real and is dropped (counted in
+// dropped): a delay counter cannot grow by more than the wall time that
+// passed.
 type taskSampler struct {
 	read     func(pid, tid int) ([]uint64, bool) // cumulative counters of one thread
 	pools    []PoolTarget
 	interval time.Duration
+	maxStep  func(k int, elapsed time.Duration) uint64 // nil: no bound
 
-	mu    sync.Mutex         // guards first, last
-	first []map[int][]uint64 // per pool: tid -> values at Start (missing: born later, 0)
-	last  []map[int][]uint64 // per pool: tid -> latest values
+	mu      sync.Mutex         // guards prev, acc, at, dropped
+	prev    []map[int][]uint64 // per pool: tid -> values at the latest sample
+	acc     []map[int][]uint64 // per pool: tid -> sum of increments since Start
+	at      time.Time          // time of the latest sample
+	dropped int                // increments dropped by maxStep
 
 	stop chan struct{}
 	done chan struct{}
 }
 
 func newTaskSampler(pools []PoolTarget, interval time.Duration, read func(pid, tid int) ([]uint64, bool)) *taskSampler {
-	s := &taskSampler{read: read, pools: pools, interval: interval, stop: make(chan struct{}), done: make(chan struct{})}
-	s.first = make([]map[int][]uint64, len(pools))
-	s.last = make([]map[int][]uint64, len(pools))
+	return newBoundedTaskSampler(pools, interval, read, nil)
+}
+
+func newBoundedTaskSampler(pools []PoolTarget, interval time.Duration, read func(pid, tid int) ([]uint64, bool),
+	maxStep func(k int, elapsed time.Duration) uint64) *taskSampler {
+	s := &taskSampler{read: read, pools: pools, interval: interval, maxStep: maxStep,
+		stop: make(chan struct{}), done: make(chan struct{})}
+	s.prev = make([]map[int][]uint64, len(pools))
+	s.acc = make([]map[int][]uint64, len(pools))
 	for i := range pools {
-		s.first[i], s.last[i] = map[int][]uint64{}, map[int][]uint64{}
+		s.prev[i], s.acc[i] = map[int][]uint64{}, map[int][]uint64{}
 	}
 	s.sample(true)
 	return s
 }
 
+// sampleClock is the time of a sample (tests step it).
+var sampleClock = time.Now
+
 func (s *taskSampler) sample(initial bool) {
+	now := sampleClock()
+	s.mu.Lock()
+	elapsed := now.Sub(s.at)
+	s.at = now
+	s.mu.Unlock()
 	for i, p := range s.pools {
 		for _, pid := range poolPids(p) {
 			for _, tid := range threads(pid) {
@@ -43,14 +67,35 @@ func (s *taskSampler) sample(initial bool) {
 					continue
 				}
 				s.mu.Lock()
-				if initial {
-					s.first[i][tid] = v
+				if !initial {
+					s.add(i, tid, v, elapsed)
 				}
-				s.last[i][tid] = v
+				s.prev[i][tid] = v
 				s.mu.Unlock()
 			}
 		}
 	}
+}
+
+// add accumulates thread tid's increments from its previous values to v.
+func (s *taskSampler) add(pool, tid int, v []uint64, elapsed time.Duration) {
+	prev, acc := s.prev[pool][tid], s.acc[pool][tid]
+	if len(acc) < len(v) {
+		acc = append(acc, make([]uint64, len(v)-len(acc))...)
+	}
+	for k := range v {
+		var p uint64
+		if k < len(prev) && prev[k] <= v[k] {
+			p = prev[k] // else a new thread with a reused id: from 0
+		}
+		inc := v[k] - p
+		if s.maxStep != nil && inc > s.maxStep(k, elapsed) {
+			s.dropped++
+			continue
+		}
+		acc[k] += inc
+	}
+	s.acc[pool][tid] = acc
 }
 
 // run samples until finish; start it with overhead.goroutine.
@@ -69,7 +114,7 @@ func (s *taskSampler) run() {
 }
 
 // finish takes the last sample and returns, per pool, the sum over threads
-// of (last - first) for each counter.
+// of their increments for each counter.
 func (s *taskSampler) finish(n int) [][]uint64 {
 	close(s.stop)
 	<-s.done
@@ -79,16 +124,9 @@ func (s *taskSampler) finish(n int) [][]uint64 {
 	out := make([][]uint64, len(s.pools))
 	for i := range s.pools {
 		out[i] = make([]uint64, n)
-		for tid, last := range s.last[i] {
-			first := s.first[i][tid]
-			for k := 0; k < n && k < len(last); k++ {
-				var f uint64
-				if k < len(first) {
-					f = first[k]
-				}
-				if last[k] > f {
-					out[i][k] += last[k] - f
-				}
+		for _, acc := range s.acc[i] {
+			for k := 0; k < n && k < len(acc); k++ {
+				out[i][k] += acc[k]
 			}
 		}
 	}

@@ -57,7 +57,7 @@ func create(ctx context.Context, s Spec) (_ *Pool, err error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Pool{spec: s, cg: cg}
+	p := &Pool{spec: s, cg: cg, created: sinceBoot()}
 	defer func() {
 		if err != nil {
 			p.destroy(context.WithoutCancel(ctx))

@@ -93,6 +93,9 @@ type Pool struct {
 	spec   Spec
 	cg     cgroupSet
 	engine *engineConn // its process is gone after Destroy
+	// created is when (CLOCK_MONOTONIC) the pool was made: the kernel log's
+	// OOM records from then on are its own (OOMKills).
+	created time.Duration
 
 	mu         sync.Mutex // guards destroyed, destroyErr
 	destroyed  bool

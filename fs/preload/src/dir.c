@@ -41,7 +41,7 @@ static DIR *make_dir(int fd)
 
 POLY_EXPORT DIR *opendir(const char *path)
 {
-	if (!poly_active)
+	if (poly_inert())
 		return REAL(opendir)(path);
 	struct rpath rp;
 	int r = poly_resolve(AT_FDCWD, path, &rp);
@@ -285,7 +285,7 @@ fail:
 static int path_is_ours(const char *path)
 {
 	struct rpath rp;
-	return poly_active && path && poly_resolve(AT_FDCWD, path, &rp) == 0 && rp.ours;
+	return (poly_active && path && poly_resolve(AT_FDCWD, path, &rp) == 0 && rp.ours) || poly_refused(path);
 }
 
 POLY_EXPORT int scandir64(const char *path, struct dirent64 ***list, int (*filter)(const struct dirent64 *),
@@ -320,7 +320,7 @@ POLY_EXPORT ssize_t getdents64(int fd, void *buf, size_t n)
 
 POLY_EXPORT int chdir(const char *path)
 {
-	if (!poly_active)
+	if (poly_inert())
 		return REAL(chdir)(path);
 	struct rpath rp;
 	int r = poly_resolve(AT_FDCWD, path, &rp);

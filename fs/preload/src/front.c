@@ -352,14 +352,125 @@ static uint32_t queue_of_cpu(void)
 	return q < poly_hdr->num_queues ? q : 0;
 }
 
-/* await is front.Conn.await: spin for spin_ns (spin-futex), then sleep on
- * the done futex 100ms at a time, checking liveness. 0 or -EIO. */
+/* The adaptive wait (queue.Adaptive; ipc/queue/adaptive.go is the
+ * reference and fs/front/adaptive.go the Go client's twin): poll for a
+ * budget of POLY_ADAPTIVE_FACTOR x the running mean (weight 1/8) of this
+ * call's waits, at least POLY_ADAPTIVE_MIN_NS and at most spin_ns (a call
+ * expected to outlast spin_ns polls spin_ns, about the cost of a sleep,
+ * then sleeps); burn the
+ * CPU while fewer than (CPUs - 1) threads of this process burn and no
+ * preemption (a gap of POLY_ADAPTIVE_PREEMPT_GAP_NS between two polls) was
+ * seen in the last POLY_ADAPTIVE_HOLD_NS; yield it (sched_yield) between
+ * polls when no burner slot is free and no preemption was seen; sleep when
+ * one was, and past the budget. Slept waits count as at most
+ * 2 x spin_ns. */
+static int64_t ad_mean[POLY_ADAPTIVE_CLASSES];
+static int32_t ad_burners;
+static int64_t ad_contended_until;
+static int ad_cpus;
+
+static int64_t ad_budget(int64_t expected)
+{
+	int64_t lo = POLY_ADAPTIVE_MIN_NS < spin_ns ? POLY_ADAPTIVE_MIN_NS : spin_ns;
+	if (expected <= 0 || expected >= spin_ns)
+		return spin_ns;
+	int64_t b = POLY_ADAPTIVE_FACTOR * expected;
+	return b < lo ? lo : b > spin_ns ? spin_ns : b;
+}
+
+static int ad_try_burn(void)
+{
+	int32_t n = __atomic_load_n(&ad_burners, __ATOMIC_RELAXED);
+	while (n < ad_cpus - 1)
+		if (__atomic_compare_exchange_n(&ad_burners, &n, n + 1, 0, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
+			return 1;
+	return 0;
+}
+
+static void ad_end(uint32_t cls, uint64_t start, uint64_t now, int slept, int *burning)
+{
+	if (*burning) {
+		__atomic_fetch_sub(&ad_burners, 1, __ATOMIC_SEQ_CST);
+		*burning = 0;
+	}
+	int64_t d = (int64_t)(now - start);
+	if (slept && d > 2 * spin_ns)
+		d = 2 * spin_ns;
+	int64_t old = __atomic_load_n(&ad_mean[cls], __ATOMIC_RELAXED);
+	int64_t m = old == 0 ? d : old + (d - old) / 8;
+	__atomic_store_n(&ad_mean[cls], m > 0 ? m : 1, __ATOMIC_RELAXED);
+}
+
+/* 0 when d completed while polling, 1 when the budget ran out (sleep), -EIO
+ * when the service died. */
+static int await_adaptive(struct poly_desc *d, uint32_t call)
+{
+	if (ad_cpus == 0) {
+		cpu_set_t set;
+		int n = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 1;
+		__atomic_store_n(&ad_cpus, n > 0 ? n : 1, __ATOMIC_RELAXED);
+	}
+	uint32_t cls = call % POLY_ADAPTIVE_CLASSES;
+	uint64_t start = poly_now(), now = start, last = start, check = start;
+	int64_t budget = ad_budget(__atomic_load_n(&ad_mean[cls], __ATOMIC_RELAXED));
+	int burning = 0;
+	for (;;) {
+		if ((int64_t)(now - last) > POLY_ADAPTIVE_PREEMPT_GAP_NS)
+			__atomic_store_n(&ad_contended_until, (int64_t)now + POLY_ADAPTIVE_HOLD_NS, __ATOMIC_RELAXED);
+		last = now;
+		int64_t elapsed = (int64_t)(now - start);
+		if (elapsed >= budget)
+			break;
+		int contended = (int64_t)now < __atomic_load_n(&ad_contended_until, __ATOMIC_RELAXED);
+		if (!contended && !burning)
+			burning = ad_try_burn();
+		if (burning && contended) {
+			__atomic_fetch_sub(&ad_burners, 1, __ATOMIC_SEQ_CST);
+			burning = 0;
+		}
+		if (!burning && contended)
+			break; /* a yield among many runnable threads costs a time slice */
+		if (now - check > 100000000ull) {
+			check = now;
+			if (!poly_alive()) {
+				ad_end(cls, start, now, 0, &burning);
+				return -EIO;
+			}
+		}
+		if (burning) {
+			for (int i = 0; i < 64; i++) {
+				if (__atomic_load_n(&d->done, __ATOMIC_SEQ_CST) != 0) {
+					ad_end(cls, start, poly_now(), 0, &burning);
+					return 0;
+				}
+				__builtin_ia32_pause();
+			}
+		} else {
+			sched_yield();
+			if (__atomic_load_n(&d->done, __ATOMIC_SEQ_CST) != 0) {
+				ad_end(cls, start, poly_now(), 0, &burning);
+				return 0;
+			}
+		}
+		now = poly_now();
+	}
+	ad_end(cls, start, now, 1, &burning);
+	return 1;
+}
+
+/* await is front.Conn.await: spin for spin_ns (spin-futex), or as the
+ * adaptive wait says, then sleep on the done futex 100ms at a time,
+ * checking liveness. 0 or -EIO. */
 static int await_done(struct poly_desc *d)
 {
 	uint32_t wait = poly_hdr->queue_wait;
 	if (__atomic_load_n(&d->done, __ATOMIC_SEQ_CST) != 0)
 		return 0;
-	if (wait != POLY_WAIT_FUTEX) {
+	if (wait == POLY_WAIT_ADAPTIVE) {
+		int r = await_adaptive(d, d->call);
+		if (r <= 0)
+			return r;
+	} else if (wait != POLY_WAIT_FUTEX) {
 		uint64_t start = poly_now(), last = start;
 		for (uint64_t i = 1;; i++) {
 			if (__atomic_load_n(&d->done, __ATOMIC_SEQ_CST) != 0)
@@ -395,6 +506,19 @@ static int await_done(struct poly_desc *d)
 	}
 }
 
+/* await_rebuild waits up to 1s for the generation of a queue to differ
+ * from gen (fs/front's awaitRebuild): 1 rebuilt, 0 not. */
+static int await_rebuild(struct poly_queue_stats *st, uint32_t gen)
+{
+	uint64_t deadline = poly_now() + 1000000000ull;
+	while (__atomic_load_n(&st->gen, __ATOMIC_SEQ_CST) == gen) {
+		if (poly_now() > deadline || !poly_alive())
+			return 0;
+		usleep(1000);
+	}
+	return 1;
+}
+
 int64_t pc_do(struct pcall *c)
 {
 	if (poly_dead)
@@ -413,14 +537,29 @@ int64_t pc_do(struct pcall *c)
 	struct poly_queue_stats *st = (struct poly_queue_stats *)qbase;
 	__atomic_store_n(&d->done, 0, __ATOMIC_SEQ_CST);
 	__atomic_store_n(&d->waiter, 0, __ATOMIC_SEQ_CST);
+	d->queue = q;
 	__atomic_store_n(&d->state, POLY_STATE_SUBMITTED, __ATOMIC_SEQ_CST);
 	for (;;) {
+		uint32_t gen = __atomic_load_n(&st->gen, __ATOMIC_SEQ_CST);
 		int r = rcqb_enqueue(qbase + sizeof *st, poly_hdr->queue_stride - sizeof *st, c->idx,
 				     poly_hdr->queue_wait, 0, 200000000);
 		if (r == RCQB_OK)
 			break;
 		if (r == RCQB_ERR_TIMEOUT && poly_alive())
 			continue;
+		if (poly_alive()) {
+			/* A corrupted (or tenant-closed) queue: the service
+			 * quarantines it and formats it anew under the next
+			 * generation (fs/back); wait for that, up to 1s, then
+			 * fail this call only. */
+			if (await_rebuild(st, gen))
+				continue;
+			uint32_t sub = POLY_STATE_SUBMITTED;
+			__atomic_compare_exchange_n(&d->state, &sub, POLY_STATE_IDLE, 0, __ATOMIC_SEQ_CST,
+						    __ATOMIC_SEQ_CST);
+			errno = saved;
+			return -EIO;
+		}
 		mark_dead();
 		abandon_buffer(c->idx);
 		c->idx = UINT32_MAX;

@@ -27,7 +27,7 @@ int poly_open_path(struct rpath *rp, int flags, mode_t mode, int min)
 
 static int do_openat(int dirfd, const char *path, int flags, mode_t mode)
 {
-	if (!poly_active)
+	if (poly_inert())
 		return REAL(openat)(dirfd, path, flags, mode);
 	struct rpath rp;
 	int r = poly_resolve(dirfd, path, &rp);

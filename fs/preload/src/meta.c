@@ -21,7 +21,7 @@
 	struct rpath rp;                                 \
 	rp.kdirfd = (dirfd);                             \
 	rp.kpath = (path);                               \
-	if (!poly_active)                                \
+	if (poly_inert())                                \
 		return KERNEL;                           \
 	do {                                             \
 		int r_ = poly_resolve(dirfd, path, &rp); \
@@ -226,6 +226,7 @@ POLY_EXPORT int rmdir(const char *path) { return do_unlinkat(AT_FDCWD, path, AT_
 static int two_names(uint32_t call, int d1, const char *p1, int d2, const char *p2, uint64_t arg, int *kernel,
 		     struct rpath *a, struct rpath *b)
 {
+	*kernel = 0;
 	int r = poly_resolve(d1, p1, a);
 	if (r < 0)
 		return r;
@@ -245,7 +246,7 @@ static int two_names(uint32_t call, int d1, const char *p1, int d2, const char *
 
 POLY_EXPORT int renameat2(int d1, const char *p1, int d2, const char *p2, unsigned int flags)
 {
-	if (!poly_active)
+	if (poly_inert())
 		return REAL(renameat2)(d1, p1, d2, p2, flags);
 	struct rpath *a = malloc(2 * sizeof *a);
 	if (!a)
@@ -268,7 +269,7 @@ POLY_EXPORT int rename(const char *p1, const char *p2) { return renameat2(AT_FDC
 
 POLY_EXPORT int linkat(int d1, const char *p1, int d2, const char *p2, int flags)
 {
-	if (!poly_active)
+	if (poly_inert())
 		return REAL(linkat)(d1, p1, d2, p2, flags);
 	struct rpath *a = malloc(2 * sizeof *a);
 	if (!a)
@@ -522,7 +523,7 @@ static void statfs_to_vfs(const struct statfs *sf, int ro, struct statvfs *sv)
 static int our_path(const char *path)
 {
 	struct rpath rp;
-	return poly_active && poly_resolve(AT_FDCWD, path, &rp) == 0 && rp.ours;
+	return (poly_active && poly_resolve(AT_FDCWD, path, &rp) == 0 && rp.ours) || poly_refused(path);
 }
 
 POLY_EXPORT int statfs(const char *path, struct statfs *sf)

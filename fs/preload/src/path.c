@@ -239,7 +239,7 @@ int poly_resolve(int dirfd, const char *path, struct rpath *rp)
 	if (!path)
 		return -EFAULT;
 	if (!poly_active)
-		return 0;
+		return poly_fence_check(dirfd, path);
 	if (path[0] == 0) /* AT_EMPTY_PATH calls on library fds are handled by the callers */
 		return lfd_get(dirfd) ? -ENOENT : 0;
 	int r;
@@ -282,3 +282,119 @@ int poly_resolve(int dirfd, const char *path, struct rpath *rp)
 	rp->kdirfd = AT_FDCWD;
 	return 0;
 }
+
+/* ---- no silent fallback ----
+ *
+ * A library whose environment names a pool
+ * ($POLYTROPON_SHM_KEY or $POLYTROPON_POOL) but that cannot attach the
+ * pool's segment (no service, a bad layout) does not stay inert for the
+ * paths the pool's service owns: a write there would land in the bare
+ * host directory beneath the mount point instead of the tenant's
+ * storage. The paths listed in $POLYTROPON_MOUNTS (absolute, separated by
+ * ':') are fenced: calls on them fail with ENOTCONN, as on a FUSE mount
+ * whose daemon is gone, unless a FUSE mount of the service
+ * (fuse.polytropon, the legacy path) covers the path, which then serves
+ * (or refuses) it itself. A library whose environment names no pool
+ * stays inert; every other path goes to the kernel as before.
+ */
+
+
+int poly_fenced;
+static char **fence;
+static size_t nfence;
+
+void poly_fence_init(void)
+{
+	const char *k = getenv("POLYTROPON_SHM_KEY"), *pool = getenv("POLYTROPON_POOL");
+	const char *ms = getenv("POLYTROPON_MOUNTS");
+	if (!((k && *k) || (pool && *pool)) || !ms || !*ms)
+		return;
+	char *list = strdup(ms);
+	if (!list)
+		return;
+	size_t cap = 1;
+	for (const char *p = ms; *p; p++)
+		cap += *p == ':';
+	fence = calloc(cap, sizeof *fence);
+	if (!fence) {
+		free(list);
+		return;
+	}
+	char *save = NULL;
+	for (char *t = strtok_r(list, ":", &save); t; t = strtok_r(NULL, ":", &save)) {
+		char c[POLY_PATH_MAX + 2];
+		if (t[0] != '/' || poly_clean(c, sizeof c, "/", t) < 0)
+			continue;
+		if ((fence[nfence] = strdup(c)) != NULL)
+			nfence++;
+	}
+	free(list);
+	poly_fenced = nfence > 0;
+	if (poly_fenced)
+		poly_debug("polytropon: the pool's service is unusable; its %zu mount(s) answer ENOTCONN\n", nfence);
+}
+
+/* under reports whether cleaned path abs is dir or below it. */
+static int under(const char *abs, const char *dir)
+{
+	size_t dl = strlen(dir);
+	if (dl == 1)
+		return 1;
+	return strncmp(abs, dir, dl) == 0 && (abs[dl] == 0 || abs[dl] == '/');
+}
+
+/* fuse_covers reports whether a fuse.polytropon mount of this mount
+ * namespace covers abs (the legacy path serves it). */
+static int fuse_covers(const char *abs)
+{
+	FILE *f = REAL(fopen)("/proc/self/mountinfo", "re");
+	if (!f)
+		return 0;
+	char line[4096 + 512];
+	int found = 0;
+	while (!found && fgets(line, sizeof line, f)) {
+		/* id parent major:minor root mountpoint options ... - fstype source ... */
+		char *sep = strstr(line, " - ");
+		if (!sep || strncmp(sep + 3, "fuse.polytropon ", 16) != 0)
+			continue;
+		char *save = NULL, *mp = NULL, *t = strtok_r(line, " ", &save);
+		for (int i = 0; t && i < 4; i++)
+			mp = t = strtok_r(NULL, " ", &save);
+		if (mp && mp[0] == '/')
+			found = under(abs, mp);
+	}
+	fclose(f);
+	return found;
+}
+
+/* poly_fence_check is poly_resolve for a fenced library: 0 (the kernel
+ * serves the path) or -ENOTCONN. */
+int poly_fence_check(int dirfd, const char *path)
+{
+	if (!poly_fenced || !path || !*path)
+		return 0;
+	char base[POLY_PATH_MAX + 2], abs[POLY_PATH_MAX + 2];
+	const char *b = "/";
+	if (path[0] != '/') {
+		if (dirfd == AT_FDCWD) {
+			if (!REAL(getcwd)(base, sizeof base))
+				return 0;
+		} else {
+			char link[64];
+			snprintf(link, sizeof link, "/proc/self/fd/%d", dirfd);
+			ssize_t n = REAL(readlink)(link, base, sizeof base - 1);
+			if (n <= 0 || base[0] != '/')
+				return 0;
+			base[n] = 0;
+		}
+		b = base;
+	}
+	if (poly_clean(abs, sizeof abs, b, path) < 0)
+		return 0;
+	for (size_t i = 0; i < nfence; i++)
+		if (under(abs, fence[i]))
+			return fuse_covers(abs) ? 0 : -ENOTCONN;
+	return 0;
+}
+
+int poly_refused(const char *path) { return poly_fence_check(AT_FDCWD, path) < 0; }

@@ -73,6 +73,14 @@ void *poly_next(const char *name) POLY_HIDDEN;
 /* poly_active is 1 once the segment is attached and valid. */
 extern int poly_active POLY_HIDDEN;
 extern int poly_dead POLY_HIDDEN; /* the service was seen dead */
+/* poly_fenced: a pool is configured but its segment could not be
+ * attached; the paths of $POLYTROPON_MOUNTS answer ENOTCONN (path.c). */
+extern int poly_fenced POLY_HIDDEN;
+void poly_fence_init(void) POLY_HIDDEN;
+int poly_fence_check(int dirfd, const char *path) POLY_HIDDEN; /* 0 or -ENOTCONN */
+int poly_refused(const char *path) POLY_HIDDEN;
+/* poly_inert: neither attached nor fenced; every call goes to the kernel. */
+static inline int poly_inert(void) { return !poly_active && !poly_fenced; }
 extern struct poly_header *poly_hdr POLY_HIDDEN;
 extern uint8_t *poly_base POLY_HIDDEN;
 extern uint32_t poly_data_size POLY_HIDDEN;

@@ -101,8 +101,10 @@ __attribute__((constructor)) static void poly_init(void)
 	mode_t m = REAL(umask)(022);
 	REAL(umask)(m);
 	poly_umask = m;
-	if (poly_attach() < 0)
+	if (poly_attach() < 0) {
+		poly_fence_init();
 		return;
+	}
 	poly_cwd_init(NULL);
 	restore_exec();
 	for (int fd = 0; fd <= 2; fd++)

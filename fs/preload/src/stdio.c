@@ -132,7 +132,7 @@ static FILE *open_stream(struct rpath *rp, const char *mode)
 
 POLY_EXPORT FILE *fopen(const char *path, const char *mode)
 {
-	if (!poly_active)
+	if (poly_inert())
 		return REAL(fopen)(path, mode);
 	struct rpath rp;
 	int r = poly_resolve(AT_FDCWD, path, &rp);
@@ -171,7 +171,7 @@ POLY_EXPORT FILE *fdopen(int fd, const char *mode)
  * stream the replacement stream is returned. */
 POLY_EXPORT FILE *freopen(const char *path, const char *mode, FILE *stream)
 {
-	if (!poly_active || !path)
+	if (poly_inert() || !path)
 		return REAL(freopen)(path, mode, stream);
 	struct rpath rp;
 	int r = poly_resolve(AT_FDCWD, path, &rp);
@@ -297,7 +297,7 @@ static int tmp_open(char *tmpl, int suffixlen, int flags, int dir)
 static int tmpl_ours(const char *tmpl)
 {
 	struct rpath rp;
-	return poly_active && tmpl && poly_resolve(AT_FDCWD, tmpl, &rp) == 0 && rp.ours;
+	return (poly_active && tmpl && poly_resolve(AT_FDCWD, tmpl, &rp) == 0 && rp.ours) || poly_refused(tmpl);
 }
 
 POLY_EXPORT int mkstemp(char *tmpl)

@@ -27,7 +27,7 @@ POLY_EXPORT long syscall(long nr, ...)
 	long a = va_arg(ap, long), b = va_arg(ap, long), c = va_arg(ap, long), d = va_arg(ap, long),
 	     e = va_arg(ap, long), f = va_arg(ap, long);
 	va_end(ap);
-	if (!poly_active)
+	if (poly_inert())
 		return REAL(syscall)(nr, a, b, c, d, e, f);
 #define P(x) ((void *)(x))
 #define S(x) ((const char *)(x))

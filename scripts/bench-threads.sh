@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# bench-threads.sh: issue 20's measurements, "D fast when threads outnumber
+# cores" (docs/bench-threads.md). As root, on a quiet machine:
+#
+#   scripts/bench-threads.sh [OUT]            # OUT default out/bench-threads-<UTC time>
+#
+# It runs, each comparison within one run or one benchmark invocation:
+#   1. the table: fileserver (quick.toml's settings) on one pool of one core
+#      with 1, 2, 4 and 8 threads per core, K and D in one `polytropon run`
+#      per wait strategy of D (adaptive, spin-futex, futex): throughput and
+#      stat p50/p99;
+#   2. the goals' runs: quick.toml's fileserver (4 threads) on K and D at one
+#      pool of one core and one pool of two cores;
+#   3. db_bench fillrandom (defaults) natively, on D (adaptive and the old
+#      spin-futex) and on FUSE (BenchmarkDbBench of fs/preload);
+#   4. the service goals (BenchmarkServiceGoals of runner/ipcbench) with the
+#      adaptive and spin-futex waits;
+# then writes OUT/table.md: the table and the goal ratios.
+#
+# Knobs (environment): REPS (default 3), DURATION (fileserver seconds,
+# default 3), THREADS (per core, default "1 2 4 8"), WAITS (default
+# "adaptive spin-futex futex"), SKIP="dbbench goals" to leave parts out.
+# About 13 minutes with the defaults on a 2-vCPU VM (estimate); a tiny
+# setting (REPS=1 DURATION=1 THREADS="1 4" WAITS="adaptive futex") took 3
+# minutes on a loaded one.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+REPS=${REPS:-3}
+DURATION=${DURATION:-3}
+THREADS=${THREADS:-1 2 4 8}
+WAITS=${WAITS:-adaptive spin-futex futex}
+SKIP=${SKIP:-}
+OUT=${1:-out/bench-threads-$(date -u +%Y%m%dT%H%M%SZ)}
+mkdir -p "$OUT/exp" "$OUT/runs"
+OUT=$(cd "$OUT" && pwd)
+export GOTOOLCHAIN=auto GOFLAGS=-mod=mod
+GO=${GO:-$(command -v go || echo /usr/local/go/bin/go)}
+"$GO" build -o "$OUT/polytropon" ./cmd/polytropon
+make -s -C fs/preload
+start=$(date +%s)
+uptime | tee "$OUT/uptime-start.txt"
+
+# experiment NAME CORES "THREADS..." WAIT SYSTEMS: one experiment file.
+experiment() {
+	local name=$1 cores=$2 threads=$3 wait=$4 systems=$5 values sweep=""
+	values=$(echo "$threads" | tr ' ' ',')
+	if [ "$(echo "$threads" | wc -w)" -gt 1 ]; then
+		sweep=$(printf '[[sweep]]\nparam = "fileserver.nthreads"\nvalues = [%s]\n' "$values")
+	fi
+	cat >"$OUT/exp/$name.toml" <<EOF
+name = "$name"
+systems = [$systems]
+[options.K]
+size = "2GiB"
+[options.D]
+cache = true
+cache_capacity = "256MiB"
+wait = "$wait"
+[run]
+repetitions = { min = $REPS, max = $REPS }
+main_metric = "throughput_mbps"
+warmup = "1s"
+duration = "${DURATION}s"
+timeout = "2m"
+[pools]
+count = [1]
+cores_per_pool = $cores
+memory = "2GiB"
+[[workload]]
+name = "fileserver"
+[workload.params]
+nfiles = 200
+meandirwidth = 20
+filesize = "64KiB"
+nthreads = ${threads%% *}
+iosize = "64KiB"
+meanappendsize = "16KiB"
+duration = "${DURATION}s"
+$sweep
+EOF
+	"$OUT/polytropon" run -out "$OUT/runs" "$OUT/exp/$name.toml" >"$OUT/runs/$name.log" 2>&1 ||
+		echo "run $name failed: see $OUT/runs/$name.log"
+}
+
+# 1. threads per core x wait strategy, one core.
+for w in $WAITS; do
+	experiment "threads-$w" 1 "$THREADS" "$w" '"K", "D"'
+done
+# 2. the goals' fileserver runs (D's default wait), one and two cores.
+for c in 1 2; do
+	experiment "goal-${c}core" "$c" 4 adaptive '"K", "D"'
+done
+# 3. db_bench fillrandom.
+if [[ " $SKIP " != *" dbbench "* ]]; then
+	"$GO" test -run '^$' -bench 'DbBench/cfg=defaults' -benchtime 1x -count "$((REPS < 2 ? REPS : 2))" ./fs/preload \
+		>"$OUT/dbbench.txt" 2>&1 || echo "db_bench benchmark failed: see $OUT/dbbench.txt"
+fi
+# 4. the service goals.
+if [[ " $SKIP " != *" goals "* ]]; then
+	"$GO" test -run '^$' -bench ServiceGoals -benchtime 30x -count "$REPS" ./runner/ipcbench \
+		>"$OUT/goals.txt" 2>&1 || echo "service goals benchmark failed: see $OUT/goals.txt"
+fi
+uptime | tee "$OUT/uptime-end.txt"
+python3 scripts/bench-threads-table.py "$OUT" | tee "$OUT/table.md"
+echo "wall time: $(($(date +%s) - start)) s; results in $OUT"

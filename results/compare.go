@@ -86,7 +86,12 @@ func Compare(base, newer *Run, opts CompareOptions) (*Report, error) {
 			}
 		}
 	}
-	for _, m := range metrics {
+	metrics = slices.Clone(metrics)
+	for i, m := range metrics {
+		if r, err := ResolveMetric(m, bt.Metrics()); err == nil {
+			metrics[i] = r // a name without its one-value-per-run labels
+		}
+		m = metrics[i]
 		if !slices.Contains(bt.Metrics(), m) && !slices.Contains(nt.Metrics(), m) {
 			return nil, fmt.Errorf("results: metric %q is in neither run (base has %v)", m, bt.Metrics())
 		}

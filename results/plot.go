@@ -93,8 +93,12 @@ func matches(params, where []Param) bool {
 // producers of a thread count, does not split a line). unit is y's.
 func groupRows(t *Table, spec PlotSpec) (ss []*series, xs []string, unit string, err error) {
 	var rows []*Row
+	y, rerr := ResolveMetric(spec.Y, t.Metrics()) // "lock_wait_seconds" is the run's one lock_wait_seconds{backend=...}
+	if errors.Is(rerr, ErrAmbiguousMetric) {
+		return nil, nil, "", fmt.Errorf("%w: %v", ErrNoData, rerr)
+	}
 	for _, r := range t.Rows {
-		if r.Metric == spec.Y && r.N > 0 && matches(r.Params, spec.Where) {
+		if r.Metric == y && r.N > 0 && matches(r.Params, spec.Where) {
 			rows = append(rows, r)
 		}
 	}

@@ -168,14 +168,16 @@ type InstanceResult struct {
 	Counters map[string]float64    `json:"counters,omitempty"`
 }
 
-// Metric has the fields of metrics.Metric in the same order; convert with
-// results.Metric(m).
+// Metric is one collector value of one repetition: metrics.Metric and
+// the rule its collector declares for joining the pools (Agg; "" in runs
+// made before the rules, read as DefaultAggregation(Unit)).
 type Metric struct {
 	Pool   string            `json:"pool,omitempty"`
 	Name   string            `json:"name"`
 	Unit   string            `json:"unit"`
 	Value  float64           `json:"value"`
 	Labels map[string]string `json:"labels,omitempty"`
+	Agg    Aggregation       `json:"agg,omitempty"`
 }
 
 // Param is one typed parameter of a point (see config.Param).

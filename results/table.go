@@ -281,29 +281,7 @@ func deriveRepetition(insts []*Record, ms []Metric, weights []float64) map[strin
 	for name, a := range noise {
 		a.into(out, name+".", false)
 	}
-	// Collector metrics: the plain name is the sum over pools, name@p<i>
-	// one pool's value. A host-wide value (no pool: every task, kernel
-	// threads included) of a metric that also has per-pool values is
-	// name@host, so that it is not added to the pools' sum; a metric that
-	// only exists host-wide keeps its plain name.
-	perPool := map[string]bool{}
-	for _, m := range ms {
-		if m.Pool != "" {
-			perPool[m.Name+labelSuffix(m.Labels)] = true
-		}
-	}
-	for _, m := range ms {
-		key := m.Name + labelSuffix(m.Labels)
-		switch {
-		case m.Pool != "":
-			out[key] += m.Value
-			out[key+"@"+m.Pool] += m.Value
-		case perPool[key]:
-			out[key+"@host"] += m.Value
-		default:
-			out[key] += m.Value
-		}
-	}
+	collectorValues(out, ms)
 	if len(weights) > 0 {
 		bw, perContainer, complete := main.tenantMBps(len(weights))
 		if complete && perContainer && len(weights) > 1 {
@@ -359,6 +337,8 @@ func BuildTable(recs []Record, weights []float64) *Table {
 			units[key] = m.Unit
 			if m.Pool != "" {
 				units[key+"@"+m.Pool] = m.Unit
+			} else {
+				units[key+"@host"] = m.Unit
 			}
 		}
 	}

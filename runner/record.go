@@ -12,6 +12,7 @@ import (
 
 	"polytropon/results"
 	"polytropon/runner/config"
+	"polytropon/runner/metrics"
 )
 
 // recorder feeds the results store as the run goes: one instance record
@@ -115,7 +116,7 @@ func (rc *recorder) add(pt config.Point, rep *Repetition) (tight bool, err error
 	}
 	closing := results.Record{Kind: results.KindRepetition, Point: name, Params: ps, Repetition: rep.Index, OK: true}
 	for _, m := range rep.Metrics {
-		closing.Metrics = append(closing.Metrics, results.Metric(m))
+		closing.Metrics = append(closing.Metrics, metrics.Record(m))
 	}
 	if err := rc.run.Append(closing); err != nil {
 		return false, err

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"time"
 
+	"polytropon/results"
 	"polytropon/runner/config"
 	"polytropon/runner/metrics"
 	"polytropon/runner/pool"
@@ -47,6 +48,11 @@ type Options struct {
 	AgentBinary string
 	// Keep keeps each repetition's scratch directory (debugging).
 	Keep bool
+	// Carry are the records of points an earlier, interrupted run of the
+	// same experiment finished, by point name: they are stored in this run
+	// and those points are not measured again (polytropon reproduce
+	// resumes this way).
+	Carry map[string][]results.Record
 	// Stdout receives the summary table; Stderr the progress line and
 	// notes. Nil discards.
 	Stdout, Stderr io.Writer
@@ -175,7 +181,15 @@ func Run(ctx context.Context, exp *config.Experiment, opts Options) (*Outcome, e
 			out.Complete = false
 			break
 		}
-		po := r.runPoint(ctx, pt)
+		var po *PointOutcome
+		if recs := opts.Carry[pt.Name()]; len(recs) > 0 {
+			var err error
+			if po, err = r.carry(pt, recs); err != nil {
+				po.Err = err
+			}
+		} else {
+			po = r.runPoint(ctx, pt)
+		}
 		out.Points = append(out.Points, po)
 		r.prog.pointDone()
 		if ctx.Err() != nil {

@@ -52,6 +52,9 @@ type Lighttpd struct {
 
 func (w *Lighttpd) Name() string { return "lighttpd" }
 
+// OpKinds: each clone's time to its first HTTP 200.
+func (w *Lighttpd) OpKinds() []string { return []string{"startup"} }
+
 // Tools is the external program the workload runs.
 func (w *Lighttpd) Tools() []hostcheck.Program { return []hostcheck.Program{hostcheck.Lighttpd} }
 

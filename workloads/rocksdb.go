@@ -106,6 +106,18 @@ func (w *RocksDB) Validate() error {
 	return errors.Join(errs...)
 }
 
+// OpKinds are db_bench's histograms of the measured benchmark: "write"
+// for the fills (puts), "read" for readrandom, both for the mix.
+func (w *RocksDB) OpKinds() []string {
+	switch w.Mode {
+	case "get":
+		return []string{"read"}
+	case "mixed":
+		return []string{"read", "write"}
+	}
+	return []string{"write"}
+}
+
 // benchmark is the db_bench benchmark Run measures.
 func (w *RocksDB) benchmark() string {
 	switch w.Mode {

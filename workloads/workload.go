@@ -94,6 +94,14 @@ func (r *Result) MBPerSec() float64 {
 	return float64(r.Bytes) / 1e6 / r.Elapsed.Seconds()
 }
 
+// OpKinder is an optional capability of a workload: the op kinds it
+// reports latency for as configured (the keys of Result.Latency besides
+// "all"), so that an experiment naming latency_p99_us:<kind> is checked
+// before anything runs.
+type OpKinder interface {
+	OpKinds() []string
+}
+
 // ErrNothingToDo is returned by Run when the configuration asks for no work;
 // it is not a failure.
 var ErrNothingToDo = errors.New("workloads: nothing to do")

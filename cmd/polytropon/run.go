@@ -26,6 +26,7 @@ func runExperiment(stdout, stderr io.Writer, args []string) error {
 	out := fset.String("out", "out", "directory in which the run directory <name>-<UTC time> is created")
 	work := fset.String("work", "", "scratch directory for images and mounts (default a new directory under $TMPDIR)")
 	keep := fset.Bool("keep", false, "keep the scratch directories of each repetition (debugging)")
+	scale := fset.String("scale", config.ScaleHost, "size: smoke (seconds per point), host (the file's body: a 2-vCPU 24 GiB host) or paper (the papers' parameters)")
 	goOn := fset.Bool("go-on", false, "run even when the pre-run check finds points this host cannot run (they are skipped or fail); see polytropon doctor FILE")
 	// Flags may also follow the file: `run experiments/quick.toml -out /tmp/x`.
 	var files []string
@@ -43,7 +44,7 @@ func runExperiment(stdout, stderr io.Writer, args []string) error {
 		fset.Usage()
 		return fmt.Errorf("want exactly one experiment file, got %d: %q", len(files), files)
 	}
-	exp, err := config.Load(files[0])
+	exp, err := config.LoadScale(files[0], *scale)
 	if err != nil {
 		return err
 	}

@@ -57,6 +57,7 @@ var Floors = []Floor{
 	{"runner: collectors", []string{"runner/metrics"}},
 	{"runner: experiment config", []string{"runner/config"}},
 	{"runner: orchestration and bake-offs", []string{"runner", "runner/ipcbench", "runner/cachebench", "runner/ab"}},
+	{"runner: reproduction of the papers (claims, report)", []string{"runner/reproduce"}},
 	{"cmd", []string{"cmd/..."}},
 }
 

@@ -45,6 +45,13 @@ type Experiment struct {
 	Tenants   *Tenants                  `toml:"tenants"`
 	Plots     []Plot                    `toml:"plot"`
 	Compare   Compare                   `toml:"compare"`
+	// Scales are the [scale.smoke] and [scale.paper] overrides of the
+	// body, which is the host scale (ApplyScale).
+	Scales map[string]*Scale `toml:"scale"`
+
+	// ScaleName is the scale applied ("host" for the body; "" when none
+	// was asked for).
+	ScaleName string `toml:"-"`
 
 	// File is the path the experiment was loaded from ("" when built in
 	// code); error messages name it.
@@ -66,6 +73,10 @@ type Run struct {
 	Seed       int64    `toml:"seed"` // base RNG seed; instance seeds derive from it
 	// DropCaches writes 3 to /proc/sys/vm/drop_caches before each repetition.
 	DropCaches bool `toml:"drop_caches"`
+
+	// warmupSet: the file (or its scale) wrote warmup, so "0s" means no
+	// warm-up rather than the default.
+	warmupSet bool
 }
 
 // Repetitions bounds the repetitions of one point.

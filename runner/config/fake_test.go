@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"polytropon/internal/units"
+	"polytropon/results"
 	"polytropon/runner/metrics"
 	"polytropon/workloads"
 )
@@ -68,6 +69,7 @@ func init() {
 	workloads.Register("fakeio", func() workloads.Workload { return &fakeIO{Threads: 1, FileSize: "1MiB"} })
 	workloads.Register("fakenoise", func() workloads.Workload { return &fakeIO{Threads: 2} })
 	metrics.Register("fakecpu", func() metrics.Collector { return fakeCollector{} })
+	metrics.Declare("fakecpu", results.MetricDecl{Name: "fake_cpu_seconds", Unit: "s"})
 	NewSystemOptions = func(system string) any {
 		switch system {
 		case "D", "K/K":

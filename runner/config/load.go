@@ -20,16 +20,10 @@ type source struct {
 }
 
 // Load reads, decodes strictly, completes and validates an experiment file.
+// The body is the host scale (LoadScale); the file's [scale.*] tables
+// are checked too.
 func Load(path string) (*Experiment, error) {
-	e, err := Decode(path)
-	if err != nil {
-		return nil, err
-	}
-	e.EnsureDefaults()
-	if err := e.Validate(); err != nil {
-		return nil, err
-	}
-	return e, nil
+	return LoadScale(path, ScaleHost)
 }
 
 // Decode reads an experiment file strictly without defaults or validation:
@@ -50,6 +44,7 @@ func Parse(file string, data []byte) (*Experiment, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s", ErrInvalid, tomlErrorAt(file, err))
 	}
+	e.Run.warmupSet = md.IsDefined("run", "warmup")
 	var errs []error
 	unknown := map[string]bool{}
 	for _, k := range md.Undecoded() {
@@ -174,6 +169,9 @@ func (e *Experiment) Encode() ([]byte, error) {
 	fmt.Fprintf(&buf, "# Resolved experiment %q (defaults applied).\n", e.Name)
 	if e.File != "" {
 		fmt.Fprintf(&buf, "# Loaded from %s.\n", e.File)
+	}
+	if e.ScaleName != "" {
+		fmt.Fprintf(&buf, "# At scale %q ([scale.*] tables below; the body already has the scale's values).\n", e.ScaleName)
 	}
 	if err := toml.NewEncoder(&buf).Encode(e); err != nil {
 		return nil, fmt.Errorf("config: encode %s: %w", e.Name, err)

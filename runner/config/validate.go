@@ -64,7 +64,7 @@ func (e *Experiment) EnsureDefaults() {
 	if r.MainMetric == "" {
 		r.MainMetric = results.MetricThroughput
 	}
-	if r.Warmup.Duration == 0 {
+	if r.Warmup.Duration == 0 && !r.warmupSet {
 		r.Warmup.Duration = DefaultWarmup
 	}
 	if r.Duration.Duration == 0 {
@@ -253,10 +253,6 @@ func (e *Experiment) Validate() error {
 	return nil
 }
 
-func (e *Experiment) metricOK(name string) bool {
-	return results.KnownMetric(name, len(e.Run.Collectors) > 0)
-}
-
 func (e *Experiment) validateRun(p *problems) {
 	r := e.Run
 	if r.Repetitions.Min < 1 {
@@ -268,8 +264,8 @@ func (e *Experiment) validateRun(p *problems) {
 	if r.CITarget <= 0 || r.CITarget >= 1 {
 		p.add("run.ci_target", "%g: want a fraction of the mean in (0, 1), e.g. 0.05", r.CITarget)
 	}
-	if !e.metricOK(r.MainMetric) {
-		p.add("run.main_metric", "unknown metric %q", r.MainMetric)
+	if msg := e.MetricProblem(r.MainMetric); msg != "" {
+		p.add("run.main_metric", "%s", msg)
 	}
 	if r.Duration.Duration <= 0 {
 		p.add("run.duration", "must be positive")
@@ -530,8 +526,8 @@ func (e *Experiment) validatePlots(p *problems) {
 		default:
 			p.add(key+".kind", "%q: want \"line\", \"bar\", \"breakdown\" or \"proportionality\"", pl.Kind)
 		}
-		if !e.metricOK(pl.Y) {
-			p.add(key+".y", "unknown metric %q", pl.Y)
+		if msg := e.metricProblem(pl.Y, pl.Kind == "breakdown"); msg != "" { // a breakdown draws every series
+			p.add(key+".y", "%s", msg)
 		}
 		if !nameRE.MatchString(pl.File) {
 			p.add(key+".file", "%q: want a base name of letters, digits, '.', '_' or '-'", pl.File)
@@ -551,8 +547,8 @@ func (e *Experiment) validateCompare(p *problems) {
 		p.add("compare.alpha", "%g: want a significance level in (0, 1), e.g. 0.05", c.Alpha)
 	}
 	for i, m := range c.Metrics {
-		if !e.metricOK(m) && m != e.Run.MainMetric { // an unknown main metric is reported once, under run
-			p.add(fmt.Sprintf("compare.metrics[%d]", i), "unknown metric %q", m)
+		if msg := e.MetricProblem(m); msg != "" && m != e.Run.MainMetric { // an unknown main metric is reported once, under run
+			p.add(fmt.Sprintf("compare.metrics[%d]", i), "%s", msg)
 		}
 	}
 	if c.Test != "mann-whitney" && c.Test != "welch" {

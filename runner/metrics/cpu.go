@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"polytropon/results"
 )
 
 // cpu: per-pool CPU time (user/system), per-core busy and I/O-wait time,
@@ -40,7 +42,22 @@ import (
 // Host-wide: host_iowait_seconds and per-core cpu_core_busy_seconds /
 // cpu_core_iowait_seconds from /proc/stat.
 
-func init() { Register("cpu", func() Collector { return &cpuCollector{} }) }
+func init() {
+	Register("cpu", func() Collector { return &cpuCollector{} })
+	Declare("cpu",
+		results.MetricDecl{Name: "host_iowait_seconds", Unit: "s", Scope: results.ScopeHost},
+		results.MetricDecl{Name: "host_iowait_ratio", Unit: "ratio", Scope: results.ScopeHost},
+		results.MetricDecl{Name: "host_cpu_busy_seconds", Unit: "s", Scope: results.ScopeHost},
+		results.MetricDecl{Name: "cpu_core_busy_seconds", Unit: "s", Scope: results.ScopeHost, Labels: []string{"core"}},
+		results.MetricDecl{Name: "cpu_core_iowait_seconds", Unit: "s", Scope: results.ScopeHost, Labels: []string{"core"}},
+		results.MetricDecl{Name: "pool_cores_iowait_seconds", Unit: "s", Agg: results.AggSum},
+		results.MetricDecl{Name: "iowait_delay_seconds", Unit: "s", Agg: results.AggSum},
+		results.MetricDecl{Name: "cpu_seconds", Unit: "s", Agg: results.AggSum},
+		results.MetricDecl{Name: "cpu_user_seconds", Unit: "s", Agg: results.AggSum},
+		results.MetricDecl{Name: "cpu_system_seconds", Unit: "s", Agg: results.AggSum},
+		results.MetricDecl{Name: "cpu_cores_used", Unit: "cores", Agg: results.AggSum},
+	)
+}
 
 type cpuCollector struct {
 	o         *overhead

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"polytropon/results"
 )
 
 // ctxswitch: voluntary and involuntary context switches of each pool's
@@ -16,7 +18,13 @@ import (
 // are sampled every second: one that exits between two samples loses at
 // most one second of counts.
 
-func init() { Register("ctxswitch", func() Collector { return &ctxswitchCollector{} }) }
+func init() {
+	Register("ctxswitch", func() Collector { return &ctxswitchCollector{} })
+	Declare("ctxswitch",
+		results.MetricDecl{Name: "ctx_switches_voluntary", Unit: "count", Agg: results.AggSum},
+		results.MetricDecl{Name: "ctx_switches_involuntary", Unit: "count", Agg: results.AggSum},
+	)
+}
 
 type ctxswitchCollector struct {
 	o       *overhead

@@ -7,9 +7,12 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"polytropon/results"
 )
 
 // fixture is a fake host: proc/ and sys/fs/cgroup/ trees in a temp dir,
@@ -148,6 +151,7 @@ func TestStealFixtureV1(t *testing.T) {
 // fall into one series of summary.csv.
 func checkOverheadMetrics(t *testing.T, ms []Metric, collector string) {
 	t.Helper()
+	checkDeclared(t, collector, ms)
 	found := map[string]bool{}
 	for _, m := range ms {
 		if !strings.HasPrefix(m.Name, "collector_overhead_") {
@@ -198,6 +202,7 @@ func TestStealFixtureV2(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	checkDeclared(t, "steal", ms)
 	if got := one(t, ms, "p0", "cpu_steal_seconds"); !near(got, 0.75) {
 		t.Errorf("cpu_steal_seconds = %v, want 0.75", got)
 	}
@@ -253,6 +258,7 @@ func TestCPUFixture(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	checkDeclared(t, "cpu", ms)
 	if got, _ := readString(f.path("proc/sys/kernel/task_delayacct")); got != "0" {
 		t.Errorf("task_delayacct after Stop = %q, want 0 (restored)", got)
 	}
@@ -335,6 +341,7 @@ func TestMemoryFixture(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	checkDeclared(t, "memory", ms)
 	if got := one(t, ms, "p0", "memory_peak_bytes", "peak_scope", "window"); got != 4096 {
 		t.Errorf("p0 peak = %v, want 4096", got)
 	}
@@ -373,6 +380,7 @@ func TestCtxSwitchFixture(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	checkDeclared(t, "ctxswitch", ms)
 	if got := one(t, ms, "p", "ctx_switches_voluntary"); got != 30+1+10+4 {
 		t.Errorf("voluntary = %v, want 45", got)
 	}
@@ -399,6 +407,7 @@ func TestPSIFixture(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	checkDeclared(t, "psi", ms)
 	for _, tt := range []struct {
 		pool, name, kind string
 		want             float64
@@ -418,12 +427,15 @@ func TestPSIFixture(t *testing.T) {
 	}
 }
 
+// bpftraceOutput is bpftrace's JSON for a window: waits of cgroup 1 (not
+// a pool) and 77 (pool p0), and two of p0's locks.
+var bpftraceOutput = []string{
+	`{"type": "stats", "data": {"@w": {"1": {"count": 2, "average": 2500, "total": 5000}, "77": {"count": 3, "average": 1000, "total": 3000}}}}`,
+	`{"type": "map", "data": {"@top": {"77,0xffff888100c75ac0,4": 2500, "77,0xffffffff8300b740,1": 500}}}`,
+}
+
 func TestParseBpftrace(t *testing.T) {
-	lines := []string{
-		`{"type": "stats", "data": {"@w": {"1": {"count": 2, "average": 2500, "total": 5000}, "77": {"count": 3, "average": 1000, "total": 3000}}}}`,
-		`{"type": "map", "data": {"@top": {"77,0xffff888100c75ac0,4": 2500, "77,0xffffffff8300b740,1": 500}}}`,
-	}
-	tot, err := parseBpftrace(lines, map[uint64]string{77: "p0"})
+	tot, err := parseBpftrace(bpftraceOutput, map[uint64]string{77: "p0"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -485,4 +497,67 @@ func TestRegistered(t *testing.T) {
 			t.Errorf("New(%q) = %v, %v", n, c, err)
 		}
 	}
+}
+
+// checkDeclared: every metric a collector returns is one it declares,
+// with the declared unit, labels and scope, so experiments can name it.
+func checkDeclared(t *testing.T, collector string, ms []Metric) {
+	t.Helper()
+	ds, err := Produces(collector)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range ms {
+		i := slices.IndexFunc(ds, func(d results.MetricDecl) bool {
+			return d.Name == m.Name || (d.Name == overheadPartName && isOverheadPart(m.Name))
+		})
+		if i < 0 {
+			t.Errorf("%s returns %s, which it does not declare (metrics.Declare)", collector, m.Name)
+			continue
+		}
+		d := ds[i]
+		if d.Unit != m.Unit {
+			t.Errorf("%s: unit %q, declared %q", m.Name, m.Unit, d.Unit)
+		}
+		for k := range m.Labels {
+			if !slices.Contains(d.Labels, k) && !slices.Contains(d.Tags, k) {
+				t.Errorf("%s: label %q is not declared (labels %v, tags %v)", m.Name, k, d.Labels, d.Tags)
+			}
+		}
+		switch {
+		case m.Pool == "" && d.Scope == results.ScopePool:
+			t.Errorf("%s: a host-wide value, declared per pool", m.Name)
+		case m.Pool != "" && d.Scope == results.ScopeHost:
+			t.Errorf("%s: a value of pool %s, declared host-wide", m.Name, m.Pool)
+		}
+	}
+}
+
+func TestEveryCollectorDeclares(t *testing.T) {
+	for _, n := range Names() {
+		if _, err := Produces(n); err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+// namedBackend is a lock backend that only has a name: the metrics of
+// parsed totals are built without tracing.
+type namedBackend string
+
+func (b namedBackend) name() string            { return string(b) }
+func (namedBackend) helperCPU() time.Duration  { return 0 }
+func (namedBackend) stop() (lockTotals, error) { return lockTotals{}, nil }
+
+func TestLockwaitDeclared(t *testing.T) {
+	tot, err := parseBpftrace(bpftraceOutput, map[uint64]string{77: "p0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &lockwaitCollector{target: Target{Pools: []PoolTarget{{Name: "p0"}}}, backend: namedBackend("bpftrace"), o: newOverhead("lockwait")}
+	ms := append(c.metrics(tot), c.o.metrics()...)
+	if len(find(ms, "p0", "lock_wait_seconds")) != 1 {
+		t.Fatalf("no lock_wait_seconds of p0 in %v", ms)
+	}
+	checkDeclared(t, "lockwait", ms)
 }

@@ -10,6 +10,8 @@ import (
 	"slices"
 	"time"
 
+	"polytropon/results"
+
 	"golang.org/x/sys/unix"
 
 	"polytropon/internal/hostcheck"
@@ -44,7 +46,19 @@ import (
 // lockwait_ftrace.go, what they count in lockwait_totals.go, and the
 // symbols of static locks come from lockwait_kallsyms.go.
 
-func init() { Register("lockwait", func() Collector { return &lockwaitCollector{} }) }
+func init() {
+	Register("lockwait", func() Collector { return &lockwaitCollector{} })
+	Declare("lockwait",
+		results.MetricDecl{Name: "lock_wait_seconds", Unit: "s", Scope: results.ScopePoolHost, Agg: results.AggSum, Tags: []string{"backend"}},
+		results.MetricDecl{Name: "lock_waits", Unit: "count", Scope: results.ScopePoolHost, Agg: results.AggSum, Tags: []string{"backend"}},
+		results.MetricDecl{Name: "lock_wait_type_seconds", Unit: "s", Agg: results.AggSum, Labels: []string{"type"}, Tags: []string{"backend"}},
+		results.MetricDecl{Name: "lock_wait_top_seconds", Unit: "s", Agg: results.AggSum, Labels: []string{"type", "symbol"}, Tags: []string{"backend"}},
+		// Derived by the runner from the pools' operations (LockWaitPerOp):
+		// averages, so the pools join by their mean.
+		results.MetricDecl{Name: "lock_wait_per_op_us", Unit: "us", Agg: results.AggMean},
+		results.MetricDecl{Name: "lock_waits_per_op", Unit: "count", Agg: results.AggMean},
+	)
+}
 
 var (
 	// LockwaitBackend forces a backend: "bpftrace", "ftrace" or "" (try

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"polytropon/results"
 )
 
 // memory: peak and current memory use per pool over the window.
@@ -18,7 +20,13 @@ import (
 // When the reset fails the peak covers the pool's lifetime; the label
 // peak_scope says which ("window" or "lifetime").
 
-func init() { Register("memory", func() Collector { return &memoryCollector{} }) }
+func init() {
+	Register("memory", func() Collector { return &memoryCollector{} })
+	Declare("memory",
+		results.MetricDecl{Name: "memory_peak_bytes", Unit: "bytes", Agg: results.AggSum, Tags: []string{"peak_scope"}},
+		results.MetricDecl{Name: "memory_current_bytes", Unit: "bytes", Agg: results.AggSum},
+	)
+}
 
 type memoryCollector struct {
 	o      *overhead

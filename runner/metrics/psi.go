@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"polytropon/internal/hostcheck"
+	"polytropon/results"
 )
 
 // psi: pressure stall information, host-wide from /proc/pressure/{cpu,io,
@@ -19,7 +20,13 @@ import (
 // kind ("some", "full"): psi_stall_seconds (Δ total over the window) and
 // psi_avg10 (the kernel's 10 s average at Stop, in percent).
 
-func init() { Register("psi", func() Collector { return &psiCollector{} }) }
+func init() {
+	Register("psi", func() Collector { return &psiCollector{} })
+	Declare("psi",
+		results.MetricDecl{Name: "psi_stall_seconds", Unit: "s", Scope: results.ScopePoolHost, Agg: results.AggSum, Labels: []string{"resource", "kind"}},
+		results.MetricDecl{Name: "psi_avg10", Unit: "percent", Scope: results.ScopePoolHost, Agg: results.AggMax, Labels: []string{"resource", "kind"}},
+	)
+}
 
 var psiResources = []string{"cpu", "io", "memory"}
 

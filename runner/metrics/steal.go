@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"time"
+
+	"polytropon/results"
 )
 
 // steal: CPU steal per pool as the papers mean it: time that other tenants
@@ -29,7 +31,15 @@ import (
 // Metrics per pool: cpu_steal_seconds, cpu_steal_ratio (of window × cores),
 // pool_cores_busy_seconds; on v1 also cpu_steal_core_seconds (label core).
 
-func init() { Register("steal", func() Collector { return &stealCollector{} }) }
+func init() {
+	Register("steal", func() Collector { return &stealCollector{} })
+	Declare("steal",
+		results.MetricDecl{Name: "cpu_steal_core_seconds", Unit: "s", Agg: results.AggSum, Labels: []string{"core"}},
+		results.MetricDecl{Name: "cpu_steal_seconds", Unit: "s", Agg: results.AggSum},
+		results.MetricDecl{Name: "cpu_steal_ratio", Unit: "ratio", Agg: results.AggMean},
+		results.MetricDecl{Name: "pool_cores_busy_seconds", Unit: "s", Agg: results.AggSum},
+	)
+}
 
 type stealCollector struct {
 	o      *overhead

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"polytropon/results"
 )
 
 // stealattr: who ran on each pool's cores while it was measured, that is
@@ -32,7 +34,15 @@ import (
 // are read from /proc when it first runs, so a task that exits at once is
 // "host" in cgroup "unknown".
 
-func init() { Register("stealattr", func() Collector { return &stealAttrCollector{} }) }
+func init() {
+	Register("stealattr", func() Collector { return &stealAttrCollector{} })
+	Declare("stealattr",
+		results.MetricDecl{Name: "steal_attr_seconds", Unit: "s", Agg: results.AggSum, Labels: []string{"class"}},
+		results.MetricDecl{Name: "steal_attr_cgroup_seconds", Unit: "s", Agg: results.AggSum, Labels: []string{"cgroup"}},
+		results.MetricDecl{Name: "steal_attr_task_seconds", Unit: "s", Agg: results.AggSum, Labels: []string{"task"}},
+		results.MetricDecl{Name: "steal_attr_total_seconds", Unit: "s", Agg: results.AggSum},
+	)
+}
 
 type stealAttrCollector struct {
 	o      *overhead

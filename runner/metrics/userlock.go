@@ -12,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"polytropon/results"
 )
 
 // userlock: user-level lock waits of the filesystem services (Go
@@ -23,7 +25,13 @@ import (
 // in every repetition, unlike the pid) and user_lock_wait_seconds, their sum
 // per pool.
 
-func init() { Register("userlock", func() Collector { return &userlockCollector{} }) }
+func init() {
+	Register("userlock", func() Collector { return &userlockCollector{} })
+	Declare("userlock",
+		results.MetricDecl{Name: "service_lock_wait_seconds", Unit: "s", Agg: results.AggPoolOnly, Labels: []string{"service"}},
+		results.MetricDecl{Name: "user_lock_wait_seconds", Unit: "s", Agg: results.AggSum},
+	)
+}
 
 // snapshotTimeout bounds the wait for a service's snapshot.
 var snapshotTimeout = 2 * time.Second

@@ -74,6 +74,7 @@ func CConstants() []CConst {
 		{"POLY_LOCK_POSIX", LockPOSIX}, {"POLY_LOCK_OFD", LockOFD}, {"POLY_LOCK_FLOCK", LockFlock},
 		{"POLY_HEARTBEAT_INTERVAL_NS", int64(HeartbeatInterval)},
 		{"POLY_HEARTBEAT_STALE_NS", int64(HeartbeatStale)},
+		{"POLY_HEARTBEAT_SILENT_NS", int64(HeartbeatSilent)},
 	}
 	for i, n := range callNames {
 		cs = append(cs, CConst{"POLY_CALL_" + strings.ToUpper(n), int64(i)})

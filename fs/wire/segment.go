@@ -21,9 +21,14 @@ var (
 const (
 	HeartbeatInterval = 50 * time.Millisecond
 	// HeartbeatStale is how old a heartbeat may be before clients
-	// consider the service hung (a dead service is noticed at once by its
-	// pid; the heartbeat covers a frozen one).
+	// consider the service hung if its process is stopped (SIGSTOP, a
+	// debugger). A dead service is noticed at once by its pid.
 	HeartbeatStale = 3 * time.Second
+	// HeartbeatSilent is how old a heartbeat may be before clients
+	// consider a service that is not stopped hung: a late heartbeat alone
+	// proves nothing, since 32 services starved on 2 CPUs miss theirs by
+	// seconds, so only a silence far beyond any starvation counts.
+	HeartbeatSilent = 30 * time.Second
 )
 
 // SegmentKey is the System V key of a pool's service segment.

@@ -54,9 +54,33 @@ func (s *Seg) Alive() error {
 	}
 	age := time.Duration(MonotonicNow() - s.Heartbeat())
 	if int64(age) > int64(HeartbeatStale) {
-		return fmt.Errorf("service heartbeat is %v old", age.Round(time.Millisecond))
+		if stopped(s.ServicePid()) {
+			return fmt.Errorf("service is stopped, its heartbeat %v old", age.Round(time.Millisecond))
+		}
+		if int64(age) > int64(HeartbeatSilent) {
+			return fmt.Errorf("service heartbeat is %v old", age.Round(time.Millisecond))
+		}
 	}
 	return nil
+}
+
+// stopped reports whether pid is stopped (job control or a tracer).
+func stopped(pid int) bool {
+	st := processState(pid)
+	return st == 'T' || st == 't'
+}
+
+// processState returns the state letter of /proc/pid/stat (0 if unknown).
+func processState(pid int) byte {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	// The state follows the last ')' (the command name may contain one).
+	if i := bytes.LastIndexByte(b, ')'); i >= 0 && i+2 < len(b) {
+		return b[i+2]
+	}
+	return 0
 }
 
 // ProcessAlive reports whether pid exists and is not a zombie (a zombie
@@ -65,15 +89,11 @@ func ProcessAlive(pid int) bool {
 	if err := unix.Kill(pid, 0); err == unix.ESRCH {
 		return false
 	}
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return !os.IsNotExist(err)
+	if _, err := os.Stat("/proc/" + strconv.Itoa(pid)); os.IsNotExist(err) {
+		return false
 	}
-	// The state follows the last ')' (the command name may contain one).
-	if i := bytes.LastIndexByte(b, ')'); i >= 0 && i+2 < len(b) {
-		return b[i+2] != 'Z' && b[i+2] != 'X'
-	}
-	return true
+	st := processState(pid)
+	return st != 'Z' && st != 'X'
 }
 
 // Mount is one decoded mount-table entry.

@@ -357,3 +357,45 @@ func TestProcessAlive(t *testing.T) {
 		t.Error("reaped process reported alive")
 	}
 }
+
+// TestAliveStarvedOrStopped: a late heartbeat of a running service is
+// starvation (32 services on 2 CPUs miss beats by seconds), not death; of
+// a stopped service it is a hung one.
+func TestAliveStarvedOrStopped(t *testing.T) {
+	svc := exec.Command("sleep", "60")
+	if err := svc.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { svc.Process.Signal(syscall.SIGCONT); svc.Process.Kill(); svc.Wait() })
+	l, err := wire.NewLayout(testParams())
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := wire.Format(make([]byte, l.SegmentSize+wire.PageSize), l, svc.Process.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.SetStatus(wire.StatusReady)
+	w.Beat()
+	time.Sleep(wire.HeartbeatStale + 200*time.Millisecond) // the heartbeat ages past stale
+	if err := w.Alive(); err != nil {
+		t.Errorf("a running service with a late heartbeat: %v, want alive (starved, not hung)", err)
+	}
+	if err := svc.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", svc.Process.Pid))
+		if i := bytes.LastIndexByte(b, ')'); i >= 0 && i+2 < len(b) && b[i+2] == 'T' {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("sleep %d not stopped after 10s: %s", svc.Process.Pid, b)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := w.Alive(); err == nil || !strings.Contains(err.Error(), "stopped") {
+		t.Errorf("a stopped service with a late heartbeat: %v, want an error saying it is stopped", err)
+	}
+}

@@ -169,17 +169,39 @@ int poly_attach(void)
 	return 0;
 }
 
-/* poly_alive is wire.Seg.Alive: status ready, fresh heartbeat, pid exists. */
+/* process_stopped reports whether pid is stopped (job control, a tracer),
+ * from the state letter after the last ')' of /proc/pid/stat. */
+static int process_stopped(int32_t pid)
+{
+	char path[32], buf[512];
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	int fd = (int)syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t n = syscall(SYS_read, fd, buf, sizeof buf - 1);
+	syscall(SYS_close, fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	char *p = strrchr(buf, ')');
+	return p && p[1] == ' ' && (p[2] == 'T' || p[2] == 't');
+}
+
+/* poly_alive is wire.Seg.Alive: status ready, pid exists, and a heartbeat
+ * older than POLY_HEARTBEAT_STALE_NS only counts when the service is
+ * stopped or silent beyond POLY_HEARTBEAT_SILENT_NS (starved services on
+ * few cores miss their beats by seconds). */
 int poly_alive(void)
 {
 	if (__atomic_load_n(&poly_hdr->status, __ATOMIC_SEQ_CST) != POLY_STATUS_READY)
 		return 0;
-	uint64_t hb = __atomic_load_n(&poly_hdr->heartbeat, __ATOMIC_SEQ_CST);
-	uint64_t now = poly_now();
-	if (now > hb && now - hb > POLY_HEARTBEAT_STALE_NS)
-		return 0;
 	int32_t pid = __atomic_load_n(&poly_hdr->service_pid, __ATOMIC_SEQ_CST);
 	if (pid <= 0 || (kill(pid, 0) < 0 && errno == ESRCH))
+		return 0;
+	uint64_t hb = __atomic_load_n(&poly_hdr->heartbeat, __ATOMIC_SEQ_CST);
+	uint64_t now = poly_now();
+	if (now > hb && now - hb > POLY_HEARTBEAT_STALE_NS &&
+	    (now - hb > POLY_HEARTBEAT_SILENT_NS || process_stopped(pid)))
 		return 0;
 	return 1;
 }

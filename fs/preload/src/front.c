@@ -175,11 +175,11 @@ static int process_stopped(int32_t pid)
 {
 	char path[32], buf[512];
 	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-	int fd = (int)syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
+	long fd = poly_sys(SYS_openat, AT_FDCWD, (long)path, O_RDONLY | O_CLOEXEC, 0, 0, 0);
 	if (fd < 0)
 		return 0;
-	ssize_t n = syscall(SYS_read, fd, buf, sizeof buf - 1);
-	syscall(SYS_close, fd);
+	long n = poly_sys(SYS_read, fd, (long)buf, sizeof buf - 1, 0, 0, 0);
+	poly_sys(SYS_close, fd, 0, 0, 0, 0, 0);
 	if (n <= 0)
 		return 0;
 	buf[n] = 0;

@@ -89,6 +89,13 @@ func (d *Driver) Check() {
 			if err = c.Check(); err == nil {
 				err = g.stalled(c)
 			}
+			// Closed is a legitimate state of a queue, but only the driver
+			// closes its queues, when it stops: a closed flag now is a
+			// tenant's, and a service thread asleep in Dequeue would see it
+			// only at its timeout.
+			if cl, ok := c.(interface{ Closed() bool }); ok && err == nil && cl.Closed() {
+				err = fmt.Errorf("%w: closed while the service runs", queue.ErrCorrupt)
+			}
 		}
 		g.mu.Unlock()
 		if err != nil && !d.stopping.Load() {

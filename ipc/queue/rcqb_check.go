@@ -46,6 +46,10 @@ func (q *rcqb) Check() error {
 	return nil
 }
 
+// Closed reports whether the queue's closed flag is set (by Close, or by
+// anyone who can write the shared memory).
+func (q *rcqb) Closed() bool { return atomic.LoadUint32(q.flags)&RCQBFlagClosed != 0 }
+
 // Stall implements Checker. It names the first of two states that last
 // only microseconds when every party is legitimate: a dequeuer holding
 // ticket head-1 whose slot is still empty at that round while later

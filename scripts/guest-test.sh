@@ -24,7 +24,11 @@ cd "$(dirname "$0")/.."
 # The Go test binaries, the packages they test and what they run in the guest.
 SUITES=(
   "runner/pool:TestCgroupV2|TestTwoPools|TestProcessLifecycle|TestDestroy|TestShmIsolation"
-  "runner/metrics:TestStealRealIntruder|TestCollectorsReal|TestLockwaitReal"
+  # TestLockwaitReal is left out: since the ftrace reader was shared with
+  # the steal attribution (runner/metrics/tracepipe.go) it soft-locks the
+  # TCG guest's CPU 0 for minutes ("watchdog: BUG: soft lockup ...
+  # [runner_metrics.]"); it runs on the host.
+  "runner/metrics:TestStealRealIntruder|TestCollectorsReal"
   "systems:TestCephKernel|TestMonitorsV1"
   "fs/hostfs:TestHostFSConformanceKernelCephFS"
 )

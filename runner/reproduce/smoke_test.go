@@ -61,6 +61,12 @@ func TestSmokeEveryExperiment(t *testing.T) {
 	}
 	if err != nil { // an experiment failed: the rest is still checked
 		t.Errorf("%v\n%s", err, tail(log.String(), 4000))
+		// The failed points' own reasons, wherever they are in the log.
+		for _, line := range strings.Split(log.String(), "\n") {
+			if strings.Contains(line, "failed") || strings.Contains(line, "error") {
+				t.Logf("log: %s", line)
+			}
+		}
 	}
 	t.Logf("every experiment at smoke scale: %v", rep.Wall.Round(time.Second))
 	files, _ := filepath.Glob("../../experiments/*.toml")

@@ -57,6 +57,36 @@ type Collector interface {
 	Stop(ctx context.Context) ([]Metric, error)
 }
 
+// SlowStarter is a collector whose Start launches a helper that takes a
+// while to attach (bpftrace compiles its script). The runner starts such
+// collectors before the others and stops them after, so that the others'
+// windows lie within theirs and their start-up CPU falls outside them
+// (stealattr's attribution must cover steal's whole window).
+type SlowStarter interface {
+	SlowStart() bool
+}
+
+// SlowStart reports whether c says it starts slowly.
+func SlowStart(c Collector) bool {
+	s, ok := c.(SlowStarter)
+	return ok && s.SlowStart()
+}
+
+// Encloser is a collector whose window must hold another's and no more:
+// the runner starts the named collector right after it and stops it right
+// before (stealattr attributes what steal measures).
+type Encloser interface {
+	Encloses() string
+}
+
+// Encloses is the collector c must enclose, or "".
+func Encloses(c Collector) string {
+	if e, ok := c.(Encloser); ok {
+		return e.Encloses()
+	}
+	return ""
+}
+
 // ErrNoData means the collector cannot observe anything on this host.
 var ErrNoData = errors.New("metrics: no data on this host")
 

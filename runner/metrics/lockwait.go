@@ -242,3 +242,7 @@ func (c *lockwaitCollector) Requirements() []hostcheck.Item {
 	}
 	return append(items, b)
 }
+
+// SlowStart: the preferred backend, bpftrace, compiles and attaches in
+// Start.
+func (c *lockwaitCollector) SlowStart() bool { return LockwaitBackend != "ftrace" }

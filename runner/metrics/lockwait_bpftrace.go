@@ -75,16 +75,27 @@ END { clear(@s); }
 // startBpftrace returns once bpftrace's probes are attached; bpftrace is
 // killed when ctx ends.
 func startBpftrace(ctx context.Context, t Target, o *overhead) (lockBackend, error) {
+	ids, byID, err := poolCgroupIDs(t.Pools)
+	if err != nil {
+		return nil, err
+	}
+	b, err := runBpftrace(ctx, bpftraceScript(ids), o)
+	if err != nil {
+		return nil, err
+	}
+	b.ids = byID
+	return b, nil
+}
+
+// runBpftrace starts bpftrace on script and returns once its probes are
+// attached; bpftrace is killed when ctx ends. finish ends it.
+func runBpftrace(ctx context.Context, script string, o *overhead) (*bpftraceBackend, error) {
 	path, err := exec.LookPath("bpftrace")
 	if err != nil {
 		return nil, fmt.Errorf("bpftrace: %w (apt-get install bpftrace)", err)
 	}
-	b := &bpftraceBackend{o: o, ids: map[uint64]string{}, lines: make(chan string, 1024), done: make(chan struct{})}
-	ids, err := b.addPoolCgroups(t.Pools)
-	if err != nil {
-		return nil, err
-	}
-	attached, err := b.launch(path, bpftraceScript(ids))
+	b := &bpftraceBackend{o: o, lines: make(chan string, 1024), done: make(chan struct{})}
+	attached, err := b.launch(path, script)
 	if err != nil {
 		return nil, err
 	}
@@ -98,22 +109,23 @@ func startBpftrace(ctx context.Context, t Target, o *overhead) (lockBackend, err
 	return b, nil
 }
 
-// addPoolCgroups maps the cgroup id of each pool that has a cgroup-v2
+// poolCgroupIDs maps the cgroup id of each pool that has a cgroup-v2
 // directory to the pool, and returns the ids in the pools' order.
-func (b *bpftraceBackend) addPoolCgroups(pools []PoolTarget) ([]uint64, error) {
+func poolCgroupIDs(pools []PoolTarget) ([]uint64, map[uint64]string, error) {
 	var ids []uint64
+	byID := map[uint64]string{}
 	for _, p := range pools {
 		if p.CgroupV2 == "" {
 			continue
 		}
 		id, err := cgroupID(p.CgroupV2)
 		if err != nil {
-			return nil, fmt.Errorf("bpftrace: cgroup id of pool %s: %w", p.Name, err)
+			return nil, nil, fmt.Errorf("bpftrace: cgroup id of pool %s: %w", p.Name, err)
 		}
-		b.ids[id] = p.Name
+		byID[id] = p.Name
 		ids = append(ids, id)
 	}
-	return ids, nil
+	return ids, byID, nil
 }
 
 // cgroupID is the id bpf_get_current_cgroup_id returns for tasks in dir:
@@ -236,9 +248,18 @@ func (b *bpftraceBackend) kill() {
 	})
 }
 
-// stop adds the BPF programs' run time and bpftrace's CPU time to the
-// overhead and returns the totals of bpftrace's maps.
+// stop returns the totals of bpftrace's maps.
 func (b *bpftraceBackend) stop() (lockTotals, error) {
+	out, err := b.finish()
+	if err != nil {
+		return lockTotals{}, fmt.Errorf("metrics: lockwait: %w", err)
+	}
+	return parseBpftrace(out, b.ids)
+}
+
+// finish has bpftrace print its maps and exit, adds the BPF programs' run
+// time and bpftrace's CPU time to the overhead, and returns its output.
+func (b *bpftraceBackend) finish() ([]string, error) {
 	bpfRun := bpfRunTime(b.cmd.Process.Pid)
 	b.o.addDuration(bpfRun)
 	b.o.addPart("bpf_run", bpfRun)
@@ -249,9 +270,9 @@ func (b *bpftraceBackend) stop() (lockTotals, error) {
 		b.o.addDuration(st.UserTime() + st.SystemTime())
 	}
 	if killed {
-		return lockTotals{}, fmt.Errorf("metrics: lockwait: bpftrace did not print its maps within 20 s of SIGINT; killed (%s)", b.stderr.String())
+		return nil, fmt.Errorf("bpftrace did not print its maps within 20 s of SIGINT; killed (%s)", b.stderr.String())
 	}
-	return parseBpftrace(out, b.ids)
+	return out, nil
 }
 
 // printMaps has bpftrace run END, which prints the maps, and returns its

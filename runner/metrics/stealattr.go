@@ -15,10 +15,11 @@ import (
 )
 
 // stealattr: who ran on each pool's cores while it was measured, that is
-// what the steal collector's cpu_steal_seconds consists of. A private
-// ftrace instance records sched:sched_switch on the pools' cores; each
-// interval between two switches on a core is charged to the task that
-// ran. Per pool, the time of tasks outside the pool's cgroup is
+// what the steal collector's cpu_steal_seconds consists of. Every
+// interval between two sched:sched_switch events on a pool's core is
+// charged to the task that ran: summed in the kernel by bpftrace
+// (stealattr_bpftrace.go, preferred) or read from a private ftrace
+// instance's pipe (here). Per pool, the time of tasks outside the pool's cgroup is
 //
 //   - steal_attr_seconds{class}: by task class: "flusher" (kworker doing
 //     write-back, "+flush-" in its name), "kworker", "loop", "jbd2",
@@ -31,8 +32,9 @@ import (
 //   - steal_attr_total_seconds: their sum (compare cpu_steal_seconds).
 //
 // Task names come from the trace (prev_comm); a task's class and cgroup
-// are read from /proc when it first runs, so a task that exits at once is
-// "host" in cgroup "unknown".
+// are read from /proc when it first runs (ftrace) or at Stop, falling back
+// to what Start saw (bpftrace); a task that came and went unseen is "host"
+// in cgroup "unknown", or a kernel class by its name.
 
 func init() {
 	Register("stealattr", func() Collector { return &stealAttrCollector{} })
@@ -47,8 +49,12 @@ func init() {
 type stealAttrCollector struct {
 	o      *overhead
 	target Target
-	tp     *tracePipe
-	self   int // this process's pid: the harness
+	tp     *tracePipe       // the ftrace backend
+	bt     *bpftraceBackend // or the bpftrace backend (stealattr_bpftrace.go)
+	self   int              // this process's pid: the harness
+
+	startNs uint64            // bpftrace: CLOCK_MONOTONIC at the window's start
+	early   map[int]earlyTask // bpftrace: the tasks alive at Start
 
 	mu      sync.Mutex
 	start   float64               // trace time of the start marker (0: not seen yet)
@@ -94,6 +100,16 @@ func (c *stealAttrCollector) Start(ctx context.Context, t Target) error {
 		return fmt.Errorf("%w: stealattr: no pool cores", ErrNoData)
 	}
 	var err error
+	if StealAttrBackend != "ftrace" {
+		c.o.measure(func() { err = c.startBpftrace(ctx) })
+		if err == nil {
+			c.o.started(c.bt.helperCPU())
+			return nil
+		}
+		if StealAttrBackend == "bpftrace" {
+			return fmt.Errorf("%w: stealattr: %v", ErrNoData, err)
+		}
+	}
 	c.o.measure(func() {
 		if _, serr := os.Stat(filepath.Join(TracingRoot, "instances")); serr != nil {
 			if err = ensureTracefs(); err != nil {
@@ -209,6 +225,11 @@ func (c *stealAttrCollector) charge(cpu, tid int, comm string, d float64) {
 	k := c.key(tid)
 	if comm != "" {
 		k.name = comm
+		// A task gone before it was read: a kernel thread by its name
+		// (kworkers come and go).
+		if k.cgroup == "unknown" && kernelClass(comm) != "kernel" {
+			k.cgroup = "kernel"
+		}
 		if k.cgroup == "kernel" {
 			k.class = kernelClass(comm)
 		}
@@ -219,6 +240,10 @@ func (c *stealAttrCollector) charge(cpu, tid int, comm string, d float64) {
 func (c *stealAttrCollector) poolIndex(tid int) int {
 	if i, ok := c.poolOf[tid]; ok {
 		return i
+	}
+	if e, ok := c.early[tid]; ok && !taskAlive(tid) {
+		c.poolOf[tid] = e.pool
+		return e.pool
 	}
 	i := -1
 	name := poolOfPid(c.target, tid)
@@ -235,6 +260,10 @@ func (c *stealAttrCollector) poolIndex(tid int) int {
 func (c *stealAttrCollector) key(tid int) taskKey {
 	if k, ok := c.tasks[tid]; ok {
 		return k
+	}
+	if e, ok := c.early[tid]; ok && !taskAlive(tid) {
+		c.tasks[tid] = e.key
+		return e.key
 	}
 	k := taskKey{class: "host", cgroup: "unknown", name: "unknown"}
 	base := procPath(strconv.Itoa(tid))
@@ -262,6 +291,11 @@ func (c *stealAttrCollector) key(tid int) taskKey {
 	}
 	c.tasks[tid] = k
 	return k
+}
+
+func taskAlive(tid int) bool {
+	_, err := os.Stat(procPath(strconv.Itoa(tid)))
+	return err == nil
 }
 
 // kernelClass names the class of a kernel thread by its name.
@@ -295,8 +329,21 @@ func procTgidPPid(base string) (tgid, ppid int) {
 }
 
 func (c *stealAttrCollector) Stop(ctx context.Context) (ms []Metric, err error) {
-	if c.o == nil || c.tp == nil {
+	if c.o == nil || c.tp == nil && c.bt == nil {
 		return nil, fmt.Errorf("metrics: stealattr: Stop without Start")
+	}
+	if c.bt != nil {
+		c.o.measure(func() {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			if err = c.stopBpftrace(); err == nil {
+				ms = c.metrics()
+			}
+		})
+		if err != nil {
+			return nil, err
+		}
+		return append(ms, c.o.metrics()...), nil
 	}
 	c.o.measure(func() {
 		c.mark(stealStopMark)
@@ -362,3 +409,7 @@ func (c *stealAttrCollector) metrics() []Metric {
 	}
 	return ms
 }
+
+// Encloses: the attribution splits steal's cpu_steal_seconds, so its
+// window is steal's.
+func (c *stealAttrCollector) Encloses() string { return "steal" }

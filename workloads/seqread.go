@@ -30,11 +30,19 @@ func init() {
 // "largefile1" of FileSize (reusing an existing one that is large enough);
 // each thread reads it in IOSize blocks sequentially with its own offset,
 // rewinding at the end of the file.
+//
+// Filebench's threads all start at offset 0, so they read the file as a
+// convoy: one thread misses a block and the others find it cached (with
+// n threads, n-1 of n reads hit whatever the file's size). With Spread
+// thread i starts at i/n of the file instead (aligned to IOSize), so every
+// thread is its own stream and a file larger than the cache misses on
+// every re-read (the Justitia re-read experiments; docs/cache.md).
 type Seqread struct {
 	Dir      string        `toml:"dir"`
 	FileSize units.Size    `toml:"filesize"`
 	IOSize   units.Size    `toml:"iosize"`
 	NThreads int           `toml:"nthreads"`
+	Spread   bool          `toml:"spread"`
 	Duration time.Duration `toml:"duration"`
 
 	prepared bool
@@ -54,6 +62,16 @@ func (w *Seqread) Validate() error {
 
 func (w *Seqread) path() string { return w.Dir + "/largefile1" }
 
+// start is thread tid's first offset: 0, or with Spread its share of the
+// file rounded down to a whole block.
+func (w *Seqread) start(tid int) int64 {
+	if !w.Spread {
+		return 0
+	}
+	off := int64(w.FileSize) / int64(w.NThreads) * int64(tid)
+	return off - off%int64(w.IOSize)
+}
+
 func (w *Seqread) Prepare(ctx context.Context, env *Env) error {
 	if err := ensureFile(ctx, env.FS, w.path(), int64(w.FileSize), true, ioBuffer(int64(w.IOSize), env.Seed)); err != nil {
 		return fmt.Errorf("workloads: %s: %w", w.Name(), err)
@@ -70,6 +88,7 @@ func (w *Seqread) Run(ctx context.Context, env *Env) (*Result, error) {
 	bufs := make([][]byte, w.NThreads)
 	offs := make([]int64, w.NThreads)
 	for tid := range files {
+		offs[tid] = w.start(tid)
 		f, err := env.FS.Open(ctx, w.path(), syscall.O_RDONLY, 0)
 		if err != nil {
 			closeAll(files)

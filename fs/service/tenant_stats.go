@@ -7,8 +7,8 @@ import (
 
 // logTenantStats logs, as the service stops, what its tenants got: per
 // shared cache pool each tenant's weight, hits, misses, allocation grants
-// and pages, and with weighted dispatch the requests each instance had
-// served by weight. One line per tenant and instance, so a harness run's
+// and pages, and with weighted dispatch the data requests each instance
+// had served by weight. One line per tenant and instance, so a harness run's
 // serve.log shows the shares the weights divided, as cachebench prints
 // them for its tenants (docs/cache.md).
 func (s *Service) logTenantStats() {
@@ -27,6 +27,6 @@ func (s *Service) logTenantStats() {
 	defer s.mu.RUnlock()
 	for _, idx := range slices.Sorted(maps.Keys(s.instances)) {
 		in := s.instances[idx]
-		s.log.Printf("weighted dispatch: instance %s weight %d: %d requests served", in.path, in.weight, grants[in.id])
+		s.log.Printf("weighted dispatch: instance %s weight %d: %d data requests served", in.path, in.weight, grants[in.id])
 	}
 }

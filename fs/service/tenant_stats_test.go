@@ -56,14 +56,14 @@ func TestTenantStatsLogged(t *testing.T) {
 	for _, want := range []string{
 		fmt.Sprintf("cache pool %s: tenant t0 weight 100: 0 hits, 0 misses,", name),
 		fmt.Sprintf("cache pool %s: tenant t1 weight 800: 3 hits,", name),
-		"weighted dispatch: instance /i0 weight 100: 0 requests served",
+		"weighted dispatch: instance /i0 weight 100: 0 data requests served",
 		"weighted dispatch: instance /i1 weight 800: ",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the log lacks %q:\n%s", want, out)
 		}
 	}
-	if strings.Contains(out, "instance /i1 weight 800: 0 requests served") {
+	if strings.Contains(out, "instance /i1 weight 800: 0 data requests served") {
 		t.Errorf("the weighted instance that was read from served no requests:\n%s", out)
 	}
 }

@@ -37,27 +37,29 @@ if [ "$SCALE" = smoke ]; then
   image=16MiB driver=(-duration 1s -warmup 0s -reps 1)
 fi
 
-start=$SECONDS
+# A part whose run has failed points (polytropon run exits non-zero) is
+# reported and the next part runs; the script exits 1 at the end.
+start=$SECONDS failed=()
 for part in ${@:-reread aging fileserver clones clones-memory}; do
   t0=$SECONDS
   case $part in
   reread | aging | fileserver)
-    bin/polytropon run -scale "$SCALE" -out "$OUT" "experiments/justitia-$part.toml"
+    bin/polytropon run -scale "$SCALE" -out "$OUT" "experiments/justitia-$part.toml" || failed+=("$part")
     echo "== justitia-$part: $(latest "justitia-$part")"
     awk -F, '$2 ~ /^(throughput_mbps@c[0-9]+|pv|jain)$/ {print $1, $2, $5}' "$(latest "justitia-$part")/summary.csv"
     ;;
   clones)
     echo "== cachebench -clones"
-    bin/polytropon cachebench -clones 1,4,16 -image "$image"
+    bin/polytropon cachebench -clones 1,4,16 -image "$image" || failed+=("$part")
     ;;
   clones-memory)
-    bin/polytropon run -out "$OUT" experiments/clones-memory.toml
+    bin/polytropon run -out "$OUT" experiments/clones-memory.toml || failed+=("$part")
     echo "== clones-memory: $(latest clones-memory)"
     awk -F, '$2 ~ /^memory_(peak|current)_bytes(\{peak_scope=[a-z]+\})?$/ {printf "%s %s %.0f MiB\n", $1, $2, $5/1048576}' "$(latest clones-memory)/summary.csv"
     ;;
   driver)
     echo "== cachebench experiments/justitia-reread.toml"
-    bin/polytropon cachebench "${driver[@]}" -settings conventional,direct,weighted-aging -out "$OUT" experiments/justitia-reread.toml
+    bin/polytropon cachebench "${driver[@]}" -settings conventional,direct,weighted-aging -out "$OUT" experiments/justitia-reread.toml || failed+=("$part")
     ;;
   *)
     echo "justitia.sh: unknown part $part (want reread, aging, fileserver, clones, clones-memory, driver)" >&2
@@ -67,3 +69,7 @@ for part in ${@:-reread aging fileserver clones clones-memory}; do
   echo "== $part took $((SECONDS - t0)) s"
 done
 echo "== all parts took $((SECONDS - start)) s"
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "== parts with failures (see their run directories' logs): ${failed[*]}" >&2
+  exit 1
+fi

@@ -34,9 +34,11 @@ func init() {
 // Filebench's threads all start at offset 0, so they read the file as a
 // convoy: one thread misses a block and the others find it cached (with
 // n threads, n-1 of n reads hit whatever the file's size). With Spread
-// thread i starts at i/n of the file instead (aligned to IOSize), so every
-// thread is its own stream and a file larger than the cache misses on
-// every re-read (the Justitia re-read experiments; docs/cache.md).
+// thread i starts at i/n of the file (a whole block) and a later Run of
+// the same workload (the measured one after the warm-up) goes on where
+// the last one stopped, so the threads are n streams evenly spaced over
+// the file and a file larger than the cache misses on every re-read (the
+// Justitia re-read experiments; docs/cache.md).
 type Seqread struct {
 	Dir      string        `toml:"dir"`
 	FileSize units.Size    `toml:"filesize"`
@@ -46,6 +48,7 @@ type Seqread struct {
 	Duration time.Duration `toml:"duration"`
 
 	prepared bool
+	resume   []int64 // with Spread: where each thread stopped in the last Run
 }
 
 func (w *Seqread) Name() string { return "seqread" }
@@ -57,19 +60,31 @@ func (w *Seqread) Validate() error {
 		checkRange(w.Name(), "iosize", int64(w.IOSize), 1, 1<<30),
 		checkRange(w.Name(), "nthreads", int64(w.NThreads), 1, 4096),
 		checkDuration(w.Name(), "duration", w.Duration),
+		w.checkSpread(),
 	)
+}
+
+func (w *Seqread) checkSpread() error {
+	if w.Spread && w.NThreads > 0 && int64(w.FileSize) < int64(w.NThreads)*int64(w.IOSize) {
+		return fmt.Errorf("workloads: %s: spread: filesize %d is less than nthreads x iosize (%d x %d): the threads would not start at distinct blocks",
+			w.Name(), int64(w.FileSize), w.NThreads, int64(w.IOSize))
+	}
+	return nil
 }
 
 func (w *Seqread) path() string { return w.Dir + "/largefile1" }
 
-// start is thread tid's first offset: 0, or with Spread its share of the
-// file rounded down to a whole block.
+// start is thread tid's first offset: 0, or with Spread where the last
+// Run left it, else its i/n of the file in whole blocks.
 func (w *Seqread) start(tid int) int64 {
-	if !w.Spread {
+	switch {
+	case !w.Spread:
 		return 0
+	case len(w.resume) == w.NThreads:
+		return w.resume[tid]
 	}
-	off := int64(w.FileSize) / int64(w.NThreads) * int64(tid)
-	return off - off%int64(w.IOSize)
+	per := int64(w.FileSize) / int64(w.NThreads)
+	return (per - per%int64(w.IOSize)) * int64(tid)
 }
 
 func (w *Seqread) Prepare(ctx context.Context, env *Env) error {
@@ -114,6 +129,9 @@ func (w *Seqread) Run(ctx context.Context, env *Env) (*Result, error) {
 	})
 	if err != nil {
 		return nil, fmt.Errorf("workloads: %s: %w", w.Name(), err)
+	}
+	if w.Spread {
+		w.resume = offs
 	}
 	return res, nil
 }

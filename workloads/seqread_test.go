@@ -2,6 +2,8 @@ package workloads
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -60,5 +62,39 @@ func TestSeqreadSpreadMisses(t *testing.T) {
 	}
 	if h := hitRatio(true); h > 0.25 {
 		t.Errorf("spread threads over a file 4x the cache: hit ratio %.2f, want <= 0.25 (re-reads miss)", h)
+	}
+}
+
+// TestSeqreadSpreadStarts: spread threads start at i/n of the file in
+// whole blocks, and the next Run of the workload goes on where each thread
+// stopped; a file with fewer blocks than threads is refused by Validate.
+func TestSeqreadSpreadStarts(t *testing.T) {
+	env := newTestEnv(t)
+	w := mustNew[*Seqread](t, "seqread")
+	w.FileSize, w.IOSize, w.NThreads, w.Spread = 10<<20+5, 1<<20, 3, true
+	w.Duration = 100 * time.Millisecond
+	var got []int64
+	for tid := range w.NThreads {
+		got = append(got, w.start(tid))
+	}
+	if want := []int64{0, 3 << 20, 6 << 20}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("starts %v, want %v", got, want)
+	}
+	prepareAndRun(t, w, env)
+	if len(w.resume) != w.NThreads {
+		t.Fatalf("after a Run: resume offsets %v, want one per thread", w.resume)
+	}
+	for tid, off := range w.resume {
+		if s := w.start(tid); s != off || off < 0 || off > int64(w.FileSize) {
+			t.Errorf("thread %d: next start %d, stopped at %d (file of %d bytes)", tid, s, off, int64(w.FileSize))
+		}
+	}
+	w.FileSize = 2 << 20
+	if err := w.Validate(); err == nil || !strings.Contains(err.Error(), "spread") {
+		t.Errorf("spread over 2 blocks for 3 threads: Validate %v, want an error naming spread", err)
+	}
+	w.Spread = false
+	if err := w.Validate(); err != nil {
+		t.Errorf("the same without spread: Validate %v", err)
 	}
 }

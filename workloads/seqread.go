@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"sync"
 	"syscall"
 	"time"
 
@@ -33,22 +34,43 @@ func init() {
 //
 // Filebench's threads all start at offset 0, so they read the file as a
 // convoy: one thread misses a block and the others find it cached (with
-// n threads, n-1 of n reads hit whatever the file's size). With Spread
-// thread i starts at i/n of the file (a whole block) and a later Run of
-// the same workload (the measured one after the warm-up) goes on where
-// the last one stopped, so the threads are n streams evenly spaced over
-// the file and a file larger than the cache misses on every re-read (the
-// Justitia re-read experiments; docs/cache.md).
+// n threads, n-1 of n reads hit whatever the file's size). With
+// SharedOffset the threads share one offset instead: each read takes the
+// next block, so the file is read as one sequential stream with n reads
+// in flight (a reader with read-ahead), each block once per pass, and a
+// file larger than the cache misses on every re-read (the Justitia re-read
+// experiments; docs/cache.md). The offset lives on from one Run to the
+// next (the measured run goes on where the warm-up stopped).
 type Seqread struct {
-	Dir      string        `toml:"dir"`
-	FileSize units.Size    `toml:"filesize"`
-	IOSize   units.Size    `toml:"iosize"`
-	NThreads int           `toml:"nthreads"`
-	Spread   bool          `toml:"spread"`
-	Duration time.Duration `toml:"duration"`
+	Dir      string     `toml:"dir"`
+	FileSize units.Size `toml:"filesize"`
+	IOSize   units.Size `toml:"iosize"`
+	NThreads int        `toml:"nthreads"`
+	// SharedOffset: the threads take successive blocks of one offset.
+	SharedOffset bool          `toml:"shared_offset"`
+	Duration     time.Duration `toml:"duration"`
 
 	prepared bool
-	resume   []int64 // with Spread: where each thread stopped in the last Run
+	cursor   sharedCursor // with SharedOffset
+}
+
+// sharedCursor is the offset the threads share with SharedOffset.
+type sharedCursor struct {
+	mu  sync.Mutex
+	off int64
+}
+
+// next returns the offset of the next block of a file of size bytes in
+// blocks of n, and whether it rewound to the start of the file for it.
+func (c *sharedCursor) next(n, size int64) (off int64, rewound bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.off >= size {
+		c.off, rewound = 0, true
+	}
+	off = c.off
+	c.off += n
+	return off, rewound
 }
 
 func (w *Seqread) Name() string { return "seqread" }
@@ -60,32 +82,10 @@ func (w *Seqread) Validate() error {
 		checkRange(w.Name(), "iosize", int64(w.IOSize), 1, 1<<30),
 		checkRange(w.Name(), "nthreads", int64(w.NThreads), 1, 4096),
 		checkDuration(w.Name(), "duration", w.Duration),
-		w.checkSpread(),
 	)
 }
 
-func (w *Seqread) checkSpread() error {
-	if w.Spread && w.NThreads > 0 && int64(w.FileSize) < int64(w.NThreads)*int64(w.IOSize) {
-		return fmt.Errorf("workloads: %s: spread: filesize %d is less than nthreads x iosize (%d x %d): the threads would not start at distinct blocks",
-			w.Name(), int64(w.FileSize), w.NThreads, int64(w.IOSize))
-	}
-	return nil
-}
-
 func (w *Seqread) path() string { return w.Dir + "/largefile1" }
-
-// start is thread tid's first offset: 0, or with Spread where the last
-// Run left it, else its i/n of the file in whole blocks.
-func (w *Seqread) start(tid int) int64 {
-	switch {
-	case !w.Spread:
-		return 0
-	case len(w.resume) == w.NThreads:
-		return w.resume[tid]
-	}
-	per := int64(w.FileSize) / int64(w.NThreads)
-	return (per - per%int64(w.IOSize)) * int64(tid)
-}
 
 func (w *Seqread) Prepare(ctx context.Context, env *Env) error {
 	if err := ensureFile(ctx, env.FS, w.path(), int64(w.FileSize), true, ioBuffer(int64(w.IOSize), env.Seed)); err != nil {
@@ -103,7 +103,6 @@ func (w *Seqread) Run(ctx context.Context, env *Env) (*Result, error) {
 	bufs := make([][]byte, w.NThreads)
 	offs := make([]int64, w.NThreads)
 	for tid := range files {
-		offs[tid] = w.start(tid)
 		f, err := env.FS.Open(ctx, w.path(), syscall.O_RDONLY, 0)
 		if err != nil {
 			closeAll(files)
@@ -113,6 +112,13 @@ func (w *Seqread) Run(ctx context.Context, env *Env) (*Result, error) {
 	}
 	defer closeAll(files)
 	res, err := runWorkers(ctx, w.NThreads, w.Duration, env.Seed, func(ctx context.Context, tid int, _ *rand.Rand, st *opStats) error {
+		if w.SharedOffset {
+			off, rewound := w.cursor.next(int64(w.IOSize), int64(w.FileSize))
+			if rewound {
+				st.counters["rewinds"]++
+			}
+			offs[tid] = off
+		}
 		t := time.Now()
 		n, err := files[tid].Pread(bufs[tid], offs[tid])
 		if err != nil {
@@ -121,7 +127,7 @@ func (w *Seqread) Run(ctx context.Context, env *Env) (*Result, error) {
 		st.readBytes += int64(n)
 		st.done("read", t)
 		offs[tid] += int64(n)
-		if n < len(bufs[tid]) {
+		if n < len(bufs[tid]) && !w.SharedOffset {
 			offs[tid] = 0
 			st.counters["rewinds"]++
 		}
@@ -129,9 +135,6 @@ func (w *Seqread) Run(ctx context.Context, env *Env) (*Result, error) {
 	})
 	if err != nil {
 		return nil, fmt.Errorf("workloads: %s: %w", w.Name(), err)
-	}
-	if w.Spread {
-		w.resume = offs
 	}
 	return res, nil
 }

@@ -3,7 +3,6 @@ package workloads
 import (
 	"context"
 	"fmt"
-	"strings"
 	"testing"
 	"time"
 
@@ -11,17 +10,17 @@ import (
 	"polytropon/fs/local"
 )
 
-// TestSeqreadSpreadMisses: Filebench's seqread threads all start at
-// offset 0 and read the file as a convoy, so through a cache most of
+// TestSeqreadSharedOffsetMisses: Filebench's seqread threads all start
+// at offset 0 and read the file as a convoy, so through a cache most of
 // their reads hit pages another thread has just read, however large the
-// file; with spread each thread is its own stream, and a file four times
-// the cache misses on (almost) every read, as the Justitia re-read
+// file; with shared_offset they read it as one stream, each block once
+// per pass, and a file four times the cache misses on every read, as the Justitia re-read
 // experiments need (docs/cache.md).
-func TestSeqreadSpreadMisses(t *testing.T) {
+func TestSeqreadSharedOffsetMisses(t *testing.T) {
 	// Blocks of 1 MiB are one fill of the cache (no read-ahead beyond
 	// them, whose pages would be hits of the stream itself).
 	const pageSize, capacity = 64 << 10, 16 << 20
-	hitRatio := func(spread bool) float64 {
+	hitRatio := func(shared bool) float64 {
 		dir := t.TempDir()
 		// O_DIRECT, as in the experiments: a fill takes long enough for
 		// the convoy's followers to keep up with its leader.
@@ -40,7 +39,7 @@ func TestSeqreadSpreadMisses(t *testing.T) {
 		}
 		defer svc.Close()
 		w := mustNew[*Seqread](t, "seqread")
-		w.FileSize, w.IOSize, w.NThreads, w.Spread = 4*capacity, 1<<20, 4, spread
+		w.FileSize, w.IOSize, w.NThreads, w.SharedOffset = 4*capacity, 1<<20, 4, shared
 		w.Duration = 300 * time.Millisecond
 		// Prepare writes through the backend, so the cache starts cold.
 		if err := w.Prepare(context.Background(), &Env{Dir: dir, FS: be, Seed: 1}); err != nil {
@@ -52,49 +51,39 @@ func TestSeqreadSpreadMisses(t *testing.T) {
 		}
 		st := pool.Stats()[0]
 		if res.Bytes <= 0 || st.Hits+st.Misses == 0 {
-			t.Fatalf("spread=%v: read %d bytes, %d hits, %d misses", spread, res.Bytes, st.Hits, st.Misses)
+			t.Fatalf("shared_offset=%v: read %d bytes, %d hits, %d misses", shared, res.Bytes, st.Hits, st.Misses)
 		}
-		t.Logf("spread=%v: %d bytes, %d hits, %d misses", spread, res.Bytes, st.Hits, st.Misses)
+		t.Logf("shared_offset=%v: %d bytes, %d hits, %d misses", shared, res.Bytes, st.Hits, st.Misses)
 		return float64(st.Hits) / float64(st.Hits+st.Misses)
 	}
 	if h := hitRatio(false); h < 0.5 {
 		t.Errorf("threads from offset 0: hit ratio %.2f, want >= 0.5 (a convoy: 3 of 4 reads find the page cached)", h)
 	}
-	if h := hitRatio(true); h > 0.25 {
-		t.Errorf("spread threads over a file 4x the cache: hit ratio %.2f, want <= 0.25 (re-reads miss)", h)
+	if h := hitRatio(true); h > 0.05 {
+		t.Errorf("threads sharing one offset over a file 4x the cache: hit ratio %.2f, want <= 0.05 (re-reads miss)", h)
 	}
 }
 
-// TestSeqreadSpreadStarts: spread threads start at i/n of the file in
-// whole blocks, and the next Run of the workload goes on where each thread
-// stopped; a file with fewer blocks than threads is refused by Validate.
-func TestSeqreadSpreadStarts(t *testing.T) {
+// TestSeqreadSharedOffset: with shared_offset the threads take
+// successive blocks of one offset, rewinding at the end of the file, and
+// the offset lives on into the next Run.
+func TestSeqreadSharedOffset(t *testing.T) {
+	var c sharedCursor
+	var got []string
+	for range 5 {
+		off, rewound := c.next(4, 10)
+		got = append(got, fmt.Sprint(off, rewound))
+	}
+	if want := []string{"0 false", "4 false", "8 false", "0 true", "4 false"}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("offsets over a 10-byte file in blocks of 4: %v, want %v", got, want)
+	}
 	env := newTestEnv(t)
 	w := mustNew[*Seqread](t, "seqread")
-	w.FileSize, w.IOSize, w.NThreads, w.Spread = 10<<20+5, 1<<20, 3, true
+	w.FileSize, w.IOSize, w.NThreads, w.SharedOffset = 1<<20, 64<<10, 3, true
 	w.Duration = 100 * time.Millisecond
-	var got []int64
-	for tid := range w.NThreads {
-		got = append(got, w.start(tid))
-	}
-	if want := []int64{0, 3 << 20, 6 << 20}; fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Errorf("starts %v, want %v", got, want)
-	}
-	prepareAndRun(t, w, env)
-	if len(w.resume) != w.NThreads {
-		t.Fatalf("after a Run: resume offsets %v, want one per thread", w.resume)
-	}
-	for tid, off := range w.resume {
-		if s := w.start(tid); s != off || off < 0 || off > int64(w.FileSize) {
-			t.Errorf("thread %d: next start %d, stopped at %d (file of %d bytes)", tid, s, off, int64(w.FileSize))
-		}
-	}
-	w.FileSize = 2 << 20
-	if err := w.Validate(); err == nil || !strings.Contains(err.Error(), "spread") {
-		t.Errorf("spread over 2 blocks for 3 threads: Validate %v, want an error naming spread", err)
-	}
-	w.Spread = false
-	if err := w.Validate(); err != nil {
-		t.Errorf("the same without spread: Validate %v", err)
+	res := prepareAndRun(t, w, env)
+	blocks := res.Ops % 16
+	if off, _ := w.cursor.next(0, int64(w.FileSize)); off != blocks*64<<10 {
+		t.Errorf("after %d reads of 16-block passes the next offset is %d, want %d", res.Ops, off, blocks*64<<10)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"sync"
 	"syscall"
 	"time"
 
@@ -30,14 +31,46 @@ func init() {
 // "largefile1" of FileSize (reusing an existing one that is large enough);
 // each thread reads it in IOSize blocks sequentially with its own offset,
 // rewinding at the end of the file.
+//
+// Filebench's threads all start at offset 0, so they read the file as a
+// convoy: one thread misses a block and the others find it cached (with
+// n threads, n-1 of n reads hit whatever the file's size). With
+// SharedOffset the threads share one offset instead: each read takes the
+// next block, so the file is read as one sequential stream with n reads
+// in flight (a reader with read-ahead), each block once per pass, and a
+// file larger than the cache misses on every re-read (the Justitia re-read
+// experiments; docs/cache.md). The offset lives on from one Run to the
+// next (the measured run goes on where the warm-up stopped).
 type Seqread struct {
-	Dir      string        `toml:"dir"`
-	FileSize units.Size    `toml:"filesize"`
-	IOSize   units.Size    `toml:"iosize"`
-	NThreads int           `toml:"nthreads"`
-	Duration time.Duration `toml:"duration"`
+	Dir      string     `toml:"dir"`
+	FileSize units.Size `toml:"filesize"`
+	IOSize   units.Size `toml:"iosize"`
+	NThreads int        `toml:"nthreads"`
+	// SharedOffset: the threads take successive blocks of one offset.
+	SharedOffset bool          `toml:"shared_offset"`
+	Duration     time.Duration `toml:"duration"`
 
 	prepared bool
+	cursor   sharedCursor // with SharedOffset
+}
+
+// sharedCursor is the offset the threads share with SharedOffset.
+type sharedCursor struct {
+	mu  sync.Mutex
+	off int64
+}
+
+// next returns the offset of the next block of a file of size bytes in
+// blocks of n, and whether it rewound to the start of the file for it.
+func (c *sharedCursor) next(n, size int64) (off int64, rewound bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.off >= size {
+		c.off, rewound = 0, true
+	}
+	off = c.off
+	c.off += n
+	return off, rewound
 }
 
 func (w *Seqread) Name() string { return "seqread" }
@@ -79,6 +112,13 @@ func (w *Seqread) Run(ctx context.Context, env *Env) (*Result, error) {
 	}
 	defer closeAll(files)
 	res, err := runWorkers(ctx, w.NThreads, w.Duration, env.Seed, func(ctx context.Context, tid int, _ *rand.Rand, st *opStats) error {
+		if w.SharedOffset {
+			off, rewound := w.cursor.next(int64(w.IOSize), int64(w.FileSize))
+			if rewound {
+				st.counters["rewinds"]++
+			}
+			offs[tid] = off
+		}
 		t := time.Now()
 		n, err := files[tid].Pread(bufs[tid], offs[tid])
 		if err != nil {
@@ -87,7 +127,7 @@ func (w *Seqread) Run(ctx context.Context, env *Env) (*Result, error) {
 		st.readBytes += int64(n)
 		st.done("read", t)
 		offs[tid] += int64(n)
-		if n < len(bufs[tid]) {
+		if n < len(bufs[tid]) && !w.SharedOffset {
 			offs[tid] = 0
 			st.counters["rewinds"]++
 		}

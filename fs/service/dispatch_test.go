@@ -10,8 +10,8 @@ import (
 )
 
 // TestDispatchFlows: with an instance weight the service dispatches by
-// weight, and a request counts for its instance's flow: path calls by
-// their instance, fd calls by their file's.
+// weight; a data call counts for the flow of its file's instance, every
+// other call (stat, open, close) for the control flow.
 func TestDispatchFlows(t *testing.T) {
 	dirA, dirB := t.TempDir(), t.TempDir()
 	s := newInProcess(t, Config{Instances: []InstanceConfig{
@@ -41,8 +41,8 @@ func TestDispatchFlows(t *testing.T) {
 			a.Stat(ctx, ".")
 		}
 	})
-	if d[ids["/a"]] != 10 || d[ids["/b"]] != 0 {
-		t.Errorf("10 stats on /a: grants %v (ids %v)", d, ids)
+	if d[controlFlow] != 10 || d[ids["/a"]] != 0 || d[ids["/b"]] != 0 {
+		t.Errorf("10 stats on /a: grants %v (ids %v), want 10 in the control flow %d", d, ids, controlFlow)
 	}
 	b, _ := c.FS("/b")
 	f, err := b.Open(ctx, "f", syscall.O_CREAT|syscall.O_RDWR, 0o644)
@@ -53,10 +53,12 @@ func TestDispatchFlows(t *testing.T) {
 		for i := range 5 {
 			f.Pwrite([]byte("x"), int64(i))
 		}
+		f.Pread(make([]byte, 5), 0)
+		f.Stat()
 	})
 	f.Close()
-	if d[ids["/b"]] != 5 || d[ids["/a"]] != 0 {
-		t.Errorf("5 pwrites on a file of /b: grants %v (ids %v)", d, ids)
+	if d[ids["/b"]] != 6 || d[ids["/a"]] != 0 || d[controlFlow] != 1 {
+		t.Errorf("5 pwrites, a pread and an fstat on a file of /b: grants %v (ids %v), want 6 for /b, the fstat in the control flow", d, ids)
 	}
 	// Without weights there is no weighted dispatch; a bad weight is refused.
 	plain := newInProcess(t, Config{Instances: []InstanceConfig{{Path: "/", Stack: []stack.Layer{{Type: stack.Local, Dir: dirA}}}}})

@@ -261,6 +261,7 @@ func (s *Service) Stop() error {
 		// No FUSE mount may outlive the service (lazily detached if busy).
 		s.stopAllFuse(fuseStopWait)
 		s.driver.Stop()
+		s.logTenantStats() // tenant_stats.go
 		s.rejects.Flush()
 		s.mu.Lock()
 		for i, f := range s.files {

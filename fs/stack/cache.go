@@ -2,6 +2,8 @@ package stack
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"polytropon/fs"
@@ -25,6 +27,14 @@ func (b *Builder) CachePool(name string) *cache.Shared {
 		return np.pool
 	}
 	return nil
+}
+
+// CachePoolNames lists the names of the shared cache pools the builder
+// holds, sorted.
+func (b *Builder) CachePoolNames() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return slices.Sorted(maps.Keys(b.pools))
 }
 
 // CacheOptions are the settings of a "cache" layer (its cache table in

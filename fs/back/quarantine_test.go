@@ -318,10 +318,11 @@ func TestBufferWatchAnswersStuckRequests(t *testing.T) {
 			t.Errorf("buffer %d: %d log lines, want 1", i, n)
 		}
 	}
-	// An idle buffer with nobody waiting is left alone.
+	// An idle buffer with nobody waiting is left alone; so is buffer 6
+	// for 700 ms (longer than any wait the watch ever allowed).
 	b5 := buf(5)
 	b5.ResetCompletion()
-	time.Sleep(200 * time.Millisecond)
+	time.Sleep(max(200*time.Millisecond, time.Until(start.Add(700*time.Millisecond))))
 	if b5.Completed() {
 		t.Error("an idle buffer was answered")
 	}

@@ -82,7 +82,7 @@ func steadyHelper() error {
 }
 
 // TestStoppedClientNotFailed: an honest client process stopped with
-// SIGSTOP for 400 ms at a time, anywhere in its requests (between taking
+// SIGSTOP for 600 ms at a time, anywhere in its requests (between taking
 // a queue ticket and filling it, between its submission and its enqueue,
 // asleep on its answer), is not taken for a hostile one: when it runs
 // again every request of it is answered (no EIO), the queue it shares
@@ -98,8 +98,11 @@ func TestStoppedClientNotFailed(t *testing.T) {
 	_, qst, _ := w.QueueMem(0)
 	gen := qst.Generation()
 
-	const stops, stopFor = 8, 400 * time.Millisecond
-	cmd := helperCmd(t, "steady", "KEY="+strconv.Itoa(sp.Key), "MNT="+mp, "THREADS=4",
+	// Longer than the service ever waited before it took a stall or a
+	// waiting request for a fault (300 and 500 ms); eight busy threads,
+	// so that a stop often catches one inside its enqueue.
+	const stops, stopFor = 10, 600 * time.Millisecond
+	cmd := helperCmd(t, "steady", "KEY="+strconv.Itoa(sp.Key), "MNT="+mp, "THREADS=8",
 		"DUR="+(stops*(stopFor+100*time.Millisecond)+time.Second).String())
 	var errOut servicetest.Log
 	cmd.Stderr = &errOut

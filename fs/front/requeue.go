@@ -86,7 +86,11 @@ func (c *Conn) enqueue(i uint32, b *wire.Buffer) error {
 		if errors.Is(err, queue.ErrTimeout) {
 			// The queue holds twice the buffers, so it is never full:
 			// the ticket's slot was stuck (a descheduled service thread
-			// or a scribbled slot word); the retry takes another ticket.
+			// or a scribbled slot word); the retry takes another ticket,
+			// unless the service answered meanwhile (a quarantine).
+			if b.Completed() {
+				return nil
+			}
 			continue
 		}
 		if deadline.IsZero() {

@@ -578,8 +578,11 @@ int64_t pc_do(struct pcall *c)
 				     poly_hdr->queue_wait, 0, 100000000);
 		if (r == RCQB_OK)
 			break;
-		if (r == RCQB_ERR_TIMEOUT && poly_alive())
+		if (r == RCQB_ERR_TIMEOUT && poly_alive()) {
+			if (__atomic_load_n(&d->done, __ATOMIC_SEQ_CST) != 0)
+				break; /* answered meanwhile (a quarantine) */
 			continue;
+		}
 		if (poly_alive()) {
 			/* A corrupted (or tenant-closed) queue: the service
 			 * answers its requests, quarantines it and formats it

@@ -87,7 +87,7 @@ func steadyHelper() error {
 // asleep on its answer), is not taken for a hostile one: when it runs
 // again every request of it is answered (no EIO), the queue it shares
 // with another client is not quarantined, nothing is logged as an
-// incident, and the other client is answered within 1 s meanwhile.
+// incident, and the other client is answered meanwhile.
 func TestStoppedClientNotFailed(t *testing.T) {
 	sp := startService(t, svcOpts{args: []string{"-queues", "1"}})
 	c := sp.dial(t, client.Options{})
@@ -157,8 +157,10 @@ func TestStoppedClientNotFailed(t *testing.T) {
 	if log := sp.Log.String(); strings.Contains(log, "back: ") {
 		t.Errorf("incidents logged for an honest client:\n%s", log)
 	}
-	if slowest > time.Second {
-		t.Errorf("the other client's slowest request took %v, over 1 s", slowest)
+	// A stopped enqueuer costs the others at most the service's 40 ms
+	// per ticket; the bound leaves room for a loaded host.
+	if slowest > 3*time.Second {
+		t.Errorf("the other client's slowest request took %v, over 3 s", slowest)
 	}
 	t.Logf("the honest client, stopped %d times for %v: %s; the other client's slowest request %v", stops, stopFor, strings.TrimSpace(out), slowest)
 }

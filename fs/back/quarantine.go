@@ -203,7 +203,9 @@ func (d *Driver) Check() {
 				err = fmt.Errorf("%w: closed while the service runs", queue.ErrCorrupt)
 			}
 		}
-		g.mu.Unlock()
+		// Still under g.mu: a rebuild that a service thread started
+		// meanwhile must not see its new memory broken and its new
+		// requests failed for what the old memory held.
 		if err != nil && !d.stopping.Load() {
 			g.suspect.Store(&err)
 			d.breakQueue(uint32(qi)) // its threads fail at once; the rebuild clears the flag
@@ -211,6 +213,7 @@ func (d *Driver) Check() {
 			// service thread busy with a long request rebuilds later.
 			g.failed.Add(d.failSubmitted(uint32(qi)))
 		}
+		g.mu.Unlock()
 	}
 	d.checkBuffers()
 }

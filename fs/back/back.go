@@ -271,8 +271,9 @@ func (d *Driver) logf(format string, args ...any) {
 // TryDequeue while the wait strategy says to spin (runtime.Gosched on a
 // locked thread costs a futex round trip in the Go scheduler, so the spin is
 // a plain poll), then blocks in Dequeue on a handle that sleeps on the futex
-// at once. Main threads block with a long timeout (so a ticket stuck behind
-// a dead client is eventually given up); extra threads exit once idle.
+// at once. Main threads block until an item comes, each wait bounded so
+// that a ticket stuck behind a dead client is given up (patientQueue);
+// extra threads exit once idle.
 func (d *Driver) serve(qi uint32, extra bool) {
 	qcfg := d.cfg.Queue
 	spinFor := d.cfg.SpinFor
@@ -281,7 +282,7 @@ func (d *Driver) serve(qi uint32, extra bool) {
 	}
 	wait := qcfg.Wait
 	qcfg.Wait = queue.Futex
-	qcfg.Timeout = time.Second
+	qcfg.Timeout = serviceWait // quarantine.go
 	qcfg.OnItem = d.prefetchRequest
 	idle := time.Duration(0)
 	if extra {
@@ -391,20 +392,23 @@ func (d *Driver) serveClaimed(c claimed) {
 // Busy); nil, logged and counted as dropped, for an item that is no
 // buffer index or names a buffer that is not submitted.
 func (d *Driver) claim(q uint32, idx uint64) *wire.Buffer {
+	defer d.tookItem(q) // quarantine.go
 	if idx >= uint64(len(d.bufs)) {
 		d.dropped.Add(1)
 		d.logf("back: queue %d: dropped item %#x: not a buffer index (have %d buffers)", q, idx, len(d.bufs))
 		return nil
 	}
 	b := d.bufs[idx]
+	// From the claim the buffer is the service's until it completes: the
+	// buffer watch must not take a request waiting in the dispatcher (or
+	// a thread descheduled right after the claim) for one whose
+	// completion a client cleared.
+	d.beginServe(idx)
 	if !b.CASState(wire.StateSubmitted, wire.StateBusy) {
+		d.endServe(idx)
 		d.dropped.Add(1)
 		d.logf("back: queue %d: dropped item %d: buffer state %d is not submitted (stale, duplicate or forged)", q, idx, b.State())
 		return nil
 	}
-	// From here the buffer is the service's until it completes: the
-	// buffer watch must not take a request waiting in the dispatcher for
-	// one whose completion a client cleared.
-	d.beginServe(idx)
 	return b
 }

@@ -65,8 +65,9 @@ func fuzzSetup() (*wire.Seg, *back.Driver, error) {
 }
 
 // legitCall is a well-behaved client's request on queue qi: it attaches
-// the queue at its current generation, waits for a rebuild when the
-// queue fails (up to 1 s), and for the answer (up to 1 s). It returns the
+// the queue at its current generation, waits for a rebuild (or the
+// quarantine's answer) when the queue fails (up to 1 s), and for the
+// answer (up to 1 s). It returns the
 // answer or an error saying which invariant broke.
 func legitCall(w *wire.Seg, qi uint32, v uint64) (int64, string) {
 	d, _ := queue.Lookup("rcqb")
@@ -81,6 +82,7 @@ func legitCall(w *wire.Seg, qi uint32, v uint64) (int64, string) {
 		q, err := d.New(mem, queue.Config{Capacity: int(w.Layout.QueueCapacity), Wait: queue.SpinFutex, Timeout: 200 * time.Millisecond}, false)
 		if err == nil {
 			if err = q.Enqueue(fuzzLegit); err == nil {
+				b.SetWaiter(1) // it waits past its enqueue, as a sleeping client says
 				break
 			}
 			if err == queue.ErrTimeout {
@@ -88,11 +90,14 @@ func legitCall(w *wire.Seg, qi uint32, v uint64) (int64, string) {
 			}
 		}
 		deadline := time.Now().Add(time.Second)
-		for st.Generation() == gen {
+		for st.Generation() == gen && !b.Completed() { // rebuilt, or answered EIO at the quarantine
 			if time.Now().After(deadline) {
 				return 0, "queue " + string(rune('0'+qi)) + " failed (" + err.Error() + ") and was not rebuilt within 1s"
 			}
 			time.Sleep(time.Millisecond)
+		}
+		if b.Completed() {
+			break
 		}
 	}
 	deadline := time.Now().Add(time.Second)

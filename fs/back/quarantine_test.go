@@ -180,9 +180,11 @@ func TestQuarantineRebuildsCorruptedQueue(t *testing.T) {
 		}, false},
 		{"flags", func(mem []byte) { binary.LittleEndian.PutUint32(mem[queue.RCQBOffFlags:], queue.RCQBFlagClosed) }, false},
 		// Within bounds, so only the stall tells: phantom tickets nobody
-		// fills, and a request stranded behind head.
-		{"tail a little ahead", func(mem []byte) {
-			binary.LittleEndian.PutUint64(mem[queue.RCQBOffTail:], binary.LittleEndian.Uint64(mem[queue.RCQBOffTail:])+3)
+		// fills (a few of them the service skips by itself:
+		// TestHonestStallsAreNotQuarantined), and a request stranded
+		// behind head.
+		{"tail ahead", func(mem []byte) {
+			binary.LittleEndian.PutUint64(mem[queue.RCQBOffTail:], binary.LittleEndian.Uint64(mem[queue.RCQBOffTail:])+40)
 		}, false},
 		{"head a little ahead", func(mem []byte) {
 			binary.LittleEndian.PutUint64(mem[queue.RCQBOffHead:], binary.LittleEndian.Uint64(mem[queue.RCQBOffHead:])+3)
@@ -283,11 +285,20 @@ func TestBufferWatchAnswersStuckRequests(t *testing.T) {
 	b3.ResetCompletion()
 	b3.SetState(wire.StateIdle)
 	b3.SetWaiter(1)
-	// Submitted on queue 0, its item never enqueued (lost).
+	// Submitted on queue 0, its client asleep on Done, its item in no
+	// queue (lost).
 	b4 := buf(4)
 	b4.ResetCompletion()
 	b4.SetQueue(0)
 	b4.SetState(wire.StateSubmitted)
+	b4.SetWaiter(1)
+	// Submitted, its client descheduled (or stopped) before its enqueue:
+	// not lost, it enqueues when it runs again.
+	b6 := buf(6)
+	b6.WriteRequest(&wire.Request{Args: [wire.NumArgs]uint64{4}})
+	b6.ResetCompletion()
+	b6.SetQueue(0)
+	b6.SetState(wire.StateSubmitted)
 	start := time.Now()
 	for _, b := range []*wire.Buffer{b1, b2, b3, b4} {
 		for !b.Completed() {
@@ -307,11 +318,27 @@ func TestBufferWatchAnswersStuckRequests(t *testing.T) {
 			t.Errorf("buffer %d: %d log lines, want 1", i, n)
 		}
 	}
-	// An idle buffer with nobody waiting is left alone.
+	// An idle buffer with nobody waiting is left alone; so is buffer 6
+	// for 700 ms (longer than any wait the watch ever allowed).
 	b5 := buf(5)
 	b5.ResetCompletion()
-	time.Sleep(200 * time.Millisecond)
+	time.Sleep(max(200*time.Millisecond, time.Until(start.Add(700*time.Millisecond))))
 	if b5.Completed() {
 		t.Error("an idle buffer was answered")
+	}
+	if b6.Completed() {
+		t.Errorf("a request whose client has not enqueued it yet was answered %d", b6.Ret())
+	}
+	// Its client runs again and enqueues it: it is served.
+	if err := q0.Enqueue(6); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); !b6.Completed(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("buffer 6 not answered after its enqueue (state %d)", b6.State())
+		}
+	}
+	if b6.Ret() != 8 {
+		t.Errorf("buffer 6: ret %d, want 8 (served)", b6.Ret())
 	}
 }

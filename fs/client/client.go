@@ -179,8 +179,14 @@ func (c *Client) Close() error {
 	c.fds = map[int]*libFile{}
 	c.mu.Unlock()
 	var err error
-	if !c.conn.Dead() {
-		_, err = c.simple(wire.Request{Call: wire.CallUnregister}, "unregister")
+	// A request another process of the pool scribbled in flight is
+	// rejected or answered EIO, and the slot would stay taken until this
+	// process exits (a process that dials again after each such failure
+	// would fill the client table): unregister is asked once more.
+	for try := 0; try < 2 && !c.conn.Dead(); try++ {
+		if _, err = c.simple(wire.Request{Call: wire.CallUnregister}, "unregister"); err == nil || errors.Is(err, syscall.ENOTCONN) {
+			break
+		}
 	}
 	return errors.Join(err, c.conn.Close())
 }

@@ -14,21 +14,12 @@ import (
 	"polytropon/fs/front"
 	"polytropon/fs/wire"
 	"polytropon/ipc/queue"
-	"polytropon/ipc/shm"
 )
 
 // buffersOwnedBy counts the request buffers of the segment owned by pid.
 func buffersOwnedBy(t *testing.T, key, pid int) int {
 	t.Helper()
-	seg, err := shm.Open(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer seg.Detach()
-	w, err := wire.Open(seg.Bytes())
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := openSeg(t, key)
 	n := 0
 	for i := uint32(0); i < w.Layout.NumBuffers; i++ {
 		if b, err := w.Buffer(i); err == nil && b.Owner() == pid {

@@ -12,7 +12,9 @@ import (
 
 	"polytropon/fs/client"
 	"polytropon/fs/service/servicetest"
+	"polytropon/fs/wire"
 	"polytropon/internal/testenv"
+	"polytropon/ipc/shm"
 )
 
 func TestMain(m *testing.M) {
@@ -105,3 +107,19 @@ func mountLocal(t testing.TB, sp *svcProc, c *client.Client) (string, string) {
 
 // waitFor polls cond until it holds or d passes.
 var waitFor = servicetest.WaitFor
+
+// openSeg attaches the service segment of key and opens its view (this
+// process becomes a process of the pool); cleanup detaches it.
+func openSeg(t testing.TB, key int) *wire.Seg {
+	t.Helper()
+	seg, err := shm.Open(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { seg.Detach() })
+	w, err := wire.Open(seg.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w
+}

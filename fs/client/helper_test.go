@@ -177,6 +177,8 @@ func helper(role string) error {
 		return nil
 	case "scribble":
 		return scribbleHelper() // hostile_test.go
+	case "steady":
+		return steadyHelper() // stopped_test.go
 	}
 	return fmt.Errorf("unknown helper role %q", role)
 }

@@ -24,13 +24,17 @@ import (
 	"polytropon/ipc/shm"
 )
 
-// The long version of TestHostileTenant (docs/service.md records a run):
+// The long version of TestHostileTenant (docs/service.md records a run),
+// with the bound of 1 s on every legitimate request:
 //
-//	go test ./fs/client -run TestHostileTenant -v -hostile.rounds 20 -hostile.round 1s
+//	go test ./fs/client -run TestHostileTenant -v -count 1 -hostile.rounds 20 -hostile.round 1s -hostile.bound 1s
 var (
 	hostileRounds = flag.Int("hostile.rounds", 3, "TestHostileTenant: rounds of scribbling")
 	hostileRound  = flag.Duration("hostile.round", 400*time.Millisecond, "TestHostileTenant: length of a round")
-	hostilePause  = flag.Duration("hostile.pause", 2*time.Millisecond, "TestHostileTenant: pause between bursts of 1000 scribbles")
+	// The design's bound is 600 ms (docs/service.md, "Budgets"); the CI
+	// version runs on a loaded host, whose scheduling delays add to it.
+	hostileBound = flag.Duration("hostile.bound", 3*time.Second, "TestHostileTenant: bound on every legitimate request (the recorded run passes 1s)")
+	hostilePause = flag.Duration("hostile.pause", 2*time.Millisecond, "TestHostileTenant: pause between bursts of 1000 scribbles")
 )
 
 // scribbleHelper is the hostile tenant: a process of the pool that
@@ -112,7 +116,7 @@ func (s *legitStats) record(op string, d time.Duration, err error) {
 // queue headers, heads/tails, slots, generation words; wiretest). After
 // each round: the service lives, nothing outside the instance root was
 // touched, every legitimate request got a result or an errno within the
-// bound, and a fresh client is served again within 3 s (the service
+// bound (-hostile.bound), and a fresh client is served again within 3 s (the service
 // recovered by itself). The counts are logged.
 func TestHostileTenant(t *testing.T) {
 	sp := startService(t, svcOpts{args: []string{"-queues", "2"}})
@@ -144,10 +148,10 @@ func TestHostileTenant(t *testing.T) {
 	}
 	before := listing()
 	start := time.Now()
-	// A request waits at most a second for a queue's rebuild, and the
-	// service answers a stuck one after 300-500 ms; the bound leaves room
-	// for both in one request and for a loaded host. The slowest is logged.
-	stats := &legitStats{errs: map[string]int{}, bound: 3 * time.Second}
+	// The budgets on a request's path through a damaged segment add up
+	// to 600 ms (docs/service.md); the bound is the 1 s in the
+	// recorded run, looser on a loaded CI host. The slowest is logged.
+	stats := &legitStats{errs: map[string]int{}, bound: *hostileBound}
 	var total [wiretest.NumKinds]uint64
 	for round := 0; round < *hostileRounds; round++ {
 		stop := make(chan struct{})
@@ -368,15 +372,7 @@ func TestQueueRebuiltClientReattaches(t *testing.T) {
 	if _, err := v.Stat(ctx, "."); err != nil {
 		t.Fatal(err)
 	}
-	seg, err := shm.Open(sp.Key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer seg.Detach()
-	w, err := wire.Open(seg.Bytes())
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := openSeg(t, sp.Key)
 	_, st, _ := w.QueueMem(0)
 	gen := st.Generation()
 	start := time.Now()

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -137,7 +138,7 @@ func attachSeg(seg *shm.Segment, opts Options) (*Conn, error) {
 	}
 	c.policy = adaptivePolicy(time.Duration(c.spinFor))
 	c.design = d
-	c.qcfg = queue.Config{Capacity: int(l.QueueCapacity), Wait: queue.Wait(l.QueueWait), Timeout: 200 * time.Millisecond}
+	c.qcfg = queue.Config{Capacity: int(l.QueueCapacity), Wait: queue.Wait(l.QueueWait), Timeout: enqueueTimeout}
 	c.queues = make([]atomic.Pointer[attachedQueue], l.NumQueues)
 	for i := uint32(0); i < l.NumQueues; i++ {
 		_, st, err := w.QueueMem(i)
@@ -171,6 +172,14 @@ func (c *Conn) Get() (*wire.Buffer, error) {
 		if n := len(c.free); n > 0 {
 			b := c.free[n-1]
 			c.free = c.free[:n-1]
+			if b.Owner() != c.pid {
+				// Its owner word was scribbled (by another process of
+				// the pool): every request on it would be refused, and
+				// the service may free it for another client. Not ours
+				// any more; take another.
+				c.held = slices.DeleteFunc(c.held, func(h *wire.Buffer) bool { return h == b })
+				continue
+			}
 			c.inUse++
 			return b, nil
 		}
@@ -249,7 +258,7 @@ func (c *Conn) Call(b *wire.Buffer, q uint32, req *wire.Request) (int64, error) 
 	b.WriteRequest(req)
 	b.ResetCompletion()
 	markSubmitted(b, q)
-	if err := c.enqueue(q, uint64(b.Index)); err != nil {
+	if err := c.enqueue(q, b); err != nil {
 		if errors.Is(err, syscall.EIO) {
 			// The queue stays broken. Should the item still be in it,
 			// the service drops it: the buffer is no longer submitted.
@@ -286,6 +295,9 @@ func (c *Conn) await(b *wire.Buffer, call uint32) error {
 		lastCheck := start
 		for i := 1; ; i++ {
 			if b.Completed() {
+				if lastCheck != start {
+					b.SetWaiter(0)
+				}
 				return nil
 			}
 			if i%256 == 0 {
@@ -300,6 +312,10 @@ func (c *Conn) await(b *wire.Buffer, call uint32) error {
 				}
 				if now-lastCheck > uint64(100*time.Millisecond) {
 					lastCheck = now
+					// Say it waits past its enqueue, as a sleeper does:
+					// the service answers a lost item only then
+					// (fs/back/bufwatch.go).
+					b.SetWaiter(1)
 					if err := c.W.Alive(); err != nil {
 						return fmt.Errorf("%w: %v", syscall.ENOTCONN, err)
 					}

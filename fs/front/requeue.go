@@ -20,9 +20,18 @@ type attachedQueue struct {
 	gen uint32
 }
 
-// requeueWait is how long a call whose queue failed waits for the service
-// to rebuild it before the call fails with EIO.
-const requeueWait = time.Second
+// requeueWait is how long, in all, a call whose queue fails waits for the
+// service to rebuild the queue (or to answer the call: the service
+// answers the requests of a queue it quarantines at once) before the call
+// fails with EIO. It is one of the budgets of docs/service.md: with the
+// service's detection and the buffer watch, a call through a damaged
+// queue ends well within a second.
+const requeueWait = 150 * time.Millisecond
+
+// enqueueTimeout bounds one enqueue: a ticket whose slot stays stuck that
+// long is given up (recorded in the slot) and the enqueue retried with a
+// new ticket.
+const enqueueTimeout = 100 * time.Millisecond
 
 // attachQueue makes a handle on queue i at its current generation.
 func (c *Conn) attachQueue(i uint32) (*attachedQueue, error) {
@@ -54,46 +63,72 @@ func (c *Conn) queue(i uint32) *attachedQueue {
 	return c.queues[i].Load()
 }
 
-// enqueue puts buffer idx on queue i. A queue that fails (corrupted,
-// or closed while the service lives) is waited for, up to requeueWait,
-// until the service has rebuilt it under a new generation, then the
-// enqueue is retried on it: ENOTCONN when the service is gone, EIO when
-// the queue stays unusable.
-func (c *Conn) enqueue(i uint32, idx uint64) error {
+// enqueue puts the submitted buffer b on queue i. A queue that fails
+// (corrupted, or closed while the service lives) is waited for until the
+// service has rebuilt it under a new generation, then the enqueue is
+// retried on it; the waits of one call are bounded by requeueWait in all.
+// It returns nil also when the service answered b meanwhile (its queue
+// was quarantined: the answer is EIO), ENOTCONN when the service is gone,
+// EIO when the queue stays unusable.
+func (c *Conn) enqueue(i uint32, b *wire.Buffer) error {
+	var deadline time.Time // set at the first failure
 	for {
 		h := c.queue(i)
 		var err error
 		if h == nil {
 			err = fmt.Errorf("%w: queue %d cannot be attached", queue.ErrCorrupt, i)
-		} else if err = h.q.Enqueue(idx); err == nil {
+		} else if err = h.q.Enqueue(uint64(b.Index)); err == nil {
 			return nil
 		}
 		if c.W.Alive() != nil {
 			return syscall.ENOTCONN
 		}
 		if errors.Is(err, queue.ErrTimeout) {
+			// The queue holds twice the buffers, so it is never full:
+			// the ticket's slot was stuck (a descheduled service thread
+			// or a scribbled slot word); the retry takes another ticket,
+			// unless the service answered meanwhile (a quarantine).
+			if b.Completed() {
+				return nil
+			}
 			continue
+		}
+		if deadline.IsZero() {
+			deadline = time.Now().Add(requeueWait)
 		}
 		var gen uint32
 		if h != nil {
 			gen = h.gen
 		}
-		if !c.awaitRebuild(i, gen) {
+		switch c.awaitRebuild(i, gen, b, deadline) {
+		case rebuildAnswered:
+			return nil
+		case rebuildTimedOut:
 			return fmt.Errorf("%w: queue %d: %v", syscall.EIO, i, err)
 		}
 	}
 }
 
-// awaitRebuild waits until queue i's generation differs from gen.
-func (c *Conn) awaitRebuild(i, gen uint32) bool {
-	deadline := time.Now().Add(requeueWait)
+// Outcomes of awaitRebuild.
+const (
+	rebuildDone = iota
+	rebuildAnswered
+	rebuildTimedOut
+)
+
+// awaitRebuild waits until queue i's generation differs from gen, or the
+// service answered b, up to deadline (or the service's death).
+func (c *Conn) awaitRebuild(i, gen uint32, b *wire.Buffer, deadline time.Time) int {
 	for c.stats[i].Generation() == gen {
+		if b.Completed() {
+			return rebuildAnswered
+		}
 		if time.Now().After(deadline) || c.W.Alive() != nil {
-			return false
+			return rebuildTimedOut
 		}
 		time.Sleep(time.Millisecond)
 	}
-	return true
+	return rebuildDone
 }
 
 // markSubmitted records the queue in b's descriptor and submits it.

@@ -35,7 +35,14 @@ type Orphan struct {
 }
 
 // shmEntry is a line of /proc/sysvipc/shm.
-type shmEntry struct{ key, id, creator int }
+type shmEntry struct {
+	key, id, creator int
+	removed          bool // IPC_RMID done, still attached (SHM_DEST; listed under key 0)
+}
+
+// shmDest is the kernel's SHM_DEST bit of a segment's mode: removed,
+// destroyed at the last detach.
+const shmDest = 0o1000
 
 func sysvSegments() ([]shmEntry, error) {
 	f, err := os.Open("/proc/sysvipc/shm")
@@ -53,11 +60,12 @@ func sysvSegments() ([]shmEntry, error) {
 		}
 		key, err1 := strconv.ParseInt(fl[0], 10, 64)
 		id, err2 := strconv.Atoi(fl[1])
-		cpid, err3 := strconv.Atoi(fl[4])
-		if err1 != nil || err2 != nil || err3 != nil {
+		mode, err3 := strconv.ParseUint(fl[2], 8, 32)
+		cpid, err4 := strconv.Atoi(fl[4])
+		if err1 != nil || err2 != nil || err3 != nil || err4 != nil {
 			continue // the header line
 		}
-		out = append(out, shmEntry{key: int(int32(key)), id: id, creator: cpid})
+		out = append(out, shmEntry{key: int(int32(key)), id: id, creator: cpid, removed: mode&shmDest != 0})
 	}
 	return out, sc.Err()
 }
@@ -78,8 +86,8 @@ func FindOrphans(keys ...int) ([]Orphan, error) {
 		if len(keys) > 0 && !slices.Contains(keys, e.key) {
 			continue
 		}
-		if wire.ProcessAlive(e.creator) {
-			continue
+		if e.removed || wire.ProcessAlive(e.creator) {
+			continue // removed already (a former orphan), or its creator runs
 		}
 		o, ok := inspectSegment(e)
 		if !ok {

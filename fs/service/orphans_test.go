@@ -85,3 +85,62 @@ func TestOrphansAfterKill(t *testing.T) {
 		t.Errorf("orphans after the removal: %+v", again)
 	}
 }
+
+// TestOrphansRemovedInOneCall: the orphans of several services killed
+// with SIGKILL are all listed and all removed by one ReportOrphans with
+// remove; a segment removed while processes still hold it (IPC_RMID
+// leaves it listed under key 0 until the last detach) is no orphan any
+// more and is not listed again.
+func TestOrphansRemovedInOneCall(t *testing.T) {
+	dir := t.TempDir()
+	var keys, ids []int
+	for i := 0; i < 3; i++ {
+		sp, ok := startServe(t, fmt.Sprintf("[[instance]]\npath = \"/orphan%d\"\nstack = [{type = \"local\", dir = %q}]\n", i, dir))
+		if !ok {
+			t.Fatalf("service %d did not start; log:\n%s", i, sp.Log)
+		}
+		// This process stays attached to the first two, as clients would.
+		if i < 2 {
+			seg, err := shm.Open(sp.Key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { seg.Detach() })
+			ids = append(ids, seg.ID())
+		}
+		sp.Kill()
+		keys = append(keys, sp.Key)
+	}
+	orphans, err := FindOrphans(keys...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(orphans) != len(keys) {
+		t.Fatalf("%d orphans of %d killed services: %+v", len(orphans), len(keys), orphans)
+	}
+	var out bytes.Buffer
+	if err := ReportOrphans(&out, true, keys...); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	if n := strings.Count(out.String(), "  removed"); n != len(keys) {
+		t.Errorf("%d orphans removed in one call, want %d:\n%s", n, len(keys), out.String())
+	}
+	for _, k := range keys {
+		if s, err := shm.Open(k); err == nil {
+			s.Detach()
+			t.Errorf("the segment of key %#x is still there:\n%s", k, out.String())
+		}
+	}
+	// Listed with no key filter, none of them (the two still attached
+	// here are listed by the kernel under key 0 until this process
+	// detaches) is an orphan any more.
+	all, err := FindOrphans()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range all {
+		if slices.Contains(keys, o.Key) || slices.Contains(ids, o.SegmentID) {
+			t.Errorf("a removed segment is listed again: %+v", o)
+		}
+	}
+}

@@ -495,8 +495,11 @@ static int await_done(struct poly_desc *d)
 	} else if (wait != POLY_WAIT_FUTEX) {
 		uint64_t start = poly_now(), last = start;
 		for (uint64_t i = 1;; i++) {
-			if (__atomic_load_n(&d->done, __ATOMIC_SEQ_CST) != 0)
+			if (__atomic_load_n(&d->done, __ATOMIC_SEQ_CST) != 0) {
+				if (last != start)
+					__atomic_store_n(&d->waiter, 0, __ATOMIC_SEQ_CST);
 				return 0;
+			}
 			__builtin_ia32_pause();
 			if (i % 256 == 0) {
 				uint64_t now = poly_now();
@@ -504,6 +507,9 @@ static int await_done(struct poly_desc *d)
 					break;
 				if (now - last > 100000000ull) {
 					last = now;
+					/* past its enqueue, as a sleeper says: the
+					 * service answers a lost item only then */
+					__atomic_store_n(&d->waiter, 1, __ATOMIC_SEQ_CST);
 					if (!poly_alive())
 						return -EIO;
 				}
@@ -528,12 +534,15 @@ static int await_done(struct poly_desc *d)
 	}
 }
 
-/* await_rebuild waits up to 1s for the generation of a queue to differ
- * from gen (fs/front's awaitRebuild): 1 rebuilt, 0 not. */
-static int await_rebuild(struct poly_queue_stats *st, uint32_t gen)
+/* await_rebuild waits until the generation of a queue differs from gen
+ * (1), the service answered d (2: it answers the requests of a queue it
+ * quarantines at once), or the deadline passes or the service is gone
+ * (0): fs/front's awaitRebuild. */
+static int await_rebuild(struct poly_queue_stats *st, uint32_t gen, struct poly_desc *d, uint64_t deadline)
 {
-	uint64_t deadline = poly_now() + 1000000000ull;
 	while (__atomic_load_n(&st->gen, __ATOMIC_SEQ_CST) == gen) {
+		if (__atomic_load_n(&d->done, __ATOMIC_SEQ_CST) != 0)
+			return 2;
 		if (poly_now() > deadline || !poly_alive())
 			return 0;
 		usleep(1000);
@@ -561,20 +570,31 @@ int64_t pc_do(struct pcall *c)
 	__atomic_store_n(&d->waiter, 0, __ATOMIC_SEQ_CST);
 	d->queue = q;
 	__atomic_store_n(&d->state, POLY_STATE_SUBMITTED, __ATOMIC_SEQ_CST);
+	uint64_t deadline = 0; /* of the waits for a rebuild, set at the first failure */
 	for (;;) {
 		uint32_t gen = __atomic_load_n(&st->gen, __ATOMIC_SEQ_CST);
+		/* 100ms: fs/front's enqueueTimeout */
 		int r = rcqb_enqueue(qbase + sizeof *st, poly_hdr->queue_stride - sizeof *st, c->idx,
-				     poly_hdr->queue_wait, 0, 200000000);
+				     poly_hdr->queue_wait, 0, 100000000);
 		if (r == RCQB_OK)
 			break;
-		if (r == RCQB_ERR_TIMEOUT && poly_alive())
+		if (r == RCQB_ERR_TIMEOUT && poly_alive()) {
+			if (__atomic_load_n(&d->done, __ATOMIC_SEQ_CST) != 0)
+				break; /* answered meanwhile (a quarantine) */
 			continue;
+		}
 		if (poly_alive()) {
 			/* A corrupted (or tenant-closed) queue: the service
-			 * quarantines it and formats it anew under the next
-			 * generation (fs/back); wait for that, up to 1s, then
-			 * fail this call only. */
-			if (await_rebuild(st, gen))
+			 * answers its requests, quarantines it and formats it
+			 * anew under the next generation (fs/back); wait for
+			 * that, 150ms in all per call (fs/front's requeueWait),
+			 * then fail this call only. */
+			if (deadline == 0)
+				deadline = poly_now() + 150000000ull;
+			int w = await_rebuild(st, gen, d, deadline);
+			if (w == 2)
+				break;
+			if (w == 1)
 				continue;
 			uint32_t sub = POLY_STATE_SUBMITTED;
 			__atomic_compare_exchange_n(&d->state, &sub, POLY_STATE_IDLE, 0, __ATOMIC_SEQ_CST,

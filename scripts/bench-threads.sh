@@ -58,7 +58,10 @@ wrap=()
 # experiment NAME CORES "THREADS..." WAIT SYSTEMS [REPS]: one experiment
 # file, run (under wrap).
 experiment() {
-	local name=$1 cores=$2 threads=$3 wait=$4 systems=$5 reps=${6:-$REPS} values sweep=""
+	local name=$1 cores=$2 threads=$3 wait=$4 systems=$5 reps=${6:-$REPS} values sweep="" koptions=""
+	if [[ $systems == *'"K"'* ]]; then
+		koptions=$(printf '[options.K]\nsize = "2GiB"')
+	fi
 	values=$(echo "$threads" | tr ' ' ',')
 	if [ "$(echo "$threads" | wc -w)" -gt 1 ]; then
 		sweep=$(printf '[[sweep]]\nparam = "fileserver.nthreads"\nvalues = [%s]\n' "$values")
@@ -66,8 +69,7 @@ experiment() {
 	cat >"$OUT/exp/$name.toml" <<EOF
 name = "$name"
 systems = [$systems]
-[options.K]
-size = "2GiB"
+$koptions
 [options.D]
 cache = true
 cache_capacity = "256MiB"

@@ -130,6 +130,16 @@ for wait in ("spin-futex", "adaptive"):
     print(f"| ServiceGoals ({wait}) null round trip <= 3x ping-pong | {fmt(n, 2)}x | {verdict(n, lambda x: x <= 3)} |")
     print(f"| ServiceGoals ({wait}) cached 4 KiB pread <= 2x kernel | {fmt(p, 2)}x | {verdict(p, lambda x: x <= 2)} |")
 
+sc = os.path.join(out, "statcores.txt")
+two = bench_medians(sc, "ipc-2core/ipc-1core-x")
+k1 = bench_medians(sc, "ipc/kernel-1core-x")
+k2 = bench_medians(sc, "ipc/kernel-2core-x")
+if two:
+    v = next(iter(two.values()))
+    print(f"| StatCores: D's stats 2 cores >= 1.5x 1 core (same rounds) | {fmt(v, 2)} "
+          f"(D/K {fmt(next(iter(k1.values()), None), 2)} at 1 core, {fmt(next(iter(k2.values()), None), 2)} at 2) | "
+          f"{verdict(v, lambda x: x >= 1.5)} |")
+
 
 def timehist_by_comm(path):
     """{comm: [sched-ins, run ms]} from `perf sched timehist -s` (threads

@@ -14,7 +14,8 @@
 #   3. db_bench fillrandom (defaults) natively, on D (adaptive and the old
 #      spin-futex) and on FUSE (BenchmarkDbBench of fs/preload);
 #   4. the service goals (BenchmarkServiceGoals of runner/ipcbench) with the
-#      adaptive and spin-futex waits;
+#      adaptive and spin-futex waits, and BenchmarkStatCores (stat from 4
+#      goroutines on a pool of one core and one of two, back to back);
 #   5. profiles of D alone on the goals' fileserver (one repetition at one
 #      core, one at two), as root with perf (Debian's linux-perf, installed
 #      when missing): `perf sched record` of the whole run, summarised into
@@ -119,6 +120,8 @@ fi
 if [[ " $SKIP " != *" goals "* ]]; then
 	"$GO" test -run '^$' -bench ServiceGoals -benchtime 30x -count "$REPS" ./runner/ipcbench \
 		>"$OUT/goals.txt" 2>&1 || echo "service goals benchmark failed: see $OUT/goals.txt"
+	"$GO" test -run '^$' -bench StatCores -benchtime 20x -count "$REPS" ./runner/ipcbench \
+		>"$OUT/statcores.txt" 2>&1 || echo "stat cores benchmark failed: see $OUT/statcores.txt"
 fi
 # 5. profiles of D on the goals' fileserver at one and two cores.
 if [[ " $SKIP " != *" profile "* ]]; then

@@ -28,7 +28,12 @@ const lostAfter = 500 * time.Millisecond
 
 // bufWatch is the per-buffer state of the watch.
 type bufWatch struct {
-	serving atomic.Bool   // a service thread serves the buffer's request
+	// serving counts the service threads serving the buffer's requests:
+	// a count, not a flag, because the client may submit the buffer's
+	// next request, and another thread take it, between a thread's
+	// Complete and its endServe (a flag cleared then hid the other
+	// thread's work, and the watch answered its request EIO).
+	serving atomic.Int32
 	served  atomic.Uint64 // requests of the buffer taken by service threads
 
 	// Check's own (one Check at a time: watchMu).
@@ -48,8 +53,8 @@ const (
 )
 
 // beginServe and endServe bracket a service thread's work on buffer idx.
-func (d *Driver) beginServe(idx uint64) { w := &d.watch[idx]; w.served.Add(1); w.serving.Store(true) }
-func (d *Driver) endServe(idx uint64)   { d.watch[idx].serving.Store(false) }
+func (d *Driver) beginServe(idx uint64) { w := &d.watch[idx]; w.served.Add(1); w.serving.Add(1) }
+func (d *Driver) endServe(idx uint64)   { d.watch[idx].serving.Add(-1) }
 
 // checkBuffers is the buffer part of Check.
 func (d *Driver) checkBuffers() {
@@ -66,7 +71,7 @@ func (d *Driver) checkBuffers() {
 		switch {
 		case st > wire.StateBusy:
 			a = anomalyState
-		case st == wire.StateBusy && !b.Completed() && !w.serving.Load():
+		case st == wire.StateBusy && !b.Completed() && w.serving.Load() == 0:
 			a = anomalyDoneCleared
 		case st == wire.StateIdle && b.Waiter() != 0 && !b.Completed():
 			a = anomalySubmitCleared

@@ -129,3 +129,65 @@ for wait in ("spin-futex", "adaptive"):
     p = next((v for k, v in pread.items() if k.endswith("wait=" + wait)), None)
     print(f"| ServiceGoals ({wait}) null round trip <= 3x ping-pong | {fmt(n, 2)}x | {verdict(n, lambda x: x <= 3)} |")
     print(f"| ServiceGoals ({wait}) cached 4 KiB pread <= 2x kernel | {fmt(p, 2)}x | {verdict(p, lambda x: x <= 2)} |")
+
+sc = os.path.join(out, "statcores.txt")
+two = bench_medians(sc, "ipc-2core/ipc-1core-x")
+k1 = bench_medians(sc, "ipc/kernel-1core-x")
+k2 = bench_medians(sc, "ipc/kernel-2core-x")
+if two:
+    v = next(iter(two.values()))
+    print(f"| StatCores: D's stats 2 cores >= 1.5x 1 core (same rounds) | {fmt(v, 2)} "
+          f"(D/K {fmt(next(iter(k1.values()), None), 2)} at 1 core, {fmt(next(iter(k2.values()), None), 2)} at 2) | "
+          f"{verdict(v, lambda x: x >= 1.5)} |")
+
+
+def timehist_by_comm(path):
+    """{comm: [sched-ins, run ms]} from `perf sched timehist -s` (threads
+    summed by name, "[tid]" dropped), and the idle lines."""
+    by, idle = {}, []
+    if not os.path.exists(path):
+        return by, idle
+    row = re.compile(r"^\s*(\S.*?)\[(\d+)(?:/\d+)?\]\s+(-?\d+)\s+(\d+)\s+([\d.]+)\s")
+    for line in open(path, errors="replace"):
+        m = row.match(line)
+        if m:
+            e = by.setdefault(m.group(1), [0, 0.0])
+            e[0] += int(m.group(4))
+            e[1] += float(m.group(5))
+        elif "idle for" in line:
+            idle.append(line.strip())
+    return by, idle
+
+
+def comm_lines(path, n):
+    """The first n sample lines of a `perf report --stdio` text."""
+    if not os.path.exists(path):
+        return []
+    return [l.rstrip() for l in open(path, errors="replace")
+            if l.strip() and not l.lstrip().startswith("#")][:n]
+
+
+prof = os.path.join(out, "profile")
+if os.path.isdir(prof):
+    print("\n## Profiles (D alone, the goals' fileserver, one repetition each, under perf)\n")
+    print("| run | D MB/s (under perf) |")
+    print("|---|---|")
+    for kind in ("sched", "cpu"):
+        for c in (1, 2):
+            print(f"| profile-{kind}-{c}core | {fmt(tput(summary(f'profile-{kind}-{c}core'), 'D'))} |")
+    for c in (1, 2):
+        by, idle = timehist_by_comm(os.path.join(prof, f"sched-{c}core-timehist.txt"))
+        if by:
+            print(f"\n### {c} core(s): run time and sched-ins per thread name (`perf sched timehist -s`, whole run)\n")
+            print("| thread name | sched-ins | run ms | µs per sched-in |")
+            print("|---|---|---|---|")
+            for comm, (n, ms) in sorted(by.items(), key=lambda kv: -kv[1][1])[:12]:
+                print(f"| {comm} | {n} | {ms:.1f} | {fmt(1000 * ms / n if n else None, 2)} |")
+            for l in idle:
+                print(f"\n{l}")
+        lines = comm_lines(os.path.join(prof, f"cpu-{c}core-by-comm.txt"), 15)
+        if lines:
+            print(f"\n### {c} core(s): CPU samples by thread name and object (`perf record -a`)\n")
+            print("```")
+            print("\n".join(lines))
+            print("```")

@@ -88,8 +88,7 @@ type Driver struct {
 	wg       sync.WaitGroup
 	extra    []atomic.Int32
 
-	policy queue.SpinPolicy    // the Adaptive idle poll's (idle.go)
-	est    queue.WaitEstimator // idle gaps seen by the service threads
+	idle []*idleShare // per queue: the Adaptive idle poll's policy and estimator (idle.go)
 
 	guards    []queueGuard // per queue (quarantine.go)
 	watch     []bufWatch   // per buffer (bufwatch.go)
@@ -123,7 +122,6 @@ func New(w *wire.Seg, cfg Config, h Handler) (*Driver, error) {
 		disp:   newDispatcher(cfg.Dispatch, h),
 		guards: make([]queueGuard, l.NumQueues), watch: make([]bufWatch, l.NumBuffers), incidents: &Incidents{Every: cfg.LogEvery, Logf: cfg.Logf},
 		notes: &Incidents{Every: cfg.LogEvery, Burst: 20, Logf: cfg.Logf}}
-	d.policy = idlePolicy(cfg)
 	for i := range d.bufs {
 		b, err := w.Buffer(uint32(i))
 		if err != nil {
@@ -135,6 +133,7 @@ func New(w *wire.Seg, cfg Config, h Handler) (*Driver, error) {
 	for cpu, q := range l.QueueOfCPU {
 		d.groups[q] = append(d.groups[q], cpu)
 	}
+	d.idle = idleShares(cfg, d.groups)
 	qcfg := cfg.Queue
 	qcfg.Timeout = 0
 	for i := uint32(0); i < l.NumQueues; i++ {
@@ -242,6 +241,7 @@ func (d *Driver) startThread(q uint32, extra bool) {
 		runtime.LockOSThread() // the thread stays pinned; it exits with the goroutine
 		d.pin(q, extra)
 		d.setNice()
+		nameThread(q, extra)
 		d.serve(q, extra)
 	}()
 }
@@ -295,7 +295,9 @@ func (d *Driver) serve(qi uint32, extra bool) {
 	}
 	spins, served := 0, 0
 	var idleSince uint64 // wire.MonotonicNow when the poll started
-	iw := idleWait{d: d}
+	iw := idleWait{s: d.idle[qi], st: d.stats[qi]}
+	iw.begin()
+	defer iw.end()
 	for !d.stopping.Load() {
 		idx, err := q.TryDequeue()
 		if err == queue.ErrEmpty && wait == queue.Adaptive {
@@ -325,6 +327,7 @@ func (d *Driver) serve(qi uint32, extra bool) {
 		}
 		slept := err == queue.ErrEmpty
 		if slept {
+			iw.sleep()
 			idx, err = q.Dequeue()
 		}
 		iw.got(slept)

@@ -1,8 +1,11 @@
 package back_test
 
 import (
+	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -193,5 +196,70 @@ func TestServiceThreadNice(t *testing.T) {
 		if got := waitDone(t, submit(t, w, q, 0, wire.Request{})); got != want {
 			t.Errorf("Nice %d: the serving thread runs at nice %d, want %d", nice, got, want)
 		}
+	}
+}
+
+// TestAwakeWord: a queue's QueueStats.Awake counts its service threads
+// that are not asleep on it: 1 while one serves, 0 while it sleeps and
+// after Stop.
+func TestAwakeWord(t *testing.T) {
+	h := &handler{release: make(chan struct{})}
+	w, drv, q := newDriver(t, queue.Futex, h)
+	_, st, err := w.QueueMem(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	awakeBecomes := func(want uint32, when string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for atomic.LoadUint32(st.Awake) != want {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: Awake %d, want %d", when, atomic.LoadUint32(st.Awake), want)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	awakeBecomes(0, "idle (futex wait: the thread sleeps at once)")
+	slow := submit(t, w, q, 0, wire.Request{Args: [wire.NumArgs]uint64{1, 1}})
+	for h.blocked.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	if got := atomic.LoadUint32(st.Awake); got != 1 || !st.ServiceAwake() {
+		t.Errorf("while the thread serves: Awake %d (ServiceAwake %v), want 1", got, st.ServiceAwake())
+	}
+	close(h.release)
+	waitDone(t, slow)
+	awakeBecomes(0, "idle again")
+	drv.Stop()
+	if got := atomic.LoadUint32(st.Awake); got != 0 {
+		t.Errorf("after Stop: Awake %d, want 0", got)
+	}
+}
+
+// commHandler answers whether the serving thread is named polysvc-q0 (1)
+// or not (0), or 2 when it is the process's main thread, which keeps the
+// process's name.
+type commHandler struct{}
+
+func (commHandler) Serve(b *wire.Buffer, req *wire.Request) int64 {
+	if unix.Gettid() == unix.Getpid() {
+		return 2
+	}
+	comm, err := os.ReadFile("/proc/thread-self/comm")
+	if err != nil {
+		return -int64(syscall.EIO)
+	}
+	if strings.TrimSpace(string(comm)) != "polysvc-q0" {
+		return 0
+	}
+	return 1
+}
+
+// TestServiceThreadName: a service thread is named after its queue, so
+// that perf and /proc tell it from the process's other threads.
+func TestServiceThreadName(t *testing.T) {
+	w, _, q := newDriver(t, queue.Futex, commHandler{})
+	if got := waitDone(t, submit(t, w, q, 0, wire.Request{})); got != 1 && got != 2 {
+		t.Errorf("the serving thread is not named polysvc-q0 (answer %d)", got)
 	}
 }

@@ -53,7 +53,12 @@ func (d *Driver) lost(b *wire.Buffer, m takerMark) bool {
 
 // bufWatch is the per-buffer state of the watch.
 type bufWatch struct {
-	serving atomic.Int32  // service threads serving (or claiming) the buffer's request
+	// serving counts the service threads serving the buffer's requests:
+	// a count, not a flag, because the client may submit the buffer's
+	// next request, and another thread take it, between a thread's
+	// Complete and its endServe (a flag cleared then hid the other
+	// thread's work, and the watch answered its request EIO).
+	serving atomic.Int32
 	served  atomic.Uint64 // requests of the buffer taken by service threads
 
 	// Check's own (one Check at a time: watchMu).

@@ -15,7 +15,8 @@ import (
 // awaitAdaptive waits for b's completion under the Adaptive strategy
 // (ipc/queue/adaptive.go): poll while the policy says polling pays,
 // burning this CPU only when the process holds fewer burners than CPUs - 1
-// and yielding it otherwise, then sleep on the futex (sleep, below).
+// and a service thread of the queue (st) is awake, and yielding it
+// otherwise, then sleep on the futex (sleep, below).
 //
 // A yield yields twice: to the Go scheduler, so that another goroutine of
 // this process runs on our P (a goroutine that held its P through a wait
@@ -32,7 +33,7 @@ import (
 // futex system call keeps its P until the runtime's monitor takes it back
 // (20 µs or more), so the process's other goroutines, whose replies may be
 // waiting already, could not run meanwhile.
-func (c *Conn) awaitAdaptive(b *wire.Buffer, call uint32) error {
+func (c *Conn) awaitAdaptive(b *wire.Buffer, st wire.QueueStatsView, call uint32) error {
 	now := int64(wire.MonotonicNow())
 	w := c.est.Begin(&c.policy, int(call), now)
 	lastCheck := now
@@ -43,7 +44,7 @@ func (c *Conn) awaitAdaptive(b *wire.Buffer, call uint32) error {
 		}
 	}()
 	for round := 0; ; round++ {
-		step := w.Tick(now)
+		step := w.TickAwake(now, st.ServiceAwake())
 		if step == queue.StepSleep {
 			if c.calls.Load() <= 1 || time.Duration(now-w.Start()) > goYieldMax {
 				break

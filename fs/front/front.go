@@ -268,7 +268,7 @@ func (c *Conn) Call(b *wire.Buffer, q uint32, req *wire.Request) (int64, error) 
 		c.dead.Store(true)
 		return 0, syscall.ENOTCONN
 	}
-	if err := c.await(b, req.Call); err != nil {
+	if err := c.await(b, q, req.Call); err != nil {
 		c.dead.Store(true)
 		return 0, err
 	}
@@ -277,16 +277,16 @@ func (c *Conn) Call(b *wire.Buffer, q uint32, req *wire.Request) (int64, error) 
 	return ret, nil
 }
 
-// await waits until b, a request of call, is Completed: spin, then futex
-// sleep with liveness checks.
-func (c *Conn) await(b *wire.Buffer, call uint32) error {
+// await waits until b, a request of call on queue q, is Completed: spin,
+// then futex sleep with liveness checks.
+func (c *Conn) await(b *wire.Buffer, q, call uint32) error {
 	if b.Completed() {
 		return nil
 	}
 	if c.wait == queue.Adaptive {
 		c.calls.Add(1)
 		defer c.calls.Add(-1)
-		return c.awaitAdaptive(b, call)
+		return c.awaitAdaptive(b, c.stats[q], call)
 	}
 	if c.wait != queue.Futex {
 		// A plain poll: runtime.Gosched on a locked thread would cost a

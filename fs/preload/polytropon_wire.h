@@ -218,11 +218,13 @@ _Static_assert(offsetof(struct poly_header, queue_of_cpu) == 168, "poly_header.q
 struct poly_queue_stats {
 	uint32_t threads;
 	uint32_t gen;
-	uint8_t _pad0[56];
+	uint32_t awake;
+	uint8_t _pad0[52];
 };
 _Static_assert(sizeof(struct poly_queue_stats) == 64, "struct poly_queue_stats size");
 _Static_assert(offsetof(struct poly_queue_stats, threads) == 0, "poly_queue_stats.threads offset");
 _Static_assert(offsetof(struct poly_queue_stats, gen) == 4, "poly_queue_stats.gen offset");
+_Static_assert(offsetof(struct poly_queue_stats, awake) == 8, "poly_queue_stats.awake offset");
 
 struct poly_mount_entry {
 	uint32_t flags;

@@ -93,10 +93,18 @@ type Header struct {
 // sees its enqueue fail (corrupt or closed queue) waits for Gen to change,
 // attaches the queue again and retries; a request caught in the old queue
 // is answered with EIO.
+//
+// Awake is the number of the queue's service threads not asleep on the
+// queue's futex (serving or polling). A waiting client burns its CPU only
+// while it is not zero (ipc/queue's AdaptiveWait.TickAwake): a thread its
+// enqueue woke needs a CPU, maybe the client's. Advisory: the service
+// only writes it, and a tenant's lie changes how the pool's clients wait,
+// not what they get.
 type QueueStats struct {
 	Threads uint32 // service threads serving this queue
 	Gen     uint32
-	_       [56]byte
+	Awake   uint32
+	_       [52]byte
 }
 
 // MountEntry flags.

@@ -73,6 +73,7 @@ var (
 
 	qThreads = fieldOffset(QueueStats{}, "Threads")
 	qGen     = fieldOffset(QueueStats{}, "Gen")
+	qAwake   = fieldOffset(QueueStats{}, "Awake")
 
 	mFlags    = fieldOffset(MountEntry{}, "Flags")
 	mService  = fieldOffset(MountEntry{}, "Service")

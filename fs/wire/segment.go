@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"polytropon/ipc/shm"
@@ -285,6 +286,9 @@ func (s *Seg) QueueMem(i uint32) ([]byte, QueueStatsView, error) {
 	if v.Gen, err = st.Uint32Ptr(qGen); err != nil {
 		return nil, v, err
 	}
+	if v.Awake, err = st.Uint32Ptr(qAwake); err != nil {
+		return nil, v, err
+	}
 	return mem, v, nil
 }
 
@@ -292,7 +296,16 @@ func (s *Seg) QueueMem(i uint32) ([]byte, QueueStatsView, error) {
 type QueueStatsView struct {
 	Threads *uint32
 	Gen     *uint32 // the queue's generation (see QueueStats)
+	Awake   *uint32 // service threads not asleep (see QueueStats)
 }
+
+// ServiceAwake reports whether a service thread of the queue is awake
+// (QueueStats.Awake; true for a view without the word).
+func (v QueueStatsView) ServiceAwake() bool { return v.Awake == nil || atomic.LoadUint32(v.Awake) != 0 }
+
+// AddAwake adds delta to the queue's awake service threads (the service's
+// threads, as they wake and before they sleep).
+func (v QueueStatsView) AddAwake(delta int32) { atomic.AddUint32(v.Awake, uint32(delta)) }
 
 // QueueFor returns the queue of the given CPU (queue 0 for CPUs outside the
 // map).

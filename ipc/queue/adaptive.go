@@ -25,7 +25,9 @@ import (
 //     mostly the wake-up, not the service);
 //   - while polling, burns the CPU (pause between polls) only when a core
 //     is free for it: fewer burners in the process than CPUs − 1 (one core
-//     is left to the service) and no sign of contention; otherwise it
+//     is left to the service), the party it waits for awake (a service
+//     thread asleep in the futex needs a CPU once woken, maybe the
+//     waiter's: TickAwake) and no sign of contention; otherwise it
 //     yields the CPU between polls (sched_yield), so a service thread or
 //     another waiter that shares the core runs instead of waiting for our
 //     quantum to end; but with contention seen it sleeps at once (a yield
@@ -224,14 +226,21 @@ func (w *AdaptiveWait) Budget() time.Duration { return w.budget }
 func (w *AdaptiveWait) Start() int64 { return w.start }
 
 // Tick is the step to take from now on.
-func (w *AdaptiveWait) Tick(now int64) Step {
+func (w *AdaptiveWait) Tick(now int64) Step { return w.TickAwake(now, true) }
+
+// TickAwake is Tick for a waiter that knows whether the party it waits
+// for is awake (running, or runnable and not asleep on a futex). While it
+// is not, the waiter does not burn: the party its enqueue woke needs a
+// CPU, and the waiter's may be the one it gets (a service thread pinned
+// there, or every other CPU busy), so the waiter yields instead.
+func (w *AdaptiveWait) TickAwake(now int64, awake bool) Step {
 	if gap := time.Duration(now - w.last); gap > w.p.PreemptGap {
 		w.e.MarkContended(now, w.p.Hold)
 	}
 	w.last = now
 	elapsed := time.Duration(now - w.start)
 	contended := w.e.Contended(now)
-	mayBurn := elapsed < w.budget && !contended
+	mayBurn := elapsed < w.budget && !contended && awake
 	if mayBurn && !w.burning {
 		w.burning = w.e.tryBurn(w.p.MaxBurners())
 	}

@@ -152,6 +152,33 @@ func TestAdaptiveWaitBurnerSlots(t *testing.T) {
 	b.End(now, true)
 }
 
+// TestAdaptiveWaitAsleepPartyYields: a waiter burns only while the party
+// it waits for is awake, and gives its burner slot back when it is not.
+func TestAdaptiveWaitAsleepPartyYields(t *testing.T) {
+	p := SpinPolicy{CPUs: 2}.WithDefaults()
+	var e WaitEstimator
+	a := e.Begin(&p, 3, startAt)
+	for i, s := range []struct {
+		awake   bool
+		want    Step
+		burners int
+	}{
+		{false, StepYield, 0}, // the woken service may need this CPU
+		{true, StepBurn, 1},
+		{false, StepYield, 0}, // asleep again: the slot goes back
+	} {
+		now := startAt + int64(i+1)*int64(us)
+		if got := a.TickAwake(now, s.awake); got != s.want || e.Burners() != s.burners {
+			t.Fatalf("tick %d, service awake %v: %v with %d burners, want %v with %d", i, s.awake, got, e.Burners(), s.want, s.burners)
+		}
+	}
+	end := startAt + int64(a.Budget())
+	if got := a.TickAwake(end, false); got != StepSleep {
+		t.Fatalf("at the budget: %v, want sleep", got)
+	}
+	a.End(end, true)
+}
+
 func TestAdaptiveWaitPreemptionStopsBurning(t *testing.T) {
 	p := SpinPolicy{CPUs: 4}.WithDefaults()
 	var e WaitEstimator

@@ -78,39 +78,10 @@ func statSlices(b *testing.B, t, cpu int, op func() error) {
 	one.Set(cpu)
 	for b.Loop() {
 		setAllThreads(b, &one)
-		lats := make([][]float64, t)
-		errs := make([]error, t)
-		var wg sync.WaitGroup
-		end := time.Now().Add(slice)
-		for g := 0; g < t; g++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				l := make([]float64, 0, 1<<14)
-				for {
-					t0 := time.Now()
-					if err := op(); err != nil {
-						errs[g] = err
-						return
-					}
-					t1 := time.Now()
-					l = append(l, float64(t1.Sub(t0))/1e3)
-					if t1.After(end) {
-						break
-					}
-				}
-				lats[g] = l
-			}()
+		all, err := statSlice(t, slice, op)
+		if err != nil {
+			b.Fatal(err)
 		}
-		wg.Wait()
-		var all []float64
-		for g := range lats {
-			if errs[g] != nil {
-				b.Fatal(errs[g])
-			}
-			all = append(all, lats[g]...)
-		}
-		slices.Sort(all)
 		p50s = append(p50s, all[len(all)/2])
 		p99s = append(p99s, all[len(all)*99/100])
 		rates = append(rates, float64(len(all))/slice.Seconds())
@@ -118,6 +89,45 @@ func statSlices(b *testing.B, t, cpu int, op func() error) {
 	b.ReportMetric(median(p50s), "p50-µs")
 	b.ReportMetric(median(p99s), "p99-µs")
 	b.ReportMetric(median(rates), "stats/s")
+}
+
+// statSlice runs op on t goroutines for about d and returns every call's
+// latency (µs), sorted.
+func statSlice(t int, d time.Duration, op func() error) ([]float64, error) {
+	lats := make([][]float64, t)
+	errs := make([]error, t)
+	var wg sync.WaitGroup
+	end := time.Now().Add(d)
+	for g := 0; g < t; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			l := make([]float64, 0, 1<<14)
+			for {
+				t0 := time.Now()
+				if err := op(); err != nil {
+					errs[g] = err
+					return
+				}
+				t1 := time.Now()
+				l = append(l, float64(t1.Sub(t0))/1e3)
+				if t1.After(end) {
+					break
+				}
+			}
+			lats[g] = l
+		}()
+	}
+	wg.Wait()
+	var all []float64
+	for g := range lats {
+		if errs[g] != nil {
+			return nil, errs[g]
+		}
+		all = append(all, lats[g]...)
+	}
+	slices.Sort(all)
+	return all, nil
 }
 
 // lastAllowedCPU is the highest CPU of the process's affinity.

@@ -380,7 +380,9 @@ static uint32_t queue_of_cpu(void)
  * call's waits, at least POLY_ADAPTIVE_MIN_NS and at most spin_ns (a call
  * expected to outlast spin_ns polls spin_ns, about the cost of a sleep,
  * then sleeps); burn the
- * CPU while fewer than (CPUs - 1) threads of this process burn and no
+ * CPU while fewer than (CPUs - 1) threads of this process burn, a service
+ * thread of the queue is awake (poly_queue_stats.awake: one asleep needs a
+ * CPU once our enqueue woke it, maybe ours) and no
  * preemption (a gap of POLY_ADAPTIVE_PREEMPT_GAP_NS between two polls) was
  * seen in the last POLY_ADAPTIVE_HOLD_NS; yield it (sched_yield) between
  * polls when no burner slot is free and no preemption was seen; sleep when
@@ -425,7 +427,7 @@ static void ad_end(uint32_t cls, uint64_t start, uint64_t now, int slept, int *b
 
 /* 0 when d completed while polling, 1 when the budget ran out (sleep), -EIO
  * when the service died. */
-static int await_adaptive(struct poly_desc *d, uint32_t call)
+static int await_adaptive(struct poly_desc *d, uint32_t call, const struct poly_queue_stats *st)
 {
 	if (ad_cpus == 0) {
 		cpu_set_t set;
@@ -444,9 +446,10 @@ static int await_adaptive(struct poly_desc *d, uint32_t call)
 		if (elapsed >= budget)
 			break;
 		int contended = (int64_t)now < __atomic_load_n(&ad_contended_until, __ATOMIC_RELAXED);
-		if (!contended && !burning)
+		int awake = __atomic_load_n(&st->awake, __ATOMIC_RELAXED) != 0;
+		if (!contended && awake && !burning)
 			burning = ad_try_burn();
-		if (burning && contended) {
+		if (burning && (contended || !awake)) {
 			__atomic_fetch_sub(&ad_burners, 1, __ATOMIC_SEQ_CST);
 			burning = 0;
 		}
@@ -483,13 +486,13 @@ static int await_adaptive(struct poly_desc *d, uint32_t call)
 /* await is front.Conn.await: spin for spin_ns (spin-futex), or as the
  * adaptive wait says, then sleep on the done futex 100ms at a time,
  * checking liveness. 0 or -EIO. */
-static int await_done(struct poly_desc *d)
+static int await_done(struct poly_desc *d, const struct poly_queue_stats *st)
 {
 	uint32_t wait = poly_hdr->queue_wait;
 	if (__atomic_load_n(&d->done, __ATOMIC_SEQ_CST) != 0)
 		return 0;
 	if (wait == POLY_WAIT_ADAPTIVE) {
-		int r = await_adaptive(d, d->call);
+		int r = await_adaptive(d, d->call, st);
 		if (r <= 0)
 			return r;
 	} else if (wait != POLY_WAIT_FUTEX) {
@@ -608,7 +611,7 @@ int64_t pc_do(struct pcall *c)
 		errno = saved;
 		return -EIO;
 	}
-	if (await_done(d) < 0) {
+	if (await_done(d, st) < 0) {
 		mark_dead();
 		errno = saved;
 		return -EIO;

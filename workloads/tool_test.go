@@ -3,10 +3,13 @@ package workloads
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -463,9 +466,89 @@ func TestLighttpdRun(t *testing.T) {
 		t.Errorf("a clone's start-up %v exceeds the run's %v", res.Latency["startup"].Max(), res.Elapsed)
 	}
 	for i := range 2 {
-		if _, err := os.Stat(filepath.Join(env.Dir, "lighttpd", strconv.Itoa(i), "lighttpd.conf")); err != nil {
+		if _, err := os.Stat(filepath.Join(env.Dir, "lighttpd", "run", strconv.Itoa(i), "lighttpd.conf")); err != nil {
 			t.Errorf("clone %d config not in the container dir: %v", i, err)
 		}
+	}
+	// The program ran from the container's image: the binary, the loader
+	// and at least libc mapped executable from below env.Dir, per clone
+	// (Run fails when any program text comes from elsewhere).
+	for _, f := range []string{"usr/sbin/lighttpd", "etc/lighttpd/lighttpd.conf", "var/www/html/index.html"} {
+		if _, err := os.Stat(filepath.Join(env.Dir, "lighttpd", f)); err != nil {
+			t.Errorf("image file %s not in the container dir: %v", f, err)
+		}
+	}
+	if n := res.Counters["image_text_files"]; n < 2*3 {
+		t.Errorf("image_text_files = %v, want >= 3 per clone (binary, loader, libc)", n)
+	}
+}
+
+// TestImageText: a program installed into an image and run with the
+// image's loader and libraries has all its text mapped from the image
+// (binary, loader, libc at least); the host's own copy of the same
+// program fails the check, which names it.
+func TestImageText(t *testing.T) {
+	sleep, err := exec.LookPath("sleep")
+	if err != nil {
+		t.Skip("needs sleep (coreutils)")
+	}
+	sleep, _ = filepath.EvalSymlinks(sleep)
+	ctx := context.Background()
+	im, err := resolveImage(ctx, sleep, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := newTestEnv(t)
+	if err := im.install(ctx, env.FS, "img"); err != nil {
+		t.Fatal(err)
+	}
+	root := filepath.Join(env.Dir, "img")
+	loader, args := im.command(root)
+	fromImage := startMapped(t, filepath.Join(root, sleep), loader, append(args, "30")...)
+	if n, err := im.imageText(fromImage, root, nil); err != nil || n < 3 {
+		t.Errorf("sleep run from the image: %d files from it, %v; want >= 3 (binary, loader, libc) and no error", n, err)
+	}
+	fromHost := startMapped(t, sleep, sleep, "30")
+	if _, err := im.imageText(fromHost, root, nil); err == nil || !strings.Contains(err.Error(), sleep) {
+		t.Errorf("the host's sleep checked against the image: %v, want an error naming %s", err, sleep)
+	}
+}
+
+// startMapped starts name with args, killed at the test's end, and waits
+// until its maps show file mapped (the loader maps the program after exec).
+func startMapped(t *testing.T, file, name string, args ...string) int {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		maps, _ := os.ReadFile(fmt.Sprintf("/proc/%d/maps", cmd.Process.Pid))
+		if slices.Contains(executableMappings(maps), file) {
+			return cmd.Process.Pid
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %s not mapped within 20s; maps:\n%s", name, file, maps)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestParseLoaderList(t *testing.T) {
+	out := []byte("\tlinux-vdso.so.1 (0x00007ffd5b1e4000)\n" +
+		"\tlibpcre2-8.so.0 => /lib/x86_64-linux-gnu/libpcre2-8.so.0 (0x00007f1c8d2a0000)\n" +
+		"\tlibc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x00007f1c8d0bf000)\n" +
+		"\t/lib64/ld-linux-x86-64.so.2 (0x00007f1c8d3a5000)\n")
+	got, err := parseLoaderList("lighttpd", out)
+	want := []string{"/lib/x86_64-linux-gnu/libpcre2-8.so.0", "/lib/x86_64-linux-gnu/libc.so.6", "/lib64/ld-linux-x86-64.so.2"}
+	if err != nil || !slices.Equal(got, want) {
+		t.Errorf("parseLoaderList = %v, %v; want %v", got, err, want)
+	}
+	_, err = parseLoaderList("lighttpd", append(out, "\tlibxxhash.so.0 => not found\n"...))
+	if err == nil || !strings.Contains(err.Error(), "libxxhash.so.0") {
+		t.Errorf("a library not found: %v, want an error naming it", err)
 	}
 }
 

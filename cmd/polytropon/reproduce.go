@@ -33,7 +33,7 @@ func reproduceRun(stdout, stderr io.Writer, args []string) error {
 	all := fset.Bool("all", false, "run every experiment file, also those no claim needs")
 	cephConf := fset.String("ceph-conf", os.Getenv("POLYTROPON_CEPH_CONF"), "ceph.conf of the Ceph experiments (default $POLYTROPON_CEPH_CONF, else each file's or $CEPH_CONF)")
 	publish := fset.String("publish", "", "also write the Markdown report to this file, its figures copied beside it (docs/reproduction.md)")
-	plan := fset.Bool("plan", false, "only print what would run: experiments, points, repetitions and time bounds")
+	plan := fset.Bool("plan", false, "only print what would run: experiments, points, repetitions and the estimated wall time")
 	if err := fset.Parse(args); err != nil {
 		return err
 	}
@@ -41,11 +41,11 @@ func reproduceRun(stdout, stderr io.Writer, args []string) error {
 		Dir: *dir, Out: *out, Scale: *scale, Figures: fset.Args(), All: *all, CephConf: *cephConf,
 		Run: runner.Options{Stdout: stdout, Stderr: stderr},
 	}
-	if *plan {
-		return reproduce.Plan(stdout, opts)
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if *plan {
+		return reproduce.Plan(ctx, stdout, opts)
+	}
 	rep, err := reproduce.Run(ctx, opts)
 	if rep == nil {
 		return err

@@ -1,9 +1,11 @@
 package reproduce
 
 import (
+	"context"
 	"math"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -212,7 +214,8 @@ func TestReport(t *testing.T) {
 			{Claim: Claim{ID: "c1", Figure: "Fig 7a", Text: "D | faster", Paper: 5.9}, Experiment: "fig7a", Ours: 2, Low: 1.5, High: 2.5, N: [2]int{3, 3}, Verdict: Same, Plot: png},
 			{Claim: Claim{ID: "c2", Figure: "Fig 9", Text: "K slower", Paper: 2.8}, Experiment: "fig9", Ours: math.NaN(), Low: math.NaN(), High: math.NaN(), Verdict: Inconclusive, Why: "not measured"},
 		},
-		Experiments: []*ExperimentRun{{Name: "fig7a", Dir: filepath.Join(dir, "run"), Points: 3}}}
+		Experiments: []*ExperimentRun{{Name: "fig7a", Dir: filepath.Join(dir, "run"), Points: 3},
+			{Name: "fig7a-ceph", NeedsHost: true, Err: errNoCluster.Error()}}}
 	paths, err := rep.Write(dir)
 	if err != nil || len(paths) != 2 {
 		t.Fatal(paths, err)
@@ -220,12 +223,14 @@ func TestReport(t *testing.T) {
 	md, _ := os.ReadFile(filepath.Join(dir, MarkdownFile))
 	page, _ := os.ReadFile(filepath.Join(dir, HTMLFile))
 	for _, want := range []string{"| Fig 7a | D \\| faster | fig7a | 5.9 | 2 [1.5, 2.5] | 3+3 | same direction |", "| Fig 9 | K slower | fig9 | 2.8 | – | 0+0 | inconclusive |",
-		"commit abc123", "![c1](run/plots/f.png)", "2 claims checked: 1 same direction, 0 opposite, 1 inconclusive", "polytropon reproduce -scale smoke"} {
+		"commit abc123", "![c1](run/plots/f.png)", "2 claims checked: 1 same direction, 0 opposite, 1 inconclusive", "polytropon reproduce -scale smoke",
+		"Covered here (measured on this host): fig7a. Not covered: fig7a-ceph, the Ceph variants"} {
 		if !strings.Contains(string(md), want) {
 			t.Errorf("markdown lacks %q:\n%s", want, md)
 		}
 	}
-	for _, want := range []string{`src="data:image/png;base64,iVBORyBmYWtl"`, "commit abc123", `<tr class="same-direction"><td>Fig 7a</td><td>D | faster</td>`} {
+	for _, want := range []string{`src="data:image/png;base64,iVBORyBmYWtl"`, "commit abc123", `<tr class="same-direction"><td>Fig 7a</td><td>D | faster</td>`,
+		"Not covered: fig7a-ceph, the Ceph variants"} {
 		if !strings.Contains(string(page), want) {
 			t.Errorf("html lacks %q:\n%s", want, page)
 		}
@@ -247,5 +252,26 @@ func TestReport(t *testing.T) {
 	}
 	if b, err := os.ReadFile(filepath.Join(dir, "docs", "reproduction", "fig7a-f.png")); err != nil || string(b) != "\x89PNG fake" {
 		t.Errorf("figure not copied: %q %v", b, err)
+	}
+}
+
+// TestPlan: the plan of a figure names its local file with the points
+// this host can run, its repetitions and an estimate, its Ceph variant as
+// not run without a cluster, and a total.
+func TestPlan(t *testing.T) {
+	t.Setenv("CEPH_CONF", "")
+	var b strings.Builder
+	err := Plan(context.Background(), &b, Options{Dir: "../../experiments", Out: t.TempDir(), Scale: config.ScaleHost, Figures: []string{"8"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	local := regexp.MustCompile(`(?m)^  fig8-lighttpd-startup +\d+ points x 3\.\.3 repetitions x ~\d+s: \S+`)
+	ceph := regexp.MustCompile(`(?m)^  fig8-lighttpd-startup-ceph +not run: needs a Ceph cluster`)
+	total := regexp.MustCompile(`(?m)^total \S+ \(minimum repetitions\) \.\. \S+ \(maximum\)$`)
+	for _, re := range []*regexp.Regexp{local, ceph, total} {
+		if !re.MatchString(out) {
+			t.Errorf("plan lacks %v:\n%s", re, out)
+		}
 	}
 }

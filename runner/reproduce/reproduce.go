@@ -119,8 +119,8 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	for _, c := range chosen {
 		for _, name := range []string{c.Experiment, c.Experiment + "-ceph"} {
 			er := find(rep.Experiments, name)
-			if er == nil {
-				continue
+			if er == nil || er.NeedsHost {
+				continue // a Ceph variant without a cluster: the report's coverage names it
 			}
 			t := tables[name]
 			var res Result
@@ -420,11 +420,15 @@ func prepare(opts Options) (*Report, map[string]*config.Experiment, []Claim, err
 }
 
 // Plan says what Run would measure, without measuring: per experiment
-// its points and repetitions and the bound its files give each
-// repetition (warm-up + measured phase; workloads that finish their
-// bytes earlier take less), and the sum of those bounds at the minimum
-// and the maximum of repetitions.
-func Plan(w io.Writer, opts Options) error {
+// the points that will run (those this host cannot run are counted out,
+// as the pre-run check would skip them), its repetitions and the
+// estimated wall time of the pre-run check (runner.Doctor: warm-up +
+// duration + the set-up of pools, system and collectors per
+// repetition), and the sums at the minimum and the maximum of
+// repetitions. A finished run already in Out/<scale>/ is kept by Run, so
+// it costs nothing here. Preparation beyond the estimate's allowance
+// (large file sets, a RocksDB fill) is not counted.
+func Plan(ctx context.Context, w io.Writer, opts Options) error {
 	if opts.Scale == "" {
 		opts.Scale = config.ScaleHost
 	}
@@ -432,7 +436,8 @@ func Plan(w io.Writer, opts Options) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "%d claims, %d experiments at scale %s (bounds: points x repetitions x (warmup + duration)):\n", len(chosen), len(rep.Experiments), opts.Scale)
+	fmt.Fprintf(w, "%d claims, %d experiments at scale %s (points that will run x repetitions x ~(warm-up + duration + set-up)):\n", len(chosen), len(rep.Experiments), opts.Scale)
+	out := filepath.Join(opts.Out, opts.Scale)
 	var lo, hi time.Duration
 	for _, er := range rep.Experiments {
 		e := exps[er.Name]
@@ -440,12 +445,20 @@ func Plan(w io.Writer, opts Options) error {
 			fmt.Fprintf(w, "  %-42s not run: %s\n", er.Name, firstLine(er.Err))
 			continue
 		}
-		n := len(e.Points())
-		per := e.Run.Warmup.Duration + e.Run.Duration.Duration
-		l, h := time.Duration(n*e.Run.Repetitions.Min)*per, time.Duration(n*e.Run.Repetitions.Max)*per
-		lo, hi = lo+l, hi+h
-		fmt.Fprintf(w, "  %-42s %3d points x %d..%d repetitions x <= %v: %v .. %v\n", er.Name, n, e.Run.Repetitions.Min, e.Run.Repetitions.Max, per, l, h)
+		if dir := finishedRun(out, e.Name); dir != "" {
+			fmt.Fprintf(w, "  %-42s kept: %s\n", er.Name, dir)
+			continue
+		}
+		d := runner.Doctor(ctx, e)
+		est := d.Estimate
+		lo, hi = lo+est.Min, hi+est.Max
+		skipped := ""
+		if b := d.Blocked(); len(b) > 0 {
+			skipped = fmt.Sprintf(" (%d points skipped: %s)", len(b), firstLine(b[0].Why))
+		}
+		fmt.Fprintf(w, "  %-42s %3d points x %d..%d repetitions x ~%v: %s%s\n", er.Name, est.Points, est.Reps.Min, est.Reps.Max,
+			est.PerRep.Round(time.Second), est.Span(), skipped)
 	}
-	fmt.Fprintf(w, "total at most %v (minimum repetitions) .. %v (maximum), plus set-up of pools and systems per repetition\n", lo, hi)
+	fmt.Fprintf(w, "total %v (minimum repetitions) .. %v (maximum)\n", lo.Round(time.Second), hi.Round(time.Second))
 	return nil
 }

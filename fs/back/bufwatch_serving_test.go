@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"polytropon/fs/wire"
+	"polytropon/fs/wire/wiretest"
 	"polytropon/ipc/queue"
 )
 
@@ -17,18 +18,8 @@ func (nopHandler) Serve(*wire.Buffer, *wire.Request) int64 { return 0 }
 // once nobody serves it, a Busy request whose completion was cleared is
 // answered EIO.
 func TestBufWatchOverlappingServes(t *testing.T) {
-	design, err := queue.Lookup("rcqb")
-	if err != nil {
-		t.Fatal(err)
-	}
 	qcfg := queue.Config{Capacity: 4, Wait: queue.Futex}
-	l, err := wire.NewLayout(wire.Params{QueueDesign: "rcqb", QueueWait: uint32(queue.Futex), QueueCapacity: 4,
-		QueueBytes: uint64(design.Size(qcfg)), NumQueues: 1, NumMounts: 1, NumClients: 1, NumBuffers: 1,
-		DataSize: 4096, QueueOfCPU: []uint8{0}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := wire.Format(make([]byte, l.SegmentSize), l, 1)
+	w, design, err := wiretest.Segment(qcfg, 1, 1)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 
 	"polytropon/fs/back"
 	"polytropon/fs/wire"
+	"polytropon/fs/wire/wiretest"
 	"polytropon/ipc/queue"
 )
 
@@ -45,19 +46,9 @@ func (h *flowHandler) Flow(req *wire.Request) (uint32, int) {
 // the driver's grant counts.
 func contend(t *testing.T, weights map[uint32]int, tenants, perTenant int, aging bool) ([]uint32, map[uint32]uint64) {
 	t.Helper()
-	d, err := queue.Lookup("rcqb")
-	if err != nil {
-		t.Fatal(err)
-	}
 	nbuf := 1 + perTenant*tenants
 	qcfg := queue.Config{Capacity: 256, Wait: queue.Futex}
-	l, err := wire.NewLayout(wire.Params{QueueDesign: "rcqb", QueueWait: uint32(queue.Futex), QueueCapacity: 256,
-		QueueBytes: uint64(d.Size(qcfg)), NumQueues: 1, NumMounts: 1, NumClients: 1, NumBuffers: uint32(nbuf),
-		DataSize: 4096, QueueOfCPU: []uint8{0}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := wire.Format(make([]byte, l.SegmentSize), l, 1)
+	w, d, err := wiretest.Segment(qcfg, 1, nbuf)
 	if err != nil {
 		t.Fatal(err)
 	}

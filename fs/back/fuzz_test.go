@@ -32,16 +32,8 @@ const fuzzLegit = 31 // the buffer of the legitimate client
 
 func fuzzSetup() (*wire.Seg, *back.Driver, error) {
 	fuzzSeg.once.Do(func() {
-		d, _ := queue.Lookup("rcqb")
 		qcfg := queue.Config{Capacity: 16, Wait: queue.SpinFutex}
-		l, err := wire.NewLayout(wire.Params{QueueDesign: "rcqb", QueueWait: uint32(queue.SpinFutex), QueueCapacity: 16,
-			QueueBytes: uint64(d.Size(qcfg)), NumQueues: 2, NumMounts: 1, NumClients: 1, NumBuffers: 32,
-			DataSize: 4096, QueueOfCPU: []uint8{0, 1}})
-		if err != nil {
-			fuzzSeg.err = err
-			return
-		}
-		w, err := wire.Format(make([]byte, l.SegmentSize), l, 1)
+		w, d, err := wiretest.Segment(qcfg, 2, 32)
 		if err != nil {
 			fuzzSeg.err = err
 			return

@@ -12,6 +12,7 @@ import (
 
 	"polytropon/fs/back"
 	"polytropon/fs/wire"
+	"polytropon/fs/wire/wiretest"
 	"polytropon/ipc/queue"
 )
 
@@ -43,18 +44,8 @@ func (l *logBook) matching(s string) []string {
 // Check as the service's housekeeping does.
 func newTwoQueueDriver(t *testing.T, lb *logBook) (*wire.Seg, *back.Driver) {
 	t.Helper()
-	d, err := queue.Lookup("rcqb")
-	if err != nil {
-		t.Fatal(err)
-	}
 	qcfg := queue.Config{Capacity: 64, Wait: queue.SpinFutex}
-	l, err := wire.NewLayout(wire.Params{QueueDesign: "rcqb", QueueWait: uint32(queue.SpinFutex), QueueCapacity: 64,
-		QueueBytes: uint64(d.Size(qcfg)), NumQueues: 2, NumMounts: 1, NumClients: 1, NumBuffers: 32,
-		DataSize: 4096, QueueOfCPU: []uint8{0, 1}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := wire.Format(make([]byte, l.SegmentSize), l, 1)
+	w, d, err := wiretest.Segment(qcfg, 2, 32)
 	if err != nil {
 		t.Fatal(err)
 	}

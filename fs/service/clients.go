@@ -242,6 +242,18 @@ func (s *Service) reap() {
 	s.reclaimBuffers()
 }
 
+// gone reports whether c's process died or, for a fork slot not yet
+// claimed, whether its parent died or the child took too long to claim it.
+func (c *client) gone() bool {
+	switch {
+	case c.pid > 0:
+		return !processAlive(c.pid)
+	case c.state == wire.ClientForkPending:
+		return !processAlive(c.parent) || time.Since(c.created) > forkClaimTimeout
+	}
+	return false
+}
+
 // reapClients drops the clients whose process died and unclaimed fork
 // slots of dead parents; it returns how many it dropped. Housekeeping and
 // lock conflicts call it.
@@ -254,11 +266,7 @@ func (s *Service) reapClients() int {
 		if c == nil {
 			continue
 		}
-		switch {
-		case c.pid > 0 && !processAlive(c.pid):
-			dead = append(dead, c)
-		case c.pid == 0 && c.state == wire.ClientForkPending &&
-			(!processAlive(c.parent) || time.Since(c.created) > forkClaimTimeout):
+		if c.gone() {
 			dead = append(dead, c)
 		}
 	}

@@ -279,7 +279,9 @@ func (s *Service) fileHeldByLiveClient(f *openFile) bool {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	for _, c := range s.clients {
-		if c != nil && c.holds[f.index] > 0 && s.files[f.index] == f && (c.pid == 0 || processAlive(c.pid)) {
+		// A fork slot not yet claimed counts as its parent would: a dead
+		// parent's slot is reaped, not a live holder.
+		if c != nil && c.holds[f.index] > 0 && s.files[f.index] == f && !c.gone() {
 			return true
 		}
 	}

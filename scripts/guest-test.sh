@@ -25,7 +25,13 @@ cd "$(dirname "$0")/.."
 # The Go test binaries, the packages they test and what they run in the guest.
 SUITES=(
   "runner/pool:TestCgroupV2|TestTwoPools|TestProcessLifecycle|TestDestroy|TestShmIsolation"
-  "runner/metrics:TestStealRealIntruder|TestStealAttrFindsIntruder|TestCollectorsReal|TestLockwaitReal"
+  # TestStealAttrFindsIntruder runs on the host only: in the guest it
+  # finds the intruder (0.57 s for 0.55 s of CPU) without a lockup, but its
+  # check that the attribution adds up to cpu_steal_seconds cannot hold
+  # there: v2 steal takes the cores' busy time from /proc/stat's ticks,
+  # which an emulated CPU on a loaded host loses, while the switches are
+  # timed by the clock (1.84 s attributed, 0.82 s steal).
+  "runner/metrics:TestStealRealIntruder|TestCollectorsReal|TestLockwaitReal"
   "systems:TestCephKernel|TestMonitorsV1"
   "fs/hostfs:TestHostFSConformanceKernelCephFS"
 )

@@ -4,11 +4,12 @@
 # scripts/guest.sh once and runs inside it, with nothing allowed to skip:
 #
 #   - the pool engine on cgroup v2 (runner/pool), the v2 readings of the
-#     collectors (runner/metrics: steal with an intruder, memory.peak, lock
-#     waits keyed by the pool's cgroup id);
+#     collectors (runner/metrics: steal with an intruder and its
+#     attribution, memory.peak, lock waits keyed by the pool's cgroup id);
 #   - the kernel CephFS systems K-ceph, K/K-ceph, F/K (systems), over a Ceph
 #     cluster that scripts/ceph-up.sh starts on the guest's loopback;
-#   - the conformance suite on a kernel CephFS mount (fs/hostfs);
+#   - the conformance suite on a kernel CephFS mount (fs/hostfs), asserting
+#     the kernel client's own behaviour where it differs;
 #   - experiments/ceph-guest.toml through the harness (D-ceph, F-ceph,
 #     K-ceph, K/K-ceph, F/K; 1 and 2 pools), whose results and plot land in
 #     OUT (default: a temporary directory, removed afterwards).
@@ -24,11 +25,13 @@ cd "$(dirname "$0")/.."
 # The Go test binaries, the packages they test and what they run in the guest.
 SUITES=(
   "runner/pool:TestCgroupV2|TestTwoPools|TestProcessLifecycle|TestDestroy|TestShmIsolation"
-  # TestLockwaitReal is left out: since the ftrace reader was shared with
-  # the steal attribution (runner/metrics/tracepipe.go) it soft-locks the
-  # TCG guest's CPU 0 for minutes ("watchdog: BUG: soft lockup ...
-  # [runner_metrics.]"); it runs on the host.
-  "runner/metrics:TestStealRealIntruder|TestCollectorsReal"
+  # TestStealAttrFindsIntruder runs on the host only: in the guest it
+  # finds the intruder (0.57 s for 0.55 s of CPU) without a lockup, but its
+  # check that the attribution adds up to cpu_steal_seconds cannot hold
+  # there: v2 steal takes the cores' busy time from /proc/stat's ticks,
+  # which an emulated CPU on a loaded host loses, while the switches are
+  # timed by the clock (1.84 s attributed, 0.82 s steal).
+  "runner/metrics:TestStealRealIntruder|TestCollectorsReal|TestLockwaitReal"
   "systems:TestCephKernel|TestMonitorsV1"
   "fs/hostfs:TestHostFSConformanceKernelCephFS"
 )
@@ -62,10 +65,10 @@ if [ "${1:-}" = --inside ]; then
     fi
     grep -E '^(=== RUN|\s*--- (FAIL|SKIP)|(ok|FAIL|PASS)\b|panic:)' "$log" | grep -vE '^=== RUN' || true
     grep -E -A3 '^\s*--- FAIL' "$log" | head -40 || true
-    # Nothing skips here, but for declared differences of the conformance
-    # suite ("kernel CephFS differs", HostFS's own).
-    if grep -E '^\s*--- SKIP' "$log" | grep -vE 'TestHostFSConformanceKernelCephFS/' | grep -q .; then
-      echo "guest: tests skipped inside the guest:"; grep -E -A2 '^\s*--- SKIP' "$log" | grep -vE 'TestHostFSConformanceKernelCephFS/' | head -20
+    # Nothing skips here: the conformance suite asserts the kernel
+    # client's differences (fstest.KernelCephFS) instead of skipping them.
+    if grep -qE '^\s*--- SKIP' "$log"; then
+      echo "guest: tests skipped inside the guest:"; grep -E -A2 '^\s*--- SKIP' "$log" | head -20
       fail=1
     fi
     step "$pkg: $((SECONDS - t0)) s"
@@ -81,6 +84,12 @@ if [ "${1:-}" = --inside ]; then
     step "run: $((SECONDS - t0)) s"
   fi
   scripts/ceph-down.sh /tmp/ceph || fail=1
+  # A test that passed while the kernel choked (a soft or hard lockup, a
+  # hung task) still fails the stage; the whole kernel log is kept.
+  dmesg >"$W/dmesg.log"
+  if grep -E 'soft lockup|hard LOCKUP|blocked for more than [0-9]+ seconds' "$W/dmesg.log"; then
+    echo "guest: the kernel complained (dmesg above; all of it in dmesg.log)"; fail=1
+  fi
   exit $fail
 fi
 

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -24,10 +23,7 @@ func TestCephFuseSetupTeardown(t *testing.T) {
 			work, lower := t.TempDir(), ""
 			union := strings.Contains(name, "/")
 			if union {
-				lower = t.TempDir()
-				if err := os.WriteFile(filepath.Join(lower, "image.txt"), []byte("base\n"), 0o644); err != nil {
-					t.Fatal(err)
-				}
+				lower = imageLower(t)
 			}
 			in, err := s.Setup(t.Context(), p, Request{Pool: 0, Containers: 2, WorkDir: work, Lower: lower, Backend: "ceph",
 				Options: &CephFuseOptions{Client: stack.CephConfig{"client_oc_size": "67108864"}}})
@@ -43,31 +39,7 @@ func TestCephFuseSetupTeardown(t *testing.T) {
 			if got := mountsUnder(t, engineMounts, work); len(got) != wantMounts {
 				t.Errorf("mounts under the work dir inside the pool: got %v, want %d", got, wantMounts)
 			}
-			dirs := []string{p.HostPath(in.Container(0).Dir), p.HostPath(in.Container(1).Dir)}
-			for i, d := range dirs {
-				if err := os.WriteFile(filepath.Join(d, "own"), []byte(fmt.Sprint("container ", i)), 0o644); err != nil {
-					t.Fatalf("container %d: write: %v", i, err)
-				}
-			}
-			for i, d := range dirs {
-				got, err := os.ReadFile(filepath.Join(d, "own"))
-				if err != nil || string(got) != fmt.Sprint("container ", i) {
-					t.Errorf("container %d: read back (%q, %v)", i, got, err)
-				}
-				if union {
-					if got, err := os.ReadFile(filepath.Join(d, "image.txt")); err != nil || string(got) != "base\n" {
-						t.Errorf("container %d: image file: (%q, %v)", i, got, err)
-					}
-				}
-			}
-			if union {
-				if err := os.WriteFile(filepath.Join(dirs[0], "image.txt"), []byte("changed\n"), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				if got, _ := os.ReadFile(filepath.Join(dirs[1], "image.txt")); string(got) != "base\n" {
-					t.Errorf("container 1 sees container 0's copy-up: %q", got)
-				}
-			}
+			checkContainers(t, p, in, 2, union)
 			if err := in.Teardown(t.Context()); err != nil {
 				t.Fatalf("teardown: %v", err)
 			}

@@ -22,3 +22,20 @@ func TestCasesNameRunsSubtests(t *testing.T) {
 		t.Errorf("Run started %d subtests %v,\nCases lists %d: %v", len(ran), ran, len(want), want)
 	}
 }
+
+// TestDiffersRunsItsCheck: the case a Differs names runs the given check
+// in place of its own.
+func TestDiffersRunsItsCheck(t *testing.T) {
+	var checked []string
+	fstest.Run(t, func(t *testing.T) fs.Service {
+		if path.Base(t.Name()) != "fallocate" {
+			t.SkipNow()
+		}
+		return nil
+	}, fstest.Differs("fallocate", "a test of the option", func(t *testing.T, _ fs.Service) {
+		checked = append(checked, path.Base(t.Name()))
+	}))
+	if !slices.Equal(checked, []string{"fallocate"}) {
+		t.Errorf("checks ran in %v, want only in fallocate", checked)
+	}
+}

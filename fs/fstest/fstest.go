@@ -15,7 +15,9 @@
 //
 // A service that cannot honestly support some behaviour declares it with an
 // Option (NoHardlinks, NoXattrs, ...); the suite then skips exactly the cases
-// that need it and says why. Nothing else is skipped.
+// that need it and says why. Nothing else is skipped. A reference that is
+// known to behave otherwise in a case (KernelCephFS, Differs) is not
+// skipped there: the suite asserts what it does instead.
 package fstest
 
 import (
@@ -46,12 +48,20 @@ const (
 )
 
 type config struct {
-	missing   map[feature]string // feature -> reason it is missing
-	skipCases map[string]string  // case name -> reason
+	missing   map[feature]string    // feature -> reason it is missing
+	skipCases map[string]string     // case name -> reason
+	differs   map[string]difference // case name -> what is asserted instead
+}
+
+// difference is a case in which the service under test is known to differ:
+// check asserts its own behaviour in place of the case's.
+type difference struct {
+	how   string
+	check func(t *testing.T, s fs.Service)
 }
 
 func newConfig(opts []Option) *config {
-	c := &config{missing: map[feature]string{}, skipCases: map[string]string{}}
+	c := &config{missing: map[feature]string{}, skipCases: map[string]string{}, differs: map[string]difference{}}
 	for _, o := range opts {
 		o(c)
 	}
@@ -101,6 +111,14 @@ func Skip(caseName, reason string) Option {
 	return func(c *config) { c.skipCases[caseName] = reason }
 }
 
+// Differs declares that the service, a reference rather than a candidate,
+// behaves otherwise in one named case, as how says: check runs in place of
+// the case and asserts that other behaviour, so that a change in it fails
+// the case too (and the difference must be looked at again).
+func Differs(caseName, how string, check func(t *testing.T, s fs.Service)) Option {
+	return func(c *config) { c.differs[caseName] = difference{how, check} }
+}
+
 // testCase is one named conformance check.
 type testCase struct {
 	name  string
@@ -137,13 +155,34 @@ func Run(t *testing.T, newService func(t *testing.T) fs.Service, opts ...Option)
 	cfg := newConfig(opts)
 	cases := sortedCases()
 	checkUnique(t, cases)
+	cfg.checkNamed(t, cases)
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			if d, ok := cfg.differs[tc.name]; ok {
+				t.Logf("the service differs here, asserted instead: %s", d.how)
+				d.check(t, newService(t))
+				return
+			}
 			if reason := cfg.skipReason(tc.name, tc.needs); reason != "" {
 				t.Skip(reason)
 			}
 			tc.fn(t, newService(t))
 		})
+	}
+}
+
+// checkNamed fails on a Differs naming a case the suite does not have: a
+// renamed case would else run its usual checks on a known difference.
+func (c *config) checkNamed(t *testing.T, cases []testCase) {
+	t.Helper()
+	have := map[string]bool{}
+	for _, tc := range cases {
+		have[tc.name] = true
+	}
+	for name := range c.differs {
+		if !have[name] {
+			t.Errorf("fstest.Differs names case %q, which the suite does not have", name)
+		}
 	}
 }
 

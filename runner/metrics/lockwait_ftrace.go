@@ -149,7 +149,12 @@ func (f *ftraceBackend) stop() (lockTotals, error) {
 	case <-f.tp.done:
 	case <-time.After(5 * time.Second):
 	}
+	dropped := f.tp.dropped()
 	f.tp.cleanup()
+	if dropped > 0 {
+		// A lost begin or end loses its wait: the totals would be short.
+		return lockTotals{}, fmt.Errorf("metrics: lockwait: ftrace: the reader fell behind and the kernel dropped %d lock events; no totals", dropped)
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.tot, nil

@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -360,6 +361,7 @@ func (c *stealAttrCollector) Stop(ctx context.Context) (ms []Metric, err error) 
 		}
 		c.tp.halt()
 		<-c.tp.done
+		dropped := c.tp.dropped()
 		c.tp.cleanup()
 		c.mu.Lock()
 		defer c.mu.Unlock()
@@ -368,6 +370,10 @@ func (c *stealAttrCollector) Stop(ctx context.Context) (ms []Metric, err error) 
 			// stands, up to its last event, and the note says so.
 			err = fmt.Errorf("metrics: stealattr: the trace reader did not reach the stop marker within %v; attribution ends at the last event read", stealAttrDrain)
 			c.end = c.last
+		}
+		if dropped > 0 {
+			// A lost switch charges its interval to the task before it.
+			err = errors.Join(err, fmt.Errorf("metrics: stealattr: the trace reader fell behind and the kernel dropped %d switches; some intervals are charged to the wrong task", dropped))
 		}
 		for cpu, r := range c.running {
 			c.charge(cpu, r.tid, "", c.end-r.since)

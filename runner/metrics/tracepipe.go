@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -34,6 +36,17 @@ func openTracePipe(what string, events ...string) (*tracePipe, error) {
 		return nil, err
 	}
 	os.WriteFile(filepath.Join(p.dir, "buffer_size_kb"), []byte("8192"), 0)
+	// A reader that falls behind makes the writers drop new events (counted
+	// in dropped) rather than overwrite the oldest: in overwrite mode every
+	// writer that wraps moves the buffer's head page, and a reader taking
+	// a page retries, interrupts off, for as long as writers keep moving
+	// it. On a slow CPU under a flood of events (the emulated guest of
+	// scripts/guest.sh with a Ceph cluster running) that soft-locked the
+	// reader's CPU.
+	if err := os.WriteFile(filepath.Join(p.dir, "options", "overwrite"), []byte("0"), 0); err != nil {
+		p.cleanup()
+		return nil, fmt.Errorf("ftrace instance %s: no-overwrite mode: %w", p.dir, err)
+	}
 	if err := p.enable("1"); err != nil {
 		p.cleanup()
 		return nil, err
@@ -83,6 +96,27 @@ func (p *tracePipe) reader(parse func(line string)) func() {
 			}
 		}
 	}
+}
+
+// dropped is how many events the instance's writers dropped so far
+// because the reader was behind (the "dropped events" of every CPU's
+// stats).
+func (p *tracePipe) dropped() uint64 {
+	files, _ := filepath.Glob(filepath.Join(p.dir, "per_cpu", "cpu*", "stats"))
+	var n uint64
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "dropped events:"); ok {
+				d, _ := strconv.ParseUint(strings.TrimSpace(v), 10, 64)
+				n += d
+			}
+		}
+	}
+	return n
 }
 
 // halt ends the reader; safe to call more than once.

@@ -224,6 +224,12 @@ func (c *stealAttrCollector) charge(cpu, tid int, comm string, d float64) {
 		return
 	}
 	k := c.key(tid)
+	if k.class == "host" {
+		// Gone before it was read, but its cgroup was seen (bpftrace).
+		if i := c.poolIndex(tid); i >= 0 {
+			k.class = "pool:" + c.target.Pools[i].Name
+		}
+	}
 	if comm != "" {
 		k.name = comm
 		// A task gone before it was read: a kernel thread by its name

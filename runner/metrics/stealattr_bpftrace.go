@@ -29,8 +29,9 @@ var StealAttrBackend = ""
 
 // stealAttrScript keeps, per pool core, when its running task started
 // (@since) and who it is (@cur), and sums each finished interval per
-// core, task and name (@run). The idle task's intervals are summed too
-// and dropped by charge.
+// core, task, cgroup-v2 id and name (@run): the cgroup says whose task it
+// was even when the task has exited by Stop (a workload's threads). The
+// idle task's intervals are summed too and dropped by charge.
 func stealAttrScript(cores []int) string {
 	conds := make([]string, len(cores))
 	for i, c := range cores {
@@ -39,7 +40,7 @@ func stealAttrScript(cores []int) string {
 	return `
 tracepoint:sched:sched_switch /` + strings.Join(conds, " || ") + `/ {
 	$t = @since[cpu];
-	if ($t != 0) { @run[cpu, args->prev_pid, args->prev_comm] = sum(nsecs - $t); }
+	if ($t != 0) { @run[cpu, args->prev_pid, cgroup, args->prev_comm] = sum(nsecs - $t); }
 	@since[cpu] = nsecs;
 	@cur[cpu] = (args->next_pid, args->next_comm);
 }
@@ -105,7 +106,20 @@ func (c *stealAttrCollector) stopBpftrace() error {
 	if err != nil {
 		return fmt.Errorf("metrics: stealattr: %w", err)
 	}
+	byID := map[uint64]int{}
+	for i, p := range c.target.Pools {
+		if p.CgroupV2 == "" {
+			continue
+		}
+		if id, err := cgroupID(p.CgroupV2); err == nil {
+			byID[id] = i
+		}
+	}
 	for k, ns := range m.run {
+		// The cgroup the task ran in, from the kernel, decides its pool.
+		if i, ok := byID[k.cg]; ok {
+			c.poolOf[k.tid] = i
+		}
 		c.charge(k.cpu, k.tid, k.comm, float64(ns)/1e9)
 	}
 	for cpu, cur := range m.cur {
@@ -119,6 +133,7 @@ func (c *stealAttrCollector) stopBpftrace() error {
 type stealAttrRun struct {
 	cpu, tid int
 	comm     string
+	cg       uint64 // cgroup-v2 id (@run only)
 }
 
 type stealAttrMaps struct {
@@ -129,7 +144,7 @@ type stealAttrMaps struct {
 
 // parseStealAttr reads bpftrace's JSON maps:
 //
-//	{"type": "map", "data": {"@run": {"1,4242,yes": 123456}}}
+//	{"type": "map", "data": {"@run": {"1,4242,5678,yes": 123456}}}
 //	{"type": "map", "data": {"@since": {"1": 17677096529110}}}
 //	{"type": "map", "data": {"@cur": {"1": [4242, "yes"]}}}
 func parseStealAttr(lines []string) (stealAttrMaps, error) {
@@ -166,17 +181,18 @@ func parseStealAttrRun(raw json.RawMessage, into map[stealAttrRun]uint64) error 
 		return err
 	}
 	for key, ns := range vals {
-		// "cpu,tid,comm"; a comm may hold commas itself.
-		parts := strings.SplitN(key, ",", 3)
-		if len(parts) != 3 {
-			return fmt.Errorf("key %q is not cpu,tid,comm", key)
+		// "cpu,tid,cgroup,comm"; a comm may hold commas itself.
+		parts := strings.SplitN(key, ",", 4)
+		if len(parts) != 4 {
+			return fmt.Errorf("key %q is not cpu,tid,cgroup,comm", key)
 		}
 		cpu, err1 := strconv.Atoi(parts[0])
 		tid, err2 := strconv.Atoi(parts[1])
-		if err1 != nil || err2 != nil {
-			return fmt.Errorf("key %q is not cpu,tid,comm", key)
+		cg, err3 := strconv.ParseUint(parts[2], 10, 64)
+		if err1 != nil || err2 != nil || err3 != nil {
+			return fmt.Errorf("key %q is not cpu,tid,cgroup,comm", key)
 		}
-		into[stealAttrRun{cpu, tid, parts[2]}] += ns
+		into[stealAttrRun{cpu, tid, parts[3], cg}] += ns
 	}
 	return nil
 }
@@ -208,7 +224,7 @@ func parseStealAttrCur(raw json.RawMessage, into map[int]stealAttrRun) error {
 		if err != nil || len(v) != 2 || json.Unmarshal(v[0], &tid) != nil || json.Unmarshal(v[1], &comm) != nil {
 			return fmt.Errorf("entry %q is not cpu: [tid, comm]", key)
 		}
-		into[cpu] = stealAttrRun{cpu, tid, comm}
+		into[cpu] = stealAttrRun{cpu: cpu, tid: tid, comm: comm}
 	}
 	return nil
 }

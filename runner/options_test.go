@@ -82,7 +82,7 @@ func TestSystemOptionErrors(t *testing.T) {
 		want                     []string
 	}{
 		{"D", "", `colour = "red"`, []string{"x.toml:4:", "options.D.colour", `unknown option of system "D"`,
-			"have binary, preload, fuse, fuse_kernel_cache, design, wait, copy, buffers, buffer_size, queues, pin, nice, cache, odirect, cache_capacity"}},
+			"have binary, preload, fuse, fuse_kernel_cache, design, wait, copy, buffers, buffer_size, queues, pin, nice, cache, odirect, ext4_image_size, cache_capacity"}},
 		{"D", "", `buffers = "many"`, []string{"x.toml:4:", "options.D.buffers"}},
 		{"D", "", `fuse = "maybe"`, []string{"x.toml:4:", "options.D.fuse"}},
 		{"D", "", `cache = "true"`, []string{"x.toml:4:", "options.D.cache"}},

@@ -13,6 +13,7 @@ import (
 
 	"polytropon/fs/fuse"
 	"polytropon/internal/hostcheck"
+	"polytropon/internal/units"
 	"polytropon/ipc/queue"
 )
 
@@ -36,6 +37,9 @@ import (
 //	binary   polytropon executable to run as the service (default:
 //	         $POLYTROPON_BIN, this executable if it is polytropon, or
 //	         polytropon in PATH)
+//	ext4_image_size
+//	         the branches on the pool's own ext4 filesystem, as D's
+//	         (default 4GiB; 0: the run's directory on the host)
 //
 // Only the local backend is supported; over Ceph the FUSE baselines are
 // ceph-fuse (F-ceph, FP-ceph, ceph_fuse.go).
@@ -56,11 +60,12 @@ func (*fuseSystem) Backend() string { return "local" }
 
 // FuseOptions are the options of F and FP ([options.F]).
 type FuseOptions struct {
-	Binary string `toml:"binary"`
+	Binary        string     `toml:"binary"`
+	Ext4ImageSize units.Size `toml:"ext4_image_size"`
 }
 
 // NewOptions returns F's options with their defaults.
-func (*fuseSystem) NewOptions() any { return &FuseOptions{} }
+func (*fuseSystem) NewOptions() any { return &FuseOptions{Ext4ImageSize: defaultExt4ImageSize} }
 
 // Check reports whether FUSE mounts can be made here.
 func (s *fuseSystem) Check() error {
@@ -104,14 +109,19 @@ func (s *fuseSystem) Setup(ctx context.Context, p Pool, req Request) (Instance, 
 	o := defaultUserlevelOptions()
 	o.Cache, o.ODirect, o.Fuse, o.FuseKernelCache = new(false), false, true, s.kernelCache
 	o.Wait, o.Pin = queue.Futex.String(), false
-	cfg, containers, err := userlevelConfig(s.name, p.Name(), "", o, req)
+	in := &fuseInstance{userlevelInstance{name: s.name, pool: p, fuse: true}}
+	branches, err := userlevelBranches(ctx, &in.userlevelInstance, req, fo.Ext4ImageSize.Bytes())
 	if err != nil {
-		return nil, err
+		return nil, setupFailed(ctx, s.name, req, in, err)
+	}
+	cfg, containers, err := userlevelConfig(s.name, p.Name(), "", o, req, branches)
+	if err != nil {
+		return nil, setupFailed(ctx, s.name, req, in, err)
 	}
 	for i := range containers {
 		containers[i] = Container{Dir: containers[i].Dir, FS: FSSpec{Kind: HostKind}}
 	}
-	in := &fuseInstance{userlevelInstance{name: s.name, pool: p, containers: containers, fuse: true}}
+	in.containers = containers
 	if err := in.start(ctx, bin, cfg, req.WorkDir, req.ServiceEnv); err != nil {
 		return nil, setupFailed(ctx, s.name, req, in, err)
 	}

@@ -113,9 +113,10 @@ func TestFUSEPrivateDirWithoutLower(t *testing.T) {
 	if out, err := inPool(t, p, fmt.Sprintf("echo tenant > %s/f && cat %s/f", dir, dir)); err != nil || out != "tenant\n" {
 		t.Fatalf("in pool: got (%q, %v), want \"tenant\\n\"", out, err)
 	}
-	// The host sees the data in the daemon's upper directory.
-	if data, err := os.ReadFile(filepath.Join(filepath.Dir(dir), "upper", "f")); err != nil || string(data) != "tenant\n" {
-		t.Errorf("upper dir on the host: got (%q, %v)", data, err)
+	// The data is in the daemon's upper directory, on the pool's own ext4
+	// filesystem (F's default, as D's).
+	if data, err := os.ReadFile(p.HostPath(filepath.Join(work, "mnt", "c0", "upper", "f"))); err != nil || string(data) != "tenant\n" {
+		t.Errorf("upper dir on the pool's ext4 image: got (%q, %v)", data, err)
 	}
 	if err := in.Teardown(t.Context()); err != nil {
 		t.Fatal(err)
@@ -180,8 +181,9 @@ func TestFUSEKilledServiceLeavesNoMount(t *testing.T) {
 		t.Fatal(err)
 	}
 	engineMounts := fmt.Sprintf("/proc/%d/mountinfo", p.EnginePid())
-	if got := mountsUnder(t, engineMounts, work); len(got) != 2 {
-		t.Fatalf("mounts in the pool after the kill: %v, want the 2 dead ones (nothing to test)", got)
+	// The 2 dead FUSE mounts and the branches' ext4 filesystem below them.
+	if got := mountsUnder(t, engineMounts, work); len(got) != 3 {
+		t.Fatalf("mounts in the pool after the kill: %v, want the 2 dead ones and the ext4 image (nothing to test)", got)
 	}
 	err = in.Teardown(t.Context())
 	if err == nil || !strings.Contains(err.Error(), "exited with") {

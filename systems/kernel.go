@@ -45,7 +45,9 @@ type KernelOptions struct {
 }
 
 // NewOptions returns K's options with their defaults.
-func (*kernelSystem) NewOptions() any { return &KernelOptions{Size: 4 << 30, LoopDirectIO: true} }
+func (*kernelSystem) NewOptions() any {
+	return &KernelOptions{Size: defaultExt4ImageSize, LoopDirectIO: true}
+}
 
 // Validate checks the options.
 func (o *KernelOptions) Validate() error {
@@ -128,10 +130,9 @@ type kernelInstance struct {
 	opts KernelOptions
 
 	mu         sync.Mutex
-	image      string   // sparse image file, "" in dir mode
-	loopDev    string   // attached loop device, "" when none
-	mounts     []string // mount points in mount order
-	removeDirs []string // host paths this instance created
+	img        *loopExt4 // the pool's ext4 image, nil in dir mode
+	mounts     []string  // mount points over img, in mount order
+	removeDirs []string  // host paths this instance created
 	containers []Container
 	torn       bool
 }
@@ -153,61 +154,12 @@ func (in *kernelInstance) setup(ctx context.Context, req Request) error {
 		}
 		in.removeDirs = append(in.removeDirs, base)
 	} else {
-		size := in.opts.Size.Bytes()
-		in.image = filepath.Join(req.WorkDir, "ext4.img")
-		in.removeDirs = append(in.removeDirs, in.image)
-		f, err := os.OpenFile(in.image, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+		img, err := makeLoopExt4(ctx, in.pool, req.WorkDir, in.opts.Size.Bytes(), in.opts.LoopDirectIO, in.opts.MountOptions)
+		in.img = img
 		if err != nil {
 			return err
 		}
-		err = f.Truncate(size)
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			return fmt.Errorf("sparse image %s: %w", in.image, err)
-		}
-		// Lazy inode tables keep mkfs of a large sparse image under a second.
-		if _, err := hostCmd(ctx, "mkfs.ext4", "-q", "-F", "-m", "0", "-E", "lazy_itable_init=1,lazy_journal_init=1", in.image); err != nil {
-			return err
-		}
-		losetup := []string{"losetup", "--find", "--show"}
-		if in.opts.LoopDirectIO {
-			losetup = append(losetup, "--direct-io=on")
-		}
-		out, err := hostCmd(ctx, append(losetup, in.image)...)
-		if err != nil {
-			return err
-		}
-		in.loopDev = strings.TrimSpace(out)
-		if in.opts.LoopDirectIO && !loopDirectIO(in.loopDev) {
-			// losetup falls back to buffered I/O when the image's
-			// filesystem refuses O_DIRECT: the results would say what
-			// did not happen.
-			return fmt.Errorf("option loop_direct_io: %s did not switch to direct I/O (the filesystem of %s may not support O_DIRECT); set loop_direct_io = false", in.loopDev, in.image)
-		}
-		mnt := filepath.Join(req.WorkDir, "mnt")
-		if err := os.Mkdir(mnt, 0o755); err != nil {
-			return err
-		}
-		in.removeDirs = append(in.removeDirs, mnt)
-		args := []string{"mount", "-t", "ext4"}
-		if o := in.opts.MountOptions; o != "" {
-			args = append(args, "-o", o)
-		}
-		// Recorded first: a mount(8) killed after the kernel mounted still
-		// gets unmounted ("not mounted" is fine for teardown).
-		in.mounts = append(in.mounts, mnt)
-		if err := poolCmd(ctx, in.pool, append(args, in.loopDev, mnt)...); err != nil {
-			return err
-		}
-		// Detach at once: on a mounted device this only sets autoclear, so
-		// the device goes with the last mount even if the runner is
-		// killed and the pool's namespace dies with our mount in it.
-		if _, err := hostCmd(ctx, "losetup", "-d", in.loopDev); err != nil {
-			return err
-		}
-		base = mnt
+		base = img.mnt
 	}
 	if in.sys.overlay {
 		return in.setupOverlays(ctx, req, base)
@@ -235,16 +187,9 @@ func (in *kernelInstance) Teardown(ctx context.Context) error {
 		}
 	}
 	in.mounts = nil
-	// The device may already be gone (autoclear) and its number reused by
-	// someone else: detach only while it is still backed by our image.
-	if in.loopDev != "" && loopBackedBy(in.loopDev, in.image) {
-		// On a device still mounted somewhere, LOOP_CLR_FD only sets
-		// autoclear: it detaches when the last mount goes.
-		if _, err := hostCmd(ctx, "losetup", "-d", in.loopDev); err != nil && loopBackedBy(in.loopDev, in.image) {
-			errs = append(errs, err)
-		}
+	if err := in.img.teardown(ctx); err != nil {
+		errs = append(errs, err)
 	}
-	in.loopDev = ""
 	for i := len(in.removeDirs) - 1; i >= 0; i-- {
 		if err := os.RemoveAll(in.removeDirs[i]); err != nil {
 			errs = append(errs, err)

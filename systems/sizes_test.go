@@ -29,7 +29,7 @@ func TestOneSizeRuleInServiceConfig(t *testing.T) {
 		}
 		dOpts := NewOptions("D").(*UserlevelOptions)
 		dOpts.CacheLayer.Capacity = want // as [options.D] cache_capacity decodes it (runner/config TestOneSizeRule)
-		cfg, _, err := userlevelConfig("D", "p0", "/lib/libpolytropon.so", dOpts, Request{Containers: 1, WorkDir: t.TempDir()})
+		cfg, _, err := userlevelConfig("D", "p0", "/lib/libpolytropon.so", dOpts, Request{Containers: 1, WorkDir: t.TempDir()}, "")
 		if err != nil {
 			t.Fatal(err)
 		}

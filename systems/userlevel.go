@@ -50,6 +50,13 @@ import (
 //	             with cache_pool sets the pool's size)
 //	odirect      false opens the local branches without O_DIRECT
 //	             (default true: D keeps no kernel page cache)
+//	ext4_image_size
+//	             the containers' writable branches live on the pool's own
+//	             ext4 filesystem of this size, a sparse image on a loop
+//	             device with direct I/O, as K's data does (default 4GiB, K's
+//	             size); 0 keeps them in the run's directory on the host's
+//	             filesystem, which a noise workload writing there shares
+//	             (journal, allocator)
 //
 // Tenants (Request.Tenants, set by the runner from [tenants] when the
 // tenants are the containers of one pool, the Justitia experiments;
@@ -109,11 +116,16 @@ func (s *userlevelSystem) Setup(ctx context.Context, p Pool, req Request) (Insta
 	}
 	withWait := *o
 	withWait.ServiceOptions = withDefaultWait(o.ServiceOptions)
-	cfg, containers, err := userlevelConfig("D", p.Name(), lib, &withWait, req)
+	in := &userlevelInstance{name: "D", pool: p, fuse: o.Fuse}
+	branches, err := userlevelBranches(ctx, in, req, o.Ext4ImageSize.Bytes())
 	if err != nil {
-		return nil, err
+		return nil, setupFailed(ctx, "D", req, in, err)
 	}
-	in := &userlevelInstance{name: "D", pool: p, containers: containers, fuse: o.Fuse}
+	cfg, containers, err := userlevelConfig("D", p.Name(), lib, &withWait, req, branches)
+	if err != nil {
+		return nil, setupFailed(ctx, "D", req, in, err)
+	}
+	in.containers = containers
 	if err := in.start(ctx, bin, cfg, req.WorkDir, req.ServiceEnv); err != nil {
 		return nil, setupFailed(ctx, "D", req, in, err)
 	}

@@ -73,6 +73,9 @@ func (o *UserlevelCephOptions) Validate() error {
 	if err := o.UserlevelOptions.Validate(); err != nil {
 		return err
 	}
+	if o.Ext4ImageSize != 0 {
+		return fmt.Errorf("option ext4_image_size is D's on the local backend; D-ceph's branches are in CephFS")
+	}
 	return o.Client.Check(stack.LibcephfsPrefixes...)
 }
 
@@ -122,7 +125,7 @@ func (s *userlevelCephSystem) Setup(ctx context.Context, p Pool, req Request) (I
 	// local branches, whose bottom layers are replaced by cephfs ones.
 	dReq := req
 	dReq.Lower = ""
-	cfg, containers, err := userlevelConfig("D-ceph", p.Name(), lib, &o.UserlevelOptions, dReq)
+	cfg, containers, err := userlevelConfig("D-ceph", p.Name(), lib, &o.UserlevelOptions, dReq, "")
 	if err != nil {
 		return nil, err
 	}

@@ -23,7 +23,7 @@ func TestDefaultStackClones(t *testing.T) {
 	image := bytes.Repeat([]byte("image page "), 40000) // 440 KB: 7 pages of 64 KiB
 	os.WriteFile(filepath.Join(lower, "image.bin"), image, 0o644)
 	cfg, cs, err := userlevelConfig("D", "p0", "/lib/libpolytropon.so", dOptions(func(o *UserlevelOptions) { o.Fuse = false }),
-		Request{Containers: 2, WorkDir: work, Lower: lower})
+		Request{Containers: 2, WorkDir: work, Lower: lower}, "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package systems
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -14,8 +15,11 @@ import (
 // stack, its FUSE mount, and the container's ways in.
 
 // userlevelConfig builds the service configuration of D's options o and
-// the containers, for system (D, F, FP or D-ceph, in messages).
-func userlevelConfig(system, poolName, lib string, o *UserlevelOptions, req Request) (service.Config, []Container, error) {
+// the containers, for system (D, F, FP or D-ceph, in messages). The
+// containers' writable branches are branches/c<i>/upper, which the caller
+// made (in the pool's own filesystem, userlevelBranches); with branches ""
+// they are made here, in the run's directory req.WorkDir.
+func userlevelConfig(system, poolName, lib string, o *UserlevelOptions, req Request, branches string) (service.Config, []Container, error) {
 	cfg := o.serviceConfig(poolName)
 	bad := func(format string, args ...any) (service.Config, []Container, error) {
 		return cfg, nil, fmt.Errorf("systems: %s: %s", system, fmt.Sprintf(format, args...))
@@ -44,9 +48,14 @@ func userlevelConfig(system, poolName, lib string, o *UserlevelOptions, req Requ
 	}
 	var containers []Container
 	for i := 0; i < req.Containers; i++ {
-		cdir := filepath.Join(req.WorkDir, fmt.Sprintf("c%d", i))
-		upper, mnt := filepath.Join(cdir, "upper"), filepath.Join(cdir, "root")
-		for _, d := range []string{upper, mnt} {
+		upper, mnt := branchDir(req.WorkDir, i), filepath.Join(req.WorkDir, fmt.Sprintf("c%d", i), "root")
+		mkdirs := []string{mnt}
+		if branches != "" {
+			upper = branchDir(branches, i)
+		} else {
+			mkdirs = append(mkdirs, upper)
+		}
+		for _, d := range mkdirs {
 			if err := os.MkdirAll(d, 0o755); err != nil {
 				return bad("%v", err)
 			}
@@ -97,4 +106,33 @@ func userlevelConfig(system, poolName, lib string, o *UserlevelOptions, req Requ
 		return bad("%v", err)
 	}
 	return cfg, containers, nil
+}
+
+// branchDir is container i's writable branch under dir.
+func branchDir(dir string, i int) string {
+	return filepath.Join(dir, fmt.Sprintf("c%d", i), "upper")
+}
+
+// userlevelBranches gives D's and F's pool its own ext4 filesystem of size
+// bytes (loop_ext4.go; none when size is 0) with every container's
+// writable branch made in it, and returns where they are for
+// userlevelConfig ("" without one). The image is the instance's to tear
+// down, also when this fails.
+func userlevelBranches(ctx context.Context, in *userlevelInstance, req Request, size int64) (string, error) {
+	if size <= 0 {
+		return "", nil
+	}
+	img, err := makeLoopExt4(ctx, in.pool, req.WorkDir, size, true, "")
+	in.img = img
+	if err != nil {
+		return "", fmt.Errorf("the pool's ext4 image (option ext4_image_size): %w", err)
+	}
+	dirs := make([]string, req.Containers)
+	for i := range dirs {
+		dirs[i] = branchDir(img.mnt, i)
+	}
+	if err := poolCmd(ctx, in.pool, append([]string{"mkdir", "-p"}, dirs...)...); err != nil {
+		return "", err
+	}
+	return img.mnt, nil
 }

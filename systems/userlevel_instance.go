@@ -28,9 +28,10 @@ type userlevelInstance struct {
 	name       string // the system, for messages
 	pool       Pool
 	containers []Container
-	fuse       bool     // the service FUSE-mounts every container's instance
-	logPath    string   // the service's stderr
-	made       []string // files start wrote for the service (config, log)
+	fuse       bool      // the service FUSE-mounts every container's instance
+	logPath    string    // the service's stderr
+	made       []string  // files start wrote for the service (config, log)
+	img        *loopExt4 // the pool's ext4 filesystem of the branches, or nil
 
 	mu      sync.Mutex
 	proc    Process
@@ -177,5 +178,5 @@ func (in *userlevelInstance) Teardown(ctx context.Context) error {
 			}
 		}
 	}
-	return err
+	return errors.Join(err, in.img.teardown(ctx))
 }

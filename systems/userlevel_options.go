@@ -34,6 +34,10 @@ type UserlevelOptions struct {
 	// (cache_capacity = "512MiB", cache_write_through = true, ...).
 	CacheLayer stack.CacheOptions `toml:"-" prefix:"cache_"`
 	ODirect    bool               `toml:"odirect"`
+	// Ext4ImageSize gives the pool its own ext4 filesystem of this size
+	// for the containers' writable branches (loop_ext4.go), as K has;
+	// 0 keeps them in the run's directory on the host's filesystem.
+	Ext4ImageSize units.Size `toml:"ext4_image_size"`
 }
 
 // ServiceOptions are the settings of the pool's filesystem service
@@ -57,8 +61,19 @@ func defaultUserlevelOptions() *UserlevelOptions {
 	return &UserlevelOptions{Fuse: true, ODirect: true, ServiceOptions: ServiceOptions{Pin: true, Nice: defaultServiceNice}}
 }
 
-// NewOptions returns D's options with their defaults.
-func (*userlevelSystem) NewOptions() any { return defaultUserlevelOptions() }
+// NewOptions returns D's options with their defaults: those of
+// defaultUserlevelOptions, and the branches on the pool's own ext4
+// filesystem of K's default size (defaultExt4ImageSize).
+func (*userlevelSystem) NewOptions() any {
+	o := defaultUserlevelOptions()
+	o.Ext4ImageSize = defaultExt4ImageSize
+	return o
+}
+
+// defaultExt4ImageSize is the size of a pool's own ext4 image (K's, and
+// D's and F's for their branches): sparse, so only what is written takes
+// space.
+const defaultExt4ImageSize = 4 << 30
 
 // Validate checks the options: the service settings as the service
 // would, the cache's settings, and cache_* without the cache.
@@ -73,6 +88,9 @@ func (o *UserlevelOptions) Validate() error {
 	}
 	if o.Cache != nil && !*o.Cache && o.CacheLayer != (stack.CacheOptions{}) {
 		return fmt.Errorf("cache_* options without cache = true")
+	}
+	if o.Ext4ImageSize < 0 {
+		return fmt.Errorf("option ext4_image_size %v: want a size such as 4GiB, or 0 for the host's filesystem", o.Ext4ImageSize)
 	}
 	return nil
 }

@@ -19,7 +19,7 @@ func TestUserlevelTenantConfig(t *testing.T) {
 	}
 	d := defaultUserlevelOptions()
 	for policy, want := range map[string]string{"conventional": "clock2q", "justitia": "weighted"} {
-		cfg, _, err := userlevelConfig("D", "p0", "/lib/libpolytropon.so", d, Request{Containers: 3, WorkDir: t.TempDir(), Tenants: with(policy)})
+		cfg, _, err := userlevelConfig("D", "p0", "/lib/libpolytropon.so", d, Request{Containers: 3, WorkDir: t.TempDir(), Tenants: with(policy)}, "")
 		if err != nil {
 			t.Fatalf("%s: %v", policy, err)
 		}
@@ -44,7 +44,7 @@ func TestUserlevelTenantConfig(t *testing.T) {
 			t.Errorf("%s: weight_aging %v", policy, aging)
 		}
 	}
-	cfg, _, err := userlevelConfig("D", "p0", "/lib/libpolytropon.so", d, Request{Containers: 3, WorkDir: t.TempDir(), Tenants: with("direct")})
+	cfg, _, err := userlevelConfig("D", "p0", "/lib/libpolytropon.so", d, Request{Containers: 3, WorkDir: t.TempDir(), Tenants: with("direct")}, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +67,7 @@ func TestUserlevelTenantConfig(t *testing.T) {
 		"with lower":    {d, Request{Containers: 3, Lower: "/", Tenants: with("justitia")}, "lower"},
 	} {
 		tc.req.WorkDir = t.TempDir()
-		_, _, err := userlevelConfig("D", "p0", "/lib/libpolytropon.so", tc.opts, tc.req)
+		_, _, err := userlevelConfig("D", "p0", "/lib/libpolytropon.so", tc.opts, tc.req, "")
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: got %v, want an error containing %q", name, err, tc.want)
 		}

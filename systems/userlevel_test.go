@@ -186,7 +186,7 @@ func TestUserlevelRejectsBadRequests(t *testing.T) {
 			o.Cache, o.CacheLayer.Capacity, o.CacheLayer.MaxDirty = new(true), 64<<20, 8<<20
 			o.CacheLayer.WritebackInterval, o.CacheLayer.Policy = units.Duration(2*time.Second), "lru"
 		}),
-		Request{Containers: 2, WorkDir: t.TempDir(), Lower: t.TempDir()})
+		Request{Containers: 2, WorkDir: t.TempDir(), Lower: t.TempDir()}, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -223,7 +223,7 @@ func TestUserlevelRejectsBadRequests(t *testing.T) {
 		t.Errorf("container %+v", cs[1])
 	}
 	cfg, _, err = userlevelConfig("D", "p1", "/lib/libpolytropon.so", dOptions(func(o *UserlevelOptions) { o.Fuse = false }),
-		Request{Containers: 1, WorkDir: t.TempDir()})
+		Request{Containers: 1, WorkDir: t.TempDir()}, "")
 	if err != nil || cfg.Instances[0].Fuse.Enabled() {
 		t.Errorf("fuse = false: %+v %v", cfg.Instances, err)
 	}
@@ -437,4 +437,61 @@ func dOptions(set func(*UserlevelOptions)) *UserlevelOptions {
 	o := defaultUserlevelOptions()
 	set(o)
 	return o
+}
+
+// TestUserlevelBranchesOnOwnExt4: by default D keeps the containers'
+// writable branches on the pool's own ext4 filesystem (a loop device with
+// direct I/O on a sparse image, as K's data), not on the host's: what a
+// container writes lands there, through the preload library and through
+// the FUSE mount alike, and teardown leaves no mount, loop device or image.
+func TestUserlevelBranchesOnOwnExt4(t *testing.T) {
+	checkSystem(t, "K") // the same needs: root, losetup, mkfs.ext4
+	p := newTestPool(t)
+	bin := testenv.Polytropon(t)
+	s, _ := Lookup("D")
+	o := s.NewOptions().(*UserlevelOptions)
+	if o.Ext4ImageSize != defaultExt4ImageSize {
+		t.Fatalf("D's default ext4_image_size = %v, want %v", o.Ext4ImageSize, defaultExt4ImageSize)
+	}
+	o.Binary, o.Ext4ImageSize = bin, 256<<20
+	work := t.TempDir()
+	in, err := s.Setup(t.Context(), p, Request{Pool: 0, Containers: 2, WorkDir: work, Backend: "local", Options: o})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { in.Teardown(context.Background()) })
+	devs := loopsOf(t, work)
+	if len(devs) != 1 || !loopDirectIO(devs[0]) {
+		t.Fatalf("loop devices backed by the work dir: %v (direct I/O: %v), want one with direct I/O", devs, len(devs) == 1 && loopDirectIO(devs[0]))
+	}
+	img := filepath.Join(work, "mnt")
+	poolInfo := fmt.Sprintf("/proc/%d/mountinfo", p.EnginePid())
+	if got := mountsUnder(t, poolInfo, img); len(got) != 1 {
+		t.Fatalf("mounts of the branches' filesystem in the pool: %v, want %s", got, img)
+	}
+	for i := 0; i < 2; i++ {
+		c := in.Container(i)
+		if out, err := inPool(t, p, fmt.Sprintf("echo c%d > %s/f && stat -f -c %%T %s/c%d/upper", i, c.Dir, img, i)); err != nil || out != "ext2/ext3\n" {
+			t.Fatalf("container %d: write through FUSE, stat of its branch: %q %v", i, out, err)
+		}
+		data, err := os.ReadFile(p.HostPath(filepath.Join(img, fmt.Sprintf("c%d", i), "upper", "f")))
+		if err != nil || string(data) != fmt.Sprintf("c%d\n", i) {
+			t.Errorf("container %d's branch on the image: %q %v", i, data, err)
+		}
+		if _, err := os.Stat(filepath.Join(work, fmt.Sprintf("c%d", i), "upper")); err == nil {
+			t.Errorf("container %d has a branch on the host's filesystem too", i)
+		}
+	}
+	if err := in.Teardown(context.Background()); err != nil {
+		t.Fatalf("teardown: %v", err)
+	}
+	if devs := loopsOf(t, work); len(devs) != 0 {
+		t.Errorf("loop devices left: %v", devs)
+	}
+	if got := mountsUnder(t, poolInfo, work); len(got) != 0 {
+		t.Errorf("mounts left in the pool: %v", got)
+	}
+	if _, err := os.Stat(filepath.Join(work, "ext4.img")); err == nil {
+		t.Error("the image file is left")
+	}
 }

@@ -273,7 +273,11 @@ func legitWork(ctx context.Context, key int, mp string, g int, stop chan struct{
 			_, err = v.Stat(ctx, name)
 		}
 		if errors.Is(err, syscall.EBADSLT) || errors.Is(err, syscall.ENOTCONN) {
-			c.Close()
+			// A dial the scribbler spoiled fails with these too, and
+			// leaves no client to close.
+			if c != nil {
+				c.Close()
+			}
 			c, f = nil, nil
 		} else if err != nil && f != nil && i%16 == 0 {
 			f = nil // start over with a fresh open now and then

@@ -9,8 +9,8 @@
 #
 # What the report covers: on this kind of host (2 vCPUs, 24 GiB, no kernel
 # CephFS) the local-backend variant of every figure (experiments/<fig>.toml
-# at their host scale, sized so that the whole local set takes <= 100
-# minutes by the estimate). The Ceph variants (experiments/*-ceph.toml)
+# at their host scale, sized so that the whole local set takes about an
+# hour; the estimate says ~100 minutes). The Ceph variants (experiments/*-ceph.toml)
 # need a Ceph cluster and, for K-ceph, K/K-ceph and F/K, the kernel CephFS
 # client: they run on a testbed or in the guest (docs/testbed.md) with
 # CEPH=1, which brings up a one-node cluster first; without it the report

@@ -275,3 +275,34 @@ func TestPlan(t *testing.T) {
 		}
 	}
 }
+
+// TestReportKeptRunsWall: a report over runs kept from an earlier
+// reproduction says how long the runs took, not only the moment this
+// reproduction spent, and each run's commit.
+func TestReportKeptRunsWall(t *testing.T) {
+	dir := t.TempDir()
+	rep := &Report{Scale: "host", Generated: time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC), Wall: 8*time.Minute + 5*time.Second,
+		Host: results.Host{Hostname: "h", Cores: 2, GitCommit: "abc123"},
+		Experiments: []*ExperimentRun{
+			{Name: "fig6a", Dir: filepath.Join(dir, "a"), Resumed: true, Points: 6, Wall: 50 * time.Minute, Commit: "2dbf462b4ff9 (dirty)"},
+			{Name: "fig7a", Dir: filepath.Join(dir, "b"), Points: 6, Wall: 8 * time.Minute, Commit: "a7290f3aaaaa"}}}
+	if _, err := rep.Write(dir); err != nil {
+		t.Fatal(err)
+	}
+	md, _ := os.ReadFile(filepath.Join(dir, MarkdownFile))
+	page, _ := os.ReadFile(filepath.Join(dir, HTMLFile))
+	for _, want := range []string{"wall time of the runs 58m0s, of this reproduction 8m5s",
+		"| fig6a | a (kept) | 2dbf462b4ff9 (dirty) | 6 | 0 | 0 | 50m0s |", "| fig7a | b | a7290f3aaaaa | 6 | 0 | 0 | 8m0s |"} {
+		if !strings.Contains(string(md), want) {
+			t.Errorf("markdown lacks %q:\n%s", want, md)
+		}
+	}
+	if !strings.Contains(string(page), "wall time of the runs 58m0s") || !strings.Contains(string(page), "<td>2dbf462b4ff9 (dirty)</td>") {
+		t.Errorf("HTML lacks the runs' wall time or a run's commit:\n%s", page)
+	}
+	// Without kept runs the line is the reproduction's own.
+	rep.Experiments = rep.Experiments[1:]
+	if got := rep.wallLine(); got != "wall time 8m5s" {
+		t.Errorf("wallLine without kept runs = %q", got)
+	}
+}

@@ -47,8 +47,11 @@ type ExperimentRun struct {
 	Skipped    int    // points not measured (a system this host lacks)
 	Err        string // why it did not run, or what failed
 	NeedsHost  bool   // it did not run for want of something this host lacks (a Ceph cluster)
-	Wall       time.Duration
-	Plots      []string // the figures it drew (.png)
+	// Wall is how long its run took: a kept run's own, from its stored
+	// start and end, not the moment this reproduction spent keeping it.
+	Wall   time.Duration
+	Commit string   // the commit its run was measured at (" (dirty)" when so)
+	Plots  []string // the figures it drew (.png)
 }
 
 // Report is the outcome of a reproduction.
@@ -109,6 +112,10 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 			continue
 		}
 		tables[er.Name] = run.Table()
+		if info := run.Info; !info.End.IsZero() && info.End.After(info.Start) {
+			er.Wall = info.End.Sub(info.Start)
+		}
+		er.Commit = commitOf(run.Info.Host)
 		if rep.Host.Hostname == "" {
 			rep.Host = run.Info.Host
 		}
@@ -461,4 +468,27 @@ func Plan(ctx context.Context, w io.Writer, opts Options) error {
 	}
 	fmt.Fprintf(w, "total %v (minimum repetitions) .. %v (maximum)\n", lo.Round(time.Second), hi.Round(time.Second))
 	return nil
+}
+
+// commitOf is a run's commit as the report shows it: short, and marked
+// when the tree had uncommitted changes.
+func commitOf(h results.Host) string {
+	c := h.GitCommit
+	if len(c) > 12 {
+		c = c[:12]
+	}
+	if c != "" && h.GitDirty {
+		c += " (dirty)"
+	}
+	return c
+}
+
+// RunsWall is the time the reported runs took together: with runs kept
+// from earlier reproductions, more than this reproduction's own Wall.
+func (r *Report) RunsWall() time.Duration {
+	var d time.Duration
+	for _, er := range r.Experiments {
+		d += er.Wall
+	}
+	return d
 }

@@ -442,8 +442,8 @@ func dOptions(set func(*UserlevelOptions)) *UserlevelOptions {
 // TestUserlevelBranchesOnOwnExt4: by default D keeps the containers'
 // writable branches on the pool's own ext4 filesystem (a loop device with
 // direct I/O on a sparse image, as K's data), not on the host's: what a
-// container writes lands there, through the preload library and through
-// the FUSE mount alike, and teardown leaves no mount, loop device or image.
+// container writes through its mount lands there, and teardown leaves no
+// mount, loop device or image.
 func TestUserlevelBranchesOnOwnExt4(t *testing.T) {
 	checkSystem(t, "K") // the same needs: root, losetup, mkfs.ext4
 	p := newTestPool(t)

@@ -179,6 +179,8 @@ func helper(role string) error {
 		return scribbleHelper() // hostile_test.go
 	case "steady":
 		return steadyHelper() // stopped_test.go
+	case "stat-goroutines":
+		return statGoroutinesHelper() // lazy_test.go
 	}
 	return fmt.Errorf("unknown helper role %q", role)
 }

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -73,6 +74,7 @@ type Conn struct {
 	dead   atomic.Bool
 	closed atomic.Bool
 
+	lazy   []bool              // by queue: enqueue lazily (adaptive.go)
 	policy queue.SpinPolicy    // the Adaptive strategy's (adaptive.go)
 	est    queue.WaitEstimator // what this process's waits learnt
 	calls  atomic.Int32        // calls between enqueue and completion (Adaptive only)
@@ -140,6 +142,15 @@ func attachSeg(seg *shm.Segment, opts Options) (*Conn, error) {
 	c.design = d
 	c.qcfg = queue.Config{Capacity: int(l.QueueCapacity), Wait: queue.Wait(l.QueueWait), Timeout: enqueueTimeout}
 	c.queues = make([]atomic.Pointer[attachedQueue], l.NumQueues)
+	var allowed unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &allowed); err != nil {
+		allowed.Zero()
+	}
+	groups := make([][]int, l.NumQueues)
+	for q := range groups {
+		groups[q] = c.CPUsOfQueue(uint32(q))
+	}
+	c.lazy = lazyQueues(c.wait, runtime.GOMAXPROCS(0), allowed, groups)
 	for i := uint32(0); i < l.NumQueues; i++ {
 		_, st, err := w.QueueMem(i)
 		if err != nil {
@@ -258,7 +269,8 @@ func (c *Conn) Call(b *wire.Buffer, q uint32, req *wire.Request) (int64, error) 
 	b.WriteRequest(req)
 	b.ResetCompletion()
 	markSubmitted(b, q)
-	if err := c.enqueue(q, b); err != nil {
+	owed, err := c.enqueue(q, b, c.lazy[q])
+	if err != nil {
 		if errors.Is(err, syscall.EIO) {
 			// The queue stays broken. Should the item still be in it,
 			// the service drops it: the buffer is no longer submitted.
@@ -268,7 +280,7 @@ func (c *Conn) Call(b *wire.Buffer, q uint32, req *wire.Request) (int64, error) 
 		c.dead.Store(true)
 		return 0, syscall.ENOTCONN
 	}
-	if err := c.await(b, q, req.Call); err != nil {
+	if err := c.await(b, q, req.Call, owed); err != nil {
 		c.dead.Store(true)
 		return 0, err
 	}
@@ -278,15 +290,17 @@ func (c *Conn) Call(b *wire.Buffer, q uint32, req *wire.Request) (int64, error) 
 }
 
 // await waits until b, a request of call on queue q, is Completed: spin,
-// then futex sleep with liveness checks.
-func (c *Conn) await(b *wire.Buffer, q, call uint32) error {
-	if b.Completed() {
-		return nil
-	}
+// then futex sleep with liveness checks. owed is the wake-up of the
+// service thread a lazy enqueue left to the wait (adaptive.go).
+func (c *Conn) await(b *wire.Buffer, q, call uint32, owed queue.Wake) error {
 	if c.wait == queue.Adaptive {
 		c.calls.Add(1)
 		defer c.calls.Add(-1)
-		return c.awaitAdaptive(b, c.stats[q], call)
+		return c.awaitAdaptive(b, c.stats[q], call, owed)
+	}
+	owed.Do() // only the adaptive wait enqueues lazily; kept for safety
+	if b.Completed() {
+		return nil
 	}
 	if c.wait != queue.Futex {
 		// A plain poll: runtime.Gosched on a locked thread would cost a

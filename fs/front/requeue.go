@@ -70,18 +70,24 @@ func (c *Conn) queue(i uint32) *attachedQueue {
 // It returns nil also when the service answered b meanwhile (its queue
 // was quarantined: the answer is EIO), ENOTCONN when the service is gone,
 // EIO when the queue stays unusable.
-func (c *Conn) enqueue(i uint32, b *wire.Buffer) error {
+func (c *Conn) enqueue(i uint32, b *wire.Buffer, lazy bool) (queue.Wake, error) {
 	var deadline time.Time // set at the first failure
 	for {
 		h := c.queue(i)
 		var err error
+		var owed queue.Wake
 		if h == nil {
 			err = fmt.Errorf("%w: queue %d cannot be attached", queue.ErrCorrupt, i)
-		} else if err = h.q.Enqueue(uint64(b.Index)); err == nil {
-			return nil
+		} else if l, ok := h.q.(queue.LazyEnqueuer); ok && lazy {
+			owed, err = l.EnqueueLazy(uint64(b.Index))
+		} else {
+			err = h.q.Enqueue(uint64(b.Index))
+		}
+		if err == nil {
+			return owed, nil
 		}
 		if c.W.Alive() != nil {
-			return syscall.ENOTCONN
+			return queue.Wake{}, syscall.ENOTCONN
 		}
 		if errors.Is(err, queue.ErrTimeout) {
 			// The queue holds twice the buffers, so it is never full:
@@ -89,7 +95,7 @@ func (c *Conn) enqueue(i uint32, b *wire.Buffer) error {
 			// or a scribbled slot word); the retry takes another ticket,
 			// unless the service answered meanwhile (a quarantine).
 			if b.Completed() {
-				return nil
+				return queue.Wake{}, nil
 			}
 			continue
 		}
@@ -102,9 +108,9 @@ func (c *Conn) enqueue(i uint32, b *wire.Buffer) error {
 		}
 		switch c.awaitRebuild(i, gen, b, deadline) {
 		case rebuildAnswered:
-			return nil
+			return queue.Wake{}, nil
 		case rebuildTimedOut:
-			return fmt.Errorf("%w: queue %d: %v", syscall.EIO, i, err)
+			return queue.Wake{}, fmt.Errorf("%w: queue %d: %v", syscall.EIO, i, err)
 		}
 	}
 }

@@ -50,6 +50,8 @@ func TestRCQBNoAllocs(t *testing.T) {
 			q.Dequeue()
 			q.TryEnqueue(2)
 			q.TryDequeue()
+			q.(LazyEnqueuer).EnqueueLazy(3)
+			q.Dequeue()
 		})
 		if allocs != 0 {
 			t.Errorf("%v: %v allocations per enqueue/dequeue pair, want 0", w, allocs)

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"polytropon/internal/registry"
+	"polytropon/ipc/shm"
 )
 
 // Queue is a multi-producer multi-consumer FIFO-ish queue of uint64 items.
@@ -54,6 +55,34 @@ type Backlogger interface {
 // queue line's cross-core transfer overlaps the writes of the item.
 type EnqueuePrefetcher interface {
 	PrefetchEnqueue()
+}
+
+// LazyEnqueuer is implemented by designs whose enqueue can leave the
+// wake-up of a dequeuer asleep on the queue to the caller. A caller that
+// shares its CPU with the dequeuer (a client and the service thread pinned
+// to its core) lets its process's other threads enqueue first, then wakes
+// once: the dequeuer, woken at a raised priority, takes the CPU at the
+// wake-up, so an immediate wake served one item per turn of the CPU.
+// A wake owed and never issued delays the item until the dequeuer's own
+// timeout; it loses nothing.
+type LazyEnqueuer interface {
+	// EnqueueLazy is Enqueue without the wake-up of a sleeping dequeuer,
+	// which it returns (Wake.Owed) for the caller to Do.
+	EnqueueLazy(v uint64) (Wake, error)
+}
+
+// Wake is a wake-up an EnqueueLazy owes: the futex word a dequeuer sleeps
+// on, or none.
+type Wake struct{ word *uint32 }
+
+// Owed reports whether a dequeuer sleeps and waits for this wake-up.
+func (w Wake) Owed() bool { return w.word != nil }
+
+// Do issues the wake-up, if one is owed.
+func (w Wake) Do() {
+	if w.word != nil {
+		shm.FutexWake(w.word, 0)
+	}
 }
 
 // Wait is how a blocked operation waits.

@@ -300,7 +300,19 @@ func (q *rcqb) abandon(s *rcqbSlot, r uint64, goneShift uint) error {
 	}
 }
 
-func (q *rcqb) Enqueue(v uint64) error {
+func (q *rcqb) Enqueue(v uint64) error { return q.enqueue(v, nil) }
+
+// EnqueueLazy implements LazyEnqueuer: Enqueue, except that the wake-up of
+// a dequeuer asleep on the filled slot is returned to the caller instead of
+// issued. Wake-ups of other parties (a round passed on) are issued at once.
+func (q *rcqb) EnqueueLazy(v uint64) (Wake, error) {
+	var owed Wake
+	err := q.enqueue(v, &owed)
+	return owed, err
+}
+
+// enqueue is Enqueue; owe != nil receives the wake-up the fill owes (put).
+func (q *rcqb) enqueue(v uint64, owe *Wake) error {
 	ws := newWaitState(&q.cfg)
 	for {
 		if f := atomic.LoadUint32(q.flags); f != 0 {
@@ -315,7 +327,7 @@ func (q *rcqb) Enqueue(v uint64) error {
 			}
 		}
 		t := atomic.AddUint64(q.tail, 1) - 1
-		done, err := q.put(t, v, &ws)
+		done, err := q.put(t, v, &ws, owe)
 		if done || err != nil {
 			return err
 		}
@@ -384,8 +396,9 @@ func (q *rcqb) awaitRoom(ws *waitState) error {
 // put completes the enqueue of ticket t. It reports false (and no error)
 // when the ticket's dequeuer gave up: the round was passed on or skipped
 // and the caller must take a new ticket. ws == nil: the caller saw the
-// slot at t's round and nothing may wait.
-func (q *rcqb) put(t, v uint64, ws *waitState) (bool, error) {
+// slot at t's round and nothing may wait. owe != nil: the wake-up of a
+// dequeuer asleep on the filled slot is left in *owe, not issued.
+func (q *rcqb) put(t, v uint64, ws *waitState, owe *Wake) (bool, error) {
 	s, r := q.ticket(t)
 	for {
 		w := atomic.LoadUint64(s.word)
@@ -419,7 +432,11 @@ func (q *rcqb) put(t, v uint64, ws *waitState) (bool, error) {
 					nw = advance(w)
 				}
 				if atomic.CompareAndSwapUint64(s.word, w, nw) {
-					q.wake(s, w)
+					if owe != nil && !gone && w&RCQBSlotWaiters != 0 {
+						*owe = Wake{word: shm.LowHalf(s.word)}
+					} else {
+						q.wake(s, w)
+					}
 					return !gone, nil
 				}
 			}
@@ -583,7 +600,7 @@ func (q *rcqb) TryEnqueue(v uint64) error {
 		if !atomic.CompareAndSwapUint64(q.tail, t, t+1) {
 			continue
 		}
-		done, err := q.put(t, v, nil)
+		done, err := q.put(t, v, nil, nil)
 		if done || err != nil {
 			return err
 		}

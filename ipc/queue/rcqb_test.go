@@ -55,7 +55,7 @@ func TestRCQBAbandonedEnqueueTickets(t *testing.T) {
 	q.Enqueue(2)
 	for i := 0; i < 3; i++ {
 		tk := atomic.AddUint64(q.tail, 1) - 1
-		if _, err := q.put(tk, 99, shortWait()); !errors.Is(err, ErrTimeout) {
+		if _, err := q.put(tk, 99, shortWait(), nil); !errors.Is(err, ErrTimeout) {
 			t.Fatalf("put(%d) on a full queue = %v, want ErrTimeout", tk, err)
 		}
 	}
@@ -149,7 +149,7 @@ func TestRCQBDeadEnqueuerRoundSkipped(t *testing.T) {
 	// The "dead" enqueuer wakes up: its round is gone, it must re-enqueue.
 	s := &q.slots[dead&q.mask]
 	before := atomic.LoadUint64(s.item)
-	if done, err := q.put(dead, 77, shortWait()); done || err != nil {
+	if done, err := q.put(dead, 77, shortWait(), nil); done || err != nil {
 		t.Fatalf("put on a skipped round = %v, %v; want false, nil", done, err)
 	}
 	if got := atomic.LoadUint64(s.item); got != before {

@@ -1,0 +1,143 @@
+package client_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"polytropon/fs/client"
+)
+
+// statsPerGoroutine is what each of statGoroutinesHelper's goroutines does.
+const (
+	statGoroutines    = 4
+	statsPerGoroutine = 2000
+)
+
+// TestLazyWakeBatches: goroutines of a one-P client process that share
+// their CPU with the service thread of their queue (D's one-core pool:
+// adaptive wait, pinned service threads at nice -10) are served several
+// requests per turn of the service thread. An enqueue that woke the
+// service thread at once handed it the CPU (its raised priority preempts
+// the client) before the process's other goroutines had enqueued theirs:
+// one request per turn, a pair of context switches each, which bounded
+// D's fileserver on one core (docs/bench-threads.md). The enqueue now
+// leaves the wake-up to the wait, which yields to the process's other
+// goroutines first (fs/front/adaptive.go).
+func TestLazyWakeBatches(t *testing.T) {
+	runtime.LockOSThread() // the service and the helper inherit this thread's affinity
+	defer runtime.UnlockOSThread()
+	var saved unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &saved); err != nil {
+		t.Fatal(err)
+	}
+	cpu := -1
+	for i := 0; i < 1024 && cpu < 0; i++ {
+		if saved.IsSet(i) {
+			cpu = i
+		}
+	}
+	var one unix.CPUSet
+	one.Set(cpu)
+	if err := unix.SchedSetaffinity(0, &one); err != nil {
+		t.Fatal(err)
+	}
+	defer unix.SchedSetaffinity(0, &saved)
+
+	args := []string{"-wait", "adaptive", "-pin"}
+	if os.Geteuid() == 0 {
+		args = append(args, "-nice", "-10") // D's setting; a raised priority needs root
+	}
+	sp := startService(t, svcOpts{args: args})
+	c := sp.dial(t, client.Options{})
+	mp, dir := mountLocal(t, sp, c)
+	if err := os.WriteFile(filepath.Join(dir, "f"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	before := serviceThreadSwitches(t, sp.Pid())
+	cmd := helperCmd(t, "stat-goroutines", "KEY="+strconv.Itoa(sp.Key), "MNT="+mp, "GOMAXPROCS=1")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("helper: %v\n%s\nservice log:\n%s", err, out, sp.Log)
+	}
+	switches := serviceThreadSwitches(t, sp.Pid()) - before
+	requests := statGoroutines * statsPerGoroutine
+	t.Logf("%d stats from %d goroutines on CPU %d: %d context switches of the service threads (%.1f requests per switch)",
+		requests, statGoroutines, cpu, switches, float64(requests)/float64(max(switches, 1)))
+	if switches*2 > requests {
+		t.Errorf("the service threads switched %d times for %d requests, want at most one switch per 2 requests (a wake-up per request)",
+			switches, requests)
+	}
+}
+
+// serviceThreadSwitches sums the context switches (voluntary and not) of
+// the service threads (named polysvc-q<queue>, extra ones polysvx-q<queue>)
+// of process pid.
+func serviceThreadSwitches(t *testing.T, pid int) int {
+	t.Helper()
+	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*", pid))
+	if err != nil || len(tasks) == 0 {
+		t.Fatalf("threads of the service %d: %v", pid, err)
+	}
+	sum, found := 0, false
+	for _, task := range tasks {
+		comm, err := os.ReadFile(task + "/comm")
+		if err != nil || !strings.HasPrefix(string(comm), "polysv") {
+			continue // exited meanwhile, or not a service thread
+		}
+		status, err := os.ReadFile(task + "/status")
+		if err != nil {
+			continue
+		}
+		found = true
+		for _, line := range strings.Split(string(status), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.HasSuffix(k, "ctxt_switches") {
+				n, _ := strconv.Atoi(strings.TrimSpace(v))
+				sum += n
+			}
+		}
+	}
+	if !found {
+		t.Fatalf("no service thread (polysvc-q*) in process %d", pid)
+	}
+	return sum
+}
+
+// statGoroutinesHelper stats $MNT/f from statGoroutines goroutines,
+// statsPerGoroutine times each.
+func statGoroutinesHelper() error {
+	c, err := helperDial(client.Options{})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	v, err := c.FS(os.Getenv("MNT"))
+	if err != nil {
+		return err
+	}
+	errs := make(chan error, statGoroutines)
+	var wg sync.WaitGroup
+	for g := 0; g < statGoroutines; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < statsPerGoroutine; i++ {
+				if _, err := v.Stat(context.Background(), "f"); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	return <-errs
+}

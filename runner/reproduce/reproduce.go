@@ -214,6 +214,13 @@ func load(file, scale, cephConf string) (*config.Experiment, error) {
 	if e.Backend == "ceph" && e.Ceph.Conf == "" && os.Getenv("CEPH_CONF") == "" {
 		return nil, fmt.Errorf("%w: %s", errNoCluster, file)
 	}
+	if e.Backend == "ceph" && e.Ceph.Conf != "" {
+		// A file's own conf names a cluster of another machine (the
+		// guest stage's): absent here, the experiment needs a cluster.
+		if _, err := os.Stat(e.Ceph.Conf); err != nil {
+			return nil, fmt.Errorf("%w: %s: its [ceph] conf: %v", errNoCluster, file, err)
+		}
+	}
 	e.EnsureDefaults()
 	if err := e.Validate(); err != nil {
 		return nil, err

@@ -30,20 +30,49 @@ func (q *rcqb) Check() error {
 	if d := t - h; d > q.maxSpread() && -d > q.maxSpread() {
 		return fmt.Errorf("%w: rcqb tail %d and head %d are %d tickets apart (at most %d)", ErrCorrupt, t, h, int64(d), q.maxSpread())
 	}
+	// The slots are read after head: a checker descheduled meanwhile (a
+	// loaded host) sees slots that live dequeuers moved many rounds past
+	// the head it read. A slot is far off only against a head that did not
+	// move while it was read; a head that keeps moving is a queue in use,
+	// whose dequeuers find a truly wrong slot word themselves (lag).
+	for range 3 {
+		if checkPause != nil {
+			checkPause(q)
+		}
+		err, far := q.checkSlots(h)
+		if err == nil || !far {
+			return err
+		}
+		h2 := atomic.LoadUint64(q.head)
+		if h2 == h {
+			return err
+		}
+		h = h2
+	}
+	return nil
+}
+
+// checkPause, set by tests, runs between Check's read of head and its
+// reads of the slots (where a loaded host deschedules the checker).
+var checkPause func(*rcqb)
+
+// checkSlots is Check's test of every slot word against head h; far says
+// the error is a slot's round far from h's.
+func (q *rcqb) checkSlots(h uint64) (err error, far bool) {
 	for i := range q.slots {
 		s := &q.slots[i]
 		w := atomic.LoadUint64(s.word)
 		if slotState(w) == RCQBStateInvalid {
-			return q.corrupt(s, w, "invalid slot state")
+			return q.corrupt(s, w, "invalid slot state"), false
 		}
 		// The first ticket at or after head that maps to this slot.
 		ht := h + (uint64(i)-h)&q.mask
 		r := (ht >> q.shift) & RCQBRoundMask
 		if d := (r - slotRound(w)) & RCQBRoundMask; d > RCQBGoneBits && RCQBRoundMask+1-d > RCQBGoneBits {
-			return q.corrupt(s, w, fmt.Sprintf("slot round %d is far from round %d of head %d", slotRound(w), r, h))
+			return q.corrupt(s, w, fmt.Sprintf("slot round %d is far from round %d of head %d", slotRound(w), r, h)), true
 		}
 	}
-	return nil
+	return nil, false
 }
 
 // Closed reports whether the queue's closed flag is set (by Close, or by

@@ -190,3 +190,45 @@ func TestRCQBLayoutInvariants(t *testing.T) {
 		seen[c.Name] = true
 	}
 }
+
+// TestRCQBCheckStaleHead: Check reads head, then the slots. A checker
+// descheduled in between (a loaded host) found slots that live parties
+// had moved 20 rounds past the head it read and quarantined a healthy
+// queue (seen in TestStoppedClientNotFailed under load). A far slot is
+// corruption only against a head that stayed put; a scribbled one still is.
+func TestRCQBCheckStaleHead(t *testing.T) {
+	q := newTestRCQB(t, Config{Capacity: 4, Wait: Futex})
+	t.Cleanup(func() { checkPause = nil })
+	moved := false
+	checkPause = func(c *rcqb) {
+		if c != q || moved {
+			return
+		}
+		moved = true
+		for i := 0; i < 30*4; i++ { // 30 rounds of every slot
+			if err := q.Enqueue(uint64(i)); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := q.Dequeue(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := q.Check(); err != nil {
+		t.Fatalf("Check of a healthy queue whose head moved 30 rounds meanwhile: %v", err)
+	}
+	if !moved {
+		t.Fatal("the pause never ran")
+	}
+	checkPause = nil
+	// A slot scribbled 20 rounds ahead while head stays: corrupt.
+	w := atomic.LoadUint64(q.slots[1].word)
+	atomic.StoreUint64(q.slots[1].word, w+20<<RCQBRoundShift)
+	if err := q.Check(); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("Check with slot 1 20 rounds ahead of a still head = %v, want ErrCorrupt", err)
+	}
+	atomic.StoreUint64(q.slots[1].word, w|uint64(RCQBStateInvalid)<<RCQBStateShift)
+	if err := q.Check(); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("Check with an invalid slot state = %v, want ErrCorrupt", err)
+	}
+}

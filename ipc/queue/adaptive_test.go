@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"errors"
 	"testing"
 	"time"
 )
@@ -232,5 +233,39 @@ func TestAdaptiveWaitLearnsBack(t *testing.T) {
 	}
 	if w := e.Begin(&p, 5, startAt); w.Budget() > 2*3*us+us || w.Budget() < 2*3*us {
 		t.Fatalf("after short waits: budget %v, want about %v", w.Budget(), 6*us)
+	}
+}
+
+// TestAdaptiveWaitGapWithoutSwitchIsNoPreemption: with a Watch, a gap
+// between two polls marks contention only when the thread's involuntary
+// context switches rose (a stalled vCPU or an interrupt is no thread of
+// ours waiting for the CPU); without one, every gap does.
+func TestAdaptiveWaitGapWithoutSwitchIsNoPreemption(t *testing.T) {
+	p := SpinPolicy{CPUs: 4}.WithDefaults()
+	var e WaitEstimator
+	switches := int64(7)
+	sw := SwitchWatch{read: func() (int64, error) { return switches, nil }}
+	sw.Rose() // the count as the thread starts waiting
+	now := startAt
+	a := e.Begin(&p, 2, now)
+	a.Watch = &sw
+	now += int64(us)
+	if got := a.Tick(now); got != StepBurn {
+		t.Fatalf("first tick: %v, want burn", got)
+	}
+	now += int64(p.PreemptGap) + 1 // a gap, no involuntary switch
+	if got := a.Tick(now); got != StepBurn || e.Contended(now) {
+		t.Fatalf("after a gap without a switch: %v, contended %v; want burn, not contended", got, e.Contended(now))
+	}
+	switches++ // a gap with one: the thread was preempted
+	now += int64(p.PreemptGap) + 1
+	if got := a.Tick(now); got != StepSleep || !e.Contended(now) {
+		t.Fatalf("after a preemption: %v, contended %v; want sleep, contended", got, e.Contended(now))
+	}
+	a.End(now, false)
+
+	failing := SwitchWatch{read: func() (int64, error) { return 0, errors.New("no getrusage") }}
+	if !failing.Rose() {
+		t.Error("a count that cannot be read must count every gap as a preemption")
 	}
 }

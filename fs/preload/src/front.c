@@ -15,6 +15,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/ipc.h>
+#include <sys/resource.h>
 #include <sys/shm.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -384,7 +385,9 @@ static uint32_t queue_of_cpu(void)
  * thread of the queue is awake (poly_queue_stats.awake: one asleep needs a
  * CPU once our enqueue woke it, maybe ours) and no
  * preemption (a gap of POLY_ADAPTIVE_PREEMPT_GAP_NS between two polls) was
- * seen in the last POLY_ADAPTIVE_HOLD_NS; yield it (sched_yield) between
+ * seen in the last POLY_ADAPTIVE_HOLD_NS (a gap counts only when the
+ * thread's involuntary context switches rose: on a VM most gaps are the
+ * vCPU stalled, not a thread of ours waiting); yield it (sched_yield) between
  * polls when no burner slot is free and no preemption was seen; sleep when
  * one was, and past the budget. Slept waits count as at most
  * 2 x spin_ns. */
@@ -392,6 +395,20 @@ static int64_t ad_mean[POLY_ADAPTIVE_CLASSES];
 static int32_t ad_burners;
 static int64_t ad_contended_until;
 static int ad_cpus;
+
+/* ad_preempted is queue.SwitchWatch.Rose: whether this thread's count of
+ * involuntary context switches rose since its last call. */
+static __thread long tls_nivcsw;
+
+static int ad_preempted(void)
+{
+	struct rusage ru;
+	if (getrusage(RUSAGE_THREAD, &ru) != 0)
+		return 1;
+	int rose = ru.ru_nivcsw != tls_nivcsw;
+	tls_nivcsw = ru.ru_nivcsw;
+	return rose;
+}
 
 static int64_t ad_budget(int64_t expected)
 {
@@ -439,7 +456,7 @@ static int await_adaptive(struct poly_desc *d, uint32_t call, const struct poly_
 	int64_t budget = ad_budget(__atomic_load_n(&ad_mean[cls], __ATOMIC_RELAXED));
 	int burning = 0;
 	for (;;) {
-		if ((int64_t)(now - last) > POLY_ADAPTIVE_PREEMPT_GAP_NS)
+		if ((int64_t)(now - last) > POLY_ADAPTIVE_PREEMPT_GAP_NS && ad_preempted())
 			__atomic_store_n(&ad_contended_until, (int64_t)now + POLY_ADAPTIVE_HOLD_NS, __ATOMIC_RELAXED);
 		last = now;
 		int64_t elapsed = (int64_t)(now - start);

@@ -63,25 +63,26 @@ func TestLazyWakeBatches(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	before := serviceThreadSwitches(t, sp.Pid())
+	before := serviceThreadSleeps(t, sp.Pid())
 	cmd := helperCmd(t, "stat-goroutines", "KEY="+strconv.Itoa(sp.Key), "MNT="+mp, "GOMAXPROCS=1")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("helper: %v\n%s\nservice log:\n%s", err, out, sp.Log)
 	}
-	switches := serviceThreadSwitches(t, sp.Pid()) - before
+	sleeps := serviceThreadSleeps(t, sp.Pid()) - before
 	requests := statGoroutines * statsPerGoroutine
-	t.Logf("%d stats from %d goroutines on CPU %d: %d context switches of the service threads (%.1f requests per switch)",
-		requests, statGoroutines, cpu, switches, float64(requests)/float64(max(switches, 1)))
-	if switches*2 > requests {
-		t.Errorf("the service threads switched %d times for %d requests, want at most one switch per 2 requests (a wake-up per request)",
-			switches, requests)
+	t.Logf("%d stats from %d goroutines on CPU %d: the service threads slept %d times (%.1f requests per turn)",
+		requests, statGoroutines, cpu, sleeps, float64(requests)/float64(max(sleeps, 1)))
+	if sleeps*2 > requests {
+		t.Errorf("the service threads slept %d times for %d requests, want at most once per 2 requests (a wake-up per request)",
+			sleeps, requests)
 	}
 }
 
-// serviceThreadSwitches sums the context switches (voluntary and not) of
-// the service threads (named polysvc-q<queue>, extra ones polysvx-q<queue>)
-// of process pid.
-func serviceThreadSwitches(t *testing.T, pid int) int {
+// serviceThreadSleeps sums the voluntary context switches (the times a
+// thread blocked: a service thread's sleeps between turns) of the service
+// threads (named polysvc-q<queue>, extra ones polysvx-q<queue>) of process
+// pid. Preemptions by other load on the CPU are involuntary: not counted.
+func serviceThreadSleeps(t *testing.T, pid int) int {
 	t.Helper()
 	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*", pid))
 	if err != nil || len(tasks) == 0 {
@@ -99,7 +100,7 @@ func serviceThreadSwitches(t *testing.T, pid int) int {
 		}
 		found = true
 		for _, line := range strings.Split(string(status), "\n") {
-			if k, v, ok := strings.Cut(line, ":"); ok && strings.HasSuffix(k, "ctxt_switches") {
+			if k, v, ok := strings.Cut(line, ":"); ok && k == "voluntary_ctxt_switches" {
 				n, _ := strconv.Atoi(strings.TrimSpace(v))
 				sum += n
 			}

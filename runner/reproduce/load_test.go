@@ -6,7 +6,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"polytropon/results"
 	"polytropon/runner/config"
 )
 
@@ -44,5 +46,24 @@ func TestLoadCephConfOfAnotherMachine(t *testing.T) {
 	}
 	if e.Ceph.Conf != conf {
 		t.Errorf("conf = %q, want the named cluster's %q", e.Ceph.Conf, conf)
+	}
+}
+
+// TestRunWallCountsCarriedPoints: a run that resumed an interrupted one
+// took its own span plus the earlier pass's span of the points it kept
+// (records older than its start); before, only the resuming pass counted.
+func TestRunWallCountsCarriedPoints(t *testing.T) {
+	at := func(min int) time.Time { return time.Date(2026, 12, 7, 15, min, 0, 0, time.UTC) }
+	info := results.Info{Start: at(40), End: at(48)}
+	kept := []results.Record{{Time: at(2)}, {Time: at(30)}, {Time: at(12)}}
+	own := []results.Record{{Time: at(41)}, {Time: at(47)}}
+	if got := runWall(info, own); got != 8*time.Minute {
+		t.Errorf("a run of its own: %v, want 8m0s", got)
+	}
+	if got := runWall(info, append(kept, own...)); got != 36*time.Minute {
+		t.Errorf("a run with points kept from 15:02-15:30: %v, want 8m + 28m", got)
+	}
+	if got := runWall(results.Info{Start: at(40)}, kept); got != 0 {
+		t.Errorf("a run without an end: %v, want 0", got)
 	}
 }

@@ -112,8 +112,8 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 			continue
 		}
 		tables[er.Name] = run.Table()
-		if info := run.Info; !info.End.IsZero() && info.End.After(info.Start) {
-			er.Wall = info.End.Sub(info.Start)
+		if w := runWall(run.Info, run.Records); w > 0 {
+			er.Wall = w
 		}
 		er.Commit = commitOf(run.Info.Host)
 		if rep.Host.Hostname == "" {
@@ -182,6 +182,34 @@ func experimentFiles(dir string, claims []Claim, all bool) ([]*ExperimentRun, er
 		}
 	}
 	return out, nil
+}
+
+// runWall is how long a finished run's measurements took: its own span
+// and, for the points it kept from an interrupted run (their records are
+// older than its start), the span of those records in the earlier pass (a
+// little less than that pass took: its first point's set-up comes before
+// its first record). 0 for a run without an end.
+func runWall(info results.Info, recs []results.Record) time.Duration {
+	if info.End.IsZero() || !info.End.After(info.Start) {
+		return 0
+	}
+	d := info.End.Sub(info.Start)
+	var first, last time.Time
+	for _, r := range recs {
+		if r.Time.IsZero() || !r.Time.Before(info.Start) {
+			continue
+		}
+		if first.IsZero() || r.Time.Before(first) {
+			first = r.Time
+		}
+		if r.Time.After(last) {
+			last = r.Time
+		}
+	}
+	if !first.IsZero() {
+		d += last.Sub(first)
+	}
+	return d
 }
 
 // errNoCluster: a Ceph experiment, and no cluster named.

@@ -15,7 +15,8 @@ import (
 // TestLoadCephConfOfAnotherMachine: a Ceph experiment whose own [ceph]
 // conf is absent here (ceph-guest.toml names the guest stage's cluster)
 // needs a Ceph cluster, like one with no conf at all, unless a cluster is
-// named (-ceph-conf); it is not an invalid experiment.
+// named (-ceph-conf); it is not an invalid experiment. A named cluster
+// whose conf is absent is an error.
 func TestLoadCephConfOfAnotherMachine(t *testing.T) {
 	t.Setenv("CEPH_CONF", "")
 	src, err := os.ReadFile("../../experiments/ceph-guest.toml")
@@ -35,6 +36,12 @@ func TestLoadCephConfOfAnotherMachine(t *testing.T) {
 	_, err = load(file, config.ScaleSmoke, "")
 	if !errors.Is(err, errNoCluster) || !strings.Contains(err.Error(), missing) {
 		t.Fatalf("load with an absent conf = %v; want errNoCluster naming %s", err, missing)
+	}
+	// A cluster the user named that is not there is a mistake, not a
+	// cluster this host lacks.
+	_, err = load(file, config.ScaleSmoke, missing)
+	if err == nil || errors.Is(err, errNoCluster) || !strings.Contains(err.Error(), missing) {
+		t.Fatalf("load with an absent -ceph-conf = %v; want an error naming %s that is not errNoCluster", err, missing)
 	}
 	conf := filepath.Join(dir, "ceph.conf")
 	if err := os.WriteFile(conf, []byte("[global]\n"), 0o644); err != nil {

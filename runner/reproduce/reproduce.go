@@ -236,17 +236,23 @@ func load(file, scale, cephConf string) (*config.Experiment, error) {
 	if err := e.ApplyScale(scale); err != nil {
 		return nil, err
 	}
-	if e.Backend == "ceph" && cephConf != "" {
-		e.Ceph.Conf = cephConf
-	}
-	if e.Backend == "ceph" && e.Ceph.Conf == "" && os.Getenv("CEPH_CONF") == "" {
-		return nil, fmt.Errorf("%w: %s", errNoCluster, file)
-	}
-	if e.Backend == "ceph" && e.Ceph.Conf != "" {
-		// A file's own conf names a cluster of another machine (the
-		// guest stage's): absent here, the experiment needs a cluster.
-		if _, err := os.Stat(e.Ceph.Conf); err != nil {
-			return nil, fmt.Errorf("%w: %s: its [ceph] conf: %v", errNoCluster, file, err)
+	if e.Backend == "ceph" {
+		switch {
+		case cephConf != "":
+			// The cluster the user named: absent is a mistake to report.
+			if _, err := os.Stat(cephConf); err != nil {
+				return nil, fmt.Errorf("%s: the named Ceph cluster's conf: %v", file, err)
+			}
+			e.Ceph.Conf = cephConf
+		case e.Ceph.Conf == "" && os.Getenv("CEPH_CONF") == "":
+			return nil, fmt.Errorf("%w: %s", errNoCluster, file)
+		case e.Ceph.Conf != "":
+			// The file's own conf may name a cluster of another machine
+			// (ceph-guest.toml: the guest stage's): absent here, the
+			// experiment needs a cluster.
+			if _, err := os.Stat(e.Ceph.Conf); err != nil {
+				return nil, fmt.Errorf("%w: %s: its [ceph] conf: %v", errNoCluster, file, err)
+			}
 		}
 	}
 	e.EnsureDefaults()

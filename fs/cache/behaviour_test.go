@@ -266,3 +266,64 @@ func TestCapabilities(t *testing.T) {
 		t.Errorf("page size 3000: got %v, want ErrInvalidOptions", err)
 	}
 }
+
+// TestStatAtCloseSeesWrites: while a written file is open the wrapped
+// service has its size from before the write-back, which the cache's
+// overlay corrects; a stat that meets the Close of that handle must not
+// return the old size, whether it took it from the attribute cache just
+// before the handle was released or from the wrapped service just before
+// the write-back. The FUSE mount releases a handle after close(2) returned,
+// so another client's stat lands in these windows.
+func TestStatAtCloseSeesWrites(t *testing.T) {
+	data := pattern(5000, 4)
+	setup := func(t *testing.T) (*statHook, fs.Service, fs.File) {
+		back := &statHook{Service: newLocal(t, t.TempDir())}
+		c := newCache(t, back, cache.Options{DirtyExpire: time.Hour, AttrTimeout: time.Hour})
+		f, err := c.Open(t.Context(), "f", unix.O_CREAT|unix.O_WRONLY, 0o644)
+		must(t, err)
+		_, err = f.Pwrite(data, 0)
+		must(t, err)
+		return back, c, f
+	}
+	want := func(t *testing.T, what string, st fs.Stat, err error) {
+		t.Helper()
+		if err != nil || st.Size != int64(len(data)) {
+			t.Errorf("%s: size %d %v, want %d", what, st.Size, err, len(data))
+		}
+	}
+	t.Run("CachedEntry", func(t *testing.T) {
+		_, c, f := setup(t)
+		st, err := c.Stat(t.Context(), "f") // caches the wrapped size, 0
+		want(t, "stat of the open file", st, err)
+		var atClose fs.Stat
+		var statErr error
+		cache.SetClosedHook(func() { atClose, statErr = c.Stat(t.Context(), "f") })
+		t.Cleanup(func() { cache.SetClosedHook(nil) })
+		must(t, f.Close())
+		want(t, "stat as the handle was released", atClose, statErr)
+	})
+	t.Run("WrappedStatBeforeWriteBack", func(t *testing.T) {
+		back, c, f := setup(t)
+		back.after = func() { must(t, f.Close()) }
+		st, err := c.Stat(t.Context(), "f")
+		want(t, "stat that the close overtook", st, err)
+		if back.after != nil {
+			t.Fatal("the wrapped service saw no stat")
+		}
+	})
+}
+
+// statHook runs after once, after the first Stat of the wrapped service.
+type statHook struct {
+	fs.Service
+	after func()
+}
+
+func (s *statHook) Stat(ctx ctxType, name string) (fs.Stat, error) {
+	st, err := s.Service.Stat(ctx, name)
+	if f := s.after; f != nil {
+		s.after = nil
+		f()
+	}
+	return st, err
+}

@@ -255,56 +255,73 @@ func (c *Cache) stat(ctx context.Context, op, name string, follow bool) (fs.Stat
 	if follow {
 		key = "S" + key[1:]
 	}
-	ep := c.be.epoch.Load()
-	if r, ok := c.attrs.get(key, ep); ok {
-		if r.errno != 0 {
-			return fs.Stat{}, fs.PathError(op, name, r.errno)
+	for {
+		seq := c.s.closeSeq.Load()
+		ep := c.be.epoch.Load()
+		if r, ok := c.attrs.get(key, ep); ok {
+			if r.errno != 0 {
+				return fs.Stat{}, fs.PathError(op, name, r.errno)
+			}
+			if st, ok := c.overlay(r.st, seq); ok {
+				return st, nil
+			}
+			continue
 		}
-		return c.overlay(r.st), nil
+		st, err := c.backendStat(ctx, name, follow)
+		switch {
+		case err == nil:
+			c.attrs.put(key, statResult{st: st}, ep, c.o.AttrTimeout)
+			if st, ok := c.overlay(st, seq); ok {
+				return st, nil
+			}
+			continue
+		case fs.Errno(err) == syscall.ENOENT:
+			c.attrs.put(key, statResult{errno: syscall.ENOENT}, ep, c.o.EntryTimeout)
+		}
+		return st, err
 	}
-	var st fs.Stat
-	var err error
-	if follow {
-		st, err = c.backend.Stat(ctx, name)
-	} else {
-		st, err = c.backend.Lstat(ctx, name)
-	}
-	switch {
-	case err == nil:
-		c.attrs.put(key, statResult{st: st}, ep, c.o.AttrTimeout)
-		return c.overlay(st), nil
-	case fs.Errno(err) == syscall.ENOENT:
-		c.attrs.put(key, statResult{errno: syscall.ENOENT}, ep, c.o.EntryTimeout)
-	}
-	return st, err
 }
 
 // overlay corrects the wrapped service's attributes of an open file with
 // what the cache holds and the service does not have yet: the logical size,
-// the time of the last cached write and blocks for dirty pages.
-func (c *Cache) overlay(st fs.Stat) fs.Stat {
+// the time of the last cached write and blocks for dirty pages. seq is
+// Shared.closeSeq read before st was taken (or looked up): if the file is
+// not open now but a writer closed since, st may predate that writer's
+// write-back, which the overlay covered until the close, and ok is false:
+// the caller takes st again.
+func (c *Cache) overlay(st fs.Stat, seq uint64) (_ fs.Stat, ok bool) {
 	if !st.IsRegular() {
-		return st
+		return st, true
 	}
 	c.s.mu.Lock()
+	defer c.s.mu.Unlock()
 	ino := c.be.inodes[fileID{st.Dev, st.Ino}]
-	c.s.mu.Unlock()
-	return c.overlayInode(st, ino)
+	if ino == nil || ino.handles == 0 {
+		// A forgotten inode leaves only the backend's closeSeq.
+		last := c.be.closeSeq
+		if ino != nil {
+			last = ino.closeSeq
+		}
+		return st, last <= seq
+	}
+	return c.overlayLocked(st, ino), true
 }
 
+// overlayInode is overlay for the inode of an open handle.
 func (c *Cache) overlayInode(st fs.Stat, ino *inode) fs.Stat {
-	if ino == nil {
-		return st
-	}
 	c.s.mu.Lock()
-	open, ndirty := ino.handles > 0, ino.ndirty
-	c.s.mu.Unlock()
-	if !open {
+	defer c.s.mu.Unlock()
+	if ino.handles == 0 {
 		return st
 	}
+	return c.overlayLocked(st, ino)
+}
+
+// overlayLocked applies the open inode's attributes; c.s.mu is held.
+func (c *Cache) overlayLocked(st fs.Stat, ino *inode) fs.Stat {
 	st.Size = ino.size.Load()
-	if ndirty > 0 {
-		st.Blocks += int64(ndirty) * int64(c.s.pageSize) / 512
+	if ino.ndirty > 0 {
+		st.Blocks += int64(ino.ndirty) * int64(c.s.pageSize) / 512
 	}
 	if w := ino.lastWrite.Load(); w != 0 {
 		ts := fs.Timespec{Sec: w / 1e9, Nsec: w % 1e9}
@@ -320,15 +337,17 @@ func (c *Cache) overlayInode(st fs.Stat, ino *inode) fs.Stat {
 
 func tsBefore(a, b fs.Timespec) bool { return a.Sec < b.Sec || a.Sec == b.Sec && a.Nsec < b.Nsec }
 
+// backendStat is the wrapped service's Stat, or Lstat if not follow.
+func (c *Cache) backendStat(ctx context.Context, name string, follow bool) (fs.Stat, error) {
+	if follow {
+		return c.backend.Stat(ctx, name)
+	}
+	return c.backend.Lstat(ctx, name)
+}
+
 // inodeOf returns the cached inode name resolves to, if any.
 func (c *Cache) inodeOf(ctx context.Context, name string, follow bool) *inode {
-	var st fs.Stat
-	var err error
-	if follow {
-		st, err = c.backend.Stat(ctx, name)
-	} else {
-		st, err = c.backend.Lstat(ctx, name)
-	}
+	st, err := c.backendStat(ctx, name, follow)
 	if err != nil || !st.IsRegular() {
 		return nil
 	}

@@ -589,9 +589,18 @@ func (f *File) Close() error {
 			stamp = &a
 		}
 	}
-	s.closeInode(f.ino, w, stamp)
 	if f.writable {
-		f.c.bump()     // cached attributes predate this handle's writes
+		// Cached attributes predate this handle's writes, which the
+		// overlay covers only while the handle is open: invalidate them
+		// before closeInode ends the overlay, or a stat in between gets
+		// the wrapped service's size from before the flush.
+		f.c.bump()
+	}
+	s.closeInode(f.ino, w, stamp)
+	if closedHook != nil {
+		closedHook()
+	}
+	if f.writable {
 		f.useMu.Lock() // wait for write-backs through bf by others
 		defer f.useMu.Unlock()
 	}
@@ -600,6 +609,10 @@ func (f *File) Close() error {
 	}
 	return first
 }
+
+// closedHook, set by tests, runs in Close right after the handle is
+// released from its inode.
+var closedHook func()
 
 // CopyFileRange flushes the source range, forwards the copy to the wrapped
 // handles and drops the destination's pages of the range.

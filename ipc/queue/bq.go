@@ -240,10 +240,15 @@ func (q *bq) TryDequeue() (uint64, error) {
 		}
 		next := h.next.Load()
 		if next == nil {
-			if q.closed() {
+			if !q.closed() {
+				return 0, ErrEmpty
+			}
+			// Closed after the look: items enqueued before the
+			// Close are linked now.
+			if h.next.Load() == nil {
 				return 0, ErrClosed
 			}
-			return 0, ErrEmpty
+			continue
 		}
 		if q.head.CompareAndSwap(h, next) {
 			return next.item, nil

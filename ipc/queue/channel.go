@@ -60,12 +60,26 @@ func (q *channel) TryDequeue() (uint64, error) {
 	case v := <-q.ch:
 		return v, nil
 	default:
-		if q.closed() {
-			return 0, ErrClosed
-		}
+	}
+	if emptyGap != nil {
+		emptyGap(q)
+	}
+	if !q.closed() {
 		return 0, ErrEmpty
 	}
+	// Items enqueued after the look above and before Close are there
+	// now: Close follows every Enqueue that returned.
+	select {
+	case v := <-q.ch:
+		return v, nil
+	default:
+		return 0, ErrClosed
+	}
 }
+
+// emptyGap, set by tests, runs in TryDequeue between finding the channel
+// empty and looking whether the queue is closed.
+var emptyGap func(*channel)
 
 // timer returns the timeout channel of a parked operation (nil: none).
 func (q *channel) timer(ws *waitState) (<-chan time.Time, func()) {

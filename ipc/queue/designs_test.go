@@ -169,3 +169,30 @@ func TestInProcessDesignsRefuseAttach(t *testing.T) {
 		}
 	}
 }
+
+// TestChannelDrainsLateItems: a consumer that finds the channel empty and
+// only then the queue closed must still get what producers enqueued in
+// between, before the Close (TestStress lost a producer's last 113 items
+// so on a loaded host: the consumer was descheduled between the two
+// looks).
+func TestChannelDrainsLateItems(t *testing.T) {
+	qi, err := newChannel(nil, Config{Capacity: 8, Wait: Futex}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := qi.(*channel)
+	t.Cleanup(func() { emptyGap = nil })
+	emptyGap = func(c *channel) {
+		emptyGap = nil
+		if err := c.Enqueue(7); err != nil {
+			t.Error(err)
+		}
+		c.Close()
+	}
+	if v, err := q.Dequeue(); err != nil || v != 7 {
+		t.Fatalf("Dequeue = %d, %v; want the item enqueued before Close", v, err)
+	}
+	if _, err := q.Dequeue(); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Dequeue of the drained closed queue: %v, want ErrClosed", err)
+	}
+}

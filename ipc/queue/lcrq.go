@@ -171,10 +171,18 @@ func (q *lcrq) TryDequeue() (uint64, error) {
 		}
 		next := c.next.Load()
 		if next == nil {
-			if atomic.LoadUint32(&q.flags) != 0 {
+			if atomic.LoadUint32(&q.flags) == 0 {
+				return 0, ErrEmpty
+			}
+			// Closed after the looks: items enqueued before the
+			// Close are in the ring (or a ring after it) now.
+			if v, ok := c.dequeue(); ok {
+				return v, nil
+			}
+			if c.next.Load() == nil {
 				return 0, ErrClosed
 			}
-			return 0, ErrEmpty
+			continue
 		}
 		if v, ok := c.dequeue(); ok { // items enqueued before the CRQ closed
 			return v, nil

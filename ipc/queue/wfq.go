@@ -226,10 +226,15 @@ func (q *wfq) helpEnqueue(c *wfqCell, i uint64) uint64 {
 func (q *wfq) TryDequeue() (uint64, error) {
 	for {
 		if q.h.Load() >= q.t.Load() { // nothing enqueued that no dequeuer owns
-			if q.closed() {
+			if !q.closed() {
+				return 0, ErrEmpty
+			}
+			// Closed after the look: items enqueued before the
+			// Close are counted now.
+			if q.h.Load() >= q.t.Load() {
 				return 0, ErrClosed
 			}
-			return 0, ErrEmpty
+			continue
 		}
 		s := q.headSeg.Load()
 		i := q.h.Add(1) - 1

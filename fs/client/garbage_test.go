@@ -16,13 +16,14 @@ import (
 	"polytropon/ipc/queue"
 )
 
-// buffersOwnedBy counts the request buffers of the segment owned by pid.
+// buffersOwnedBy counts the request buffers of the segment held or parked
+// by pid.
 func buffersOwnedBy(t *testing.T, key, pid int) int {
 	t.Helper()
 	w := openSeg(t, key)
 	n := 0
 	for i := uint32(0); i < w.Layout.NumBuffers; i++ {
-		if b, err := w.Buffer(i); err == nil && b.Owner() == pid {
+		if b, err := w.Buffer(i); err == nil && (b.Owner() == pid || b.Owner() == -pid) {
 			n++
 		}
 	}

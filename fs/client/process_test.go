@@ -109,6 +109,38 @@ func readAll(t *testing.T, v fs.Service, name string) []fs.Dirent {
 }
 
 // TestSeveralClientProcesses: client processes and goroutines of this
+// TestIdleClientsHoldNoBuffers: a client keeps its request buffers parked
+// between calls, where another client that finds no free buffer takes them
+// over, so more clients than buffers are all served while the others idle.
+// (Each kept its buffers before: the fifth client of four buffers waited a
+// second and failed with EAGAIN.)
+func TestIdleClientsHoldNoBuffers(t *testing.T) {
+	const buffers, clients = 4, 8
+	sp := startService(t, svcOpts{args: []string{"-buffers", strconv.Itoa(buffers)}})
+	cs := []*client.Client{sp.dial(t, client.Options{})}
+	mp, _ := mountLocal(t, sp, cs[0])
+	for len(cs) < clients {
+		cs = append(cs, sp.dial(t, client.Options{}))
+	}
+	for round := range 2 {
+		for i, c := range cs {
+			v, _ := c.FS(mp)
+			if err := checkedIO(v, fmt.Sprintf("c%d", i), byte(i), 1); err != nil {
+				t.Fatalf("round %d, client %d of %d on %d buffers: %v", round, i, clients, buffers, err)
+			}
+		}
+	}
+	if n := buffersOwnedBy(t, sp.Key, os.Getpid()); n != buffers {
+		t.Errorf("this process holds or parks %d buffers, want all %d", n, buffers)
+	}
+	for _, c := range cs {
+		c.Close()
+	}
+	if n := buffersOwnedBy(t, sp.Key, os.Getpid()); n != 0 {
+		t.Errorf("after every client closed, %d buffers are still held or parked", n)
+	}
+}
+
 // process on one instance at once.
 func TestSeveralClientProcesses(t *testing.T) {
 	sp := startService(t, svcOpts{})

@@ -1,8 +1,9 @@
 // Package front is the front driver of the user-level I/O path: the client
 // side of the shared-memory protocol of package fs/wire. It attaches a
 // pool's service segment, hands out request buffers (claimed from the shared
-// free list by CAS on the descriptor's owner word and then kept on a private
-// free list of this process), submits requests on the queue of the caller's
+// free list by CAS on the descriptor's owner word, then kept parked on a
+// private free list of this process, where another process that finds no
+// free buffer may take them over), submits requests on the queue of the caller's
 // core group and waits for completion: it spins for a budget, then sleeps on
 // the buffer's state futex with a timeout, checking the service's liveness
 // (status, heartbeat, pid) at every wake-up, so a dead service turns into
@@ -49,6 +50,10 @@ type Options struct {
 	// ReadyTimeout is how long Attach waits for a starting service to
 	// become ready (0: 5s).
 	ReadyTimeout time.Duration
+	// EagerWake wakes a sleeping service thread at every enqueue, never
+	// leaving the wake-up to the wait (lazyQueues): how every client
+	// woke it before lazy wake-ups, kept for comparisons.
+	EagerWake bool
 }
 
 // Conn is an attached service segment.
@@ -151,6 +156,9 @@ func attachSeg(seg *shm.Segment, opts Options) (*Conn, error) {
 		groups[q] = c.CPUsOfQueue(uint32(q))
 	}
 	c.lazy = lazyQueues(c.wait, runtime.GOMAXPROCS(0), allowed, groups)
+	if opts.EagerWake {
+		clear(c.lazy)
+	}
 	for i := uint32(0); i < l.NumQueues; i++ {
 		_, st, err := w.QueueMem(i)
 		if err != nil {
@@ -167,11 +175,11 @@ func attachSeg(seg *shm.Segment, opts Options) (*Conn, error) {
 // Pid is the pid this connection registers buffers under.
 func (c *Conn) Pid() int { return c.pid }
 
-// Get returns a request buffer owned by this process, claiming a new one
-// from the shared free list when the private one is empty. When every
-// buffer is taken it waits for one of this process's buffers to come back
-// (or, if it holds none, for another process to release one), up to a
-// second, then fails with ErrNoBuffer.
+// Get returns a request buffer owned by this process: one it parked, else a
+// free one of the segment, else one another process parked. When every
+// buffer is in use it waits for one of this process's buffers to come back
+// (or, if it uses none, for another process to park or release one), up to
+// a second, then fails with ErrNoBuffer.
 func (c *Conn) Get() (*wire.Buffer, error) {
 	deadline := time.Now().Add(time.Second)
 	c.mu.Lock()
@@ -183,11 +191,9 @@ func (c *Conn) Get() (*wire.Buffer, error) {
 		if n := len(c.free); n > 0 {
 			b := c.free[n-1]
 			c.free = c.free[:n-1]
-			if b.Owner() != c.pid {
-				// Its owner word was scribbled (by another process of
-				// the pool): every request on it would be refused, and
-				// the service may free it for another client. Not ours
-				// any more; take another.
+			if !b.Unpark(c.pid) {
+				// Another process took it over (or scribbled its
+				// owner word). Not ours any more; take another.
 				c.held = slices.DeleteFunc(c.held, func(h *wire.Buffer) bool { return h == b })
 				continue
 			}
@@ -215,36 +221,42 @@ func (c *Conn) Get() (*wire.Buffer, error) {
 	}
 }
 
-// claimLocked takes a free buffer of the segment (nil when none is free).
-// Preconditions: c.mu held.
+// claimLocked takes a free buffer of the segment, else one another process
+// parked (nil when every buffer is in use). Preconditions: c.mu held.
 func (c *Conn) claimLocked() (*wire.Buffer, error) {
 	nb := c.W.Layout.NumBuffers
-	for i := uint32(0); i < nb; i++ {
-		idx := (c.nextBuf + i) % nb
-		b := c.bufs[idx]
-		if b == nil {
-			var err error
-			if b, err = c.W.Buffer(idx); err != nil {
-				return nil, err
+	for _, take := range []func(*wire.Buffer, int) bool{(*wire.Buffer).Claim, (*wire.Buffer).TakeOver} {
+		for i := uint32(0); i < nb; i++ {
+			idx := (c.nextBuf + i) % nb
+			b := c.bufs[idx]
+			if b == nil {
+				var err error
+				if b, err = c.W.Buffer(idx); err != nil {
+					return nil, err
+				}
+				c.bufs[idx] = b
 			}
-			c.bufs[idx] = b
+			if !take(b, c.pid) {
+				continue
+			}
+			b.SetState(wire.StateIdle)
+			b.ResetCompletion()
+			c.nextBuf = idx + 1
+			c.held = append(c.held, b)
+			return b, nil
 		}
-		if b.Owner() != 0 || !b.Claim(c.pid) {
-			continue
-		}
-		b.SetState(wire.StateIdle)
-		b.ResetCompletion()
-		c.nextBuf = idx + 1
-		c.held = append(c.held, b)
-		return b, nil
 	}
 	return nil, nil
 }
 
-// Put returns a buffer to the private free list.
+// Put parks a buffer on the private free list.
 func (c *Conn) Put(b *wire.Buffer) {
 	c.mu.Lock()
-	c.free = append(c.free, b)
+	if b.Park(c.pid) {
+		c.free = append(c.free, b)
+	} else { // scribbled owner word: not ours any more
+		c.held = slices.DeleteFunc(c.held, func(h *wire.Buffer) bool { return h == b })
+	}
 	c.inUse--
 	c.mu.Unlock()
 	c.cond.Broadcast()

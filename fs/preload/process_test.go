@@ -189,3 +189,35 @@ func TestSpawn(t *testing.T) {
 		t.Errorf("%d entries reached the host directory under the mount", len(ents))
 	}
 }
+
+// TestMoreProcessesThanBuffers: a process keeps its request buffers parked
+// between calls, where another process that finds no free buffer takes
+// them over: eight shells that each read a file, sleep and read it again
+// all run on a pool of four buffers. (Each process kept its buffers before:
+// the fifth shell waited a second for one and its read failed with EAGAIN
+// while four sleeping shells held theirs.)
+func TestMoreProcessesThanBuffers(t *testing.T) {
+	const buffers, shells = 4, 8
+	p := startPool(t, poolOpts{args: []string{"-buffers", fmt.Sprint(buffers)}})
+	if err := os.WriteFile(filepath.Join(p.Upper, "f"), []byte("hello\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, shells)
+	for i := range shells {
+		go func() {
+			out, err := runErr(p, p.Root, 60*time.Second, "sh", "-ec", `read x < f; sleep 2; read y < f; echo "$x $y"`)
+			if err == nil && out != "hello hello\n" {
+				err = fmt.Errorf("printed %q, want %q", out, "hello hello\n")
+			}
+			if err != nil {
+				err = fmt.Errorf("shell %d of %d on %d buffers: %v\n%s", i, shells, buffers, err, out)
+			}
+			errs <- err
+		}()
+	}
+	for range shells {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+}

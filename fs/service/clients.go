@@ -286,7 +286,7 @@ func (s *Service) reapClients() int {
 	return len(dead)
 }
 
-// reclaimBuffers frees buffers held by dead processes. A buffer being
+// reclaimBuffers frees buffers held or parked by dead processes. A buffer being
 // served (Busy, not yet Done) is left for the next round; a submitted one
 // is first moved back to Idle so that its queue item, if still queued, is
 // dropped.
@@ -300,6 +300,9 @@ func (s *Service) reclaimBuffers() {
 		pid := b.Owner()
 		if pid == 0 {
 			continue
+		}
+		if pid < 0 { // parked
+			pid = -pid
 		}
 		ok, seen := alive[pid]
 		if !seen {

@@ -93,17 +93,33 @@ func (b *Buffer) Waiter() uint32 { return atomic.LoadUint32(b.waiter) }
 // SetWaiter stores the waiter flag.
 func (b *Buffer) SetWaiter(v uint32) { atomic.StoreUint32(b.waiter, v) }
 
-// Owner returns the pid holding the buffer (0: free).
+// Owner returns the owner word: 0 for a free buffer, pid for one a
+// process holds, -pid for one it parked (holds but does not use: any
+// process that finds no free buffer may take it over).
 func (b *Buffer) Owner() int { return int(int32(atomic.LoadUint32(b.owner))) }
 
 // Claim takes a free buffer for pid.
-func (b *Buffer) Claim(pid int) bool {
-	return atomic.CompareAndSwapUint32(b.owner, 0, uint32(int32(pid)))
+func (b *Buffer) Claim(pid int) bool { return b.Owner() == 0 && b.casOwner(0, pid) }
+
+// TakeOver takes a buffer parked by another process (or by pid) for pid.
+func (b *Buffer) TakeOver(pid int) bool {
+	o := b.Owner()
+	return o < 0 && b.casOwner(o, pid)
 }
 
-// Release frees a buffer held by pid.
-func (b *Buffer) Release(pid int) bool {
-	return atomic.CompareAndSwapUint32(b.owner, uint32(int32(pid)), 0)
+// Park marks a buffer pid holds as not in use (pid -> -pid); false when
+// its owner word is not pid (scribbled by another process of the pool).
+func (b *Buffer) Park(pid int) bool { return b.casOwner(pid, -pid) }
+
+// Unpark takes a buffer pid parked back into use (-pid -> pid); false when
+// another process took it over meanwhile.
+func (b *Buffer) Unpark(pid int) bool { return b.casOwner(-pid, pid) }
+
+// Release frees a buffer held or parked by pid.
+func (b *Buffer) Release(pid int) bool { return b.casOwner(pid, 0) || b.casOwner(-pid, 0) }
+
+func (b *Buffer) casOwner(old, new int) bool {
+	return atomic.CompareAndSwapUint32(b.owner, uint32(int32(old)), uint32(int32(new)))
 }
 
 // Complete publishes the result: Ret, then Done = 1, then a futex wake

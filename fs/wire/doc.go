@@ -27,7 +27,10 @@
 // # A request (steps 1-8 of the papers)
 //
 // A client thread owns a buffer for the duration of a call (claimed from the
-// shared free list by CAS on Desc.Owner 0 -> pid). It writes paths and data
+// shared free list by CAS on Desc.Owner 0 -> pid). Between calls its process
+// keeps the buffer parked (Owner -pid) and takes it back by CAS -pid -> pid;
+// a process that finds no free buffer takes over a parked one (-p -> pid),
+// so idle processes never hold the pool's buffers. It writes paths and data
 // into the data area, fills the descriptor (Call, Instance, Args, the
 // Path/Path2/Data/Out offset+length pairs relative to the data area), clears
 // the completion line (Done = Waiter = 0), stores State = StateSubmitted and

@@ -165,7 +165,7 @@ type Desc struct {
 	// before State = Submitted): when that queue is quarantined, the
 	// service fails the buffers submitted on it with EIO.
 	Queue uint32
-	Owner int32 // pid of the process holding the buffer; 0 = free
+	Owner int32 // pid of the process holding the buffer; 0 = free; -pid = parked by pid (doc.go)
 	Tid   int32 // thread id of the caller (diagnostics)
 	_     [8]byte
 	Seq   uint64 // per-buffer request counter (diagnostics)

@@ -1,8 +1,9 @@
 /*
  * front.c: the front driver, behaving like fs/front: attach the pool's
  * System V segment (found through $POLYTROPON_SHM_KEY or $POLYTROPON_POOL),
- * claim request buffers by CAS on Desc.owner (kept on a private free list
- * of this process), fill the descriptor, enqueue the buffer index on the
+ * claim request buffers by CAS on Desc.owner (kept parked, owner -pid, on a
+ * private free list of this process, where another process that finds no
+ * free buffer may take them over), fill the descriptor, enqueue the buffer index on the
  * queue of the caller's core group, spin then sleep on the state futex with
  * a timeout and a liveness check (status, heartbeat, service pid), read Ret
  * and release the buffer to the private list. A dead service turns every
@@ -37,10 +38,9 @@ static pid_t my_pid;
 
 static pthread_mutex_t buf_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t buf_cv = PTHREAD_COND_INITIALIZER;
-static uint32_t *free_list; /* claimed, not in use */
+static uint32_t *free_list; /* parked by this process */
 static uint32_t nfree;
-static uint32_t *held; /* every buffer this process claimed */
-static uint32_t nheld;
+static uint32_t nheld; /* buffers this process holds or parked */
 static uint32_t in_use;
 static uint32_t next_claim;
 static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -160,8 +160,7 @@ int poly_attach(void)
 	if (spin_ns <= 0)
 		spin_ns = 1000000;
 	free_list = calloc(nbufs, sizeof *free_list);
-	held = calloc(nbufs, sizeof *held);
-	if (!free_list || !held)
+	if (!free_list)
 		return -1;
 	my_pid = getpid();
 	poly_uid = geteuid();
@@ -214,8 +213,15 @@ static void mark_dead(void)
 	__atomic_store_n(&poly_dead, 1, __ATOMIC_SEQ_CST);
 }
 
+/* owner_cas moves d's owner word from old to new. */
+static int owner_cas(struct poly_desc *d, int32_t old, int32_t new)
+{
+	return __atomic_compare_exchange_n(&d->owner, &old, new, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+}
+
 /* get_buffer returns a buffer index owned by this process, like
- * front.Conn.Get: private list, then a CAS claim, then wait up to 1s. */
+ * front.Conn.Get: one it parked, then a free one (CAS 0 -> pid), then one
+ * another process parked (CAS -p -> pid), then wait up to 1s. */
 static int get_buffer(uint32_t *out)
 {
 	struct timespec ts;
@@ -229,25 +235,31 @@ static int get_buffer(uint32_t *out)
 			return -EIO;
 		}
 		if (nfree > 0) {
-			*out = free_list[--nfree];
+			uint32_t idx = free_list[--nfree];
+			if (!owner_cas(desc_of(idx), -(int32_t)my_pid, (int32_t)my_pid)) {
+				/* Taken over by another process (or its owner
+				 * word scribbled): not ours any more. */
+				nheld--;
+				continue;
+			}
+			*out = idx;
 			in_use++;
 			pthread_mutex_unlock(&buf_mu);
 			errno = saved;
 			return 0;
 		}
-		for (uint32_t i = 0; i < nbufs; i++) {
+		for (uint32_t i = 0; i < 2 * nbufs; i++) {
 			uint32_t idx = (next_claim + i) % nbufs;
 			struct poly_desc *d = desc_of(idx);
-			int32_t zero = 0;
-			if (__atomic_load_n(&d->owner, __ATOMIC_SEQ_CST) != 0 ||
-			    !__atomic_compare_exchange_n(&d->owner, &zero, (int32_t)my_pid, 0, __ATOMIC_SEQ_CST,
-							 __ATOMIC_SEQ_CST))
+			int32_t o = __atomic_load_n(&d->owner, __ATOMIC_SEQ_CST);
+			/* First pass: free buffers; second: parked ones. */
+			if ((i < nbufs ? o != 0 : o >= 0) || !owner_cas(d, o, (int32_t)my_pid))
 				continue;
 			__atomic_store_n(&d->state, POLY_STATE_IDLE, __ATOMIC_SEQ_CST);
 			__atomic_store_n(&d->done, 0, __ATOMIC_SEQ_CST);
 			__atomic_store_n(&d->waiter, 0, __ATOMIC_SEQ_CST);
 			next_claim = idx + 1;
-			held[nheld++] = idx;
+			nheld++;
 			in_use++;
 			*out = idx;
 			pthread_mutex_unlock(&buf_mu);
@@ -275,7 +287,10 @@ static int get_buffer(uint32_t *out)
 static void put_buffer(uint32_t idx)
 {
 	pthread_mutex_lock(&buf_mu);
-	free_list[nfree++] = idx;
+	if (owner_cas(desc_of(idx), (int32_t)my_pid, -(int32_t)my_pid))
+		free_list[nfree++] = idx;
+	else /* scribbled owner word: not ours any more */
+		nheld--;
 	in_use--;
 	pthread_mutex_unlock(&buf_mu);
 	pthread_cond_signal(&buf_cv);
@@ -706,9 +721,7 @@ void poly_front_before_exec(void)
 {
 	pthread_mutex_lock(&buf_mu);
 	for (uint32_t i = 0; i < nfree; i++) {
-		struct poly_desc *d = desc_of(free_list[i]);
-		int32_t me = my_pid;
-		__atomic_compare_exchange_n(&d->owner, &me, 0, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+		owner_cas(desc_of(free_list[i]), -(int32_t)my_pid, 0);
 	}
 	nfree = 0;
 	nheld = in_use;

@@ -77,6 +77,8 @@ type Options struct {
 	Pin bool
 	// ReadyTimeout bounds the wait for a starting service (0: 5s).
 	ReadyTimeout time.Duration
+	// EagerWake: see front.Options.
+	EagerWake bool
 	// ForkToken claims the slot a parent prepared with ForkPrepare.
 	ForkToken uint64
 	// RestoreExec restores the state this pid saved with SaveExec.
@@ -125,7 +127,7 @@ func Dial(ctx context.Context, opts Options) (*Client, error) {
 		}
 		key = wire.SegmentKey(pool)
 	}
-	fo := front.Options{SpinFor: opts.SpinFor, ReadyTimeout: opts.ReadyTimeout}
+	fo := front.Options{SpinFor: opts.SpinFor, ReadyTimeout: opts.ReadyTimeout, EagerWake: opts.EagerWake}
 	if opts.Wait != "" {
 		w, err := queue.ParseWait(opts.Wait)
 		if err != nil {

@@ -515,7 +515,9 @@ func TestImageText(t *testing.T) {
 }
 
 // startMapped starts name with args, killed at the test's end, and waits
-// until its maps show file mapped (the loader maps the program after exec).
+// until its maps show file and libc mapped executable: the loader maps the
+// program after exec and its libraries after that (waiting for the program
+// alone once saw the image's sleep with two files mapped, libc not yet).
 func startMapped(t *testing.T, file, name string, args ...string) int {
 	t.Helper()
 	cmd := exec.Command(name, args...)
@@ -526,11 +528,12 @@ func startMapped(t *testing.T, file, name string, args ...string) int {
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		maps, _ := os.ReadFile(fmt.Sprintf("/proc/%d/maps", cmd.Process.Pid))
-		if slices.Contains(executableMappings(maps), file) {
+		m := executableMappings(maps)
+		if slices.Contains(m, file) && slices.ContainsFunc(m, func(p string) bool { return strings.HasPrefix(filepath.Base(p), "libc.so") }) {
 			return cmd.Process.Pid
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s: %s not mapped within 20s; maps:\n%s", name, file, maps)
+			t.Fatalf("%s: %s and libc not mapped within 20s; maps:\n%s", name, file, maps)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

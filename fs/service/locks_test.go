@@ -1,10 +1,15 @@
 package service
 
 import (
+	"os"
+	"os/exec"
 	"syscall"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
+
+	"polytropon/fs/wire"
 )
 
 func TestLockTableConflicts(t *testing.T) {
@@ -129,5 +134,32 @@ func TestLockRange(t *testing.T) {
 		if errno != c.errno || errno == 0 && (s != c.s || e != c.e) {
 			t.Errorf("lockRange(%d, %d) = %d, %d, %v; want %d, %d, %v", c.start, c.length, s, e, errno, c.s, c.e, c.errno)
 		}
+	}
+}
+
+// TestForkSlotHoldsFilesAsItsParent: a fork slot the child has not claimed
+// yet holds the parent's files, for a lock conflict, as long as the parent
+// lives (the child may still claim it), and no longer once the parent died
+// (the reaper drops the slot, so the conflict must not keep the lock).
+// Once the slot counted as a live holder of a dead parent's flock
+// (TestLocks/preload-D under load).
+func TestForkSlotHoldsFilesAsItsParent(t *testing.T) {
+	f := &openFile{index: 0}
+	slot := &client{state: wire.ClientForkPending, parent: os.Getpid(), created: time.Now(), holds: map[uint32]int{0: 1}}
+	s := &Service{files: []*openFile{f}, clients: []*client{slot}}
+	if !s.fileHeldByLiveClient(f) {
+		t.Error("the fork slot of a live parent does not hold the parent's file")
+	}
+	gone := exec.Command("true")
+	if err := gone.Run(); err != nil {
+		t.Fatal(err)
+	}
+	slot.parent = gone.Process.Pid // exited and reaped
+	if s.fileHeldByLiveClient(f) {
+		t.Error("the fork slot of a dead parent holds its file")
+	}
+	slot.parent, slot.created = os.Getpid(), time.Now().Add(-2*forkClaimTimeout)
+	if s.fileHeldByLiveClient(f) {
+		t.Error("a fork slot no child claimed in time holds its parent's file")
 	}
 }

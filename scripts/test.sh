@@ -44,6 +44,11 @@ fi
 echo "== go test"
 "$GO" test -tags "$TAGS" -count=1 -timeout 40m ./... 2>&1
 
+echo "== go test -race (the shared-memory protocol's in-process tests)"
+# Service and client sides of the queues and buffers run in one process
+# here, so the race detector sees both (-short: fewer items per stress mix).
+"$GO" test -race -short -count=1 -timeout 10m ./fs/back ./fs/wire ./fs/front ./fs/cache ./ipc/queue 2>&1
+
 echo "== guest"
 # One boot of a Debian-kernel guest (cgroup v2 only, kernel CephFS) running
 # the tests this kernel cannot: docs/testbed.md.

@@ -1,7 +1,6 @@
 package back_test
 
 import (
-	"encoding/binary"
 	"fmt"
 	"strings"
 	"sync"
@@ -14,6 +13,7 @@ import (
 	"polytropon/fs/wire"
 	"polytropon/fs/wire/wiretest"
 	"polytropon/ipc/queue"
+	"polytropon/ipc/shm"
 )
 
 // logBook collects a driver's log lines.
@@ -117,6 +117,13 @@ func call(w *wire.Seg, q queue.Queue, qi, idx uint32, v uint64) (int64, error) {
 	return b.Ret(), nil
 }
 
+// store64, store32 and add64 scribble on a queue's memory the way another
+// process would, atomically, as the service reads it (plain writes would
+// be data races in the test itself). off is in bounds and aligned.
+func store64(mem []byte, off uint64, v uint64) { shm.NewRegion(mem).StoreUint64(off, v) }
+func store32(mem []byte, off uint64, v uint32) { shm.NewRegion(mem).StoreUint32(off, v) }
+func add64(mem []byte, off uint64, d uint64)   { shm.NewRegion(mem).AddUint64(off, d) }
+
 func queueBase(w *wire.Seg, i uint32) []byte {
 	mem, _, _ := w.QueueMem(i)
 	return mem
@@ -159,26 +166,26 @@ func TestQuarantineRebuildsCorruptedQueue(t *testing.T) {
 		do      func(mem []byte)
 		enqueue bool // the caught request is enqueued after the scribble
 	}{
-		{"magic", func(mem []byte) { binary.LittleEndian.PutUint64(mem[0:], 0xdeadbeef) }, false},
-		{"capacity", func(mem []byte) { binary.LittleEndian.PutUint64(mem[queue.RCQBOffCap:], 1<<40) }, false},
-		{"tail", func(mem []byte) { binary.LittleEndian.PutUint64(mem[queue.RCQBOffTail:], 1<<50) }, false},
-		{"head", func(mem []byte) { binary.LittleEndian.PutUint64(mem[queue.RCQBOffHead:], 1<<50+7) }, false},
+		{"magic", func(mem []byte) { store64(mem, 0, 0xdeadbeef) }, false},
+		{"capacity", func(mem []byte) { store64(mem, queue.RCQBOffCap, 1<<40) }, false},
+		{"tail", func(mem []byte) { store64(mem, queue.RCQBOffTail, 1<<50) }, false},
+		{"head", func(mem []byte) { store64(mem, queue.RCQBOffHead, 1<<50+7) }, false},
 		{"slot state", func(mem []byte) {
-			binary.LittleEndian.PutUint64(mem[queue.RCQBOffSlots+5*queue.RCQBSlotBytes:], queue.RCQBStateInvalid<<queue.RCQBStateShift)
+			store64(mem, queue.RCQBOffSlots+5*queue.RCQBSlotBytes, queue.RCQBStateInvalid<<queue.RCQBStateShift)
 		}, false},
 		{"slot round", func(mem []byte) {
-			binary.LittleEndian.PutUint64(mem[queue.RCQBOffSlots+9*queue.RCQBSlotBytes:], 12345<<queue.RCQBRoundShift)
+			store64(mem, queue.RCQBOffSlots+9*queue.RCQBSlotBytes, 12345<<queue.RCQBRoundShift)
 		}, false},
-		{"flags", func(mem []byte) { binary.LittleEndian.PutUint32(mem[queue.RCQBOffFlags:], queue.RCQBFlagClosed) }, false},
+		{"flags", func(mem []byte) { store32(mem, queue.RCQBOffFlags, queue.RCQBFlagClosed) }, false},
 		// Within bounds, so only the stall tells: phantom tickets nobody
 		// fills (a few of them the service skips by itself:
 		// TestHonestStallsAreNotQuarantined), and a request stranded
 		// behind head.
 		{"tail ahead", func(mem []byte) {
-			binary.LittleEndian.PutUint64(mem[queue.RCQBOffTail:], binary.LittleEndian.Uint64(mem[queue.RCQBOffTail:])+40)
+			add64(mem, queue.RCQBOffTail, 40)
 		}, false},
 		{"head a little ahead", func(mem []byte) {
-			binary.LittleEndian.PutUint64(mem[queue.RCQBOffHead:], binary.LittleEndian.Uint64(mem[queue.RCQBOffHead:])+3)
+			add64(mem, queue.RCQBOffHead, 3)
 		}, true},
 	}
 	startServed := served1.Load()

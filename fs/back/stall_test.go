@@ -1,7 +1,6 @@
 package back_test
 
 import (
-	"encoding/binary"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -99,7 +98,7 @@ func TestPhantomTicketsQuarantined(t *testing.T) {
 	b.SetQueue(0)
 	b.SetState(wire.StateSubmitted)
 	start := time.Now()
-	binary.LittleEndian.PutUint64(mem[queue.RCQBOffTail:], binary.LittleEndian.Uint64(mem[queue.RCQBOffTail:])+40)
+	add64(mem, queue.RCQBOffTail, 40)
 	for drv.Quarantines(0) == 0 {
 		if time.Since(start) > 5*time.Second {
 			t.Fatalf("not quarantined after 5s")

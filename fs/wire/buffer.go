@@ -18,8 +18,8 @@ type Buffer struct {
 	D     shm.Region // the descriptor
 	Data  shm.Region // the data area
 
-	state, done, waiter, owner *uint32
-	lines                      [3]*uint64 // first word of each request line (0-2)
+	state, done, waiter, owner, queue *uint32
+	lines                             [3]*uint64 // first word of each request line (0-2)
 }
 
 // Buffer returns the view of buffer i.
@@ -46,6 +46,9 @@ func (s *Seg) Buffer(i uint32) (*Buffer, error) {
 		return nil, err
 	}
 	if b.owner, err = b.D.Uint32Ptr(dOwner); err != nil {
+		return nil, err
+	}
+	if b.queue, err = b.D.Uint32Ptr(dQueue); err != nil {
 		return nil, err
 	}
 	for i := range b.lines {

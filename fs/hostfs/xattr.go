@@ -7,6 +7,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"polytropon/fs"
+	"polytropon/fs/local"
 )
 
 // Extended attributes and copy_file_range are the kernel's calls too: the
@@ -51,20 +52,9 @@ func (f *hostFile) CopyFileRange(srcOff int64, dst fs.File, dstOff int64, n int6
 	if srcOff < 0 || dstOff < 0 || n < 0 {
 		return 0, fs.PathError("copy_file_range", f.name, syscall.EINVAL)
 	}
-	var done int64
-	for done < n {
-		roff, woff := srcOff+done, dstOff+done
-		c, err := unix.CopyFileRange(f.fd, &roff, d.fd, &woff, int(min(n-done, 1<<30)), 0)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return done, fs.PathError("copy_file_range", f.name, fs.Errno(err))
-		}
-		if c == 0 {
-			break
-		}
-		done += int64(c)
+	done, err := local.CopyRange(f.fd, srcOff, d.fd, dstOff, n)
+	if err != nil {
+		return done, fs.PathError("copy_file_range", f.name, fs.Errno(err))
 	}
 	return done, nil
 }

@@ -234,19 +234,26 @@ func (f *File) CopyFileRange(srcOff int64, dst fs.File, dstOff int64, n int64) (
 		}
 		wfd = fd
 	}
+	done, err := CopyRange(rfd, srcOff, wfd, dstOff, n)
+	if err != nil {
+		return done, f.err("copy_file_range", err)
+	}
+	return done, nil
+}
+
+// CopyRange copies n bytes from rfd at roff to wfd at woff with
+// copy_file_range(2), in calls of at most 1 GiB, retrying EINTR. It returns
+// the bytes copied, short only at the end of rfd, and the kernel's error.
+func CopyRange(rfd int, roff int64, wfd int, woff int64, n int64) (int64, error) {
 	var done int64
 	for done < n {
-		roff, woff := srcOff+done, dstOff+done
-		chunk := n - done
-		if chunk > 1<<30 {
-			chunk = 1 << 30
-		}
-		c, err := unix.CopyFileRange(rfd, &roff, wfd, &woff, int(chunk), 0)
+		r, w := roff+done, woff+done
+		c, err := unix.CopyFileRange(rfd, &r, wfd, &w, int(min(n-done, 1<<30)), 0)
 		if err == unix.EINTR {
 			continue
 		}
 		if err != nil {
-			return done, f.err("copy_file_range", err)
+			return done, err
 		}
 		if c == 0 {
 			break

@@ -23,6 +23,7 @@ import (
 
 	"polytropon/fs"
 	"polytropon/fs/client"
+	"polytropon/fs/front"
 	"polytropon/fs/fstest"
 	"polytropon/fs/service/servicetest"
 	"polytropon/fs/wire"
@@ -139,6 +140,41 @@ func TestIdleClientsHoldNoBuffers(t *testing.T) {
 	if n := buffersOwnedBy(t, sp.Key, os.Getpid()); n != 0 {
 		t.Errorf("after every client closed, %d buffers are still held or parked", n)
 	}
+}
+
+// TestCloseKeepsTakenOverBuffers: a connection's Close frees only the
+// buffers it still has parked, not one another connection of the same
+// process took over and is using (the owner word names the process, not
+// the connection).
+func TestCloseKeepsTakenOverBuffers(t *testing.T) {
+	sp := startService(t, svcOpts{args: []string{"-buffers", "1"}})
+	a, err := front.Attach(sp.Key, front.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := front.Attach(sp.Key, front.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	buf, err := a.Get()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Put(buf) // parked by a
+	taken, err := b.Get()
+	if err != nil {
+		t.Fatalf("the second connection got no buffer: %v", err)
+	}
+	if taken.Index != buf.Index || taken.Owner() != os.Getpid() {
+		t.Fatalf("the second connection got buffer %d owned by %d, want the parked %d, owned by %d", taken.Index, taken.Owner(), buf.Index, os.Getpid())
+	}
+	a.Close()
+	if o := taken.Owner(); o != os.Getpid() {
+		t.Errorf("after the first connection closed, the buffer the second uses is owned by %d, want %d", o, os.Getpid())
+	}
+	b.Put(taken)
 }
 
 // process on one instance at once.

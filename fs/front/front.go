@@ -410,9 +410,10 @@ func (c *Conn) CPUsOfQueue(q uint32) []int {
 	return out
 }
 
-// Close waits for the calls in progress (buffers not yet Put), releases
-// every buffer this process claimed (unless the service died, when their
-// state is unknown) and detaches the segment. Later calls get ENOTCONN.
+// Close waits for the calls in progress (buffers not yet Put), frees the
+// buffers it still has parked (unless the service died, when their state
+// is unknown; not those another connection took over) and detaches the
+// segment. Later calls get ENOTCONN.
 func (c *Conn) Close() error {
 	if c.closed.Swap(true) {
 		return nil

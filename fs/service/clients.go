@@ -297,10 +297,11 @@ func (s *Service) reclaimBuffers() {
 		if err != nil {
 			return
 		}
-		pid := b.Owner()
-		if pid == 0 {
+		owner := b.Owner()
+		if owner == 0 {
 			continue
 		}
+		pid := owner
 		if pid < 0 { // parked
 			pid = -pid
 		}
@@ -322,6 +323,6 @@ func (s *Service) reclaimBuffers() {
 		}
 		b.SetState(wire.StateIdle)
 		b.ResetCompletion()
-		b.Release(pid)
+		b.Free(owner)
 	}
 }

@@ -118,8 +118,14 @@ func (b *Buffer) Park(pid int) bool { return b.casOwner(pid, -pid) }
 // another process took it over meanwhile.
 func (b *Buffer) Unpark(pid int) bool { return b.casOwner(-pid, pid) }
 
-// Release frees a buffer held or parked by pid.
-func (b *Buffer) Release(pid int) bool { return b.casOwner(pid, 0) || b.casOwner(-pid, 0) }
+// Release frees a buffer pid parked. A buffer on pid's free list may
+// have been taken over meanwhile, by another process or by another
+// connection of pid, and must then stay.
+func (b *Buffer) Release(pid int) bool { return b.casOwner(-pid, 0) }
+
+// Free frees the buffer if its owner word is still owner (a dead
+// process's, as Owner returned it: held or parked).
+func (b *Buffer) Free(owner int) bool { return b.casOwner(owner, 0) }
 
 func (b *Buffer) casOwner(old, new int) bool {
 	return atomic.CompareAndSwapUint32(b.owner, uint32(int32(old)), uint32(int32(new)))

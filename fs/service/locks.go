@@ -262,7 +262,10 @@ func (s *Service) lockCall(f *openFile, c *client, b *wire.Buffer, req *wire.Req
 
 // reapIfGone reaps dead clients when the holder of a conflicting lock is
 // gone: its process died (POSIX), or every process holding its open file
-// did (OFD, flock). It reports whether it reaped anything.
+// did (OFD, flock). It reports whether the holder was gone, so that the
+// caller tries again: this reap or the housekeeping's, which may have been
+// releasing the holder's files just then (reapClients waits for it, and
+// then finds nothing left to reap), dropped the lock.
 func (s *Service) reapIfGone(holder lockOwner) bool {
 	if holder.file == nil {
 		if processAlive(holder.pid) {
@@ -271,7 +274,8 @@ func (s *Service) reapIfGone(holder lockOwner) bool {
 	} else if s.fileHeldByLiveClient(holder.file) {
 		return false
 	}
-	return s.reapClients() > 0
+	s.reapClients()
+	return true
 }
 
 // fileHeldByLiveClient reports whether a running process holds f.

@@ -163,3 +163,21 @@ func TestForkSlotHoldsFilesAsItsParent(t *testing.T) {
 		t.Error("a fork slot no child claimed in time holds its parent's file")
 	}
 }
+
+// TestConflictWithReapedHolderRetries: a lock conflict whose holder is
+// gone asks the set again even when there is nothing left to reap: the
+// housekeeping's reap, which the conflict's reap waited for, may just have
+// released the holder's files and its lock (TestLocks/preload once saw
+// "after 1": flock(1)'s lock outlived its process by that window).
+func TestConflictWithReapedHolderRetries(t *testing.T) {
+	f := &openFile{index: 0}
+	s := &Service{files: []*openFile{f}}
+	if !s.reapIfGone(lockOwner{file: f}) {
+		t.Error("a conflict with a file no live client holds is not tried again")
+	}
+	live := &client{pid: os.Getpid(), holds: map[uint32]int{0: 1}}
+	s.clients = []*client{live}
+	if s.reapIfGone(lockOwner{file: f}) {
+		t.Error("a conflict with a file a live client holds is tried again")
+	}
+}
